@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int weir_placeholder_t;
