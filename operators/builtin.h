@@ -1,0 +1,17 @@
+/*
+ * builtin.h - the operator tables built into weir. They are written against
+ * weir/weir.h only, exactly like plugins; the registry maps the job file's
+ * operator "type" to one of these.
+ */
+#ifndef WEIR_BUILTIN_H
+#define WEIR_BUILTIN_H
+
+#include "weir/weir.h"
+
+/* "filter": forwards the records that match its "where" predicate. */
+const weir_operator_t *weir_builtin_filter(void);
+
+/* "count": a running count per key (operators/count.c). */
+const weir_operator_t *weir_builtin_count(void);
+
+#endif
