@@ -1,2 +1,448 @@
-/* placeholder: being written */
-typedef int weir_placeholder_t;
+/*
+ * coordinator.c - the checkpoint coordinator (see coordinator.h).
+ *
+ * One thread runs this state machine; everything it reads or writes is
+ * under c->mu. Tasks and the snapshot writer only post events (ack,
+ * decline) and signal c->cv.
+ *
+ *   IDLE      No checkpoint in flight. The next one is due at
+ *             max(last trigger + interval_ms, last end + min_pause_ms).
+ *             trigger() moves to PENDING: it picks the next id, then tells
+ *             every source task to inject barrier(id). When a final
+ *             checkpoint was requested (graceful stop, or every bounded
+ *             source ended) the next trigger is the final one, at once.
+ *
+ *   PENDING   Checkpoint p.id in flight. True here: p.acked[i] for each
+ *             task that acknowledged; nothing is in DIR/chk-<id>/_metadata.
+ *             All acked: complete() writes _metadata (the commit point),
+ *             notifies every task, applies `retain`, and moves to IDLE (or
+ *             DONE after the final one). A decline, a failed _metadata
+ *             write, or timeout_ms passing: fail() discards chk-<id>,
+ *             counts a consecutive failure and moves to IDLE (DONE after
+ *             the final one); more than tolerable_failures consecutive
+ *             failures fail the job.
+ *
+ *   DONE      The final checkpoint completed or failed, or the job failed
+ *             (coord_shutdown). job->finished is set; the thread ends.
+ *
+ * Only one checkpoint is ever in flight, and ids only grow, so every task
+ * sees barriers in id order and a late acknowledgement of a failed
+ * checkpoint is recognised by its id and dropped.
+ */
+#include "coordinator.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "job.h"
+#include "log.h"
+#include "store.h"
+#include "task.h"
+#include "util.h"
+#include "writer.h"
+
+enum coord_state { CS_IDLE, CS_PENDING, CS_DONE };
+
+struct pending {
+	uint64_t id;
+	bool final;
+	int64_t trig_mono_ms, trig_wall_ms;
+	int nacked;
+	bool *acked;
+	struct ckpt_file_info *files;   /* per task */
+	bool *has_file;
+	char **offsets;                 /* per task, JSON object text */
+	char *failure;                  /* first decline */
+};
+
+struct coord {
+	struct job *job;
+	const struct job_ckpt_cfg *cfg;
+	struct ckpt_store *st;
+	struct ckpt_writer *writer;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+
+	enum coord_state state;
+	uint64_t next_id;
+	struct pending p;
+	int64_t last_trigger_ms, last_end_ms;   /* monotonic */
+	int consecutive_failures;
+	bool final_requested, shutdown, final_ok;
+	uint64_t completed;
+};
+
+struct coord *coord_new(struct job *job, struct ckpt_store *st,
+                        uint64_t next_id)
+{
+	struct coord *c = xcalloc(1, sizeof(*c));
+	pthread_condattr_t ca;
+	size_t n = (size_t)job->ntasks;
+
+	c->job = job;
+	c->cfg = &job->cfg->checkpoint;
+	c->st = st;
+	c->next_id = next_id;
+	c->p.acked = xcalloc(n, sizeof(bool));
+	c->p.has_file = xcalloc(n, sizeof(bool));
+	c->p.files = xcalloc(n, sizeof(struct ckpt_file_info));
+	c->p.offsets = xcalloc(n, sizeof(char *));
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	c->last_trigger_ms = c->last_end_ms = now_mono_ms();
+	return c;
+}
+
+void coord_set_writer(struct coord *c, struct ckpt_writer *w)
+{
+	c->writer = w;
+}
+
+static void pending_reset(struct coord *c)
+{
+	struct pending *p = &c->p;
+	size_t n = (size_t)c->job->ntasks;
+
+	for (size_t i = 0; i < n; i++) {
+		free(p->offsets[i]);
+		p->offsets[i] = NULL;
+	}
+	memset(p->acked, 0, n * sizeof(bool));
+	memset(p->has_file, 0, n * sizeof(bool));
+	free(p->failure);
+	p->failure = NULL;
+	p->nacked = 0;
+}
+
+void coord_free(struct coord *c)
+{
+	if (!c)
+		return;
+	pending_reset(c);
+	free(c->p.acked);
+	free(c->p.has_file);
+	free(c->p.files);
+	free(c->p.offsets);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	free(c);
+}
+
+/* --- events from other threads -------------------------------------------- */
+
+void coord_ack(struct coord *c, uint64_t id, int task,
+               const struct ckpt_file_info *file, char *offsets)
+{
+	pthread_mutex_lock(&c->mu);
+	if (c->state == CS_PENDING && c->p.id == id && !c->p.acked[task]) {
+		c->p.acked[task] = true;
+		c->p.nacked++;
+		if (file) {
+			c->p.files[task] = *file;
+			c->p.has_file[task] = true;
+		}
+		c->p.offsets[task] = offsets;
+		offsets = NULL;
+		pthread_cond_signal(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+	free(offsets);
+}
+
+void coord_decline(struct coord *c, uint64_t id, int task, const char *why)
+{
+	pthread_mutex_lock(&c->mu);
+	if (c->state == CS_PENDING && c->p.id == id && !c->p.failure) {
+		c->p.failure = xasprintf("%s: %s", c->job->tasks[task]->who,
+		                         why);
+		pthread_cond_signal(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+void coord_request_final(struct coord *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->final_requested = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+void coord_shutdown(struct coord *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->shutdown = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* --- transitions (called with c->mu held) --------------------------------- */
+
+static void finish_job(struct coord *c, bool ok)
+{
+	c->state = CS_DONE;
+	c->final_ok = ok;
+	atomic_store(&c->job->finished, 1);
+	for (int i = 0; i < c->job->ntasks; i++)
+		wake_signal(&c->job->tasks[i]->wake);
+}
+
+static void trigger(struct coord *c, bool final)
+{
+	struct pending *p = &c->p;
+
+	pending_reset(c);
+	p->id = c->next_id++;
+	p->final = final;
+	p->trig_mono_ms = c->last_trigger_ms = now_mono_ms();
+	p->trig_wall_ms = now_wall_ms();
+	c->state = CS_PENDING;
+	log_debug("coordinator", "checkpoint %llu triggered%s",
+	          (unsigned long long)p->id, final ? " (final)" : "");
+	for (int i = 0; i < c->job->nsources; i++)
+		task_trigger(c->job->tasks[i], p->id, final);
+}
+
+static void fail(struct coord *c, const char *why)
+{
+	struct pending *p = &c->p;
+	int tol = c->cfg->tolerable_failures;
+
+	c->consecutive_failures++;
+	ckpt_writer_discard(c->writer, p->id);
+	c->last_end_ms = now_mono_ms();
+	if (p->final) {
+		log_error("coordinator",
+		          "final checkpoint %llu failed: %s. Output is flushed, "
+		          "but the next start resumes from the previous "
+		          "checkpoint and may write part of it again",
+		          (unsigned long long)p->id, why);
+		if (!job_stopping(c->job)) {
+			char *msg = xasprintf("final checkpoint %llu failed: %s",
+			                      (unsigned long long)p->id, why);
+			job_fail(c->job, msg);
+			free(msg);
+		}
+		finish_job(c, false);
+		return;
+	}
+	log_warn("coordinator",
+	         "checkpoint %llu failed: %s (%d in a row; tolerable_failures "
+	         "is %d)",
+	         (unsigned long long)p->id, why, c->consecutive_failures, tol);
+	c->state = CS_IDLE;
+	if (c->consecutive_failures > tol) {
+		char *msg = xasprintf(
+		    "%d checkpoints failed in a row, more than "
+		    "checkpoint.tolerable_failures (%d); the last one: %s",
+		    c->consecutive_failures, tol, why);
+		job_fail(c->job, msg);
+		free(msg);
+	}
+}
+
+static char *merge_offsets(struct coord *c)
+{
+	json_t *all = json_object();
+	char *text;
+
+	for (int i = 0; i < c->job->ntasks; i++) {
+		json_t *o;
+
+		if (!c->p.offsets[i])
+			continue;
+		o = json_loads(c->p.offsets[i], 0, NULL);
+		if (json_is_object(o))
+			json_object_update_recursive(all, o);
+		json_decref(o);
+	}
+	text = json_dumps(all, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(all);
+	return text;
+}
+
+static void complete(struct coord *c)
+{
+	struct pending *p = &c->p;
+	struct ckpt_meta meta = {0};
+	char err[512];
+	uint64_t bytes = 0;
+	size_t n = 0;
+	int rc;
+
+	meta.tasks = xcalloc((size_t)c->job->ntasks, sizeof(*meta.tasks));
+	for (int i = 0; i < c->job->ntasks; i++) {
+		if (!p->has_file[i])
+			continue;
+		meta.tasks[n].task = c->job->tasks[i]->name;
+		meta.tasks[n].file = p->files[i];
+		bytes += p->files[i].size;
+		n++;
+	}
+	meta.ntasks = n;
+	meta.job = c->job->cfg->name;
+	meta.fingerprint = c->job->fingerprint;
+	meta.id = p->id;
+	meta.triggered_ms = p->trig_wall_ms;
+	meta.completed_ms = now_wall_ms();
+	meta.offsets_json = merge_offsets(c);
+
+	/* Writing _metadata is slow (fsync); acks for this id cannot come any
+	 * more, so other threads may post events meanwhile. */
+	pthread_mutex_unlock(&c->mu);
+	rc = ckpt_write_meta(c->st, &meta, err, sizeof(err));
+	pthread_mutex_lock(&c->mu);
+	free(meta.offsets_json);
+	free(meta.tasks);
+	if (rc < 0) {
+		fail(c, err);
+		return;
+	}
+	c->completed++;
+	c->consecutive_failures = 0;
+	c->last_end_ms = now_mono_ms();
+	log_info("coordinator",
+	         "checkpoint %llu complete in %lld ms: %zu state files, %llu "
+	         "bytes%s",
+	         (unsigned long long)p->id,
+	         (long long)(c->last_end_ms - p->trig_mono_ms), n,
+	         (unsigned long long)bytes, p->final ? " (final)" : "");
+	for (int i = 0; i < c->job->ntasks; i++)
+		task_notify_complete(c->job->tasks[i], p->id);
+	if (ckpt_retain(c->st, p->id, c->cfg->retain) < 0)
+		log_warn("coordinator", "could not remove old checkpoints in %s",
+		         ckpt_store_dir(c->st));
+	if (p->final)
+		finish_job(c, true);
+	else
+		c->state = CS_IDLE;
+}
+
+static char *missing_acks(struct coord *c)
+{
+	size_t len = 0, cap = 256;
+	char *s = xmalloc(cap);
+
+	s[0] = '\0';
+	for (int i = 0; i < c->job->ntasks; i++) {
+		const char *who = c->job->tasks[i]->who;
+		size_t need = strlen(who) + 3;
+
+		if (c->p.acked[i])
+			continue;
+		if (len + need >= cap) {
+			cap = (len + need) * 2;
+			s = xrealloc(s, cap);
+		}
+		len += (size_t)snprintf(s + len, cap - len, "%s%s",
+		                        len ? ", " : "", who);
+	}
+	return s;
+}
+
+/* Sleeps until mono_ms (-1: no deadline) or an event, but never longer
+ * than POLL_MS so that a job failure posted without c->mu is seen. */
+#define POLL_MS 250
+
+static void wait_until(struct coord *c, int64_t mono_ms)
+{
+	int64_t cap = now_mono_ms() + POLL_MS;
+	struct timespec ts;
+
+	if (mono_ms < 0 || mono_ms > cap)
+		mono_ms = cap;
+	ts.tv_sec = mono_ms / 1000;
+	ts.tv_nsec = (mono_ms % 1000) * 1000000;
+	pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+}
+
+static void *coord_main(void *arg)
+{
+	struct coord *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	while (c->state != CS_DONE) {
+		int64_t now = now_mono_ms();
+
+		if (c->shutdown || job_stopping(c->job)) {
+			if (c->state == CS_PENDING)
+				ckpt_writer_discard(c->writer, c->p.id);
+			finish_job(c, false);
+			break;
+		}
+		if (c->state == CS_IDLE) {
+			int64_t due = -1;
+
+			if (c->final_requested) {
+				trigger(c, true);
+				continue;
+			}
+			if (c->cfg->interval_ms > 0) {
+				due = c->last_trigger_ms + c->cfg->interval_ms;
+				if (c->last_end_ms + c->cfg->min_pause_ms > due)
+					due = c->last_end_ms + c->cfg->min_pause_ms;
+				if (now >= due) {
+					trigger(c, false);
+					continue;
+				}
+			}
+			wait_until(c, due);
+			continue;
+		}
+		/* CS_PENDING */
+		if (c->p.failure) {
+			char *why = xstrdup(c->p.failure);
+			fail(c, why);
+			free(why);
+		} else if (c->p.nacked == c->job->ntasks) {
+			complete(c);
+		} else if (now >= c->p.trig_mono_ms + c->cfg->timeout_ms) {
+			char *missing = missing_acks(c);
+			char *why = xasprintf(
+			    "timed out after %lld ms (checkpoint.timeout_ms) "
+			    "waiting for %s",
+			    (long long)c->cfg->timeout_ms, missing);
+			fail(c, why);
+			free(why);
+			free(missing);
+		} else {
+			wait_until(c, c->p.trig_mono_ms + c->cfg->timeout_ms);
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+int coord_start(struct coord *c)
+{
+	if (pthread_create(&c->thread, NULL, coord_main, c) != 0)
+		return -1;
+	c->started = true;
+	return 0;
+}
+
+void coord_join(struct coord *c)
+{
+	if (c && c->started)
+		pthread_join(c->thread, NULL);
+	if (c)
+		c->started = false;
+}
+
+bool coord_final_ok(const struct coord *c)
+{
+	return c->final_ok;
+}
+
+uint64_t coord_completed_count(const struct coord *c)
+{
+	return c->completed;
+}

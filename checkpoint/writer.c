@@ -1,2 +1,187 @@
-/* placeholder: being written */
-typedef int weir_placeholder_t;
+/*
+ * writer.c - the snapshot writer thread (see writer.h). Work is a FIFO of
+ * writes and discards. A discard marks the checkpoint aborted, so a write
+ * for it that is still queued, or arrives later from a slow task, is
+ * dropped instead of re-creating the directory the discard removed.
+ */
+#include "writer.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coordinator.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+struct work {
+	struct work *next;
+	bool discard;
+	uint64_t id;
+	int task;
+	char name[64];
+	uint32_t state_version;
+	char *buf;
+	size_t len;
+	char *offsets;
+};
+
+struct ckpt_writer {
+	struct ckpt_store *st;
+	struct coord *coord;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct work *head, *tail;
+	bool quit;
+	uint64_t *aborted;      /* ids discarded, under mu */
+	size_t naborted, capaborted;
+};
+
+static bool is_aborted(struct ckpt_writer *w, uint64_t id)
+{
+	for (size_t i = 0; i < w->naborted; i++)
+		if (w->aborted[i] == id)
+			return true;
+	return false;
+}
+
+static void do_write(struct ckpt_writer *w, struct work *wk)
+{
+	struct ckpt_file_info info;
+	char err[512];
+	int64_t t0 = now_mono_us();
+
+	if (ckpt_write_state(w->st, wk->id, wk->name, wk->state_version,
+	                     wk->buf, wk->len, &info, err, sizeof(err)) < 0) {
+		coord_decline(w->coord, wk->id, wk->task, err);
+		return;
+	}
+	log_debug("writer", "checkpoint %llu: %s written, %zu bytes raw, "
+	          "%llu on disk, %lld us",
+	          (unsigned long long)wk->id, wk->name, wk->len,
+	          (unsigned long long)info.size,
+	          (long long)(now_mono_us() - t0));
+	/* The coordinator takes the offsets. */
+	coord_ack(w->coord, wk->id, wk->task, &info, wk->offsets);
+	wk->offsets = NULL;
+}
+
+static void *writer_main(void *arg)
+{
+	struct ckpt_writer *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		struct work *wk;
+
+		while (!w->head && !w->quit)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (!w->head)
+			break;
+		wk = w->head;
+		w->head = wk->next;
+		if (!w->head)
+			w->tail = NULL;
+		if (wk->discard || !is_aborted(w, wk->id)) {
+			pthread_mutex_unlock(&w->mu);
+			if (wk->discard)
+				ckpt_remove(w->st, wk->id);
+			else
+				do_write(w, wk);
+			pthread_mutex_lock(&w->mu);
+			/* A discard that came in while this was written
+			 * removes what was just written. */
+			if (!wk->discard && is_aborted(w, wk->id)) {
+				pthread_mutex_unlock(&w->mu);
+				ckpt_remove(w->st, wk->id);
+				pthread_mutex_lock(&w->mu);
+			}
+		}
+		free(wk->buf);
+		free(wk->offsets);
+		free(wk);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+struct ckpt_writer *ckpt_writer_new(struct ckpt_store *st, struct coord *c)
+{
+	struct ckpt_writer *w = xcalloc(1, sizeof(*w));
+
+	w->st = st;
+	w->coord = c;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv);
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+static void enqueue(struct ckpt_writer *w, struct work *wk)
+{
+	pthread_mutex_lock(&w->mu);
+	if (wk->discard && !is_aborted(w, wk->id)) {
+		if (w->naborted == w->capaborted) {
+			w->capaborted = w->capaborted ? w->capaborted * 2 : 16;
+			w->aborted = xrealloc(w->aborted, w->capaborted *
+			                                      sizeof(*w->aborted));
+		}
+		w->aborted[w->naborted++] = wk->id;
+	}
+	if (w->tail)
+		w->tail->next = wk;
+	else
+		w->head = wk;
+	w->tail = wk;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+void ckpt_writer_submit(struct ckpt_writer *w, uint64_t id, int task,
+                        const char *name, uint32_t state_version, char *buf,
+                        size_t len, char *offsets)
+{
+	struct work *wk = xcalloc(1, sizeof(*wk));
+
+	wk->id = id;
+	wk->task = task;
+	snprintf(wk->name, sizeof(wk->name), "%s", name);
+	wk->state_version = state_version;
+	wk->buf = buf;
+	wk->len = len;
+	wk->offsets = offsets;
+	enqueue(w, wk);
+}
+
+void ckpt_writer_discard(struct ckpt_writer *w, uint64_t id)
+{
+	struct work *wk = xcalloc(1, sizeof(*wk));
+
+	wk->discard = true;
+	wk->id = id;
+	enqueue(w, wk);
+}
+
+void ckpt_writer_free(struct ckpt_writer *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->quit = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	free(w->aborted);
+	free(w);
+}

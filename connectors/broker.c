@@ -1,2 +1,189 @@
-/* placeholder: being written */
-typedef int weir_placeholder_t;
+/*
+ * broker.c - `weir broker`: librdkafka's mock cluster, a real Kafka-protocol
+ * broker in this process on 127.0.0.1, with topics created up front. It
+ * prints its bootstrap address as the first line on stdout and serves until
+ * SIGINT or SIGTERM.
+ *
+ * The mock cluster of librdkafka 2.0 always listens on a port the kernel
+ * picks. For --port, this file defines bind(): the executable's definition
+ * takes precedence over libc's for librdkafka, and while `wanted_port` is
+ * set it turns the mock's one bind to 127.0.0.1:0 into 127.0.0.1:PORT. It
+ * is the one piece of process-global state in weir, used only by this
+ * command, before any other thread binds a socket.
+ */
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "connectors.h"
+#include "log.h"
+#include "util.h"
+
+static atomic_int wanted_port;
+
+/* Declared exactly as glibc declares it (a transparent union under
+ * _GNU_SOURCE). */
+int bind(int fd, __CONST_SOCKADDR_ARG arg, socklen_t len)
+{
+	typedef int (*bind_fn)(int, __CONST_SOCKADDR_ARG, socklen_t);
+	bind_fn real = (bind_fn)(uintptr_t)dlsym(RTLD_NEXT, "bind");
+	const struct sockaddr *addr = arg.__sockaddr__;
+	const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+	int port;
+
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (addr && addr->sa_family == AF_INET &&
+	    len >= (socklen_t)sizeof(*in) && in->sin_port == 0 &&
+	    (port = atomic_exchange(&wanted_port, 0)) > 0) {
+		struct sockaddr_in fixed = *in;
+		__CONST_SOCKADDR_ARG farg;
+		int one = 1;
+
+		fixed.sin_port = htons((uint16_t)port);
+		farg.__sockaddr__ = (const struct sockaddr *)&fixed;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		return real(fd, farg, sizeof(fixed));
+	}
+	return real(fd, arg, len);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: weir broker [--port N] [--topic NAME:PARTITIONS]...\n"
+	        "Runs an embedded Kafka broker (librdkafka's mock cluster) on "
+	        "127.0.0.1\nand prints its bootstrap address first on stdout. "
+	        "Stops on SIGINT/SIGTERM.\n");
+}
+
+struct topic_arg {
+	char *name;
+	int partitions;
+};
+
+static int parse_topic(const char *s, struct topic_arg *out)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	long n;
+
+	if (!colon || colon == s) {
+		fprintf(stderr,
+		        "weir broker: --topic %s: expected NAME:PARTITIONS, "
+		        "e.g. --topic logs:4\n", s);
+		return -1;
+	}
+	n = strtol(colon + 1, &end, 10);
+	if (*end || n < 1 || n > 10000) {
+		fprintf(stderr,
+		        "weir broker: --topic %s: the partition count must be "
+		        "a whole number from 1 to 10000\n", s);
+		return -1;
+	}
+	out->name = xstrndup(s, (size_t)(colon - s));
+	out->partitions = (int)n;
+	return 0;
+}
+
+int broker_main(int argc, char **argv)
+{
+	struct topic_arg *topics = xcalloc((size_t)argc, sizeof(*topics));
+	int ntopics = 0, port = 0, rc = 2, sig;
+	rd_kafka_conf_t *conf;
+	rd_kafka_t *rk = NULL;
+	rd_kafka_mock_cluster_t *mc = NULL;
+	sigset_t set;
+	char e[256];
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--topic") && i + 1 < argc) {
+			if (parse_topic(argv[++i], &topics[ntopics]) < 0)
+				goto out;
+			ntopics++;
+		} else if (!strcmp(argv[i], "--port") && i + 1 < argc) {
+			char *end;
+			long p = strtol(argv[++i], &end, 10);
+
+			if (*end || p < 1 || p > 65535) {
+				fprintf(stderr, "weir broker: --port %s: "
+				        "expected a port from 1 to 65535\n",
+				        argv[i]);
+				goto out;
+			}
+			port = (int)p;
+		} else if (!strcmp(argv[i], "-h") ||
+		           !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			rc = 0;
+			goto out;
+		} else {
+			fprintf(stderr, "weir broker: unknown argument %s\n",
+			        argv[i]);
+			usage(stderr);
+			goto out;
+		}
+	}
+
+	/* Signals are taken with sigwait below, by this thread only. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	rc = 1;
+	conf = rd_kafka_conf_new();
+	rd_kafka_conf_set(conf, "log_level", "3", e, sizeof(e));
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
+	if (!rk) {
+		fprintf(stderr, "weir broker: %s\n", e);
+		goto out;
+	}
+	atomic_store(&wanted_port, port);
+	mc = rd_kafka_mock_cluster_new(rk, 1);
+	if (!mc || (port && atomic_load(&wanted_port) != 0)) {
+		fprintf(stderr,
+		        "weir broker: cannot start the broker%s%s\n",
+		        port ? ": is port in use? try another --port, or none"
+		             : "",
+		        "");
+		goto out;
+	}
+	for (int i = 0; i < ntopics; i++) {
+		rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
+		    mc, topics[i].name, topics[i].partitions, 1);
+		if (err) {
+			fprintf(stderr, "weir broker: cannot create topic %s: "
+			        "%s\n", topics[i].name, rd_kafka_err2str(err));
+			goto out;
+		}
+	}
+	printf("%s\n", rd_kafka_mock_cluster_bootstraps(mc));
+	fflush(stdout);
+	log_info("broker", "serving on %s with %d topic(s); SIGINT or "
+	         "SIGTERM stops it", rd_kafka_mock_cluster_bootstraps(mc),
+	         ntopics);
+	sigwait(&set, &sig);
+	log_info("broker", "stopping on signal %d", sig);
+	rc = 0;
+out:
+	if (mc)
+		rd_kafka_mock_cluster_destroy(mc);
+	if (rk)
+		rd_kafka_destroy(rk);
+	for (int i = 0; i < ntopics; i++)
+		free(topics[i].name);
+	free(topics);
+	return rc;
+}

@@ -1,2 +1,444 @@
-/* placeholder: being written */
-typedef int weir_placeholder_t;
+/*
+ * kafka_source.c - the Kafka source. Each source task owns the partitions
+ * p with p % parallelism == its index, assigned by hand (no consumer group
+ * rebalancing). Its state is the next offset of each owned partition; the
+ * offsets live in checkpoints, and are also committed to group_id (when
+ * set) after each completed checkpoint so that lag tools see progress.
+ *
+ * Start positions are made concrete at open (earliest = the log start,
+ * latest = the high watermark) so that a checkpoint taken before the first
+ * record arrived still restores to the right place.
+ */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connectors.h"
+#include "job.h"
+#include "kafka_common.h"
+#include "log.h"
+#include "util.h"
+
+#define POLL_BATCH 512
+
+struct part {
+	int32_t id;
+	int64_t next;           /* offset of the next record to emit */
+	int64_t end;            /* bounded: stop here */
+};
+
+struct ksrc {
+	const struct job_source_cfg *cfg;
+	rd_kafka_t *rk;
+	rd_kafka_queue_t *queue;
+	struct part *parts;
+	int nparts;
+	bool restored;
+	/* Offsets of the last snapshot, committed when it completes. */
+	uint64_t snap_id;
+	int64_t *snap_next;
+	int64_t err_log_ms;
+	char *hdrbuf;
+	size_t hdrcap;
+};
+
+static struct part *find_part(struct ksrc *s, int32_t id)
+{
+	for (int i = 0; i < s->nparts; i++)
+		if (s->parts[i].id == id)
+			return &s->parts[i];
+	return NULL;
+}
+
+/* librdkafka calls this on its own thread when the queue becomes
+ * non-empty: wake the task. */
+static void queue_event(rd_kafka_t *rk, void *opaque)
+{
+	struct task *t = opaque;
+
+	(void)rk;
+	wake_signal(&t->wake);
+}
+
+/* Headers of a Kafka message in weir's encoding. */
+static size_t encode_headers(struct ksrc *s, rd_kafka_message_t *m,
+                             uint16_t *nh)
+{
+	rd_kafka_headers_t *hdrs = NULL;
+	const char *name;
+	const void *val;
+	size_t vlen, len = 0;
+
+	*nh = 0;
+	if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return 0;
+	for (size_t i = 0;
+	     rd_kafka_header_get_all(hdrs, i, &name, &val, &vlen) ==
+	         RD_KAFKA_RESP_ERR_NO_ERROR && *nh < UINT16_MAX;
+	     i++) {
+		size_t nl = strlen(name);
+		size_t need = record_hdr_encoded_size(nl, val ? vlen : 0);
+
+		if (len + need > s->hdrcap) {
+			s->hdrcap = (len + need) * 2;
+			s->hdrbuf = xrealloc(s->hdrbuf, s->hdrcap);
+		}
+		len += record_hdr_encode(s->hdrbuf + len, name, nl, val,
+		                         val ? vlen : 0);
+		(*nh)++;
+	}
+	return len;
+}
+
+static int on_error_message(struct task *t, struct ksrc *s,
+                            rd_kafka_message_t *m)
+{
+	rd_kafka_resp_err_t err = m->err;
+
+	if (err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+		return 0;
+	if (err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+	    err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+		struct part *p = m->rkt ? find_part(s, m->partition) : NULL;
+		return task_fail(t,
+		                 "%s: partition %s[%d]: offset %" PRId64
+		                 " is no longer on the broker (%s): records "
+		                 "were deleted by retention before weir read "
+		                 "them. Set source.on_offset_out_of_range to "
+		                 "\"earliest\" or \"latest\" to go on anyway",
+		                 t->who, s->cfg->topic, (int)m->partition,
+		                 p ? p->next : -1, rd_kafka_message_errstr(m));
+	}
+	if (rd_kafka_fatal_error(s->rk, NULL, 0))
+		return task_fail(t, "%s: fatal Kafka error: %s", t->who,
+		                 rd_kafka_message_errstr(m));
+	/* Transient (broker down, ...): librdkafka retries; say so at most
+	 * once every 5 s. */
+	if (now_mono_ms() - s->err_log_ms > 5000) {
+		log_warn(t->who, "Kafka: %s (retrying)",
+		         rd_kafka_message_errstr(m));
+		s->err_log_ms = now_mono_ms();
+	}
+	return 0;
+}
+
+static int ksrc_poll(struct task *t, void *st, bool *progress)
+{
+	struct ksrc *s = st;
+	rd_kafka_message_t *msgs[POLL_BATCH];
+	ssize_t n;
+	int rc = 0;
+
+	n = rd_kafka_consume_batch_queue(s->queue, 0, msgs, POLL_BATCH);
+	if (n <= 0)
+		return 0;
+	*progress = true;
+	for (ssize_t i = 0; i < n; i++) {
+		rd_kafka_message_t *m = msgs[i];
+		struct weir_record like;
+		struct part *p;
+		uint16_t nh;
+		size_t hl;
+
+		if (rc < 0)
+			goto next;
+		if (m->err) {
+			rc = on_error_message(t, s, m);
+			goto next;
+		}
+		p = find_part(s, m->partition);
+		/* Stale (before a seek) or past a bounded end: not ours. */
+		if (!p || m->offset < p->next ||
+		    (s->cfg->bounded && m->offset >= p->end))
+			goto next;
+		hl = encode_headers(s, m, &nh);
+		like.topic = s->cfg->topic;
+		like.partition = m->partition;
+		like.offset = m->offset;
+		like.seq = 0;
+		like.timestamp = rd_kafka_message_timestamp(m, NULL);
+		if (task_emit(t, m->key, m->key ? m->key_len : 0, m->payload,
+		              m->payload ? m->len : 0, s->hdrbuf, hl, nh,
+		              &like) < 0) {
+			rc = -1;
+			goto next;
+		}
+		p->next = m->offset + 1;
+	next:
+		rd_kafka_message_destroy(m);
+	}
+	atomic_fetch_add_explicit(&t->n_in, (uint64_t)n, memory_order_relaxed);
+	return rc;
+}
+
+static bool ksrc_at_end(struct task *t, void *st)
+{
+	struct ksrc *s = st;
+
+	(void)t;
+	if (!s->cfg->bounded)
+		return false;
+	for (int i = 0; i < s->nparts; i++)
+		if (s->parts[i].next < s->parts[i].end)
+			return false;
+	return true;
+}
+
+static char *offsets_json(struct ksrc *s)
+{
+	json_t *root = json_object(), *parts = json_object();
+	char key[16], *text;
+
+	for (int i = 0; i < s->nparts; i++) {
+		snprintf(key, sizeof(key), "%d", (int)s->parts[i].id);
+		json_object_set_new(parts, key,
+		                    json_integer(s->parts[i].next));
+	}
+	json_object_set_new(root, s->cfg->topic, parts);
+	text = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	return text;
+}
+
+static int ksrc_snapshot(struct task *t, void *st, uint64_t id,
+                         struct weir_writer *w, char **offsets)
+{
+	struct ksrc *s = st;
+
+	(void)t;
+	weir_write_u64(w, (uint64_t)s->nparts);
+	for (int i = 0; i < s->nparts; i++) {
+		weir_write_u64(w, (uint64_t)s->parts[i].id);
+		weir_write_u64(w, (uint64_t)s->parts[i].next);
+		s->snap_next[i] = s->parts[i].next;
+	}
+	s->snap_id = id;
+	*offsets = offsets_json(s);
+	return 0;
+}
+
+static int ksrc_restore(struct task *t, void *st, struct weir_reader *r,
+                        uint32_t version)
+{
+	struct ksrc *s = st;
+	uint64_t n, id, next;
+
+	if (version != 1)
+		return task_fail(t, "%s: unknown source state version %u",
+		                 t->who, version);
+	if (weir_read_u64(r, &n) != WEIR_OK)
+		goto bad;
+	for (uint64_t i = 0; i < n; i++) {
+		struct part *p;
+
+		if (weir_read_u64(r, &id) != WEIR_OK ||
+		    weir_read_u64(r, &next) != WEIR_OK)
+			goto bad;
+		p = find_part(s, (int32_t)id);
+		if (!p)
+			return task_fail(t,
+			                 "%s: the checkpoint has partition %s[%d], "
+			                 "which this task does not own; did the "
+			                 "topic's partitions change?",
+			                 t->who, s->cfg->topic, (int)id);
+		p->next = (int64_t)next;
+	}
+	s->restored = true;
+	return 0;
+bad:
+	return task_fail(t, "%s: source state in the checkpoint is truncated",
+	                 t->who);
+}
+
+static int ksrc_complete(struct task *t, void *st, uint64_t id)
+{
+	struct ksrc *s = st;
+	rd_kafka_topic_partition_list_t *l;
+	rd_kafka_resp_err_t err;
+
+	if (!s->cfg->group_id || id != s->snap_id || s->nparts == 0)
+		return 0;
+	l = rd_kafka_topic_partition_list_new(s->nparts);
+	for (int i = 0; i < s->nparts; i++)
+		rd_kafka_topic_partition_list_add(l, s->cfg->topic,
+		                                  s->parts[i].id)->offset =
+		    s->snap_next[i];
+	err = rd_kafka_commit(s->rk, l, 1);
+	if (err)
+		log_warn(t->who, "could not commit offsets of checkpoint %llu "
+		         "to group %s: %s (offsets are safe in the checkpoint; "
+		         "only lag monitoring is affected)",
+		         (unsigned long long)id, s->cfg->group_id,
+		         rd_kafka_err2str(err));
+	rd_kafka_topic_partition_list_destroy(l);
+	return 0;
+}
+
+static void ksrc_close(struct task *t, void *st)
+{
+	struct ksrc *s = st;
+
+	(void)t;
+	if (s->queue) {
+		rd_kafka_queue_cb_event_enable(s->queue, NULL, NULL);
+		rd_kafka_queue_destroy(s->queue);
+	}
+	if (s->rk) {
+		rd_kafka_consumer_close(s->rk);
+		rd_kafka_destroy(s->rk);
+	}
+	free(s->parts);
+	free(s->snap_next);
+	free(s->hdrbuf);
+	free(s);
+}
+
+/* Picks the start offsets (restored ones are checked against the log) and
+ * assigns the partitions. Runs when the task starts, after restore. */
+static int ksrc_start(struct task *t, struct ksrc *s, char *err,
+                      size_t errlen)
+{
+	rd_kafka_topic_partition_list_t *l =
+	    rd_kafka_topic_partition_list_new(s->nparts ? s->nparts : 1);
+	rd_kafka_resp_err_t rerr;
+
+	for (int i = 0; i < s->nparts; i++) {
+		struct part *p = &s->parts[i];
+		int64_t lo, hi;
+
+		rerr = rd_kafka_query_watermark_offsets(
+		    s->rk, s->cfg->topic, p->id, &lo, &hi,
+		    KAFKA_START_TIMEOUT_MS);
+		if (rerr) {
+			snprintf(err, errlen,
+			         "source: cannot read the offsets of %s[%d] "
+			         "from %s within %d s: %s",
+			         s->cfg->topic, (int)p->id, s->cfg->brokers,
+			         KAFKA_START_TIMEOUT_MS / 1000,
+			         rd_kafka_err2str(rerr));
+			rd_kafka_topic_partition_list_destroy(l);
+			return -1;
+		}
+		if (!s->restored) {
+			p->next = s->cfg->start == START_LATEST ? hi : lo;
+		} else if (p->next < lo || p->next > hi) {
+			enum oor_policy pol = s->cfg->on_offset_out_of_range;
+
+			if (pol == OOR_FAIL) {
+				snprintf(err, errlen,
+				         "source: the checkpoint resumes %s[%d] "
+				         "at offset %" PRId64 ", but the broker "
+				         "holds offsets %" PRId64 "..%" PRId64
+				         " only%s. Set "
+				         "source.on_offset_out_of_range to "
+				         "\"earliest\" or \"latest\" to go on "
+				         "anyway",
+				         s->cfg->topic, (int)p->id, p->next, lo,
+				         hi,
+				         p->next < lo ? ": records were deleted "
+				                        "by retention"
+				                      : " (was the topic "
+				                        "re-created?)");
+				rd_kafka_topic_partition_list_destroy(l);
+				return -1;
+			}
+			log_warn(t->who,
+			         "%s[%d]: restored offset %" PRId64
+			         " is out of range %" PRId64 "..%" PRId64
+			         "; going on from the %s as "
+			         "on_offset_out_of_range says",
+			         s->cfg->topic, (int)p->id, p->next, lo, hi,
+			         pol == OOR_EARLIEST ? "earliest" : "latest");
+			p->next = pol == OOR_EARLIEST ? lo : hi;
+		}
+		p->end = hi;
+		rd_kafka_topic_partition_list_add(l, s->cfg->topic, p->id)
+		    ->offset = p->next;
+	}
+	rerr = rd_kafka_assign(s->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	if (rerr) {
+		snprintf(err, errlen, "source: cannot assign partitions: %s",
+		         rd_kafka_err2str(rerr));
+		return -1;
+	}
+	return 0;
+}
+
+/* The task's first poll starts the consumer: restore has run by then. */
+static int ksrc_first_poll(struct task *t, void *st, bool *progress)
+{
+	struct ksrc *s = st;
+	char err[1024];
+
+	if (ksrc_start(t, s, err, sizeof(err)) < 0)
+		return task_fail(t, "%s", err);
+	t->body.poll = ksrc_poll;
+	log_info(t->who, "reading %d partition(s) of %s%s", s->nparts,
+	         s->cfg->topic, s->restored ? " from the checkpoint" : "");
+	return ksrc_poll(t, st, progress);
+}
+
+int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
+                      int partitions, struct task_body *body, char *err,
+                      size_t errlen)
+{
+	static const char *const defaults[] = {
+	    "enable.auto.commit", "false",
+	    "enable.auto.offset.store", "false",
+	    "enable.partition.eof", "false",
+	    "auto.offset.reset", "error",
+	    "fetch.wait.max.ms", "20",
+	    "group.id", "weir",
+	    NULL};
+	struct ksrc *s = xcalloc(1, sizeof(*s));
+	rd_kafka_conf_t *conf;
+	char e[256];
+
+	s->cfg = cfg;
+	for (int p = t->sub; p < partitions; p += t->parallelism)
+		s->nparts++;
+	s->parts = xcalloc((size_t)(s->nparts ? s->nparts : 1),
+	                   sizeof(*s->parts));
+	s->snap_next = xcalloc((size_t)(s->nparts ? s->nparts : 1),
+	                       sizeof(int64_t));
+	for (int p = t->sub, i = 0; p < partitions; p += t->parallelism, i++)
+		s->parts[i].id = p;
+
+	conf = kafka_conf_new("source", cfg->brokers, defaults,
+	                      &cfg->properties, err, errlen);
+	if (!conf)
+		goto fail;
+	if (cfg->group_id &&
+	    rd_kafka_conf_set(conf, "group.id", cfg->group_id, e, sizeof(e)) !=
+	        RD_KAFKA_CONF_OK) {
+		snprintf(err, errlen, "source.group_id: %s", e);
+		rd_kafka_conf_destroy(conf);
+		goto fail;
+	}
+	s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
+	if (!s->rk) {
+		snprintf(err, errlen, "source: cannot create a consumer: %s",
+		         e);
+		goto fail;
+	}
+	rd_kafka_poll_set_consumer(s->rk);
+	s->queue = rd_kafka_queue_get_consumer(s->rk);
+	rd_kafka_queue_cb_event_enable(s->queue, queue_event, t);
+
+	memset(body, 0, sizeof(*body));
+	body->st = s;
+	body->state_version = 1;
+	body->poll = ksrc_first_poll;
+	body->at_end = ksrc_at_end;
+	body->snapshot = ksrc_snapshot;
+	body->restore = ksrc_restore;
+	body->complete = ksrc_complete;
+	body->close = ksrc_close;
+	return 0;
+fail:
+	ksrc_close(t, s);
+	return -1;
+}

@@ -1,2 +1,598 @@
-/* placeholder: being written */
-typedef int weir_placeholder_t;
+/*
+ * job.c - builds a job from its configuration and runs it (see job.h).
+ *
+ * The graph is a line of stages: the source, each operator, the sink. Two
+ * neighbouring stages of equal parallelism are joined task to task when the
+ * downstream stage is not keyed; otherwise every upstream task has a
+ * channel to every downstream task, and picks one per record by key group
+ * (keyed stage) or by source partition (so that each source partition's
+ * records stay in order on one path).
+ */
+#include "job.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "connectors.h"
+#include "coordinator.h"
+#include "dead_letter.h"
+#include "log.h"
+#include "opctx.h"
+#include "predicate.h"
+#include "registry.h"
+#include "store.h"
+#include "task.h"
+#include "writer.h"
+
+#define CHAN_CAPACITY 8
+
+/* --- validation ------------------------------------------------------------ */
+
+static const char *dead_letter_brokers(const struct job_cfg *cfg)
+{
+	if (cfg->sink.type == SINK_KAFKA)
+		return cfg->sink.brokers;
+	if (cfg->source.type == SOURCE_KAFKA)
+		return cfg->source.brokers;
+	return NULL;
+}
+
+int job_validate(const struct job_cfg *cfg, struct errlist *errs)
+{
+	size_t before = errs->n;
+
+	if (cfg->sink.delivery == DELIVERY_EXACTLY_ONCE)
+		errlist_add(errs,
+		            "sink.delivery: \"exactly-once\" is not available "
+		            "in this version of weir; use \"at-least-once\" "
+		            "(duplicates are then possible after a crash, from "
+		            "the last completed checkpoint on)");
+	for (size_t i = 0; i < cfg->nops; i++) {
+		const struct job_op_cfg *oc = &cfg->ops[i];
+		char path[32];
+		const weir_operator_t *op;
+		struct weir_ctx *ctx;
+
+		snprintf(path, sizeof(path), "operators[%zu]", i);
+		if (oc->on_error == ON_ERROR_DEAD_LETTER &&
+		    !dead_letter_brokers(cfg))
+			errlist_add(errs,
+			            "%s.on_error: \"dead-letter\" writes to Kafka, "
+			            "but neither the source nor the sink is Kafka, "
+			            "so there is no broker to write to",
+			            path);
+		op = registry_find(oc, path, errs);
+		if (!op)
+			continue;
+		ctx = opctx_new(op, oc, (int)i, NULL, NULL);
+		opctx_open(ctx, errs);
+		opctx_free(ctx);
+	}
+	return errs->n > before ? -1 : 0;
+}
+
+char *job_fingerprint(const struct job_cfg *cfg)
+{
+	size_t cap = 256, len = 0;
+	char *s = xmalloc(cap);
+
+#define APPEND(...)                                                          \
+	do {                                                                 \
+		int n_ = snprintf(s + len, cap - len, __VA_ARGS__);          \
+		if ((size_t)n_ >= cap - len) {                               \
+			cap = (len + (size_t)n_) * 2;                        \
+			s = xrealloc(s, cap);                                \
+			n_ = snprintf(s + len, cap - len, __VA_ARGS__);      \
+		}                                                            \
+		len += (size_t)n_;                                           \
+	} while (0)
+
+	if (cfg->source.type == SOURCE_KAFKA)
+		APPEND("source=kafka:%s x%d", cfg->source.topic,
+		       cfg->source.parallelism);
+	else
+		APPEND("source=generator x%d", cfg->source.parallelism);
+	for (size_t i = 0; i < cfg->nops; i++) {
+		APPEND(" | %s", cfg->ops[i].type);
+		if (cfg->ops[i].key_field)
+			APPEND("(key=%s)", cfg->ops[i].key_field);
+		APPEND(" x%d", cfg->ops[i].parallelism);
+	}
+	if (cfg->sink.type == SINK_KAFKA)
+		APPEND(" | sink=kafka:%s x%d", cfg->sink.topic,
+		       cfg->sink.parallelism);
+	else
+		APPEND(" | sink=discard x%d", cfg->sink.parallelism);
+#undef APPEND
+	return s;
+}
+
+/* --- failure and lifecycle ------------------------------------------------ */
+
+void job_fail(struct job *job, const char *msg)
+{
+	pthread_mutex_lock(&job->mu);
+	if (!job->fail_msg) {
+		job->fail_msg = xstrdup(msg);
+		log_error("job", "%s", msg);
+	}
+	pthread_mutex_unlock(&job->mu);
+	atomic_store(&job->hard_stop, 1);
+	for (int i = 0; i < job->ntasks; i++)
+		wake_signal(&job->tasks[i]->wake);
+}
+
+bool job_stopping(const struct job *job)
+{
+	return atomic_load(&job->hard_stop) != 0;
+}
+
+void job_source_ended(struct job *job)
+{
+	if (atomic_fetch_add(&job->sources_ended, 1) + 1 == job->nsources) {
+		log_info("job", "the bounded input is consumed; taking the "
+		         "final checkpoint");
+		coord_request_final(job->coord);
+	}
+}
+
+void job_task_exited(struct job *job)
+{
+	pthread_mutex_lock(&job->mu);
+	job->running--;
+	pthread_cond_broadcast(&job->done_cv);
+	pthread_mutex_unlock(&job->mu);
+}
+
+const char *job_error(struct job *job)
+{
+	return job->fail_msg;
+}
+
+/* --- building ----------------------------------------------------------------- */
+
+struct stage {
+	int first;        /* index of its first task in job->tasks */
+	int parallelism;
+	bool keyed;
+	const char *key_field;
+};
+
+static void add_chan(struct job *job, struct chan *c)
+{
+	job->chans = xrealloc(job->chans,
+	                      (size_t)(job->nchans + 1) * sizeof(*job->chans));
+	job->chans[job->nchans++] = c;
+}
+
+/* Joins stage a to stage b (b = a + 1). */
+static void connect_stages(struct job *job, const struct stage *a,
+                           const struct stage *b)
+{
+	bool forward = a->parallelism == b->parallelism && !b->keyed;
+
+	for (int i = 0; i < a->parallelism; i++) {
+		struct task *up = job->tasks[a->first + i];
+
+		up->nout = forward ? 1 : b->parallelism;
+		up->out = xcalloc((size_t)up->nout, sizeof(*up->out));
+		if (up->nout == 1)
+			up->route = ROUTE_FORWARD;
+		else if (b->keyed) {
+			up->route = ROUTE_KEY;
+			up->route_key = fpath_new(b->key_field);
+		} else {
+			up->route = ROUTE_PARTITION;
+		}
+	}
+	for (int j = 0; j < b->parallelism; j++) {
+		struct task *down = job->tasks[b->first + j];
+
+		down->nin = forward ? 1 : a->parallelism;
+		down->in = xcalloc((size_t)down->nin, sizeof(*down->in));
+		down->in_blocked = xcalloc((size_t)down->nin, sizeof(bool));
+		down->in_eos = xcalloc((size_t)down->nin, sizeof(bool));
+	}
+	for (int i = 0; i < a->parallelism; i++) {
+		struct task *up = job->tasks[a->first + i];
+
+		for (int j = 0; j < b->parallelism; j++) {
+			struct task *down = job->tasks[b->first + j];
+			struct chan *c;
+
+			if (forward && i != j)
+				continue;
+			c = chan_new(CHAN_CAPACITY, &up->wake, &down->wake);
+			add_chan(job, c);
+			up->out[forward ? 0 : j] = c;
+			down->in[forward ? 0 : i] = c;
+		}
+	}
+}
+
+static struct task *add_task(struct job *job, int stage, int sub, int par,
+                             const char *name, const char *who)
+{
+	struct task *t = task_new(job, job->ntasks, stage, sub, par, name, who);
+
+	job->tasks = xrealloc(job->tasks,
+	                      (size_t)(job->ntasks + 1) * sizeof(*job->tasks));
+	job->tasks[job->ntasks++] = t;
+	return t;
+}
+
+static int build_graph(struct job *job, struct errlist *errs)
+{
+	struct job_cfg *cfg = job->cfg;
+	int nstages = (int)cfg->nops + 2;
+	struct stage *stages = xcalloc((size_t)nstages, sizeof(*stages));
+	char name[64], who[96], err[1024];
+	int src_parts = 0, rc = -1;
+
+	/* Source. */
+	if (cfg->source.type == SOURCE_KAFKA) {
+		if (kafka_probe("source", cfg->source.brokers,
+		                &cfg->source.properties, cfg->source.topic,
+		                &src_parts, err, sizeof(err)) < 0) {
+			errlist_add(errs, "%s", err);
+			goto out;
+		}
+	} else {
+		src_parts = cfg->source.partitions;
+	}
+	stages[0].parallelism = cfg->source.parallelism;
+	for (int i = 0; i < cfg->source.parallelism; i++) {
+		struct task *t;
+
+		snprintf(name, sizeof(name), "source-%d", i);
+		snprintf(who, sizeof(who), "source#%d", i);
+		t = add_task(job, 0, i, cfg->source.parallelism, name, who);
+		if ((cfg->source.type == SOURCE_KAFKA
+		         ? kafka_source_open(t, &cfg->source, src_parts,
+		                             &t->body, err, sizeof(err))
+		         : generator_source_open(t, &cfg->source, &t->body,
+		                                 err, sizeof(err))) < 0) {
+			errlist_add(errs, "%s", err);
+			goto out;
+		}
+	}
+	job->nsources = cfg->source.parallelism;
+	if (src_parts < cfg->source.parallelism)
+		log_warn("job",
+		         "source.parallelism is %d but %s has %d partition(s): "
+		         "%d source task(s) will have nothing to read",
+		         cfg->source.parallelism,
+		         cfg->source.topic ? cfg->source.topic : "the generator",
+		         src_parts, cfg->source.parallelism - src_parts);
+
+	/* Operators. */
+	for (size_t k = 0; k < cfg->nops; k++) {
+		struct job_op_cfg *oc = &cfg->ops[k];
+		struct stage *st = &stages[k + 1];
+		const weir_operator_t *op;
+		char path[32];
+
+		snprintf(path, sizeof(path), "operators[%zu]", k);
+		op = registry_find(oc, path, errs);
+		if (!op)
+			goto out;
+		st->first = job->ntasks;
+		st->parallelism = oc->parallelism;
+		st->keyed = oc->key_field != NULL;
+		st->key_field = oc->key_field;
+		for (int i = 0; i < oc->parallelism; i++) {
+			struct dead_letter *dlq = NULL;
+			struct weir_ctx *ctx;
+			struct task *t;
+
+			snprintf(name, sizeof(name), "op%zu-%s-%d", k, op->name,
+			         i);
+			snprintf(who, sizeof(who), "%s %s#%d", path, op->name,
+			         i);
+			t = add_task(job, (int)k + 1, i, oc->parallelism, name,
+			             who);
+			if (oc->on_error == ON_ERROR_DEAD_LETTER) {
+				char what[64];
+
+				snprintf(what, sizeof(what),
+				         "%s.dead_letter_topic", path);
+				dlq = dlq_new(what, dead_letter_brokers(cfg),
+				              oc->dead_letter_topic, NULL, err,
+				              sizeof(err));
+				if (!dlq) {
+					errlist_add(errs, "%s", err);
+					goto out;
+				}
+			}
+			ctx = opctx_new(op, oc, (int)k, t, dlq);
+			if (opctx_open(ctx, errs) < 0) {
+				opctx_free(ctx);
+				dlq_free(dlq);
+				goto out;
+			}
+			opctx_bind(ctx, &t->body);
+			t->dlq = dlq;
+		}
+	}
+
+	/* Sink. */
+	stages[nstages - 1].first = job->ntasks;
+	stages[nstages - 1].parallelism = cfg->sink.parallelism;
+	for (int i = 0; i < cfg->sink.parallelism; i++) {
+		struct task *t;
+
+		snprintf(name, sizeof(name), "sink-%d", i);
+		snprintf(who, sizeof(who), "sink#%d", i);
+		t = add_task(job, nstages - 1, i, cfg->sink.parallelism, name,
+		             who);
+		if ((cfg->sink.type == SINK_KAFKA
+		         ? kafka_sink_open(t, &cfg->sink, cfg->name, src_parts,
+		                           &t->body, err, sizeof(err))
+		         : discard_sink_open(t, &cfg->sink, &t->body, err,
+		                             sizeof(err))) < 0) {
+			errlist_add(errs, "%s", err);
+			goto out;
+		}
+	}
+	for (int s = 0; s + 1 < nstages; s++)
+		connect_stages(job, &stages[s], &stages[s + 1]);
+	rc = 0;
+out:
+	free(stages);
+	return rc;
+}
+
+/* --- restore ------------------------------------------------------------------ */
+
+static void report_skipped(void *arg, uint64_t id, const char *why)
+{
+	struct job *job = arg;
+
+	log_warn("restore", "checkpoint %llu in %s is not used: %s",
+	         (unsigned long long)id, job->cfg->checkpoint.dir, why);
+}
+
+static int restore_task(struct job *job, struct task *t,
+                        const struct ckpt_meta *meta, struct errlist *errs)
+{
+	const struct ckpt_task_entry *e = NULL;
+	struct weir_reader r = {0};
+	void *payload = NULL;
+	size_t len = 0;
+	uint32_t version;
+	char err[512];
+	int rc;
+
+	for (size_t i = 0; i < meta->ntasks; i++)
+		if (!strcmp(meta->tasks[i].task, t->name))
+			e = &meta->tasks[i];
+	if (!e)
+		return 0; /* the task had no state */
+	if (!t->body.restore) {
+		errlist_add(errs, "checkpoint %llu has state for %s, which "
+		            "keeps none", (unsigned long long)meta->id,
+		            t->who);
+		return -1;
+	}
+	if (ckpt_read_state(job->store, meta->id, t->name, &e->file, &payload,
+	                    &len, &version, err, sizeof(err)) < 0) {
+		errlist_add(errs, "%s", err);
+		return -1;
+	}
+	r.p = payload;
+	r.len = len;
+	rc = t->body.restore(t, t->body.st, &r, version);
+	free(payload);
+	if (rc < 0) {
+		errlist_add(errs, "%s", job->fail_msg ? job->fail_msg
+		                                      : "restore failed");
+		return -1;
+	}
+	return 0;
+}
+
+/* Removes directories of checkpoints newer than `newest` that never got
+ * their _metadata: leftovers of a crash mid-checkpoint. */
+static void remove_leftovers(struct job *job, uint64_t newest,
+                             uint64_t *next_id)
+{
+	uint64_t *ids = NULL;
+	size_t n = 0;
+
+	*next_id = newest + 1;
+	if (ckpt_list(job->store, &ids, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		char *meta;
+
+		if (ids[i] >= *next_id)
+			*next_id = ids[i] + 1;
+		if (ids[i] <= newest)
+			continue;
+		meta = xasprintf("%s/chk-%llu/_metadata", job->cfg->checkpoint.dir,
+		                 (unsigned long long)ids[i]);
+		if (access(meta, F_OK) != 0) {
+			log_info("restore", "removing chk-%llu: it never "
+			         "completed", (unsigned long long)ids[i]);
+			ckpt_remove(job->store, ids[i]);
+		}
+		free(meta);
+	}
+	free(ids);
+}
+
+static int restore(struct job *job, uint64_t *next_id, struct errlist *errs)
+{
+	struct ckpt_meta meta = {0};
+	int found = ckpt_find_latest(job->store, &meta, report_skipped, job);
+	const char *dir = job->cfg->checkpoint.dir;
+	int rc = -1;
+
+	if (found < 0) {
+		errlist_add(errs,
+		            "no checkpoint in %s can be restored (see the "
+		            "reasons above). To start from scratch anyway, "
+		            "move the directory aside; the source then starts "
+		            "at source.start",
+		            dir);
+		return -1;
+	}
+	if (found == 0) {
+		remove_leftovers(job, 0, next_id);
+		log_info("restore", "no checkpoint in %s: starting fresh", dir);
+		return 0;
+	}
+	if (strcmp(meta.job, job->cfg->name) != 0) {
+		errlist_add(errs,
+		            "checkpoint %llu in %s belongs to job \"%s\", not "
+		            "\"%s\". Use a checkpoint.dir of its own for each job",
+		            (unsigned long long)meta.id, dir, meta.job,
+		            job->cfg->name);
+		goto out;
+	}
+	if (strcmp(meta.fingerprint, job->fingerprint) != 0) {
+		errlist_add(errs,
+		            "checkpoint %llu in %s was taken by a different job "
+		            "graph and cannot be restored.\n  checkpoint: %s\n  "
+		            "this job:   %s\nRun the job as it was, or point "
+		            "checkpoint.dir at a new directory to start fresh",
+		            (unsigned long long)meta.id, dir, meta.fingerprint,
+		            job->fingerprint);
+		goto out;
+	}
+	for (int i = 0; i < job->ntasks; i++)
+		if (restore_task(job, job->tasks[i], &meta, errs) < 0)
+			goto out;
+	job->restored_id = meta.id;
+	remove_leftovers(job, meta.id, next_id);
+	{
+		char when[40];
+
+		fmt_wall_ms(meta.completed_ms, when, sizeof(when));
+		log_info("restore", "restored checkpoint %llu of %s (taken %s); "
+		         "offsets %s", (unsigned long long)meta.id, dir, when,
+		         meta.offsets_json ? meta.offsets_json : "{}");
+	}
+	rc = 0;
+out:
+	ckpt_meta_clear(&meta);
+	return rc;
+}
+
+/* --- public ---------------------------------------------------------------- */
+
+struct job *job_new(struct job_cfg *cfg, struct errlist *errs)
+{
+	struct job *job = xcalloc(1, sizeof(*job));
+	char err[1024];
+	uint64_t next_id = 1;
+
+	job->cfg = cfg;
+	pthread_mutex_init(&job->mu, NULL);
+	pthread_cond_init(&job->done_cv, NULL);
+	atomic_init(&job->hard_stop, 0);
+	atomic_init(&job->finished, 0);
+	atomic_init(&job->sources_ended, 0);
+	job->fingerprint = job_fingerprint(cfg);
+
+	if (job_validate(cfg, errs) < 0)
+		goto fail;
+	job->store = ckpt_store_open(cfg->checkpoint.dir, NULL, err,
+	                             sizeof(err));
+	if (!job->store) {
+		errlist_add(errs, "checkpoint.dir: %s", err);
+		goto fail;
+	}
+	if (ckpt_store_lock(job->store, err, sizeof(err)) < 0) {
+		errlist_add(errs, "%s", err);
+		goto fail;
+	}
+	if (build_graph(job, errs) < 0)
+		goto fail;
+	if (restore(job, &next_id, errs) < 0)
+		goto fail;
+	job->coord = coord_new(job, job->store, next_id);
+	job->writer = ckpt_writer_new(job->store, job->coord);
+	coord_set_writer(job->coord, job->writer);
+	return job;
+fail:
+	job_free(job);
+	return NULL;
+}
+
+int job_start(struct job *job)
+{
+	log_info("job", "%s: %d tasks: %s; checkpoints every %lld ms in %s",
+	         job->cfg->name, job->ntasks, job->fingerprint,
+	         (long long)job->cfg->checkpoint.interval_ms,
+	         job->cfg->checkpoint.dir);
+	/* Downstream first, so that nothing waits on a task not yet
+	 * running. */
+	for (int i = job->ntasks - 1; i >= 0; i--) {
+		pthread_mutex_lock(&job->mu);
+		job->running++;
+		pthread_mutex_unlock(&job->mu);
+		if (task_start(job->tasks[i]) < 0) {
+			job_task_exited(job);
+			job_fail(job, "cannot start a task thread");
+			return -1;
+		}
+	}
+	if (coord_start(job->coord) < 0) {
+		job_fail(job, "cannot start the checkpoint coordinator");
+		return -1;
+	}
+	return 0;
+}
+
+void job_request_stop(struct job *job)
+{
+	coord_request_final(job->coord);
+}
+
+int job_wait(struct job *job)
+{
+	pthread_mutex_lock(&job->mu);
+	while (job->running > 0)
+		pthread_cond_wait(&job->done_cv, &job->mu);
+	pthread_mutex_unlock(&job->mu);
+	for (int i = 0; i < job->ntasks; i++)
+		task_join(job->tasks[i]);
+	coord_shutdown(job->coord);
+	coord_join(job->coord);
+	ckpt_writer_free(job->writer);
+	job->writer = NULL;
+	if (job_stopping(job))
+		return 1;
+	return coord_final_ok(job->coord) ? 0 : 1;
+}
+
+void job_free(struct job *job)
+{
+	if (!job)
+		return;
+	for (int i = 0; i < job->ntasks; i++) {
+		struct task *t = job->tasks[i];
+
+		task_join(t);
+		if (t->body.close)
+			t->body.close(t, t->body.st);
+		dlq_free(t->dlq);
+		task_free(t);
+	}
+	free(job->tasks);
+	for (int i = 0; i < job->nchans; i++)
+		chan_free(job->chans[i]);
+	free(job->chans);
+	ckpt_writer_free(job->writer);
+	coord_free(job->coord);
+	ckpt_store_close(job->store);
+	jobfile_free(job->cfg);
+	free(job->fingerprint);
+	free(job->fail_msg);
+	pthread_mutex_destroy(&job->mu);
+	pthread_cond_destroy(&job->done_cv);
+	free(job);
+}

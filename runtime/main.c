@@ -1,1 +1,217 @@
-int main(void) { return 0; }
+/*
+ * main.c - the weir command line: run, validate, checkpoints, broker.
+ *
+ * Exit codes: 0 success, 1 the job or command failed, 2 bad command line
+ * or bad job file.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "connectors.h"
+#include "job.h"
+#include "jobfile.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+#include "weir/weir.h"
+
+#define WEIR_VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: weir COMMAND ...\n"
+	        "\n"
+	        "  weir run JOB.json          run a job; SIGINT/SIGTERM stops "
+	        "it gracefully\n"
+	        "                             (final checkpoint), a second "
+	        "signal at once\n"
+	        "  weir validate JOB.json     check a job file and print every "
+	        "problem\n"
+	        "  weir checkpoints DIR       list the checkpoints in a "
+	        "checkpoint directory\n"
+	        "  weir broker [--port N] [--topic NAME:PARTITIONS]...\n"
+	        "                             run the embedded Kafka broker on "
+	        "127.0.0.1\n"
+	        "  weir version               print the version\n"
+	        "\n"
+	        "Logs go to stderr; WEIR_LOG=debug|info|warn|error sets the "
+	        "level.\n");
+}
+
+static void print_errors(const char *file, const struct errlist *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		fprintf(stderr, "%s: %s\n", file, errs->msgs[i]);
+}
+
+static struct job_cfg *load(const char *path)
+{
+	struct errlist errs = {0};
+	struct job_cfg *cfg = jobfile_load(path, &errs);
+
+	if (!cfg) {
+		print_errors(path, &errs);
+		fprintf(stderr, "weir: %zu problem(s) in %s\n", errs.n, path);
+	}
+	errlist_clear(&errs);
+	return cfg;
+}
+
+static int cmd_validate(const char *path)
+{
+	struct job_cfg *cfg = load(path);
+	struct errlist errs = {0};
+	int rc;
+
+	if (!cfg)
+		return 2;
+	rc = job_validate(cfg, &errs);
+	if (rc < 0) {
+		print_errors(path, &errs);
+		fprintf(stderr, "weir: %zu problem(s) in %s\n", errs.n, path);
+	} else {
+		char *fp = job_fingerprint(cfg);
+		printf("%s: ok: job \"%s\": %s\n", path, cfg->name, fp);
+		free(fp);
+	}
+	errlist_clear(&errs);
+	jobfile_free(cfg);
+	return rc < 0 ? 2 : 0;
+}
+
+struct sigctx {
+	struct job *job;
+	sigset_t set;
+};
+
+/* Waits for SIGINT/SIGTERM: the first asks for a graceful stop, the
+ * second exits at once (the last completed checkpoint stays valid). */
+static void *signal_thread(void *arg)
+{
+	struct sigctx *sc = arg;
+	int sig, n = 0;
+
+	for (;;) {
+		if (sigwait(&sc->set, &sig) != 0)
+			continue;
+		if (sig == SIGUSR1)
+			return NULL; /* the job ended */
+		if (n++ == 0) {
+			log_info("job", "%s: stopping with a final checkpoint "
+			         "(send it again to exit at once)",
+			         strsignal(sig));
+			job_request_stop(sc->job);
+		} else {
+			log_warn("job", "%s again: exiting now, without a final "
+			         "checkpoint", strsignal(sig));
+			_exit(1);
+		}
+	}
+}
+
+static int cmd_run(const char *path)
+{
+	struct sigctx sc;
+	struct job_cfg *cfg;
+	struct errlist errs = {0};
+	pthread_t sigthr;
+	struct job *job;
+	int rc;
+
+	/* Every thread created from here on (tasks, librdkafka's) inherits
+	 * the mask, so the signal thread alone takes these signals. */
+	sigemptyset(&sc.set);
+	sigaddset(&sc.set, SIGINT);
+	sigaddset(&sc.set, SIGTERM);
+	sigaddset(&sc.set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &sc.set, NULL);
+
+	cfg = load(path);
+	if (!cfg)
+		return 2;
+	if (job_validate(cfg, &errs) < 0) {
+		print_errors(path, &errs);
+		errlist_clear(&errs);
+		jobfile_free(cfg);
+		return 2;
+	}
+	job = job_new(cfg, &errs);
+	if (!job) {
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "weir: %s\n", errs.msgs[i]);
+		errlist_clear(&errs);
+		return 1;
+	}
+	sc.job = job;
+	if (pthread_create(&sigthr, NULL, signal_thread, &sc) != 0) {
+		fprintf(stderr, "weir: cannot start the signal thread\n");
+		job_free(job);
+		return 1;
+	}
+	if (job_start(job) < 0)
+		log_error("job", "could not start");
+	rc = job_wait(job);
+	pthread_kill(sigthr, SIGUSR1);
+	pthread_join(sigthr, NULL);
+	if (rc == 0)
+		log_info("job", "%s finished", job->cfg->name);
+	else
+		fprintf(stderr, "weir: job %s failed: %s\n", job->cfg->name,
+		        job_error(job) ? job_error(job)
+		                       : "the final checkpoint did not complete");
+	job_free(job);
+	return rc;
+}
+
+static int cmd_checkpoints(const char *dir)
+{
+	char err[512];
+
+	if (ckpt_print_listing(dir, stdout, err, sizeof(err)) < 0) {
+		fprintf(stderr, "weir: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	log_init();
+	if (!cmd || !strcmp(cmd, "help") || !strcmp(cmd, "-h") ||
+	    !strcmp(cmd, "--help")) {
+		usage(cmd ? stdout : stderr);
+		return cmd ? 0 : 2;
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("weir %s (operator API %d)\n", WEIR_VERSION,
+		       WEIR_API_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "broker"))
+		return broker_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "run") || !strcmp(cmd, "validate") ||
+	    !strcmp(cmd, "checkpoints")) {
+		if (argc != 3) {
+			fprintf(stderr, "weir %s: expected exactly one %s\n",
+			        cmd, strcmp(cmd, "checkpoints") ? "JOB.json"
+			                                        : "DIR");
+			usage(stderr);
+			return 2;
+		}
+		if (!strcmp(cmd, "run"))
+			return cmd_run(argv[2]);
+		if (!strcmp(cmd, "validate"))
+			return cmd_validate(argv[2]);
+		return cmd_checkpoints(argv[2]);
+	}
+	fprintf(stderr, "weir: unknown command \"%s\"\n", cmd);
+	usage(stderr);
+	return 2;
+}

@@ -1,2 +1,451 @@
-/* placeholder: being written */
-typedef int weir_placeholder_t;
+/*
+ * task.c - the task thread: the loop that moves batches from inputs through
+ * the body to outputs, barrier alignment, snapshots, and routing of emitted
+ * records to output channels (see task.h).
+ *
+ * Alignment: when barrier n arrives on input i, input i is blocked (what
+ * follows it belongs to checkpoint n+1) until barrier n arrived on every
+ * input that has not ended. Then the task snapshots, forwards barrier n on
+ * every output and unblocks all inputs. Records are never reordered within
+ * an input, and every record before barrier n on any input is processed
+ * before the snapshot of n.
+ */
+#include "task.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "coordinator.h"
+#include "job.h"
+#include "keyroute.h"
+#include "log.h"
+#include "predicate.h"
+#include "util.h"
+#include "writer.h"
+
+#define CHAN_SLEEP_MS 200
+
+struct task *task_new(struct job *job, int index, int stage, int sub,
+                      int parallelism, const char *name, const char *who)
+{
+	struct task *t = xcalloc(1, sizeof(*t));
+
+	t->job = job;
+	t->index = index;
+	t->stage = stage;
+	t->sub = sub;
+	t->parallelism = parallelism;
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	snprintf(t->who, sizeof(t->who), "%s", who);
+	wake_init(&t->wake);
+	atomic_init(&t->trigger_id, 0);
+	atomic_init(&t->trigger_final, false);
+	atomic_init(&t->complete_id, 0);
+	atomic_init(&t->n_in, 0);
+	atomic_init(&t->n_out, 0);
+	atomic_init(&t->n_skipped, 0);
+	t->wait_hint_ms = CHAN_SLEEP_MS;
+	return t;
+}
+
+void task_free(struct task *t)
+{
+	if (!t)
+		return;
+	for (int i = 0; i < t->nout; i++)
+		if (t->cur && t->cur[i])
+			batch_free(t->cur[i]);
+	free(t->cur);
+	free(t->in);
+	free(t->in_blocked);
+	free(t->in_eos);
+	free(t->out);
+	fpath_free(t->route_key);
+	wake_destroy(&t->wake);
+	free(t);
+}
+
+int task_fail(struct task *t, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	job_fail(t->job, msg);
+	return -1;
+}
+
+void task_trigger(struct task *t, uint64_t id, bool final)
+{
+	atomic_store(&t->trigger_final, final);
+	atomic_store(&t->trigger_id, id);
+	wake_signal(&t->wake);
+}
+
+void task_notify_complete(struct task *t, uint64_t id)
+{
+	atomic_store(&t->complete_id, id);
+	wake_signal(&t->wake);
+}
+
+void writer_reserve(struct weir_writer *w, size_t more)
+{
+	if (w->cap - w->len >= more)
+		return;
+	while (w->cap - w->len < more)
+		w->cap = w->cap ? w->cap * 2 : 4096;
+	w->p = xrealloc(w->p, w->cap);
+}
+
+/* --- output ------------------------------------------------------------- */
+
+/* Pushes e to c, sleeping while c is full. Fails only when the job stops
+ * hard, in which case the caller still owns e's batch. */
+static int push_wait(struct task *t, struct chan *c, const struct elem *e)
+{
+	for (;;) {
+		unsigned seen = wake_epoch(&t->wake);
+
+		if (chan_try_push(c, e))
+			return 0;
+		if (job_stopping(t->job))
+			return -1;
+		wake_wait(&t->wake, seen, CHAN_SLEEP_MS);
+	}
+}
+
+static int flush_output(struct task *t, int o)
+{
+	struct elem e = {.type = ELEM_BATCH, .batch = t->cur[o]};
+
+	if (!e.batch || e.batch->n == 0)
+		return 0;
+	t->cur[o] = NULL;
+	if (push_wait(t, t->out[o], &e) < 0) {
+		batch_free(e.batch);
+		return -1;
+	}
+	return 0;
+}
+
+static int flush_outputs(struct task *t)
+{
+	for (int o = 0; o < t->nout; o++)
+		if (flush_output(t, o) < 0)
+			return -1;
+	return 0;
+}
+
+/* Sends a barrier or end-of-stream on every output, after what is
+ * buffered. */
+static int broadcast(struct task *t, enum elem_type type, uint64_t id)
+{
+	struct elem e = {.type = type, .id = id};
+
+	if (flush_outputs(t) < 0)
+		return -1;
+	for (int o = 0; o < t->nout; o++)
+		if (push_wait(t, t->out[o], &e) < 0)
+			return -1;
+	return 0;
+}
+
+static int pick_output(struct task *t, const void *value, size_t value_len,
+                       const struct weir_record *like)
+{
+	switch (t->route) {
+	case ROUTE_FORWARD:
+		return 0;
+	case ROUTE_PARTITION: {
+		int32_t p = like ? like->partition : 0;
+		return (int)((uint32_t)(p < 0 ? 0 : p) % (uint32_t)t->nout);
+	}
+	case ROUTE_KEY: {
+		struct jrec j;
+		const char *k;
+		size_t klen;
+		char buf[64];
+		int o;
+
+		jrec_init(&j, value, value_len);
+		k = key_text(jrec_field(&j, t->route_key), buf, sizeof(buf),
+		             &klen);
+		o = key_group_owner(key_group(k, klen), t->nout);
+		jrec_clear(&j);
+		return o;
+	}
+	}
+	return 0;
+}
+
+int task_emit(struct task *t, const void *key, size_t key_len,
+              const void *value, size_t value_len, const void *hdrs,
+              size_t hdrs_len, uint16_t nhdrs, const struct weir_record *like)
+{
+	int o = t->nout > 1 ? pick_output(t, value, value_len, like) : 0;
+	size_t need = record_bytes(key ? key_len : 0, value_len, hdrs_len);
+
+	if (t->nout == 0)
+		return 0;
+	for (;;) {
+		struct batch *b = t->cur[o];
+
+		if (!b) {
+			size_t arena = need > BATCH_ARENA ? need : BATCH_ARENA;
+			b = t->cur[o] = batch_new(BATCH_RECORDS, arena);
+		}
+		if (batch_add(b, key, key_len, value, value_len, hdrs, hdrs_len,
+		              nhdrs, like)) {
+			atomic_store_explicit(&t->n_out,
+			                      atomic_load_explicit(&t->n_out,
+			                          memory_order_relaxed) + 1,
+			                      memory_order_relaxed);
+			return 0;
+		}
+		if (flush_output(t, o) < 0)
+			return -1;
+	}
+}
+
+/* --- checkpoints ---------------------------------------------------------- */
+
+/* Takes this task's part of checkpoint id: make the output durable, capture
+ * the state, hand it to the writer, then forward the barrier. */
+static int take_checkpoint(struct task *t, uint64_t id)
+{
+	struct weir_writer w = {0};
+	char *offsets = NULL;
+	int64_t t0 = now_mono_us();
+
+	if (flush_outputs(t) < 0)
+		return -1;
+	if (t->body.flush && t->body.flush(t, t->body.st, id) < 0)
+		return -1;
+	if (t->body.snapshot) {
+		if (t->body.snapshot(t, t->body.st, id, &w, &offsets) < 0) {
+			free(w.p);
+			free(offsets);
+			return -1;
+		}
+		ckpt_writer_submit(t->job->writer, id, t->index, t->name,
+		                   t->body.state_version, w.p, w.len, offsets);
+	} else {
+		coord_ack(t->job->coord, id, t->index, NULL, NULL);
+	}
+	log_debug(t->who, "checkpoint %llu: state captured in %lld us",
+	          (unsigned long long)id, (long long)(now_mono_us() - t0));
+	return broadcast(t, ELEM_BARRIER, id);
+}
+
+static int handle_complete(struct task *t)
+{
+	uint64_t id = atomic_load(&t->complete_id);
+
+	if (id <= t->complete_seen)
+		return 0;
+	t->complete_seen = id;
+	if (t->body.complete)
+		return t->body.complete(t, t->body.st, id);
+	return 0;
+}
+
+/* After end-of-stream: wait for the final checkpoint to be settled so the
+ * body sees its completion (offsets committed, transactions closed). */
+static void wait_finished(struct task *t)
+{
+	while (!atomic_load(&t->job->finished) && !job_stopping(t->job)) {
+		unsigned seen = wake_epoch(&t->wake);
+
+		if (handle_complete(t) < 0)
+			return;
+		if (atomic_load(&t->job->finished) || job_stopping(t->job))
+			break;
+		wake_wait(&t->wake, seen, CHAN_SLEEP_MS);
+	}
+	handle_complete(t);
+}
+
+/* --- the loops -------------------------------------------------------------- */
+
+static void run_source(struct task *t)
+{
+	bool ended = false;
+
+	for (;;) {
+		unsigned seen = wake_epoch(&t->wake);
+		uint64_t trig;
+		bool progress = false;
+
+		if (job_stopping(t->job))
+			return;
+		if (handle_complete(t) < 0)
+			return;
+		trig = atomic_exchange(&t->trigger_id, 0);
+		if (trig) {
+			bool final = atomic_load(&t->trigger_final);
+
+			if (take_checkpoint(t, trig) < 0)
+				return;
+			if (final) {
+				if (broadcast(t, ELEM_EOS, 0) < 0)
+					return;
+				wait_finished(t);
+				return;
+			}
+			continue;
+		}
+		if (!ended) {
+			t->wait_hint_ms = CHAN_SLEEP_MS;
+			if (t->body.poll(t, t->body.st, &progress) < 0)
+				return;
+			if (t->body.at_end && t->body.at_end(t, t->body.st)) {
+				ended = true;
+				if (flush_outputs(t) < 0)
+					return;
+				job_source_ended(t->job);
+			}
+		}
+		if (!progress) {
+			if (flush_outputs(t) < 0)
+				return;
+			if (t->body.idle)
+				t->body.idle(t, t->body.st);
+			wake_wait(&t->wake, seen, ended ? CHAN_SLEEP_MS
+			                                : t->wait_hint_ms);
+		}
+	}
+}
+
+/* Handles one element from input i. Returns 1 when the loop should stop
+ * reading input i for now, 0 to go on, -1 on failure, 2 when every input
+ * has ended. */
+static int handle_elem(struct task *t, int i, const struct elem *e,
+                       int *nblocked, int *nlive)
+{
+	switch (e->type) {
+	case ELEM_BATCH: {
+		int rc = t->body.process(t, t->body.st, e->batch);
+
+		atomic_fetch_add_explicit(&t->n_in, e->batch->n,
+		                          memory_order_relaxed);
+		batch_free(e->batch);
+		chan_pop(t->in[i]);
+		return rc < 0 ? -1 : 0;
+	}
+	case ELEM_BARRIER:
+		chan_pop(t->in[i]);
+		assert(*nblocked == 0 || e->id == t->align_id);
+		t->align_id = e->id;
+		t->in_blocked[i] = true;
+		(*nblocked)++;
+		if (*nblocked < *nlive)
+			return 1;
+		if (take_checkpoint(t, e->id) < 0)
+			return -1;
+		memset(t->in_blocked, 0, sizeof(bool) * (size_t)t->nin);
+		*nblocked = 0;
+		return 1;
+	case ELEM_EOS:
+		chan_pop(t->in[i]);
+		t->in_eos[i] = true;
+		(*nlive)--;
+		if (*nlive == 0)
+			return 2;
+		/* An input that ends releases an alignment it held up. */
+		if (*nblocked > 0 && *nblocked == *nlive) {
+			if (take_checkpoint(t, t->align_id) < 0)
+				return -1;
+			memset(t->in_blocked, 0, sizeof(bool) * (size_t)t->nin);
+			*nblocked = 0;
+		}
+		return 1;
+	}
+	return -1;
+}
+
+static void run_consumer(struct task *t)
+{
+	int nblocked = 0, nlive = t->nin, next = 0;
+
+	for (;;) {
+		unsigned seen = wake_epoch(&t->wake);
+		bool progress = false;
+
+		if (job_stopping(t->job))
+			return;
+		if (handle_complete(t) < 0)
+			return;
+		for (int k = 0; k < t->nin; k++) {
+			int i = (next + k) % t->nin;
+			struct elem e;
+			int budget = 8, rc = 0;
+
+			if (t->in_blocked[i] || t->in_eos[i])
+				continue;
+			while (budget-- > 0 && chan_peek(t->in[i], &e)) {
+				progress = true;
+				rc = handle_elem(t, i, &e, &nblocked, &nlive);
+				if (rc != 0)
+					break;
+			}
+			if (rc < 0)
+				return;
+			if (rc == 2) {
+				if (broadcast(t, ELEM_EOS, 0) < 0)
+					return;
+				wait_finished(t);
+				return;
+			}
+		}
+		next = (next + 1) % t->nin;
+		if (!progress) {
+			if (flush_outputs(t) < 0)
+				return;
+			if (t->body.idle)
+				t->body.idle(t, t->body.st);
+			wake_wait(&t->wake, seen, CHAN_SLEEP_MS);
+		}
+	}
+}
+
+static void *task_main(void *arg)
+{
+	struct task *t = arg;
+
+	if (t->nin == 0)
+		run_source(t);
+	else
+		run_consumer(t);
+	if (t->body.close)
+		t->body.close(t, t->body.st);
+	t->body.close = NULL;
+	log_debug(t->who, "exits: %llu in, %llu out, %llu skipped",
+	          (unsigned long long)atomic_load(&t->n_in),
+	          (unsigned long long)atomic_load(&t->n_out),
+	          (unsigned long long)atomic_load(&t->n_skipped));
+	job_task_exited(t->job);
+	return NULL;
+}
+
+int task_start(struct task *t)
+{
+	if (t->nout > 0 && !t->cur)
+		t->cur = xcalloc((size_t)t->nout, sizeof(*t->cur));
+	if (pthread_create(&t->thread, NULL, task_main, t) != 0)
+		return -1;
+	t->started = true;
+	return 0;
+}
+
+void task_join(struct task *t)
+{
+	if (t->started)
+		pthread_join(t->thread, NULL);
+	t->started = false;
+}

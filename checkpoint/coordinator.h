@@ -1,0 +1,46 @@
+/*
+ * coordinator.h - the checkpoint coordinator: one thread that triggers
+ * checkpoints, collects acknowledgements, completes them by writing
+ * _metadata, and aborts them on timeout or failure. The state machine is
+ * documented at the top of coordinator.c.
+ */
+#ifndef WEIR_COORDINATOR_H
+#define WEIR_COORDINATOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "jobfile.h"
+
+struct job;
+struct coord;
+struct ckpt_store;
+struct ckpt_writer;
+struct ckpt_file_info;
+
+struct coord *coord_new(struct job *job, struct ckpt_store *st,
+                        uint64_t next_id);
+void coord_set_writer(struct coord *c, struct ckpt_writer *w);
+int coord_start(struct coord *c);
+
+/* A task finished its part of checkpoint id. file is NULL for a task with
+ * no state. Takes ownership of offsets (JSON object text or NULL). Any
+ * thread. */
+void coord_ack(struct coord *c, uint64_t id, int task,
+               const struct ckpt_file_info *file, char *offsets);
+/* A task could not take its part of checkpoint id: the checkpoint fails. */
+void coord_decline(struct coord *c, uint64_t id, int task, const char *why);
+
+/* Take a final checkpoint, then end the job (graceful stop, or every
+ * bounded source reached its end). */
+void coord_request_final(struct coord *c);
+/* The job failed: abort what is in flight and end the thread. */
+void coord_shutdown(struct coord *c);
+void coord_join(struct coord *c);
+void coord_free(struct coord *c);
+
+/* Whether the final checkpoint completed. Valid after coord_join. */
+bool coord_final_ok(const struct coord *c);
+uint64_t coord_completed_count(const struct coord *c);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * job.h - a running job: the graph of tasks and channels built from a job
+ * file, the checkpoint store and coordinator, restore at start, and the
+ * lifecycle the CLI drives (start, graceful stop, wait).
+ */
+#ifndef WEIR_JOB_H
+#define WEIR_JOB_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "jobfile.h"
+#include "util.h"
+
+struct task;
+struct coord;
+struct ckpt_store;
+struct ckpt_writer;
+
+struct job {
+	struct job_cfg *cfg;
+	char *fingerprint;      /* readable description of the graph */
+	struct task **tasks;
+	int ntasks;
+	int nsources;
+	struct chan **chans;
+	int nchans;
+	struct ckpt_store *store;
+	struct ckpt_writer *writer;
+	struct coord *coord;
+	uint64_t restored_id;   /* 0: started fresh */
+
+	atomic_int hard_stop;   /* a failure: every task stops now */
+	atomic_int finished;    /* final checkpoint done (or given up) */
+	atomic_int sources_ended;
+	pthread_mutex_t mu;
+	char *fail_msg;         /* first failure, under mu */
+	pthread_cond_t done_cv; /* signalled when a task thread exits */
+	int running;            /* task threads still running, under mu */
+};
+
+/* Builds the job: checks the graph, opens every operator and connector
+ * (reaching Kafka), locks and reads the checkpoint directory and restores
+ * the newest checkpoint that verifies. Returns NULL with messages in errs.
+ * Takes ownership of cfg. */
+struct job *job_new(struct job_cfg *cfg, struct errlist *errs);
+
+/* Checks a job without running it: the graph and every operator's
+ * configuration (nothing is connected to). Returns 0 or -1 with errs. */
+int job_validate(const struct job_cfg *cfg, struct errlist *errs);
+
+int job_start(struct job *job);
+/* Graceful stop: final checkpoint, sinks flushed, tasks end. Any thread;
+ * async-signal-safe it is not. */
+void job_request_stop(struct job *job);
+/* Waits for the end. Returns 0 when the job ended cleanly (bounded input
+ * consumed, or stop requested, and the final checkpoint completed), 1 after
+ * a failure (job_error() says what). */
+int job_wait(struct job *job);
+const char *job_error(struct job *job);
+void job_free(struct job *job);
+
+/* For tasks and the coordinator. */
+void job_fail(struct job *job, const char *msg);
+bool job_stopping(const struct job *job);
+void job_source_ended(struct job *job);
+void job_task_exited(struct job *job);
+
+/* A stable description of the graph: stages, their types and parallelism.
+ * A checkpoint is restored only by a job with the same fingerprint. */
+char *job_fingerprint(const struct job_cfg *cfg);
+
+#endif

@@ -1,0 +1,389 @@
+/*
+ * opctx.c - the operator adapter (see opctx.h) and the functions of the
+ * public API that operators call through their weir_ctx_t.
+ */
+#include "opctx.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dead_letter.h"
+#include "job.h"
+#include "log.h"
+#include "util.h"
+
+#define SKIP_LOG_INTERVAL_MS 1000
+
+struct weir_ctx {
+	const weir_operator_t *op;
+	const struct job_op_cfg *cfg;
+	int op_index;
+	struct task *t;         /* NULL while validating */
+	struct dead_letter *dlq;
+	void *state;
+	bool opened;
+	char who[96];
+	char err[2048];
+};
+
+struct weir_ctx *opctx_new(const weir_operator_t *op,
+                           const struct job_op_cfg *cfg, int op_index,
+                           struct task *t, struct dead_letter *dlq)
+{
+	struct weir_ctx *ctx = xcalloc(1, sizeof(*ctx));
+
+	ctx->op = op;
+	ctx->cfg = cfg;
+	ctx->op_index = op_index;
+	ctx->t = t;
+	ctx->dlq = dlq;
+	if (t)
+		snprintf(ctx->who, sizeof(ctx->who), "%s", t->who);
+	else
+		snprintf(ctx->who, sizeof(ctx->who), "operators[%d] %s",
+		         op_index, op->name);
+	return ctx;
+}
+
+/* "where.op: bad" -> "operators[0].where.op: bad"; a message that does not
+ * start with a field path gets "operators[0] (filter): ". */
+static void add_prefixed(struct weir_ctx *ctx, struct errlist *errs,
+                         const char *msg)
+{
+	char *copy = xstrdup(msg), *line, *save = NULL;
+
+	for (line = strtok_r(copy, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		const char *colon = strstr(line, ": ");
+		bool is_path = colon && colon > line &&
+		               !memchr(line, ' ', (size_t)(colon - line));
+
+		if (is_path)
+			errlist_add(errs, "operators[%d].%s", ctx->op_index,
+			            line);
+		else
+			errlist_add(errs, "operators[%d] (%s): %s",
+			            ctx->op_index, ctx->op->name, line);
+	}
+	free(copy);
+}
+
+int opctx_open(struct weir_ctx *ctx, struct errlist *errs)
+{
+	ctx->err[0] = '\0';
+	if (!ctx->op->open) {
+		ctx->opened = true;
+		return 0;
+	}
+	if (ctx->op->open(ctx, ctx->cfg->config_json, &ctx->state) != WEIR_OK) {
+		add_prefixed(ctx, errs, ctx->err[0] ? ctx->err
+		                                    : "open failed without a message");
+		return -1;
+	}
+	ctx->opened = true;
+	return 0;
+}
+
+void opctx_free(struct weir_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	if (ctx->opened && ctx->op->close)
+		ctx->op->close(ctx, ctx->state);
+	free(ctx);
+}
+
+/* --- the body ------------------------------------------------------------- */
+
+static int op_process(struct task *t, void *st, struct batch *b)
+{
+	struct weir_ctx *ctx = st;
+
+	for (uint32_t i = 0; i < b->n; i++) {
+		t->cur_in = &b->recs[i];
+		t->emit_seq = 0;
+		ctx->err[0] = '\0';
+		if (ctx->op->process(ctx, ctx->state, &b->recs[i]) != WEIR_OK) {
+			t->cur_in = NULL;
+			if (job_stopping(t->job))
+				return -1;
+			return task_fail(t, "%s: %s", t->who,
+			                 ctx->err[0] ? ctx->err
+			                             : "process failed without a message");
+		}
+	}
+	t->cur_in = NULL;
+	return 0;
+}
+
+static int op_flush(struct task *t, void *st, uint64_t id)
+{
+	struct weir_ctx *ctx = st;
+	char err[512];
+
+	if (ctx->dlq && dlq_flush(ctx->dlq, t->job, err, sizeof(err)) < 0)
+		return task_fail(t, "%s: checkpoint %llu: %s", t->who,
+		                 (unsigned long long)id, err);
+	return 0;
+}
+
+static int op_snapshot(struct task *t, void *st, uint64_t id,
+                       struct weir_writer *w, char **offsets)
+{
+	struct weir_ctx *ctx = st;
+
+	ctx->err[0] = '\0';
+	if (ctx->op->snapshot(ctx, ctx->state, w) != WEIR_OK)
+		return task_fail(t, "%s: snapshot of checkpoint %llu failed: %s",
+		                 t->who, (unsigned long long)id,
+		                 ctx->err[0] ? ctx->err : "no message");
+	return 0;
+}
+
+static int op_restore(struct task *t, void *st, struct weir_reader *r,
+                      uint32_t version)
+{
+	struct weir_ctx *ctx = st;
+
+	ctx->err[0] = '\0';
+	if (!ctx->op->restore)
+		return r->len == 0 ? 0
+		                   : task_fail(t, "%s: the checkpoint holds state "
+		                               "but the operator has no restore",
+		                               t->who);
+	if (ctx->op->restore(ctx, ctx->state, r, version) != WEIR_OK)
+		return task_fail(t, "%s: restore failed (state version %u): %s",
+		                 t->who, version,
+		                 ctx->err[0] ? ctx->err : "no message");
+	return 0;
+}
+
+static int op_complete(struct task *t, void *st, uint64_t id)
+{
+	struct weir_ctx *ctx = st;
+
+	if (ctx->op->checkpoint_complete &&
+	    ctx->op->checkpoint_complete(ctx, ctx->state, id) != WEIR_OK)
+		return task_fail(t, "%s: checkpoint_complete(%llu) failed: %s",
+		                 t->who, (unsigned long long)id,
+		                 ctx->err[0] ? ctx->err : "no message");
+	return 0;
+}
+
+static void op_close(struct task *t, void *st)
+{
+	(void)t;
+	opctx_free(st);
+}
+
+void opctx_bind(struct weir_ctx *ctx, struct task_body *body)
+{
+	memset(body, 0, sizeof(*body));
+	body->st = ctx;
+	body->state_version = ctx->op->state_version;
+	body->process = op_process;
+	body->flush = op_flush;
+	if (ctx->op->snapshot)
+		body->snapshot = op_snapshot;
+	body->restore = op_restore;
+	body->complete = op_complete;
+	body->close = op_close;
+}
+
+/* --- public API ------------------------------------------------------------ */
+
+int weir_emit(weir_ctx_t *ctx, const void *key, size_t key_len,
+              const void *value, size_t value_len)
+{
+	struct task *t = ctx->t;
+	struct weir_record like;
+
+	if (!t || !t->cur_in)
+		return weir_error(ctx, "weir_emit called outside process");
+	like = *t->cur_in;
+	/* Outputs of one input are numbered after the input's own number so
+	 * that lineage stays unique and ordered through several operators. */
+	like.seq = t->cur_in->seq * 1024 + t->emit_seq++;
+	return task_emit(t, key, key_len, value, value_len, like.hdrs,
+	                 like.hdrs_len, like.nhdrs, &like) < 0
+	           ? WEIR_ERR
+	           : WEIR_OK;
+}
+
+int weir_forward(weir_ctx_t *ctx, const weir_record_t *rec)
+{
+	struct task *t = ctx->t;
+
+	if (!t)
+		return weir_error(ctx, "weir_forward called outside process");
+	return task_emit(t, rec->key, rec->key_len, rec->value,
+	                 rec->value_len, rec->hdrs, rec->hdrs_len, rec->nhdrs,
+	                 rec) < 0
+	           ? WEIR_ERR
+	           : WEIR_OK;
+}
+
+int weir_error(weir_ctx_t *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
+	va_end(ap);
+	return WEIR_ERR;
+}
+
+/* A printable sample of a value: at most 120 bytes, control bytes as '.'. */
+static void sample(const weir_record_t *rec, char *buf, size_t len)
+{
+	size_t n = rec->value_len < len - 4 ? rec->value_len : len - 4;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)rec->value[i];
+		buf[i] = c < 32 || c == 127 ? '.' : (char)c;
+	}
+	if (n < rec->value_len) {
+		memcpy(buf + i, "...", 3);
+		i += 3;
+	}
+	buf[i] = '\0';
+}
+
+int weir_record_error(weir_ctx_t *ctx, const weir_record_t *rec,
+                      const char *fmt, ...)
+{
+	struct task *t = ctx->t;
+	char why[512], smp[128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (!t)
+		return weir_error(ctx, "%s", why);
+	switch (ctx->cfg->on_error) {
+	case ON_ERROR_FAIL:
+		sample(rec, smp, sizeof(smp));
+		return task_fail(t, "%s: record %s[%d]@%lld: %s (value: %s). "
+		                 "on_error is \"fail\", so the job stops; no "
+		                 "checkpoint includes this record. Fix the input, "
+		                 "or set on_error to \"skip\" or \"dead-letter\", "
+		                 "and start the job again",
+		                 t->who, rec->topic, rec->partition,
+		                 (long long)rec->offset, why, smp);
+	case ON_ERROR_DEAD_LETTER: {
+		char err[512];
+
+		if (dlq_send(ctx->dlq, rec, t->who, why, err, sizeof(err)) < 0)
+			return task_fail(t, "%s: %s", t->who, err);
+		atomic_fetch_add(&t->n_skipped, 1);
+		return WEIR_OK;
+	}
+	case ON_ERROR_SKIP:
+		break;
+	}
+	atomic_fetch_add(&t->n_skipped, 1);
+	if (now_mono_ms() - t->skip_log_ms >= SKIP_LOG_INTERVAL_MS) {
+		uint64_t total = atomic_load(&t->n_skipped);
+
+		sample(rec, smp, sizeof(smp));
+		log_warn(t->who,
+		         "skipped record %s[%d]@%lld: %s (value: %s); %llu "
+		         "skipped in all (on_error \"skip\"; use \"fail\" or "
+		         "\"dead-letter\" to keep them)",
+		         rec->topic, rec->partition, (long long)rec->offset, why,
+		         smp, (unsigned long long)total);
+		t->skip_log_ms = now_mono_ms();
+		t->skip_logged = total;
+	}
+	return WEIR_OK;
+}
+
+void weir_log(weir_ctx_t *ctx, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_info(ctx->who, "%s", msg);
+}
+
+int weir_task_index(const weir_ctx_t *ctx)
+{
+	return ctx->t ? ctx->t->sub : 0;
+}
+
+int weir_task_parallelism(const weir_ctx_t *ctx)
+{
+	return ctx->t ? ctx->t->parallelism : ctx->cfg->parallelism;
+}
+
+/* --- state bytes (little-endian) ------------------------------------------ */
+
+int weir_write(weir_writer_t *w, const void *buf, size_t len)
+{
+	writer_reserve(w, len);
+	if (len)
+		memcpy(w->p + w->len, buf, len);
+	w->len += len;
+	return WEIR_OK;
+}
+
+int weir_write_u64(weir_writer_t *w, uint64_t v)
+{
+	unsigned char b[8];
+
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+	return weir_write(w, b, 8);
+}
+
+int weir_write_bytes(weir_writer_t *w, const void *buf, size_t len)
+{
+	weir_write_u64(w, len);
+	return weir_write(w, buf, len);
+}
+
+int weir_read(weir_reader_t *r, void *buf, size_t len)
+{
+	if (r->len - r->pos < len)
+		return WEIR_EEOF;
+	if (len)
+		memcpy(buf, r->p + r->pos, len);
+	r->pos += len;
+	return WEIR_OK;
+}
+
+int weir_read_u64(weir_reader_t *r, uint64_t *v)
+{
+	unsigned char b[8];
+
+	if (weir_read(r, b, 8) != WEIR_OK)
+		return WEIR_EEOF;
+	*v = 0;
+	for (int i = 0; i < 8; i++)
+		*v |= (uint64_t)b[i] << (8 * i);
+	return WEIR_OK;
+}
+
+int weir_read_bytes(weir_reader_t *r, const void **buf, size_t *len)
+{
+	uint64_t n;
+
+	if (weir_read_u64(r, &n) != WEIR_OK || r->len - r->pos < n)
+		return WEIR_EEOF;
+	*buf = r->p + r->pos;
+	*len = (size_t)n;
+	r->pos += (size_t)n;
+	return WEIR_OK;
+}
+
+size_t weir_read_remaining(const weir_reader_t *r)
+{
+	return r->len - r->pos;
+}

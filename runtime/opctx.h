@@ -1,0 +1,28 @@
+/*
+ * opctx.h - runs an operator written against the public API (weir.h) as a
+ * task body: the weir_ctx_t handed to its callbacks, the record-error
+ * policy (skip, fail, dead-letter), and the state reader and writer.
+ */
+#ifndef WEIR_OPCTX_H
+#define WEIR_OPCTX_H
+
+#include "jobfile.h"
+#include "task.h"
+#include "weir/weir.h"
+
+struct dead_letter;
+
+/* t is NULL when the operator is only opened to validate its config. The
+ * ctx borrows op, cfg and dlq (may be NULL). */
+struct weir_ctx *opctx_new(const weir_operator_t *op,
+                           const struct job_op_cfg *cfg, int op_index,
+                           struct task *t, struct dead_letter *dlq);
+/* Calls open; on failure adds its message, prefixed with the operator's
+ * JSON path, to errs. */
+int opctx_open(struct weir_ctx *ctx, struct errlist *errs);
+/* Makes t run the operator. */
+void opctx_bind(struct weir_ctx *ctx, struct task_body *body);
+/* Calls close if open succeeded, then frees. NULL is fine. */
+void opctx_free(struct weir_ctx *ctx);
+
+#endif

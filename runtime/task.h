@@ -1,0 +1,142 @@
+/*
+ * task.h - a task is one thread running one instance of a stage: a source
+ * that reads from outside, an operator, or a sink that writes outside. The
+ * task loop moves batches from its input channels through its body to its
+ * output channels, aligns checkpoint barriers across its inputs, takes its
+ * body's snapshot at the aligned barrier and hands it to the snapshot
+ * writer, and sleeps when there is nothing to do.
+ */
+#ifndef WEIR_TASK_H
+#define WEIR_TASK_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chan.h"
+#include "record.h"
+
+struct job;
+struct task;
+struct fpath;
+struct dead_letter;
+
+/* The bytes of a snapshot being written; it is the public weir_writer_t. */
+struct weir_writer {
+	char *p;
+	size_t len, cap;
+};
+
+/* The bytes of a snapshot being restored; the public weir_reader_t. */
+struct weir_reader {
+	const char *p;
+	size_t len, pos;
+};
+
+/* What runs inside a task. A source implements poll; operators and sinks
+ * implement process. Every other member is optional. All run on the task's
+ * thread, except open/restore which run on the main thread before the task
+ * starts. Returns are 0 or -1 after task_fail() said why. */
+struct task_body {
+	void *st;
+	uint32_t state_version;
+	/* Source: read what is available and emit it. Set *progress when
+	 * something was read. May set t->wait_hint_ms. */
+	int (*poll)(struct task *t, void *st, bool *progress);
+	/* Source: the bounded input is consumed. */
+	bool (*at_end)(struct task *t, void *st);
+	/* Operator or sink: one batch from input `input`. The batch stays
+	 * the caller's. */
+	int (*process)(struct task *t, void *st, struct batch *b);
+	/* At the aligned barrier, before the snapshot: make everything before
+	 * the barrier durable (sinks wait for delivery here). */
+	int (*flush)(struct task *t, void *st, uint64_t id);
+	/* Writes the state into w. *offsets may receive a malloc()ed JSON
+	 * object text for _metadata ({"topic":{"0":42}}). */
+	int (*snapshot)(struct task *t, void *st, uint64_t id,
+	                struct weir_writer *w, char **offsets);
+	int (*restore)(struct task *t, void *st, struct weir_reader *r,
+	               uint32_t version);
+	int (*complete)(struct task *t, void *st, uint64_t id);
+	/* Called each loop turn when the task is about to sleep. */
+	void (*idle)(struct task *t, void *st);
+	void (*close)(struct task *t, void *st);
+};
+
+enum route {
+	ROUTE_FORWARD,   /* one output */
+	ROUTE_KEY,       /* by key group of a JSON field of the value */
+	ROUTE_PARTITION, /* by source partition: keeps per-partition order */
+};
+
+#define KEY_GROUPS 128
+
+struct task {
+	struct job *job;
+	int index;              /* in job->tasks */
+	int stage;              /* 0 = source, 1..n operators, n+1 sink */
+	int sub;                /* instance within the stage */
+	int parallelism;        /* of the stage */
+	char name[64];          /* state file name, e.g. "op1-count-0" */
+	char who[96];           /* log prefix, e.g. "operators[0] filter#0" */
+	struct wake wake;
+	pthread_t thread;
+	bool started;
+	struct task_body body;
+	struct dead_letter *dlq;    /* on_error dead-letter, owned */
+
+	struct chan **in;
+	int nin;
+	bool *in_blocked, *in_eos;
+	uint64_t align_id;      /* barrier being aligned */
+
+	struct chan **out;
+	int nout;
+	struct batch **cur;     /* batch being filled, per output */
+	enum route route;
+	struct fpath *route_key;
+
+	/* Set by the coordinator, read by the task. */
+	atomic_uint_fast64_t trigger_id;  /* source: barrier to inject */
+	atomic_bool trigger_final;
+	atomic_uint_fast64_t complete_id; /* newest completed checkpoint */
+	uint64_t complete_seen;
+
+	/* The input record being processed, for emit and errors. */
+	const struct weir_record *cur_in;
+	uint32_t emit_seq;
+	int64_t wait_hint_ms;   /* source: sleep at most this long */
+
+	/* Counters, written by the task thread only. */
+	atomic_uint_fast64_t n_in, n_out, n_skipped;
+	int64_t skip_log_ms;
+	uint64_t skip_logged;
+};
+
+struct task *task_new(struct job *job, int index, int stage, int sub,
+                      int parallelism, const char *name, const char *who);
+void task_free(struct task *t);
+int task_start(struct task *t);
+void task_join(struct task *t);
+
+/* Emits a record to the output chosen by the task's route. key NULL means
+ * no key. like gives lineage and timestamp (NULL: none). Returns 0, or -1
+ * when the job is stopping and nothing more may be emitted. */
+int task_emit(struct task *t, const void *key, size_t key_len,
+              const void *value, size_t value_len, const void *hdrs,
+              size_t hdrs_len, uint16_t nhdrs, const struct weir_record *like);
+
+/* Stops the whole job with an error; msg names what failed and what to do.
+ * Returns -1. */
+int task_fail(struct task *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Coordinator side. */
+void task_trigger(struct task *t, uint64_t id, bool final);
+void task_notify_complete(struct task *t, uint64_t id);
+
+/* Membuf helpers behind weir_writer_t. */
+void writer_reserve(struct weir_writer *w, size_t more);
+
+#endif
