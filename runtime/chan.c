@@ -97,15 +97,15 @@ struct chan *chan_new(uint32_t cap, struct wake *producer,
 
 void chan_free(struct chan *c)
 {
-	struct elem e;
+	uint_fast64_t head, tail;
 
 	if (!c)
 		return;
-	while (chan_peek(c, &e)) {
-		if (e.type == ELEM_BATCH)
-			batch_free(e.batch);
-		chan_pop(c);
-	}
+	/* Both ends are gone: drain without signalling their wake-ups. */
+	tail = atomic_load(&c->tail);
+	for (head = atomic_load(&c->head); head != tail; head++)
+		if (c->ring[head & c->mask].type == ELEM_BATCH)
+			batch_free(c->ring[head & c->mask].batch);
 	free(c->ring);
 	free(c);
 }

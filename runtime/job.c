@@ -167,6 +167,19 @@ static void add_chan(struct job *job, struct chan *c)
 	job->chans[job->nchans++] = c;
 }
 
+static void connect_stages(struct job *job, const struct stage *a,
+                           const struct stage *b);
+
+void job_connect(struct job *job, int first_a, int par_a, int first_b,
+                 int par_b, const char *key_field)
+{
+	struct stage a = {.first = first_a, .parallelism = par_a};
+	struct stage b = {.first = first_b, .parallelism = par_b,
+	                  .keyed = key_field != NULL, .key_field = key_field};
+
+	connect_stages(job, &a, &b);
+}
+
 /* Joins stage a to stage b (b = a + 1). */
 static void connect_stages(struct job *job, const struct stage *a,
                            const struct stage *b)
@@ -212,8 +225,8 @@ static void connect_stages(struct job *job, const struct stage *a,
 	}
 }
 
-static struct task *add_task(struct job *job, int stage, int sub, int par,
-                             const char *name, const char *who)
+struct task *job_add_task(struct job *job, int stage, int sub, int par,
+                          const char *name, const char *who)
 {
 	struct task *t = task_new(job, job->ntasks, stage, sub, par, name, who);
 
@@ -248,7 +261,7 @@ static int build_graph(struct job *job, struct errlist *errs)
 
 		snprintf(name, sizeof(name), "source-%d", i);
 		snprintf(who, sizeof(who), "source#%d", i);
-		t = add_task(job, 0, i, cfg->source.parallelism, name, who);
+		t = job_add_task(job, 0, i, cfg->source.parallelism, name, who);
 		if ((cfg->source.type == SOURCE_KAFKA
 		         ? kafka_source_open(t, &cfg->source, src_parts,
 		                             &t->body, err, sizeof(err))
@@ -291,7 +304,7 @@ static int build_graph(struct job *job, struct errlist *errs)
 			         i);
 			snprintf(who, sizeof(who), "%s %s#%d", path, op->name,
 			         i);
-			t = add_task(job, (int)k + 1, i, oc->parallelism, name,
+			t = job_add_task(job, (int)k + 1, i, oc->parallelism, name,
 			             who);
 			if (oc->on_error == ON_ERROR_DEAD_LETTER) {
 				char what[64];
@@ -325,7 +338,7 @@ static int build_graph(struct job *job, struct errlist *errs)
 
 		snprintf(name, sizeof(name), "sink-%d", i);
 		snprintf(who, sizeof(who), "sink#%d", i);
-		t = add_task(job, nstages - 1, i, cfg->sink.parallelism, name,
+		t = job_add_task(job, nstages - 1, i, cfg->sink.parallelism, name,
 		             who);
 		if ((cfg->sink.type == SINK_KAFKA
 		         ? kafka_sink_open(t, &cfg->sink, cfg->name, src_parts,
@@ -483,11 +496,9 @@ out:
 
 /* --- public ---------------------------------------------------------------- */
 
-struct job *job_new(struct job_cfg *cfg, struct errlist *errs)
+struct job *job_alloc(struct job_cfg *cfg)
 {
 	struct job *job = xcalloc(1, sizeof(*job));
-	char err[1024];
-	uint64_t next_id = 1;
 
 	job->cfg = cfg;
 	pthread_mutex_init(&job->mu, NULL);
@@ -496,30 +507,52 @@ struct job *job_new(struct job_cfg *cfg, struct errlist *errs)
 	atomic_init(&job->finished, 0);
 	atomic_init(&job->sources_ended, 0);
 	job->fingerprint = job_fingerprint(cfg);
+	return job;
+}
 
-	if (job_validate(cfg, errs) < 0)
-		goto fail;
-	job->store = ckpt_store_open(cfg->checkpoint.dir, NULL, err,
+static int open_store(struct job *job, struct errlist *errs)
+{
+	char err[1024];
+
+	job->store = ckpt_store_open(job->cfg->checkpoint.dir, NULL, err,
 	                             sizeof(err));
 	if (!job->store) {
 		errlist_add(errs, "checkpoint.dir: %s", err);
-		goto fail;
+		return -1;
 	}
 	if (ckpt_store_lock(job->store, err, sizeof(err)) < 0) {
 		errlist_add(errs, "%s", err);
-		goto fail;
+		return -1;
 	}
-	if (build_graph(job, errs) < 0)
-		goto fail;
+	return 0;
+}
+
+int job_prepare(struct job *job, struct errlist *errs)
+{
+	uint64_t next_id = 1;
+
+	if (!job->store && open_store(job, errs) < 0)
+		return -1;
 	if (restore(job, &next_id, errs) < 0)
-		goto fail;
+		return -1;
 	job->coord = coord_new(job, job->store, next_id);
 	job->writer = ckpt_writer_new(job->store, job->coord);
 	coord_set_writer(job->coord, job->writer);
+	return 0;
+}
+
+struct job *job_new(struct job_cfg *cfg, struct errlist *errs)
+{
+	struct job *job = job_alloc(cfg);
+
+	/* The lock first: a second run on the same directory fails before
+	 * it reaches out to Kafka. */
+	if (job_validate(cfg, errs) < 0 || open_store(job, errs) < 0 ||
+	    build_graph(job, errs) < 0 || job_prepare(job, errs) < 0) {
+		job_free(job);
+		return NULL;
+	}
 	return job;
-fail:
-	job_free(job);
-	return NULL;
 }
 
 int job_start(struct job *job)
@@ -579,13 +612,16 @@ void job_free(struct job *job)
 		task_join(t);
 		if (t->body.close)
 			t->body.close(t, t->body.st);
+		t->body.close = NULL;
 		dlq_free(t->dlq);
-		task_free(t);
+		t->dlq = NULL;
 	}
-	free(job->tasks);
 	for (int i = 0; i < job->nchans; i++)
 		chan_free(job->chans[i]);
 	free(job->chans);
+	for (int i = 0; i < job->ntasks; i++)
+		task_free(job->tasks[i]);
+	free(job->tasks);
 	ckpt_writer_free(job->writer);
 	coord_free(job->coord);
 	ckpt_store_close(job->store);

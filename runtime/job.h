@@ -51,6 +51,18 @@ struct job *job_new(struct job_cfg *cfg, struct errlist *errs);
  * configuration (nothing is connected to). Returns 0 or -1 with errs. */
 int job_validate(const struct job_cfg *cfg, struct errlist *errs);
 
+/* The steps of job_new, for tests that run tasks with bodies of their own:
+ * allocate, add tasks (stage by stage, each stage's tasks in a row), join
+ * neighbouring stages (key_field NULL: not keyed), then job_prepare locks
+ * checkpoint.dir, restores, and creates the coordinator and writer. */
+struct job *job_alloc(struct job_cfg *cfg);
+struct task *job_add_task(struct job *job, int stage, int sub,
+                          int parallelism, const char *name,
+                          const char *who);
+void job_connect(struct job *job, int first_a, int par_a, int first_b,
+                 int par_b, const char *key_field);
+int job_prepare(struct job *job, struct errlist *errs);
+
 int job_start(struct job *job);
 /* Graceful stop: final checkpoint, sinks flushed, tasks end. Any thread;
  * async-signal-safe it is not. */

@@ -12,7 +12,6 @@
  */
 #include "task.h"
 
-#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,8 +41,7 @@ struct task *task_new(struct job *job, int index, int stage, int sub,
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	snprintf(t->who, sizeof(t->who), "%s", who);
 	wake_init(&t->wake);
-	atomic_init(&t->trigger_id, 0);
-	atomic_init(&t->trigger_final, false);
+	atomic_init(&t->trigger, 0);
 	atomic_init(&t->complete_id, 0);
 	atomic_init(&t->n_in, 0);
 	atomic_init(&t->n_out, 0);
@@ -83,8 +81,9 @@ int task_fail(struct task *t, const char *fmt, ...)
 
 void task_trigger(struct task *t, uint64_t id, bool final)
 {
-	atomic_store(&t->trigger_final, final);
-	atomic_store(&t->trigger_id, id);
+	/* Id and flag in one word, so a source never pairs one trigger's id
+	 * with another's flag. */
+	atomic_store(&t->trigger, id << 1 | (final ? 1u : 0u));
 	wake_signal(&t->wake);
 }
 
@@ -286,10 +285,11 @@ static void run_source(struct task *t)
 			return;
 		if (handle_complete(t) < 0)
 			return;
-		trig = atomic_exchange(&t->trigger_id, 0);
+		trig = atomic_exchange(&t->trigger, 0);
 		if (trig) {
-			bool final = atomic_load(&t->trigger_final);
+			bool final = trig & 1;
 
+			trig >>= 1;
 			if (take_checkpoint(t, trig) < 0)
 				return;
 			if (final) {
@@ -340,7 +340,23 @@ static int handle_elem(struct task *t, int i, const struct elem *e,
 	}
 	case ELEM_BARRIER:
 		chan_pop(t->in[i]);
-		assert(*nblocked == 0 || e->id == t->align_id);
+		/* A barrier older than the newest one seen belongs to a
+		 * checkpoint that can no longer complete here: drop it. */
+		if (e->id <= t->align_id && (*nblocked == 0 ||
+		                             e->id < t->align_id))
+			return 0;
+		/* A newer barrier while aligning: an upstream task skipped
+		 * the older checkpoint (it was aborted and re-triggered
+		 * before the task saw it), so that one cannot complete.
+		 * Give it up and align on the newer one. */
+		if (*nblocked > 0 && e->id > t->align_id) {
+			log_debug(t->who, "checkpoint %llu superseded by %llu "
+			          "during alignment",
+			          (unsigned long long)t->align_id,
+			          (unsigned long long)e->id);
+			memset(t->in_blocked, 0, sizeof(bool) * (size_t)t->nin);
+			*nblocked = 0;
+		}
 		t->align_id = e->id;
 		t->in_blocked[i] = true;
 		(*nblocked)++;

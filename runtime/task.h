@@ -89,7 +89,7 @@ struct task {
 	struct chan **in;
 	int nin;
 	bool *in_blocked, *in_eos;
-	uint64_t align_id;      /* barrier being aligned */
+	uint64_t align_id;      /* newest barrier seen on any input */
 
 	struct chan **out;
 	int nout;
@@ -98,8 +98,9 @@ struct task {
 	struct fpath *route_key;
 
 	/* Set by the coordinator, read by the task. */
-	atomic_uint_fast64_t trigger_id;  /* source: barrier to inject */
-	atomic_bool trigger_final;
+	/* Source: barrier to inject, id << 1 | final; 0 none. A newer
+	 * trigger replaces one not yet taken (its checkpoint was aborted). */
+	atomic_uint_fast64_t trigger;
 	atomic_uint_fast64_t complete_id; /* newest completed checkpoint */
 	uint64_t complete_seen;
 
