@@ -65,7 +65,10 @@ static void usage(FILE *f)
 	        "usage: weir broker [--port N] [--topic NAME:PARTITIONS]...\n"
 	        "Runs an embedded Kafka broker (librdkafka's mock cluster) on "
 	        "127.0.0.1\nand prints its bootstrap address first on stdout. "
-	        "Stops on SIGINT/SIGTERM.\n");
+	        "Stops on SIGINT/SIGTERM.\n"
+	        "For failure tests: SIGUSR1 takes the broker down (connections "
+	        "dropped,\nnew ones refused), SIGUSR2 brings it back; topics "
+	        "and data are kept.\n");
 }
 
 struct topic_arg {
@@ -140,6 +143,8 @@ int broker_main(int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	rc = 1;
@@ -174,8 +179,22 @@ int broker_main(int argc, char **argv)
 	log_info("broker", "serving on %s with %d topic(s); SIGINT or "
 	         "SIGTERM stops it", rd_kafka_mock_cluster_bootstraps(mc),
 	         ntopics);
-	sigwait(&set, &sig);
-	log_info("broker", "stopping on signal %d", sig);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGUSR1 || sig == SIGUSR2) {
+			if (sig == SIGUSR1)
+				rd_kafka_mock_broker_set_down(mc, 1);
+			else
+				rd_kafka_mock_broker_set_up(mc, 1);
+			log_info("broker", "broker is %s",
+			         sig == SIGUSR1 ? "down (SIGUSR2 brings it back)"
+			                        : "up again");
+			continue;
+		}
+		break;
+	}
+	log_info("broker", "stopping on %s", strsignal(sig));
 	rc = 0;
 out:
 	if (mc)

@@ -16,8 +16,9 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac,
 	char who[128];
 
 	snprintf(who, sizeof(who), "kafka %s", rd_kafka_name(rk));
-	/* syslog levels: 0..3 errors, 4 warning, 5..6 info, 7 debug. */
-	if (level <= 3)
+	/* syslog levels: 0..3 errors, 4 warning, 5..6 info, 7 debug. A
+	 * failed connection ("FAIL") is retried: a warning, not an error. */
+	if (level <= 3 && strcmp(fac, "FAIL") != 0)
 		log_error(who, "%s: %s", fac, buf);
 	else if (level == 4)
 		log_warn(who, "%s: %s", fac, buf);
@@ -25,6 +26,23 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac,
 		log_info(who, "%s: %s", fac, buf);
 	else
 		log_debug(who, "%s: %s", fac, buf);
+}
+
+/* Error events: librdkafka retries all but fatal ones by itself. Without
+ * this callback each would also be logged a second time as an error. */
+static void kafka_error(rd_kafka_t *rk, int err, const char *reason,
+                        void *opaque)
+{
+	char who[128];
+
+	(void)opaque;
+	snprintf(who, sizeof(who), "kafka %s", rd_kafka_name(rk));
+	if (err == RD_KAFKA_RESP_ERR__FATAL)
+		log_error(who, "fatal: %s", reason);
+	else if (err != RD_KAFKA_RESP_ERR__TRANSPORT &&
+	         err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+		log_warn(who, "%s (%s); retrying", reason,
+		         rd_kafka_err2name((rd_kafka_resp_err_t)err));
 }
 
 rd_kafka_conf_t *kafka_conf_new(const char *what, const char *brokers,
@@ -36,6 +54,7 @@ rd_kafka_conf_t *kafka_conf_new(const char *what, const char *brokers,
 	char e[256];
 
 	rd_kafka_conf_set_log_cb(conf, kafka_log);
+	rd_kafka_conf_set_error_cb(conf, kafka_error);
 	if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, e,
 	                      sizeof(e)) != RD_KAFKA_CONF_OK) {
 		snprintf(err, errlen, "%s.brokers: %s", what, e);
