@@ -6,7 +6,9 @@
  * decline) and signal c->cv.
  *
  *   IDLE      No checkpoint in flight. The next one is due at
- *             max(last trigger + interval_ms, last end + min_pause_ms).
+ *             max(last trigger + interval_ms, last end + min_pause_ms);
+ *             a job that restored nothing takes its first one at once
+ *             (its sources read nothing until it completes).
  *             trigger() moves to PENDING: it picks the next id, then tells
  *             every source task to inject barrier(id). When a final
  *             checkpoint was requested (graceful stop, or every bounded
@@ -69,7 +71,7 @@ struct coord {
 	pthread_cond_t cv;
 
 	enum coord_state state;
-	uint64_t next_id;
+	uint64_t next_id, first_id;
 	struct pending p;
 	int64_t last_trigger_ms, last_end_ms;   /* monotonic */
 	int consecutive_failures;
@@ -87,7 +89,7 @@ struct coord *coord_new(struct job *job, struct ckpt_store *st,
 	c->job = job;
 	c->cfg = &job->cfg->checkpoint;
 	c->st = st;
-	c->next_id = next_id;
+	c->next_id = c->first_id = next_id;
 	c->p.acked = xcalloc(n, sizeof(bool));
 	c->p.has_file = xcalloc(n, sizeof(bool));
 	c->p.files = xcalloc(n, sizeof(struct ckpt_file_info));
@@ -383,6 +385,13 @@ static void *coord_main(void *arg)
 
 			if (c->final_requested) {
 				trigger(c, true);
+				continue;
+			}
+			/* A fresh job's first checkpoint is taken at once; its
+			 * sources wait for it (see run_source). */
+			if (c->completed == 0 && c->job->restored_id == 0 &&
+			    c->next_id == c->first_id) {
+				trigger(c, false);
 				continue;
 			}
 			if (c->cfg->interval_ms > 0) {

@@ -18,8 +18,9 @@ int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
 int generator_source_open(struct task *t, const struct job_source_cfg *cfg,
                           struct task_body *body, char *err, size_t errlen);
 int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
-                    const char *job_name, int source_partitions,
-                    struct task_body *body, char *err, size_t errlen);
+                    const char *job_name, const char *src_topic,
+                    int source_partitions, struct task_body *body,
+                    char *err, size_t errlen);
 int discard_sink_open(struct task *t, const struct job_sink_cfg *cfg,
                       struct task_body *body, char *err, size_t errlen);
 

@@ -7,6 +7,14 @@
  * produced before the barrier is delivered, so checkpoint n never covers a
  * record that is not in Kafka: at-least-once. A delivery failure fails the
  * job, so no later checkpoint can complete past a lost record.
+ *
+ * Exactly-once (replay with de-duplication, dedup.h) adds state: for each
+ * output partition, the offset up to which this task's output is settled
+ * at the checkpoint. After a restore the task reads its output partitions
+ * from there before writing, and drops what replay produces again. The
+ * sink then picks output partitions itself (murmur2 of the key like Java
+ * clients, the source partition for records without a key), so replay
+ * sends every record where it went the first time.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,6 +22,7 @@
 #include <string.h>
 
 #include "connectors.h"
+#include "dedup.h"
 #include "job.h"
 #include "kafka_common.h"
 #include "log.h"
@@ -24,6 +33,13 @@
 struct ksink {
 	const struct job_sink_cfg *cfg;
 	const char *job_name;
+	const char *src_topic;
+	bool eo;                /* exactly-once by de-duplication */
+	bool restored;
+	int64_t *settled;       /* eo: per output partition */
+	int64_t *delivered;     /* eo: highest offset delivered, -1 none */
+	struct dedup *dd;
+	uint64_t dropped;
 	rd_kafka_t *rk;
 	rd_kafka_topic_t *rkt;
 	int out_partitions;
@@ -31,7 +47,7 @@ struct ksink {
 	 * rd_kafka_poll/flush). */
 	rd_kafka_resp_err_t dr_err;
 	char dr_what[256];
-	uint64_t delivered;
+	uint64_t ndelivered;
 	int64_t qfull_log_ms;
 };
 
@@ -42,7 +58,11 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 
 	(void)rk;
 	if (!m->err) {
-		s->delivered++;
+		s->ndelivered++;
+		if (s->eo && m->partition >= 0 &&
+		    m->partition < s->out_partitions &&
+		    m->offset > s->delivered[m->partition])
+			s->delivered[m->partition] = m->offset;
 		return;
 	}
 	if (!s->dr_err) {
@@ -89,6 +109,18 @@ static int produce_one(struct task *t, struct ksink *s,
 	rd_kafka_header_add(hdrs, "weir.lineage", -1, lin, n);
 	if (s->cfg->partitioner == PARTITIONER_SOURCE)
 		part = r->partition < 0 ? 0 : r->partition;
+	else if (s->eo && r->key)
+		part = rd_kafka_msg_partitioner_murmur2(
+		    s->rkt, r->key, r->key_len, s->out_partitions, NULL, NULL);
+	else if (s->eo)
+		part = (r->partition < 0 ? 0 : r->partition) %
+		       s->out_partitions;
+	if (s->eo && s->dd &&
+	    dedup_written(s->dd, r->partition, part, r->offset, r->seq)) {
+		rd_kafka_headers_destroy(hdrs);
+		s->dropped++;
+		return 0;
+	}
 
 	for (;;) {
 		rd_kafka_resp_err_t err = rd_kafka_producev(
@@ -151,6 +183,93 @@ static int ksink_flush(struct task *t, void *st, uint64_t id)
 	return 0;
 }
 
+static int ksink_snapshot(struct task *t, void *st, uint64_t id,
+                          struct weir_writer *w, char **offsets)
+{
+	struct ksink *s = st;
+
+	(void)t;
+	(void)id;
+	(void)offsets;
+	/* flush ran first: everything before the barrier is delivered. */
+	weir_write_u64(w, (uint64_t)s->out_partitions);
+	for (int p = 0; p < s->out_partitions; p++) {
+		if (s->delivered[p] + 1 > s->settled[p])
+			s->settled[p] = s->delivered[p] + 1;
+		weir_write_u64(w, (uint64_t)s->settled[p]);
+	}
+	if (s->dd && dedup_entries(s->dd) == 0) {
+		dedup_free(s->dd);
+		s->dd = NULL;
+	}
+	return 0;
+}
+
+static int ksink_restore(struct task *t, void *st, struct weir_reader *r,
+                         uint32_t version)
+{
+	struct ksink *s = st;
+	uint64_t n, v;
+
+	if (version != 1 || weir_read_u64(r, &n) != WEIR_OK)
+		return task_fail(t, "%s: unknown sink state", t->who);
+	if ((int)n != s->out_partitions)
+		return task_fail(t,
+		                 "%s: the checkpoint knows %d partition(s) of "
+		                 "%s, the topic now has %d; exactly-once cannot "
+		                 "tell where its output went. Restore with the "
+		                 "original partition count, or move the "
+		                 "checkpoint directory aside to start fresh",
+		                 t->who, (int)n, s->cfg->topic,
+		                 s->out_partitions);
+	for (int p = 0; p < s->out_partitions; p++) {
+		if (weir_read_u64(r, &v) != WEIR_OK)
+			return task_fail(t, "%s: sink state is truncated",
+			                 t->who);
+		s->settled[p] = (int64_t)v;
+	}
+	s->restored = true;
+	return 0;
+}
+
+/* Exactly-once, before the first record: after a restore, learn what was
+ * written after the checkpoint; on a fresh start, where output begins. */
+static int ksink_start(struct task *t, void *st)
+{
+	struct ksink *s = st;
+	struct dedup_scan_stats stats;
+	char err[1024];
+
+	if (!s->restored) {
+		for (int p = 0; p < s->out_partitions; p++) {
+			int64_t lo, hi;
+			rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+			    s->rk, s->cfg->topic, p, &lo, &hi,
+			    KAFKA_START_TIMEOUT_MS);
+
+			if (e)
+				return task_fail(t, "%s: cannot read the offsets "
+				                 "of %s[%d]: %s", t->who,
+				                 s->cfg->topic, p,
+				                 rd_kafka_err2str(e));
+			s->settled[p] = hi;
+		}
+		return 0;
+	}
+	s->dd = dedup_new();
+	if (dedup_scan(s->dd, s->cfg, s->job_name, s->src_topic,
+	               s->out_partitions, s->settled, &stats, err,
+	               sizeof(err)) < 0)
+		return task_fail(t, "%s: %s", t->who, err);
+	log_info(t->who,
+	         "exactly-once: read %lld record(s) of %s written after the "
+	         "checkpoint in %lld ms; %lld are this job's and will not be "
+	         "written again",
+	         (long long)stats.records, s->cfg->topic, (long long)stats.ms,
+	         (long long)stats.ours);
+	return 0;
+}
+
 static void ksink_idle(struct task *t, void *st)
 {
 	struct ksink *s = st;
@@ -173,16 +292,24 @@ static void ksink_close(struct task *t, void *st)
 			         "written again on restart",
 			         rd_kafka_outq_len(s->rk));
 	}
+	if (s->dropped)
+		log_info(t ? t->who : "sink", "exactly-once: %llu replayed "
+		         "record(s) were already in %s and not written again",
+		         (unsigned long long)s->dropped, s->cfg->topic);
 	if (s->rkt)
 		rd_kafka_topic_destroy(s->rkt);
 	if (s->rk)
 		rd_kafka_destroy(s->rk);
+	dedup_free(s->dd);
+	free(s->settled);
+	free(s->delivered);
 	free(s);
 }
 
 int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
-                    const char *job_name, int source_partitions,
-                    struct task_body *body, char *err, size_t errlen)
+                    const char *job_name, const char *src_topic,
+                    int source_partitions, struct task_body *body,
+                    char *err, size_t errlen)
 {
 	static const char *const defaults[] = {
 	    "enable.idempotence", "true",
@@ -195,6 +322,8 @@ int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
 
 	s->cfg = cfg;
 	s->job_name = job_name;
+	s->src_topic = src_topic;
+	s->eo = cfg->delivery == DELIVERY_EXACTLY_ONCE;
 	if (kafka_probe("sink", cfg->brokers, &cfg->properties, cfg->topic,
 	                &s->out_partitions, err, errlen) < 0)
 		goto fail;
@@ -222,6 +351,10 @@ int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
 		goto fail;
 	}
 	s->rkt = rd_kafka_topic_new(s->rk, cfg->topic, NULL);
+	s->settled = xcalloc((size_t)s->out_partitions, sizeof(int64_t));
+	s->delivered = xmalloc((size_t)s->out_partitions * sizeof(int64_t));
+	for (int p = 0; p < s->out_partitions; p++)
+		s->delivered[p] = -1;
 
 	memset(body, 0, sizeof(*body));
 	body->st = s;
@@ -230,6 +363,11 @@ int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
 	body->flush = ksink_flush;
 	body->idle = ksink_idle;
 	body->close = ksink_close;
+	if (s->eo) {
+		body->snapshot = ksink_snapshot;
+		body->restore = ksink_restore;
+		body->start = ksink_start;
+	}
 	return 0;
 fail:
 	ksink_close(NULL, s);

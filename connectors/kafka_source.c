@@ -296,7 +296,7 @@ static void ksrc_close(struct task *t, void *st)
 }
 
 /* Picks the start offsets (restored ones are checked against the log) and
- * assigns the partitions. Runs when the task starts, after restore. */
+ * assigns the partitions. Runs after restore, before the task starts. */
 static int ksrc_start(struct task *t, struct ksrc *s, char *err,
                       size_t errlen)
 {
@@ -367,18 +367,16 @@ static int ksrc_start(struct task *t, struct ksrc *s, char *err,
 	return 0;
 }
 
-/* The task's first poll starts the consumer: restore has run by then. */
-static int ksrc_first_poll(struct task *t, void *st, bool *progress)
+static int ksrc_start_body(struct task *t, void *st)
 {
 	struct ksrc *s = st;
 	char err[1024];
 
 	if (ksrc_start(t, s, err, sizeof(err)) < 0)
 		return task_fail(t, "%s", err);
-	t->body.poll = ksrc_poll;
 	log_info(t->who, "reading %d partition(s) of %s%s", s->nparts,
 	         s->cfg->topic, s->restored ? " from the checkpoint" : "");
-	return ksrc_poll(t, st, progress);
+	return 0;
 }
 
 int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
@@ -431,7 +429,8 @@ int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
 	memset(body, 0, sizeof(*body));
 	body->st = s;
 	body->state_version = 1;
-	body->poll = ksrc_first_poll;
+	body->poll = ksrc_poll;
+	body->start = ksrc_start_body;
 	body->at_end = ksrc_at_end;
 	body->snapshot = ksrc_snapshot;
 	body->restore = ksrc_restore;

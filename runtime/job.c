@@ -39,16 +39,60 @@ static const char *dead_letter_brokers(const struct job_cfg *cfg)
 	return NULL;
 }
 
+/* Replay with de-duplication is exact when, for every source partition,
+ * the records reach the sink in lineage order and a replay computes the
+ * same records: per-record operators, and keyed ones only when their key
+ * never mixes source partitions and a single task sees each partition. */
+static void validate_exactly_once(const struct job_cfg *cfg,
+                                  struct errlist *errs)
+{
+	const char *pb = cfg->source.partitioned_by;
+
+	if (cfg->sink.exactly_once == EXACTLY_ONCE_TRANSACTIONS) {
+		errlist_add(errs,
+		            "sink.exactly_once: \"transactions\" is not "
+		            "available in this version of weir; use \"dedup\" "
+		            "(the default) or \"delivery\": \"at-least-once\"");
+		return;
+	}
+	for (size_t i = 0; i < cfg->nops; i++) {
+		const struct job_op_cfg *oc = &cfg->ops[i];
+
+		if (!oc->key_field)
+			continue;
+		if (oc->parallelism > 1)
+			errlist_add(errs,
+			            "sink.delivery: exactly-once needs each "
+			            "source partition's records to reach the "
+			            "sink in order, but operators[%zu] (%s) is "
+			            "keyed with parallelism %d, which spreads one "
+			            "partition over %d tasks. Give it parallelism "
+			            "1, or use \"delivery\": \"at-least-once\"",
+			            i, oc->type, oc->parallelism, oc->parallelism);
+		else if (!pb || strcmp(pb, oc->key_field) != 0)
+			errlist_add(errs,
+			            "sink.delivery: exactly-once needs a replay "
+			            "after a crash to compute the same records, "
+			            "but operators[%zu] (%s, key \"%s\") combines "
+			            "records of different source partitions, whose "
+			            "interleaving differs from run to run. If all "
+			            "records with one \"%s\" are in one partition "
+			            "of the source topic (the producer keys by it), "
+			            "declare it: \"source\": {\"partitioned_by\": "
+			            "\"%s\"}. Otherwise use \"delivery\": "
+			            "\"at-least-once\"",
+			            i, oc->type, oc->key_field, oc->key_field,
+			            oc->key_field);
+	}
+}
+
 int job_validate(const struct job_cfg *cfg, struct errlist *errs)
 {
 	size_t before = errs->n;
 
-	if (cfg->sink.delivery == DELIVERY_EXACTLY_ONCE)
-		errlist_add(errs,
-		            "sink.delivery: \"exactly-once\" is not available "
-		            "in this version of weir; use \"at-least-once\" "
-		            "(duplicates are then possible after a crash, from "
-		            "the last completed checkpoint on)");
+	if (cfg->sink.type == SINK_KAFKA &&
+	    cfg->sink.delivery == DELIVERY_EXACTLY_ONCE)
+		validate_exactly_once(cfg, errs);
 	for (size_t i = 0; i < cfg->nops; i++) {
 		const struct job_op_cfg *oc = &cfg->ops[i];
 		char path[32];
@@ -341,8 +385,11 @@ static int build_graph(struct job *job, struct errlist *errs)
 		t = job_add_task(job, nstages - 1, i, cfg->sink.parallelism, name,
 		             who);
 		if ((cfg->sink.type == SINK_KAFKA
-		         ? kafka_sink_open(t, &cfg->sink, cfg->name, src_parts,
-		                           &t->body, err, sizeof(err))
+		         ? kafka_sink_open(t, &cfg->sink, cfg->name,
+		                           cfg->source.topic ? cfg->source.topic
+		                                             : "generator",
+		                           src_parts, &t->body, err,
+		                           sizeof(err))
 		         : discard_sink_open(t, &cfg->sink, &t->body, err,
 		                             sizeof(err))) < 0) {
 			errlist_add(errs, "%s", err);
@@ -561,6 +608,12 @@ int job_start(struct job *job)
 	         job->cfg->name, job->ntasks, job->fingerprint,
 	         (long long)job->cfg->checkpoint.interval_ms,
 	         job->cfg->checkpoint.dir);
+	for (int i = 0; i < job->ntasks; i++) {
+		struct task *t = job->tasks[i];
+
+		if (t->body.start && t->body.start(t, t->body.st) < 0)
+			return -1;
+	}
 	/* Downstream first, so that nothing waits on a task not yet
 	 * running. */
 	for (int i = job->ntasks - 1; i >= 0; i--) {

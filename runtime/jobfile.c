@@ -499,12 +499,12 @@ static const char *const ckpt_fields[] = {
 
 static const char *const source_fields[] = {
 	"type", "brokers", "topic", "parallelism", "start", "bounded",
-	"group_id", "on_offset_out_of_range", "properties",
+	"group_id", "on_offset_out_of_range", "properties", "partitioned_by",
 	"count", "partitions", "rate",
 };
 static const char *const source_kafka_only[] = {
 	"brokers", "topic", "start", "bounded", "group_id",
-	"on_offset_out_of_range", "properties",
+	"on_offset_out_of_range", "properties", "partitioned_by",
 };
 static const char *const source_gen_only[] = { "count", "partitions", "rate" };
 static const char *const source_types[] = { "kafka", "generator" };
@@ -512,12 +512,14 @@ static const char *const start_names[] = { "earliest", "latest" };
 static const char *const oor_names[] = { "fail", "earliest", "latest" };
 
 static const char *const sink_fields[] = {
-	"type", "brokers", "topic", "parallelism", "delivery", "partitioner",
-	"properties",
+	"type", "brokers", "topic", "parallelism", "delivery", "exactly_once",
+	"partitioner", "properties",
 };
 static const char *const sink_kafka_only[] = {
-	"brokers", "topic", "delivery", "partitioner", "properties",
+	"brokers", "topic", "delivery", "exactly_once", "partitioner",
+	"properties",
 };
+static const char *const eo_names[] = { "dedup", "transactions" };
 static const char *const sink_types[] = { "kafka", "discard" };
 static const char *const delivery_names[] = { "at-least-once",
 	                                      "exactly-once" };
@@ -613,6 +615,7 @@ static void parse_source(const json_t *root, struct job_source_cfg *s,
 	s->start = (enum start_pos)v;
 	get_bool(o, p, "bounded", &s->bounded, errs);
 	get_str(o, p, "group_id", &s->group_id, errs);
+	get_str(o, p, "partitioned_by", &s->partitioned_by, errs);
 	v = OOR_FAIL;
 	get_enum(o, p, "on_offset_out_of_range", oor_names, NELEM(oor_names),
 	         &v, errs);
@@ -662,6 +665,14 @@ static void parse_sink(const json_t *root, struct job_sink_cfg *s,
 	get_enum(o, p, "delivery", delivery_names, NELEM(delivery_names), &v,
 	         errs);
 	s->delivery = (enum delivery)v;
+	v = EXACTLY_ONCE_DEDUP;
+	get_enum(o, p, "exactly_once", eo_names, NELEM(eo_names), &v, errs);
+	s->exactly_once = (enum eo_method)v;
+	if (json_object_get(o, "exactly_once") &&
+	    s->delivery != DELIVERY_EXACTLY_ONCE)
+		err_at(errs, p, "exactly_once", "only applies with "
+		       "\"delivery\": \"exactly-once\"; remove it or set "
+		       "delivery");
 	v = PARTITIONER_KEY;
 	get_enum(o, p, "partitioner", partitioner_names,
 	         NELEM(partitioner_names), &v, errs);
@@ -869,6 +880,7 @@ void jobfile_free(struct job_cfg *cfg)
 	free(cfg->source.brokers);
 	free(cfg->source.topic);
 	free(cfg->source.group_id);
+	free(cfg->source.partitioned_by);
 	kv_list_free(&cfg->source.properties);
 	for (size_t i = 0; i < cfg->nops; i++) {
 		struct job_op_cfg *op = &cfg->ops[i];

@@ -43,6 +43,9 @@ struct job_source_cfg {
 	char *group_id;             /* default NULL: no offset commits */
 	enum oor_policy on_offset_out_of_range; /* default fail */
 	struct kv_list properties;  /* librdkafka settings, passed through */
+	/* The topic is partitioned by this field: all records with one value
+	 * of it are in one partition. NULL: unknown. */
+	char *partitioned_by;
 	/* generator: an in-memory source for tests and benchmarks */
 	int64_t count;              /* records per partition; default 1000 */
 	int partitions;             /* default 1 */
@@ -64,12 +67,14 @@ struct job_op_cfg {
 enum sink_type { SINK_KAFKA, SINK_DISCARD };
 enum delivery { DELIVERY_AT_LEAST_ONCE, DELIVERY_EXACTLY_ONCE };
 enum partitioner { PARTITIONER_KEY, PARTITIONER_SOURCE };
+enum eo_method { EXACTLY_ONCE_DEDUP, EXACTLY_ONCE_TRANSACTIONS };
 
 struct job_sink_cfg {
 	enum sink_type type;
 	int parallelism;            /* default 1 */
 	char *brokers, *topic;      /* required for kafka */
 	enum delivery delivery;     /* default at-least-once */
+	enum eo_method exactly_once; /* default dedup */
 	enum partitioner partitioner; /* default key */
 	struct kv_list properties;
 };

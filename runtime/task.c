@@ -300,6 +300,14 @@ static void run_source(struct task *t)
 			}
 			continue;
 		}
+		/* A fresh job reads nothing before its first checkpoint is
+		 * complete: a crash at any moment then restores concrete
+		 * start offsets and where the sink's output began. */
+		if (!ended && t->complete_seen == 0 &&
+		    t->job->restored_id == 0) {
+			wake_wait(&t->wake, seen, CHAN_SLEEP_MS);
+			continue;
+		}
 		if (!ended) {
 			t->wait_hint_ms = CHAN_SLEEP_MS;
 			if (t->body.poll(t, t->body.st, &progress) < 0)

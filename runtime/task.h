@@ -58,6 +58,9 @@ struct task_body {
 	                struct weir_writer *w, char **offsets);
 	int (*restore)(struct task *t, void *st, struct weir_reader *r,
 	               uint32_t version);
+	/* After restore (or with nothing to restore), before the thread
+	 * starts, on the main thread: connect, seek, scan. */
+	int (*start)(struct task *t, void *st);
 	int (*complete)(struct task *t, void *st, uint64_t id);
 	/* Called each loop turn when the task is about to sleep. */
 	void (*idle)(struct task *t, void *st);

@@ -555,7 +555,7 @@ START_TEST(err_source)
 	                 "'t','topics':['a']}," DISCARD),
 	             "source.topics: unknown field; expected one of type, brokers,"
 	             " topic, parallelism, start, bounded, group_id, "
-	             "on_offset_out_of_range, properties, count, partitions, rate",
+	             "on_offset_out_of_range, properties, partitioned_by, count, partitions, rate",
 	             "did you mean topic?");
 }
 END_TEST
@@ -601,7 +601,7 @@ START_TEST(err_sink)
 {
 	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'discard','delivry':'x'}"),
 	             "sink.delivry: unknown field; expected one of type, brokers, "
-	             "topic, parallelism, delivery, partitioner, properties",
+	             "topic, parallelism, delivery, exactly_once, partitioner, properties",
 	             "did you mean delivery?");
 	expect_error(JOB(CKPT "," GEN ",'sink':{}"),
 	             "sink.type: required; expected one of kafka, discard", NULL);
