@@ -561,7 +561,7 @@ static int open_store(struct job *job, struct errlist *errs)
 {
 	char err[1024];
 
-	job->store = ckpt_store_open(job->cfg->checkpoint.dir, NULL, err,
+	job->store = ckpt_store_open(job->cfg->checkpoint.dir, job->io, err,
 	                             sizeof(err));
 	if (!job->store) {
 		errlist_add(errs, "checkpoint.dir: %s", err);

@@ -28,6 +28,7 @@ struct job {
 	struct chan **chans;
 	int nchans;
 	struct ckpt_store *store;
+	const struct ckpt_io *io;   /* file system calls; NULL: POSIX */
 	struct ckpt_writer *writer;
 	struct coord *coord;
 	uint64_t restored_id;   /* 0: started fresh */

@@ -13,6 +13,7 @@
  * equality. Checkers also assert per-partition order and no gaps.
  */
 #include <check.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,9 +198,27 @@ static struct job_cfg *make_cfg(const char *dir, int interval_ms,
 	return cfg;
 }
 
+static void rig_build_full(struct rig *r, const char *dir, int interval_ms,
+                           int timeout_ms, int tolerable,
+                           const struct ckpt_io *io);
+
 /* dir NULL: a new temporary directory. */
 static void rig_build(struct rig *r, const char *dir, int interval_ms,
                       int timeout_ms, int tolerable)
+{
+	rig_build_full(r, dir, interval_ms, timeout_ms, tolerable, NULL);
+}
+
+/* 20 ms checkpoints, 1 s timeout, up to 100 tolerated failures. */
+static void rig_build_io(struct rig *r, const char *dir,
+                         const struct ckpt_io *io)
+{
+	rig_build_full(r, dir, 20, 1000, 100, io);
+}
+
+static void rig_build_full(struct rig *r, const char *dir, int interval_ms,
+                           int timeout_ms, int tolerable,
+                           const struct ckpt_io *io)
 {
 	struct errlist errs = {0};
 	char name[32];
@@ -247,6 +266,7 @@ static void rig_build(struct rig *r, const char *dir, int interval_ms,
 	 * makes it all-to-all. Routing by the partition field keeps each
 	 * partition on one path, so its order can be checked. */
 	job_connect(r->job, 0, 2, 2, 2, "p");
+	r->job->io = io;
 	ck_assert_int_eq(job_prepare(r->job, &errs), 0);
 	errlist_clear(&errs);
 }
@@ -425,6 +445,128 @@ START_TEST(test_stop_and_restore_resume_exactly)
 }
 END_TEST
 
+/* --- checkpoint write faults ------------------------------------------- */
+
+/* Which call fails, and how, once `armed` is set: the seam in the store's
+ * file system table. */
+static atomic_int armed;
+static int fail_errno;
+static int fail_which; /* 0 write, 1 fsync, 2 rename */
+static atomic_int injected;
+
+static ssize_t faulty_write(int fd, const void *buf, size_t len)
+{
+	if (atomic_load(&armed) && fail_which == 0) {
+		atomic_fetch_add(&injected, 1);
+		errno = fail_errno;
+		return -1;
+	}
+	return ckpt_io_posix.write(fd, buf, len);
+}
+
+static int faulty_fsync(int fd)
+{
+	if (atomic_load(&armed) && fail_which == 1) {
+		atomic_fetch_add(&injected, 1);
+		errno = fail_errno;
+		return -1;
+	}
+	return ckpt_io_posix.fsync(fd);
+}
+
+static int faulty_rename(const char *a, const char *b)
+{
+	if (atomic_load(&armed) && fail_which == 2) {
+		atomic_fetch_add(&injected, 1);
+		errno = fail_errno;
+		return -1;
+	}
+	return ckpt_io_posix.rename(a, b);
+}
+
+static struct ckpt_io faulty_io;
+
+/* A fault in the middle of a run: the checkpoints it hits fail and are
+ * cleaned up, the job goes on, and those before and after verify. */
+static void run_with_fault(int which, int err)
+{
+	struct rig r;
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	char msg[512];
+	struct ckpt_store *st;
+	int complete;
+
+	faulty_io = ckpt_io_posix;
+	faulty_io.write = faulty_write;
+	faulty_io.fsync = faulty_fsync;
+	faulty_io.rename = faulty_rename;
+	fail_which = which;
+	fail_errno = err;
+	atomic_store(&armed, 0);
+	atomic_store(&injected, 0);
+
+	memset(&r, 0, sizeof(r));
+	snprintf(r.dir, sizeof(r.dir), "/tmp/weir-test-align-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(r.dir));
+	{
+		/* rig_build with the faulty table set before job_prepare. */
+		char dir[64];
+
+		memcpy(dir, r.dir, sizeof(dir));
+		rig_build_io(&r, dir, &faulty_io);
+	}
+	ck_assert_int_eq(job_start(r.job), 0);
+	usleep(300 * 1000);
+	atomic_store(&armed, 1);
+	usleep(200 * 1000);
+	atomic_store(&armed, 0);
+	ck_assert_int_eq(job_wait(r.job), 0);
+	ck_assert_int_gt(atomic_load(&injected), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(atomic_load(&r.chk[i].errors), 0);
+	for (int q = 0; q < NPARTS; q++)
+		ck_assert_int_eq(r.chk[0].seen[q] + r.chk[1].seen[q],
+		                 PER_PART);
+	job_free(r.job);
+
+	/* No temporary or half-written file, and every remaining checkpoint
+	 * verifies (the final one included). */
+	st = ckpt_store_open(r.dir, NULL, msg, sizeof(msg));
+	ck_assert_ptr_nonnull(st);
+	ck_assert_int_eq(ckpt_list(st, &ids, &n), 0);
+	ck_assert_uint_gt(n, 0);
+	free(ids);
+	ckpt_store_close(st);
+	complete = verify_checkpoints(r.dir);
+	ck_assert_int_ge(complete, 1);
+	{
+		char *cmd = xasprintf("find '%s' -name '*.tmp' | grep -q .",
+		                      r.dir);
+		ck_assert_int_ne(system(cmd), 0);
+		free(cmd);
+	}
+	rig_cleanup(&r);
+}
+
+START_TEST(test_enospc_fails_checkpoint_job_goes_on)
+{
+	run_with_fault(0, ENOSPC);
+}
+END_TEST
+
+START_TEST(test_fsync_eio_fails_checkpoint_job_goes_on)
+{
+	run_with_fault(1, EIO);
+}
+END_TEST
+
+START_TEST(test_rename_fails_checkpoint_job_goes_on)
+{
+	run_with_fault(2, EIO);
+}
+END_TEST
+
 static Suite *align_suite(void)
 {
 	Suite *s = suite_create("align");
@@ -435,6 +577,9 @@ static Suite *align_suite(void)
 	tcase_add_test(tc, test_timeout_aborts_and_job_goes_on);
 	tcase_add_test(tc, test_too_many_failures_fail_the_job);
 	tcase_add_test(tc, test_stop_and_restore_resume_exactly);
+	tcase_add_test(tc, test_enospc_fails_checkpoint_job_goes_on);
+	tcase_add_test(tc, test_fsync_eio_fails_checkpoint_job_goes_on);
+	tcase_add_test(tc, test_rename_fails_checkpoint_job_goes_on);
 	suite_add_tcase(s, tc);
 	return s;
 }
