@@ -40,7 +40,7 @@ producer=$!
 pids+=($producer)
 
 job=examples/errors-per-service.json
-echo "job: filter level == ERROR, then count per service ($job)"
+echo "job: filter level == ERROR, then count per service, exactly-once output ($job)"
 "$WEIR" run "$job" 2>"$work/run1.log" &
 run1=$!
 pids+=($run1)
@@ -60,7 +60,7 @@ say "starting the job again: it restores the newest complete checkpoint"
 run2=$!
 pids+=($run2)
 for _ in $(seq 100); do grep -qE "restored checkpoint|starting fresh" "$work/run2.log" && break; sleep 0.1; done
-grep -E "restore:" "$work/run2.log" || true
+grep -E "restore:|exactly-once:" "$work/run2.log" | sed 's/^[^ ]* //' || true
 restored=$(sed -n 's/.*restored checkpoint [0-9]* .*; offsets \(.*\)$/\1/p' "$work/run2.log" | head -n1)
 
 wait "$producer"
@@ -70,9 +70,10 @@ kill -TERM "$run2"
 wait "$run2" && echo "graceful stop: final checkpoint taken, exit 0"
 
 say "verification (read back from Kafka with kafka-python)"
-if $PY examples/demo_verify.py "$KAFKA_BROKERS" logs errors "$restored"; then
+delivery=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['sink']['delivery'])" "$job")
+if $PY examples/demo_verify.py "$KAFKA_BROKERS" logs errors "$restored" "$delivery"; then
   echo
-  echo "OK: nothing lost, counts exact after SIGKILL. Logs: $work"
+  echo "OK: nothing lost, nothing written twice, counts exact after SIGKILL. Logs: $work"
 else
   echo
   echo "FAILED: see the logs in $work" >&2

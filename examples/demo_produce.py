@@ -27,8 +27,10 @@ def main():
             rec = {"seq": seq, "level": rng.choice(LEVELS),
                    "service": "svc-%d" % rng.randrange(12),
                    "msg": "request %d handled" % seq}
-            # key \t value: the key (the sequence number) picks the partition
-            lines.append("%d\t%s" % (seq, json.dumps(rec, separators=(",", ":"))))
+            # key \t value: the key (the service) picks the partition, so
+            # each service's records are in one partition, as the job's
+            # "partitioned_by": "service" declares.
+            lines.append("%s\t%s" % (rec["service"], json.dumps(rec, separators=(",", ":"))))
             seq += 1
         subprocess.run(["kcat", "-P", "-b", brokers, "-t", topic, "-K", "\t", "-z", "none"],
                        input=("\n".join(lines) + "\n").encode(), check=True)
