@@ -7,7 +7,8 @@ are exactly {1..N}, each once; each output value is {"key","count"} with the
 Kafka key = the service; the "key" partitioner puts each key where Java
 clients would (murmur2); counts of a key rise in output order and in input
 order within each source partition; every output's lineage is an ERROR
-input record of that service, each input record used once.
+input record of that service, each input record used once; each output
+carries its input's headers plus weir.job and weir.lineage.
 """
 
 from kafka.partitioner.default import murmur2
@@ -72,6 +73,11 @@ def test():
                   "record")
             check((p, o) not in used, where + ": input record counted twice")
             used.add((p, o))
+            check_eq(m.headers, list(r["headers"]) + [
+                ("weir.job", b"e2e-count"),
+                ("weir.lineage", ("logs/%d/%d/0" % (p, o)).encode())],
+                where + ": headers (the input's, then weir.job and "
+                "weir.lineage)")
             key = m.key.decode()
             check_eq(key, r["obj"]["service"], where + ": key vs the "
                      "service of the input record")
