@@ -1,27 +1,30 @@
 /*
  * count.c - the built-in "count" operator: a running count per key. For
  * every input record it emits {"key": <field value>, "count": <count so
- * far>} with the record key set to the field's text. The counts are its
- * state, checkpointed and restored.
+ * far>} with the record key set to the field's text. The counts live in
+ * managed keyed state (weir_state_*), so the runtime checkpoints them and
+ * moves them between tasks when the parallelism changes; count itself
+ * writes no snapshot code.
  *
  *   { "type": "count", "key": "service" }
  *
  * A record that is not JSON, or lacks the key field, goes to on_error.
  */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "builtin.h"
-#include "keyroute.h"
-#include "kvmap.h"
 #include "predicate.h"
 
 struct count {
 	struct fpath *key;
-	struct kvmap *counts;   /* key text -> uint64_t */
 };
+
+#define COUNT_NAME "n"
+
 
 static const char *const common_fields[] = {
     "type", "name", "parallelism", "key", "on_error", "dead_letter_topic",
@@ -63,7 +66,6 @@ static int count_open(weir_ctx_t *ctx, const char *config, void **state)
 		return weir_error(ctx, "out of memory");
 	}
 	c->key = fpath_new(json_string_value(key));
-	c->counts = kvmap_new();
 	json_decref(cfg);
 	*state = c;
 	return WEIR_OK;
@@ -76,10 +78,10 @@ static int count_process(weir_ctx_t *ctx, void *state,
 	struct jrec j;
 	json_t *v, *out;
 	const void *raw;
-	size_t len, klen;
-	char buf[64], *text;
-	const char *k;
-	uint64_t n = 1, *slot;
+	size_t len, klen, clen = 0;
+	const void *k, *cur = NULL;
+	char *text;
+	uint64_t n = 1;
 	int rc;
 
 	raw = weir_record_value(rec, &len);
@@ -100,12 +102,19 @@ static int count_process(weir_ctx_t *ctx, void *state,
 		jrec_clear(&j);
 		return rc;
 	}
-	k = key_text(v, buf, sizeof(buf), &klen);
-	slot = kvmap_get(c->counts, k, klen, NULL);
-	if (slot)
-		n = ++*slot;
-	else
-		kvmap_put(c->counts, k, klen, &n, sizeof(n));
+	if (weir_state_key(ctx, &k, &klen) != WEIR_OK ||
+	    weir_state_get(ctx, COUNT_NAME, 1, &cur, &clen) == WEIR_ERR) {
+		jrec_clear(&j);
+		return WEIR_ERR;
+	}
+	if (cur && clen == sizeof(n)) {
+		memcpy(&n, cur, sizeof(n));
+		n++;
+	}
+	if (weir_state_put(ctx, COUNT_NAME, 1, &n, sizeof(n)) != WEIR_OK) {
+		jrec_clear(&j);
+		return WEIR_ERR;
+	}
 
 	out = json_pack("{s:O,s:I}", "key", v, "count", (json_int_t)n);
 	text = json_dumps(out, JSON_COMPACT);
@@ -116,57 +125,12 @@ static int count_process(weir_ctx_t *ctx, void *state,
 	return rc;
 }
 
-static int count_snapshot(weir_ctx_t *ctx, void *state, weir_writer_t *w)
-{
-	struct count *c = state;
-	const void *k, *v;
-	size_t kl, vl, pos = 0;
-
-	(void)ctx;
-	weir_write_u64(w, kvmap_count(c->counts));
-	while (kvmap_next(c->counts, &pos, &k, &kl, &v, &vl)) {
-		uint64_t n;
-
-		memcpy(&n, v, sizeof(n));
-		weir_write_bytes(w, k, kl);
-		weir_write_u64(w, n);
-	}
-	return WEIR_OK;
-}
-
-static int count_restore(weir_ctx_t *ctx, void *state, weir_reader_t *r,
-                         uint32_t version)
-{
-	struct count *c = state;
-	uint64_t n;
-
-	if (version != 1)
-		return weir_error(ctx, "unknown state version %u (this weir "
-		                  "writes version 1)", version);
-	if (weir_read_u64(r, &n) != WEIR_OK)
-		return weir_error(ctx, "state is truncated");
-	for (uint64_t i = 0; i < n; i++) {
-		const void *k;
-		size_t kl;
-		uint64_t cnt;
-
-		if (weir_read_bytes(r, &k, &kl) != WEIR_OK ||
-		    weir_read_u64(r, &cnt) != WEIR_OK)
-			return weir_error(ctx, "state is truncated after %llu "
-			                  "of %llu keys", (unsigned long long)i,
-			                  (unsigned long long)n);
-		kvmap_put(c->counts, k, kl, &cnt, sizeof(cnt));
-	}
-	return WEIR_OK;
-}
-
 static void count_close(weir_ctx_t *ctx, void *state)
 {
 	struct count *c = state;
 
 	(void)ctx;
 	fpath_free(c->key);
-	kvmap_free(c->counts);
 	free(c);
 }
 
@@ -176,8 +140,6 @@ static const weir_operator_t count_op = {
     .state_version = 1,
     .open = count_open,
     .process = count_process,
-    .snapshot = count_snapshot,
-    .restore = count_restore,
     .close = count_close,
 };
 

@@ -138,11 +138,14 @@ char *job_fingerprint(const struct job_cfg *cfg)
 		       cfg->source.parallelism);
 	else
 		APPEND("source=generator x%d", cfg->source.parallelism);
+	/* A keyed operator's parallelism is not part of it: its state is
+	 * split by key group and follows its keys to any parallelism. */
 	for (size_t i = 0; i < cfg->nops; i++) {
 		APPEND(" | %s", cfg->ops[i].type);
 		if (cfg->ops[i].key_field)
 			APPEND("(key=%s)", cfg->ops[i].key_field);
-		APPEND(" x%d", cfg->ops[i].parallelism);
+		else
+			APPEND(" x%d", cfg->ops[i].parallelism);
 	}
 	if (cfg->sink.type == SINK_KAFKA)
 		APPEND(" | sink=kafka:%s x%d", cfg->sink.topic,
@@ -414,6 +417,66 @@ static void report_skipped(void *arg, uint64_t id, const char *why)
 	         (unsigned long long)id, job->cfg->checkpoint.dir, why);
 }
 
+static int read_entry(struct job *job, const struct ckpt_meta *meta,
+                      const struct ckpt_task_entry *e, void **payload,
+                      size_t *len, uint32_t *version, struct errlist *errs)
+{
+	char err[512];
+
+	if (ckpt_read_state(job->store, meta->id, e->task, &e->file, payload,
+	                    len, version, err, sizeof(err)) < 0) {
+		errlist_add(errs, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* A keyed operator's task takes the key groups it owns from every state
+ * file of its stage, whatever parallelism wrote them. */
+static int restore_keyed(struct job *job, struct task *t,
+                         const struct ckpt_meta *meta, struct errlist *errs)
+{
+	char prefix[32];
+	int old_par = 0;
+	bool rescaled;
+
+	snprintf(prefix, sizeof(prefix), "op%d-", t->stage - 1);
+	for (size_t i = 0; i < meta->ntasks; i++)
+		if (!strncmp(meta->tasks[i].task, prefix, strlen(prefix)))
+			old_par++;
+	if (old_par == 0)
+		return 0;
+	rescaled = old_par != t->parallelism;
+	if (rescaled && t->sub == 0)
+		log_info("restore", "%s: moving keyed state from %d task(s) to "
+		         "%d", t->who, old_par, t->parallelism);
+	for (size_t i = 0; i < meta->ntasks; i++) {
+		const struct ckpt_task_entry *e = &meta->tasks[i];
+		struct weir_reader r = {0};
+		void *payload;
+		size_t len;
+		uint32_t version;
+		int rc;
+
+		if (strncmp(e->task, prefix, strlen(prefix)) != 0)
+			continue;
+		if (read_entry(job, meta, e, &payload, &len, &version, errs) < 0)
+			return -1;
+		r.p = payload;
+		r.len = len;
+		rc = opctx_restore_part(t->body.st, &r, version,
+		                        !rescaled && !strcmp(e->task, t->name),
+		                        rescaled);
+		free(payload);
+		if (rc < 0) {
+			errlist_add(errs, "%s", job->fail_msg ? job->fail_msg
+			                                      : "restore failed");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int restore_task(struct job *job, struct task *t,
                         const struct ckpt_meta *meta, struct errlist *errs)
 {
@@ -422,9 +485,11 @@ static int restore_task(struct job *job, struct task *t,
 	void *payload = NULL;
 	size_t len = 0;
 	uint32_t version;
-	char err[512];
 	int rc;
 
+	if (t->stage >= 1 && t->stage <= (int)job->cfg->nops &&
+	    job->cfg->ops[t->stage - 1].key_field)
+		return restore_keyed(job, t, meta, errs);
 	for (size_t i = 0; i < meta->ntasks; i++)
 		if (!strcmp(meta->tasks[i].task, t->name))
 			e = &meta->tasks[i];
@@ -436,11 +501,8 @@ static int restore_task(struct job *job, struct task *t,
 		            t->who);
 		return -1;
 	}
-	if (ckpt_read_state(job->store, meta->id, t->name, &e->file, &payload,
-	                    &len, &version, err, sizeof(err)) < 0) {
-		errlist_add(errs, "%s", err);
+	if (read_entry(job, meta, e, &payload, &len, &version, errs) < 0)
 		return -1;
-	}
 	r.p = payload;
 	r.len = len;
 	rc = t->body.restore(t, t->body.st, &r, version);

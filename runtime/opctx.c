@@ -11,7 +11,10 @@
 
 #include "dead_letter.h"
 #include "job.h"
+#include "keyed_state.h"
+#include "keyroute.h"
 #include "log.h"
+#include "predicate.h"
 #include "util.h"
 
 #define SKIP_LOG_INTERVAL_MS 1000
@@ -24,6 +27,10 @@ struct weir_ctx {
 	struct dead_letter *dlq;
 	void *state;
 	bool opened;
+	/* Managed keyed state, when the operator has a "key". */
+	struct keyed_state *ks;
+	struct fpath *keypath;
+	const struct weir_record *key_of; /* record whose key is set */
 	char who[96];
 	char err[2048];
 };
@@ -39,6 +46,10 @@ struct weir_ctx *opctx_new(const weir_operator_t *op,
 	ctx->op_index = op_index;
 	ctx->t = t;
 	ctx->dlq = dlq;
+	if (cfg->key_field) {
+		ctx->ks = kstate_new();
+		ctx->keypath = fpath_new(cfg->key_field);
+	}
 	if (t)
 		snprintf(ctx->who, sizeof(ctx->who), "%s", t->who);
 	else
@@ -92,6 +103,8 @@ void opctx_free(struct weir_ctx *ctx)
 		return;
 	if (ctx->opened && ctx->op->close)
 		ctx->op->close(ctx, ctx->state);
+	kstate_free(ctx->ks);
+	fpath_free(ctx->keypath);
 	free(ctx);
 }
 
@@ -104,6 +117,7 @@ static int op_process(struct task *t, void *st, struct batch *b)
 	for (uint32_t i = 0; i < b->n; i++) {
 		t->cur_in = &b->recs[i];
 		t->emit_seq = 0;
+		ctx->key_of = NULL;
 		ctx->err[0] = '\0';
 		if (ctx->op->process(ctx, ctx->state, &b->recs[i]) != WEIR_OK) {
 			t->cur_in = NULL;
@@ -129,35 +143,80 @@ static int op_flush(struct task *t, void *st, uint64_t id)
 	return 0;
 }
 
+/* A snapshot's payload: u64 length of the operator's own bytes, those
+ * bytes, then u64 1 and the managed keyed state section, or u64 0. */
 static int op_snapshot(struct task *t, void *st, uint64_t id,
                        struct weir_writer *w, char **offsets)
 {
 	struct weir_ctx *ctx = st;
+	size_t at, raw;
 
+	(void)offsets;
 	ctx->err[0] = '\0';
-	if (ctx->op->snapshot(ctx, ctx->state, w) != WEIR_OK)
+	weir_write_u64(w, 0);
+	at = w->len;
+	if (ctx->op->snapshot && ctx->op->snapshot(ctx, ctx->state, w) != WEIR_OK)
 		return task_fail(t, "%s: snapshot of checkpoint %llu failed: %s",
 		                 t->who, (unsigned long long)id,
 		                 ctx->err[0] ? ctx->err : "no message");
+	raw = w->len - at;
+	for (int i = 0; i < 8; i++)
+		w->p[at - 8 + i] = (char)((uint64_t)raw >> (8 * i));
+	weir_write_u64(w, ctx->ks ? 1 : 0);
+	if (ctx->ks)
+		kstate_snapshot(ctx->ks, w);
+	return 0;
+}
+
+int opctx_restore_part(struct weir_ctx *ctx, struct weir_reader *r,
+                       uint32_t version, bool own, bool rescaled)
+{
+	struct task *t = ctx->t;
+	struct weir_reader raw = {0};
+	uint64_t raw_len, managed;
+	char err[256];
+
+	ctx->err[0] = '\0';
+	if (weir_read_u64(r, &raw_len) != WEIR_OK ||
+	    weir_read_remaining(r) < raw_len)
+		return task_fail(t, "%s: the checkpoint's state is truncated",
+		                 t->who);
+	raw.p = r->p + r->pos;
+	raw.len = (size_t)raw_len;
+	r->pos += (size_t)raw_len;
+	if (raw_len > 0 && rescaled)
+		return task_fail(t,
+		                 "%s: the job is restored with another "
+		                 "parallelism, but %s keeps state of its own "
+		                 "(snapshot/restore), which cannot be split by "
+		                 "key. Restore with the parallelism the "
+		                 "checkpoint was taken with, or keep the state in "
+		                 "managed keyed state (weir_state_*)",
+		                 t->who, ctx->op->name);
+	if (own && (raw_len > 0 || ctx->op->restore)) {
+		if (!ctx->op->restore)
+			return task_fail(t, "%s: the checkpoint holds state but "
+			                 "the operator has no restore", t->who);
+		if (ctx->op->restore(ctx, ctx->state, &raw, version) != WEIR_OK)
+			return task_fail(t, "%s: restore failed (state version "
+			                 "%u): %s", t->who, version,
+			                 ctx->err[0] ? ctx->err : "no message");
+	}
+	if (weir_read_u64(r, &managed) != WEIR_OK)
+		return task_fail(t, "%s: the checkpoint's state is truncated",
+		                 t->who);
+	if (managed && ctx->ks &&
+	    kstate_restore(ctx->ks, r, t->sub, t->parallelism, err,
+	                   sizeof(err)) < 0)
+		return task_fail(t, "%s: %s", t->who, err);
 	return 0;
 }
 
 static int op_restore(struct task *t, void *st, struct weir_reader *r,
                       uint32_t version)
 {
-	struct weir_ctx *ctx = st;
-
-	ctx->err[0] = '\0';
-	if (!ctx->op->restore)
-		return r->len == 0 ? 0
-		                   : task_fail(t, "%s: the checkpoint holds state "
-		                               "but the operator has no restore",
-		                               t->who);
-	if (ctx->op->restore(ctx, ctx->state, r, version) != WEIR_OK)
-		return task_fail(t, "%s: restore failed (state version %u): %s",
-		                 t->who, version,
-		                 ctx->err[0] ? ctx->err : "no message");
-	return 0;
+	(void)t;
+	return opctx_restore_part(st, r, version, true, false);
 }
 
 static int op_complete(struct task *t, void *st, uint64_t id)
@@ -185,7 +244,7 @@ void opctx_bind(struct weir_ctx *ctx, struct task_body *body)
 	body->state_version = ctx->op->state_version;
 	body->process = op_process;
 	body->flush = op_flush;
-	if (ctx->op->snapshot)
+	if (ctx->op->snapshot || ctx->ks)
 		body->snapshot = op_snapshot;
 	body->restore = op_restore;
 	body->complete = op_complete;
@@ -321,6 +380,78 @@ int weir_task_index(const weir_ctx_t *ctx)
 int weir_task_parallelism(const weir_ctx_t *ctx)
 {
 	return ctx->t ? ctx->t->parallelism : ctx->cfg->parallelism;
+}
+
+/* --- managed keyed state ---------------------------------------------------- */
+
+/* Points the keyed state at the current record's key, computed from its
+ * "key" field the first time a record asks (the same text routing used; a
+ * record without the field has the empty key). */
+static int current_key(weir_ctx_t *ctx)
+{
+	const struct weir_record *rec = ctx->t ? ctx->t->cur_in : NULL;
+	struct jrec j;
+	const char *k;
+	size_t len;
+	char buf[64];
+
+	if (!ctx->ks)
+		return WEIR_ENOTSUP;
+	if (!rec)
+		return weir_error(ctx, "keyed state used outside process");
+	if (ctx->key_of == rec)
+		return WEIR_OK;
+	jrec_init(&j, rec->value, rec->value_len);
+	k = key_text(jrec_field(&j, ctx->keypath), buf, sizeof(buf), &len);
+	kstate_set_key(ctx->ks, k, len);
+	jrec_clear(&j);
+	ctx->key_of = rec;
+	return WEIR_OK;
+}
+
+int weir_state_key(weir_ctx_t *ctx, const void **key, size_t *len)
+{
+	int rc = current_key(ctx);
+
+	if (rc == WEIR_OK)
+		kstate_current_key(ctx->ks, key, len);
+	return rc;
+}
+
+int weir_state_get(weir_ctx_t *ctx, const void *name, size_t name_len,
+                   const void **value, size_t *value_len)
+{
+	int rc = current_key(ctx);
+
+	return rc != WEIR_OK ? rc
+	                     : kstate_get(ctx->ks, name, name_len, value,
+	                                  value_len);
+}
+
+int weir_state_put(weir_ctx_t *ctx, const void *name, size_t name_len,
+                   const void *value, size_t value_len)
+{
+	int rc = current_key(ctx);
+
+	if (rc == WEIR_OK)
+		kstate_put(ctx->ks, name, name_len, value, value_len);
+	return rc;
+}
+
+int weir_state_delete(weir_ctx_t *ctx, const void *name, size_t name_len)
+{
+	int rc = current_key(ctx);
+
+	if (rc == WEIR_OK)
+		kstate_delete(ctx->ks, name, name_len);
+	return rc;
+}
+
+int weir_state_iterate(weir_ctx_t *ctx, weir_state_fn fn, void *arg)
+{
+	int rc = current_key(ctx);
+
+	return rc != WEIR_OK ? rc : kstate_iterate(ctx->ks, fn, arg);
 }
 
 /* --- state bytes (little-endian) ------------------------------------------ */

@@ -6,6 +6,8 @@
 #ifndef WEIR_OPCTX_H
 #define WEIR_OPCTX_H
 
+#include <stdbool.h>
+
 #include "jobfile.h"
 #include "task.h"
 #include "weir/weir.h"
@@ -22,6 +24,14 @@ struct weir_ctx *opctx_new(const weir_operator_t *op,
 int opctx_open(struct weir_ctx *ctx, struct errlist *errs);
 /* Makes t run the operator. */
 void opctx_bind(struct weir_ctx *ctx, struct task_body *body);
+/* Restores from one state file of the operator's stage. own: the file this
+ * task wrote (same index and parallelism); rescaled: the checkpoint was
+ * taken with another parallelism. Managed keyed state is taken from every
+ * file, for the key groups this task owns; the operator's own bytes only
+ * from its own file, and refused when rescaled. */
+int opctx_restore_part(struct weir_ctx *ctx, struct weir_reader *r,
+                       uint32_t version, bool own, bool rescaled);
+
 /* Calls close if open succeeded, then frees. NULL is fine. */
 void opctx_free(struct weir_ctx *ctx);
 

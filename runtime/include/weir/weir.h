@@ -116,6 +116,46 @@ int weir_read_u64(weir_reader_t *r, uint64_t *v);
 int weir_read_bytes(weir_reader_t *r, const void **buf, size_t *len);
 size_t weir_read_remaining(const weir_reader_t *r);
 
+/* --- Managed keyed state ------------------------------------------------ */
+
+/*
+ * An operator with a "key" field in its job file config is keyed: every
+ * record with the same value of that field goes to the same instance, and
+ * the instance has a map of (name -> value) byte strings per key, scoped
+ * to the key of the record being processed. The runtime snapshots and
+ * restores it, split into key groups, so that it follows its keys when the
+ * job is restored with another parallelism. Most operators need no
+ * snapshot code of their own.
+ *
+ * These functions may be called from process only (they act on the
+ * current record's key); they return WEIR_ENOTSUP for an operator that is
+ * not keyed. Pointers returned stay valid until the next call that changes
+ * state or until process returns, whichever comes first.
+ */
+
+/* The current record's key: the text of its "key" field (a string's
+ * characters, a number's digits). */
+int weir_state_key(weir_ctx_t *ctx, const void **key, size_t *len);
+
+/* Looks up name under the current key: WEIR_OK with the value, or
+ * WEIR_EEOF when there is none. */
+int weir_state_get(weir_ctx_t *ctx, const void *name, size_t name_len,
+                   const void **value, size_t *value_len);
+
+/* Stores a copy of value under name for the current key. */
+int weir_state_put(weir_ctx_t *ctx, const void *name, size_t name_len,
+                   const void *value, size_t value_len);
+
+/* Removes name under the current key (no error if it was not there). */
+int weir_state_delete(weir_ctx_t *ctx, const void *name, size_t name_len);
+
+/* Calls fn for each (name, value) of the current key, in no particular
+ * order; fn must not change state. A non-zero return from fn stops the
+ * iteration and is returned. */
+typedef int (*weir_state_fn)(void *arg, const void *name, size_t name_len,
+                             const void *value, size_t value_len);
+int weir_state_iterate(weir_ctx_t *ctx, weir_state_fn fn, void *arg);
+
 /* --- The operator table ------------------------------------------------- */
 
 /*
