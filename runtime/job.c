@@ -100,6 +100,10 @@ int job_validate(const struct job_cfg *cfg, struct errlist *errs)
 		struct weir_ctx *ctx;
 
 		snprintf(path, sizeof(path), "operators[%zu]", i);
+		/* A partly read job file: what did not parse was reported. */
+		if (!oc->type || !oc->config_json ||
+		    (!strcmp(oc->type, "plugin") && !oc->library))
+			continue;
 		if (oc->on_error == ON_ERROR_DEAD_LETTER &&
 		    !dead_letter_brokers(cfg))
 			errlist_add(errs,

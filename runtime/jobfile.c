@@ -525,7 +525,8 @@ static const char *const delivery_names[] = { "at-least-once",
 	                                      "exactly-once" };
 static const char *const partitioner_names[] = { "key", "source" };
 
-static const char *const op_types[] = { "filter", "count", "plugin" };
+static const char *const op_types[] = { "filter", "count", "map", "dedup",
+	                                 "plugin" };
 static const char *const on_error_names[] = { "skip", "fail", "dead-letter" };
 
 static void parse_name(const json_t *root, struct job_cfg *cfg,
@@ -709,16 +710,16 @@ static void parse_op(json_t *o, const char *p, struct job_op_cfg *op,
 	}
 	op->config_json = json_dumps(o, JSON_COMPACT);
 
-	require(o, p, "type", "one of filter, count, plugin", errs);
+	require(o, p, "type", "one of filter, count, map, dedup, plugin", errs);
 	if (t && !json_is_string(t)) {
-		err_at(errs, p, "type", "expected one of filter, count, plugin, "
-		       "got %s", describe(t, got, sizeof(got)));
+		err_at(errs, p, "type", "expected one of filter, count, map, "
+		       "dedup, plugin, got %s", describe(t, got, sizeof(got)));
 	} else if (t && !in_set(json_string_value(t), op_types,
 	                        NELEM(op_types))) {
 		const char *hint = closest(json_string_value(t), op_types,
 		                           NELEM(op_types));
 		err_at(errs, p, "type", "unknown operator type \"%s\"; expected "
-		       "one of filter, count, plugin%s%s%s",
+		       "one of filter, count, map, dedup, plugin%s%s%s",
 		       json_string_value(t), hint ? "; did you mean " : "",
 		       hint ? hint : "", hint ? "?" : "");
 	} else if (t) {
@@ -773,8 +774,8 @@ static void parse_ops(json_t *root, struct job_cfg *cfg, struct errlist *errs)
 
 /* --- Entry points ------------------------------------------------------- */
 
-struct job_cfg *jobfile_parse(const char *text, size_t len, const char *origin,
-                              struct errlist *errs)
+static struct job_cfg *parse(const char *text, size_t len, const char *origin,
+                             struct errlist *errs, bool partial)
 {
 	size_t before = errs->n;
 	struct job_cfg *cfg;
@@ -809,14 +810,21 @@ struct job_cfg *jobfile_parse(const char *text, size_t len, const char *origin,
 	parse_sink(root, &cfg->sink, errs);
 	json_decref(root);
 
-	if (errs->n != before) {
+	if (errs->n != before && !partial) {
 		jobfile_free(cfg);
 		return NULL;
 	}
 	return cfg;
 }
 
-struct job_cfg *jobfile_load(const char *path, struct errlist *errs)
+struct job_cfg *jobfile_parse(const char *text, size_t len, const char *origin,
+                              struct errlist *errs)
+{
+	return parse(text, len, origin, errs, false);
+}
+
+static struct job_cfg *load(const char *path, struct errlist *errs,
+                            bool partial)
 {
 	struct job_cfg *cfg;
 	size_t n = 0, cap = 4096;
@@ -856,9 +864,19 @@ struct job_cfg *jobfile_load(const char *path, struct errlist *errs)
 		free(buf);
 		return NULL;
 	}
-	cfg = jobfile_parse(buf, n, path, errs);
+	cfg = parse(buf, n, path, errs, partial);
 	free(buf);
 	return cfg;
+}
+
+struct job_cfg *jobfile_load(const char *path, struct errlist *errs)
+{
+	return load(path, errs, false);
+}
+
+struct job_cfg *jobfile_load_partial(const char *path, struct errlist *errs)
+{
+	return load(path, errs, true);
 }
 
 static void kv_list_free(struct kv_list *l)

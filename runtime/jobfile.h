@@ -55,7 +55,8 @@ struct job_source_cfg {
 enum on_error_policy { ON_ERROR_SKIP, ON_ERROR_FAIL, ON_ERROR_DEAD_LETTER };
 
 struct job_op_cfg {
-	char *type;                 /* required: "filter", "count", "plugin" */
+	char *type;                 /* required: "filter", "count", "map", "dedup",
+	                               "plugin" */
 	char *config_json;          /* the whole object after ${} substitution */
 	char *key_field;            /* "key": routes by this field; NULL if none */
 	int parallelism;            /* default 1 */
@@ -95,6 +96,12 @@ struct job_cfg *jobfile_load(const char *path, struct errlist *errs);
 struct job_cfg *jobfile_parse(const char *text, size_t len, const char *origin,
                               struct errlist *errs);
 void jobfile_free(struct job_cfg *cfg);
+
+/* Like jobfile_load, but returns what could be read even when errs got
+ * messages (NULL only when the file is unreadable or not a JSON object),
+ * so that `weir validate` can check the operators too and report every
+ * problem in one round. Fields in error hold their defaults or NULL. */
+struct job_cfg *jobfile_load_partial(const char *path, struct errlist *errs);
 
 /* Replaces ${NAME} and ${NAME:-default} in s. Returns a new string, or NULL
  * with a message in errs (prefixed with path) when NAME is unset and has

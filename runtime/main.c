@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,45 +44,74 @@ static void usage(FILE *f)
 	        "level.\n");
 }
 
+/* Prints each problem once, prefixed with the job file unless the
+ * message names it already. */
 static void print_errors(const char *file, const struct errlist *errs)
 {
-	for (size_t i = 0; i < errs->n; i++)
-		fprintf(stderr, "%s: %s\n", file, errs->msgs[i]);
+	size_t flen = strlen(file);
+
+	for (size_t i = 0; i < errs->n; i++) {
+		const char *m = errs->msgs[i];
+		bool dup = false;
+
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = strcmp(errs->msgs[j], m) == 0;
+		if (dup)
+			continue;
+		if ((!strncmp(m, file, flen) && m[flen] == ':') ||
+		    !strncmp(m, "cannot read job file", 20))
+			fprintf(stderr, "%s\n", m);
+		else
+			fprintf(stderr, "%s: %s\n", file, m);
+	}
 }
 
-static struct job_cfg *load(const char *path)
+static size_t count_unique(const struct errlist *errs)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < errs->n; i++) {
+		bool dup = false;
+
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = strcmp(errs->msgs[j], errs->msgs[i]) == 0;
+		n += !dup;
+	}
+	return n;
+}
+
+/* Reads and checks a job file, operators included, reporting every
+ * problem in one round. Returns the configuration, or NULL after printing
+ * the problems. */
+static struct job_cfg *load_checked(const char *path)
 {
 	struct errlist errs = {0};
-	struct job_cfg *cfg = jobfile_load(path, &errs);
+	struct job_cfg *cfg = jobfile_load_partial(path, &errs);
 
-	if (!cfg) {
-		print_errors(path, &errs);
-		fprintf(stderr, "weir: %zu problem(s) in %s\n", errs.n, path);
-	}
+	if (cfg)
+		job_validate(cfg, &errs);
+	if (errs.n == 0)
+		return cfg;
+	print_errors(path, &errs);
+	fprintf(stderr, "weir: %zu problem(s) in %s\n", count_unique(&errs),
+	        path);
 	errlist_clear(&errs);
-	return cfg;
+	jobfile_free(cfg);
+	return NULL;
 }
 
 static int cmd_validate(const char *path)
 {
-	struct job_cfg *cfg = load(path);
-	struct errlist errs = {0};
-	int rc;
+	struct job_cfg *cfg = load_checked(path);
+	char *fp;
 
 	if (!cfg)
 		return 2;
-	rc = job_validate(cfg, &errs);
-	if (rc < 0) {
-		print_errors(path, &errs);
-		fprintf(stderr, "weir: %zu problem(s) in %s\n", errs.n, path);
-	} else {
-		char *fp = job_fingerprint(cfg);
-		printf("%s: ok: job \"%s\": %s\n", path, cfg->name, fp);
-		free(fp);
-	}
-	errlist_clear(&errs);
+	fp = job_fingerprint(cfg);
+	printf("%s: ok: job \"%s\": %s\n", path, cfg->name, fp);
+	free(fp);
 	jobfile_free(cfg);
-	return rc < 0 ? 2 : 0;
+	return 0;
 }
 
 struct sigctx {
@@ -131,15 +161,9 @@ static int cmd_run(const char *path)
 	sigaddset(&sc.set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &sc.set, NULL);
 
-	cfg = load(path);
+	cfg = load_checked(path);
 	if (!cfg)
 		return 2;
-	if (job_validate(cfg, &errs) < 0) {
-		print_errors(path, &errs);
-		errlist_clear(&errs);
-		jobfile_free(cfg);
-		return 2;
-	}
 	job = job_new(cfg, &errs);
 	if (!job) {
 		for (size_t i = 0; i < errs.n; i++)

