@@ -95,6 +95,15 @@ static void sessions_free(struct sessions *s)
 	free(s);
 }
 
+/* A copy of s (strdup is POSIX, not C11). */
+static char *copy_string(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *c = malloc(n);
+
+	return c ? memcpy(c, s, n) : NULL;
+}
+
 /* A string field of cfg, or def when absent; NULL after an error. */
 static char *string_field(weir_ctx_t *ctx, json_t *cfg, const char *name,
                           const char *def)
@@ -112,7 +121,7 @@ static char *string_field(weir_ctx_t *ctx, json_t *cfg, const char *name,
 		           "\"%s\": \"user\"", name, name);
 		return NULL;
 	}
-	s = strdup(v ? json_string_value(v) : def);
+	s = copy_string(v ? json_string_value(v) : def);
 	if (!s)
 		weir_error(ctx, "out of memory");
 	return s;
