@@ -98,8 +98,9 @@ def main():
              "needed, add it to OWN_ALLOWED here with the reason"
              % ", ".join(others))
     print("ok test_exports: %d weir_* functions exported = weir.h = "
-          "weir.dynlist; also bind (allowlisted) and %d from libc/the "
-          "toolchain: %s" % (len(own), len(foreign), " ".join(foreign)))
+          "weir.dynlist; also bind (allowlisted) and %d from libc, the "
+          "start files or a sanitizer: %s"
+          % (len(own), len(foreign), " ".join(foreign)))
 
 
 if __name__ == "__main__":
