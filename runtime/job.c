@@ -497,8 +497,28 @@ static int restore_task(struct job *job, struct task *t,
 	for (size_t i = 0; i < meta->ntasks; i++)
 		if (!strcmp(meta->tasks[i].task, t->name))
 			e = &meta->tasks[i];
-	if (!e)
-		return 0; /* the task had no state */
+	if (!e) {
+		/* No file of this name: the task had no state, unless the
+		 * stage has files under another operator name (a plugin that
+		 * was swapped or renamed), whose state would be lost. */
+		char prefix[32];
+
+		snprintf(prefix, sizeof(prefix), "op%d-", t->stage - 1);
+		for (size_t i = 0; t->stage >= 1 && i < meta->ntasks; i++)
+			if (!strncmp(meta->tasks[i].task, prefix, strlen(prefix))) {
+				errlist_add(errs,
+				            "checkpoint %llu holds state %s for "
+				            "operators[%d], but this job's operator "
+				            "there writes %s.state: the operator "
+				            "changed. Run the job with the operator "
+				            "it had, or use a new checkpoint.dir",
+				            (unsigned long long)meta->id,
+				            meta->tasks[i].task, t->stage - 1,
+				            t->name);
+				return -1;
+			}
+		return 0;
+	}
 	if (!t->body.restore) {
 		errlist_add(errs, "checkpoint %llu has state for %s, which "
 		            "keeps none", (unsigned long long)meta->id,

@@ -16,6 +16,9 @@
    shows the last checkpoint it completed, intact. Restarted with the
    fixed config (no fail_on), the job restores exactly that checkpoint
    and writes the rest: every input record is in the output exactly once.
+4. Operator swapped: a checkpoint holding the sample plugin's raw state
+   for operators[0] is not restored by a job with another plugin there
+   (whose state would silently be lost): exit 1, naming the state file.
 """
 import os
 import re
@@ -148,11 +151,34 @@ def process_failure(h):
                                                   len(inputs)))
 
 
+def swapped_operator(h):
+    ck = h.path("ck-swap")
+
+    def job(lib, extra):
+        op = {"type": "plugin", "library": lib}
+        op.update(extra)
+        return h.write_job("swap.json", kafka_job(
+            "swap", ck, "logs", "out", [op], source={"bounded": True}))
+
+    w = h.weir_run(job(plugin(h, "SAMPLE_PLUGIN"), {"every": 10}))
+    check_eq(w.wait(), 0, "exit code of the bounded sample job; log:\n%s"
+             % w.log()[-2000:])
+    r = h.weir("run", job(plugin(h, "FAILING_PLUGIN"), {}))
+    no_crash(r, "weir run")
+    check_eq(r.rc, 1, "exit code of a job whose operator changed; "
+             "stderr:\n%s" % r.err)
+    check("holds state op0-sample-0.state for operators[0]" in r.err or
+          "holds state op0-sample-0 for operators[0]" in r.err,
+          "the refusal does not name the state file; stderr:\n%s" % r.err)
+    check("the operator changed" in r.err, "stderr:\n%s" % r.err)
+    return "swapped operator refused (exit 1), its checkpoint kept"
+
+
 def test():
     with Harness("plugin-errors") as h:
         h.broker({"logs": 4, "out": 4})
         return "; ".join([abi_mismatch(h), open_failure(h),
-                          process_failure(h)])
+                          process_failure(h), swapped_operator(h)])
 
 
 if __name__ == "__main__":

@@ -35,6 +35,12 @@ extern "C" {
 #define WEIR_ENOTSUP (-2)   /* optional feature not provided */
 #define WEIR_EEOF (-3)      /* reader: not enough bytes left */
 
+#if defined(__GNUC__) || defined(__clang__)
+#define WEIR_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define WEIR_PRINTF(f, a)
+#endif
+
 typedef struct weir_ctx weir_ctx_t;       /* one per operator instance */
 typedef struct weir_record weir_record_t; /* one input record, borrowed */
 typedef struct weir_writer weir_writer_t; /* sink for snapshot bytes */
@@ -82,7 +88,7 @@ int weir_forward(weir_ctx_t *ctx, const weir_record_t *rec);
  * callback can `return weir_error(ctx, "...")`. From open it fails the job
  * (or validation); from process it fails the job, naming the operator. */
 int weir_error(weir_ctx_t *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+    WEIR_PRINTF(2, 3);
 
 /* Reports that one input record cannot be processed (not JSON, a missing
  * field, ...). The runtime applies the operator's "on_error" policy: skip
@@ -91,11 +97,11 @@ int weir_error(weir_ctx_t *ctx, const char *fmt, ...)
  * the job must stop; process should return what it returns. */
 int weir_record_error(weir_ctx_t *ctx, const weir_record_t *rec,
                       const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    WEIR_PRINTF(3, 4);
 
 /* Logs a line prefixed with the operator's name and task index. */
 void weir_log(weir_ctx_t *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+    WEIR_PRINTF(2, 3);
 
 /* Which instance this is: 0 <= index < parallelism. */
 int weir_task_index(const weir_ctx_t *ctx);
@@ -134,7 +140,8 @@ size_t weir_read_remaining(const weir_reader_t *r);
  */
 
 /* The current record's key: the text of its "key" field (a string's
- * characters, a number's digits). */
+ * characters, a number's digits; empty when the record lacks the field).
+ * Unlike the other pointers here, it stays valid until process returns. */
 int weir_state_key(weir_ctx_t *ctx, const void **key, size_t *len);
 
 /* Looks up name under the current key: WEIR_OK with the value, or
