@@ -6,6 +6,7 @@
  * one JSON parse of the record that jrec caches.
  */
 #include "predicate.h"
+#include "util.h"
 
 #include <regex.h>
 #include <stdarg.h>
@@ -180,47 +181,6 @@ static const char *type_name(const json_t *v)
 	return "an unknown value";
 }
 
-/* Levenshtein distance, for "did you mean" hints on short names. */
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), row[64];
-
-	if (lb >= sizeof(row) / sizeof(row[0]))
-		return (size_t)-1;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
-static const char *closest(const char *s, const char *const *names, size_t n)
-{
-	const char *best = NULL;
-	size_t best_d = 3;
-
-	for (size_t i = 0; i < n; i++) {
-		size_t d = edit_distance(s, names[i]);
-		if (d < best_d) {
-			best_d = d;
-			best = names[i];
-		}
-	}
-	return best;
-}
-
 static const char *const cond_keys[] = {
 	"field", "op", "value", "all", "any", "not", "value_contains",
 };
@@ -341,7 +301,7 @@ static struct pred *compile_cmp(const json_t *w, const char *path,
 			}
 		}
 		if (!op_ok) {
-			const char *hint = closest(s, op_names, N_OPS);
+			const char *hint = closest_name(s, op_names, N_OPS);
 			errlist_add(errs, "%s.op: unknown operator \"%s\"; "
 			            "expected one of " OP_LIST "%s%s%s", path, s,
 			            hint ? "; did you mean " : "",
@@ -449,7 +409,7 @@ static struct pred *compile_at(const json_t *w, const char *path,
 			if (strcmp(key, cond_keys[i]) == 0)
 				break;
 		if (i == N_COND_KEYS) {
-			const char *hint = closest(key, cond_keys, N_COND_KEYS);
+			const char *hint = closest_name(key, cond_keys, N_COND_KEYS);
 			errlist_add(errs, "%s.%s: unknown field; expected one of "
 			            "field, op, value, all, any, not, "
 			            "value_contains%s%s%s", path, key,

@@ -61,48 +61,6 @@ static bool in_set(const char *s, const char *const *names, size_t n)
 	return false;
 }
 
-/* Levenshtein distance, for "did you mean" hints on short names. */
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), row[64];
-
-	if (lb >= NELEM(row))
-		return (size_t)-1;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
-/* The closest name within edit distance 2, or NULL. */
-static const char *closest(const char *s, const char *const *names, size_t n)
-{
-	const char *best = NULL;
-	size_t best_d = 3;
-
-	for (size_t i = 0; i < n; i++) {
-		size_t d = edit_distance(s, names[i]);
-		if (d < best_d) {
-			best_d = d;
-			best = names[i];
-		}
-	}
-	return best;
-}
-
 /* A JSON value as it appears in messages: string "2", 42, true, an array. */
 static const char *describe(const json_t *v, char *buf, size_t len)
 {
@@ -281,7 +239,7 @@ static void expand_tree(json_t *v, const char *path, struct errlist *errs)
 static void unknown_field(struct errlist *errs, const char *path,
                           const char *key, const char *const *names, size_t n)
 {
-	const char *hint = closest(key, names, n);
+	const char *hint = closest_name(key, names, n);
 	char *list = join(names, n);
 
 	err_at(errs, path, key, "unknown field; expected one of %s%s%s%s",
@@ -396,7 +354,7 @@ static void get_enum(const json_t *obj, const char *path, const char *key,
 			return;
 		}
 	}
-	hint = closest(json_string_value(v), names, n);
+	hint = closest_name(json_string_value(v), names, n);
 	err_at(errs, path, key, "unknown value \"%s\"; expected one of %s%s%s%s",
 	       json_string_value(v), list, hint ? "; did you mean " : "",
 	       hint ? hint : "", hint ? "?" : "");
@@ -716,7 +674,7 @@ static void parse_op(json_t *o, const char *p, struct job_op_cfg *op,
 		       "dedup, plugin, got %s", describe(t, got, sizeof(got)));
 	} else if (t && !in_set(json_string_value(t), op_types,
 	                        NELEM(op_types))) {
-		const char *hint = closest(json_string_value(t), op_types,
+		const char *hint = closest_name(json_string_value(t), op_types,
 		                           NELEM(op_types));
 		err_at(errs, p, "type", "unknown operator type \"%s\"; expected "
 		       "one of filter, count, map, dedup, plugin%s%s%s",

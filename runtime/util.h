@@ -24,6 +24,10 @@ int64_t now_wall_ms(void);
 /* Formats milliseconds since the epoch as 2026-11-25T04:13:21.123Z. */
 void fmt_wall_ms(int64_t ms, char *buf, size_t len);
 
+/* The name among names[0..n) closest to s by edit distance, if within 2
+ * edits; NULL otherwise. For "did you mean ...?" hints. */
+const char *closest_name(const char *s, const char *const *names, size_t n);
+
 /* A growing list of messages, each "path: what was wrong; what to do". */
 struct errlist {
 	char **msgs;
