@@ -14,4 +14,10 @@ const weir_operator_t *weir_builtin_filter(void);
 /* "count": a running count per key (operators/count.c). */
 const weir_operator_t *weir_builtin_count(void);
 
+/* "map": keeps, renames and adds fields of JSON records (operators/map.c). */
+const weir_operator_t *weir_builtin_map(void);
+
+/* "dedup": drops records whose key was seen before (operators/dedup.c). */
+const weir_operator_t *weir_builtin_dedup(void);
+
 #endif

@@ -58,11 +58,15 @@ const weir_operator_t *registry_find(const struct job_op_cfg *cfg,
 		return weir_builtin_filter();
 	if (!strcmp(cfg->type, "count"))
 		return weir_builtin_count();
+	if (!strcmp(cfg->type, "map"))
+		return weir_builtin_map();
+	if (!strcmp(cfg->type, "dedup"))
+		return weir_builtin_dedup();
 	if (!strcmp(cfg->type, "plugin"))
 		return load_plugin(cfg->library, path, errs);
 	errlist_add(errs,
 	            "%s.type: unknown operator type \"%s\"; expected one of "
-	            "filter, count, plugin",
+	            "filter, count, map, dedup, plugin",
 	            path, cfg->type);
 	return NULL;
 }

@@ -636,14 +636,15 @@ START_TEST(err_operators)
 	             "got string \"filter\"");
 	expect_error(WITH_OP("{'parallelism':2}"),
 	             "operators[0].type: required; expected one of filter, count, "
-	             "plugin", NULL);
+	             "map, dedup, plugin", NULL);
 	expect_error(WITH_OP("{'type':'count'},{'type':'bogus'}"),
 	             "operators[1].type: unknown operator type \"bogus\"; "
-	             "expected one of filter, count, plugin", NULL);
+	             "expected one of filter, count, map, dedup, plugin", NULL);
 	expect_error(WITH_OP("{'type':'filtr'}"), "operators[0].type: unknown",
 	             "did you mean filter?");
 	expect_error(WITH_OP("{'type':3}"),
-	             "operators[0].type: expected one of filter, count, plugin",
+	             "operators[0].type: expected one of filter, count, map, "
+	             "dedup, plugin",
 	             "got 3");
 	expect_error(WITH_OP("{'type':'count','parallelism':0}"),
 	             "operators[0].parallelism: out of range; expected an integer "
