@@ -120,7 +120,7 @@ def print_table(rows, out=sys.stdout):
     data = [[r["name"], fmt(r["value"]), r["unit"], fmt(r["reference"]),
              fmt(r["ratio"]), r["target"] or "-",
              {True: "yes", False: "NO", None: "-"}[r["met"]]] for r in rows]
-    w = [max(len(h), *(len(d[i]) for d in data)) for i, h in enumerate(hdr)]
+    w = [max([len(h)] + [len(d[i]) for d in data]) for i, h in enumerate(hdr)]
     line = "| " + " | ".join(h.ljust(w[i]) for i, h in enumerate(hdr)) + " |"
     print(line, file=out)
     print("|" + "|".join("-" * (x + 2) for x in w) + "|", file=out)
@@ -152,16 +152,20 @@ def bench_core(res, tmp, args):
 
     jobs = {0: job(0), 100: job(100)}
     walls = {"loop": [], 0: [], 100: []}
+    cpus = {"loop": [], 0: []}
     ckpt_ms = []
     log(f"core: {total:,} records per run, {runs} rounds of loop / weir "
         f"interval 0 / weir interval 100 ms")
     for i in range(runs):
-        w, _, _, out = run_timed([LOOP_FILTER, str(per_part), "2"],
+        w, c, _, out = run_timed([LOOP_FILTER, str(per_part), "2"],
                                  stdout=subprocess.PIPE, stderr=None)
         walls["loop"].append(w)
+        cpus["loop"].append(c)
         for iv in (0, 100):
             fresh_dir(os.path.join(tmp, f"ck-core-{iv}"))
-            w, _, _, err = run_timed([WEIR, "run", jobs[iv]])
+            w, c, _, err = run_timed([WEIR, "run", jobs[iv]])
+            if iv == 0:
+                cpus[0].append(c)
             if f"discarded {total // 4} records" not in err:
                 raise RuntimeError("core job did not discard the expected "
                                    "number of records:\n" + err[-2000:])
@@ -182,6 +186,11 @@ def bench_core(res, tmp, args):
     res.add("core_vs_loop", round(weir_rps), "records/s",
             reference=round(loop_rps), ratio=round(r, 3), target=">= 1.0",
             met=r >= 1.0, note=note)
+    wc, lc = statistics.median(cpus[0]), statistics.median(cpus["loop"])
+    res.add("core_cpu_vs_loop", round(wc, 2), "cpu s", reference=round(lc, 2),
+            ratio=round(wc / lc, 3),
+            note="informational: user+sys seconds of the same runs (weir "
+                 "uses both cores, the loop one)")
     r = weir100_rps / weir_rps
     res.add("checkpoint_overhead", round(weir100_rps), "records/s",
             reference=round(weir_rps), ratio=round(r, 3), target=">= 0.95",
@@ -374,6 +383,7 @@ class OutputWatcher(threading.Thread):
         self.c.assign(parts)
         self.c.seek_to_end()
         self.seen = {}
+        self.arrivals = []
         self.lock = threading.Lock()
         self.stop = False
 
@@ -385,9 +395,24 @@ class OutputWatcher(threading.Thread):
             for recs in batch.values():
                 for r in recs:
                     m = pat.search(r.value)
-                    if m:
-                        with self.lock:
+                    with self.lock:
+                        self.arrivals.append(now)
+                        if m:
                             self.seen.setdefault(int(m.group(1)), now)
+
+    def count(self):
+        with self.lock:
+            return len(self.arrivals)
+
+    def wait_count(self, n, timeout):
+        """When the (n+1)th record since the start arrived, or None."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self.lock:
+                if len(self.arrivals) > n:
+                    return self.arrivals[n]
+            time.sleep(0.001)
+        return None
 
     def wait_for(self, k, timeout):
         end = time.monotonic() + timeout
@@ -400,12 +425,20 @@ class OutputWatcher(threading.Thread):
 
 
 class WeirProc:
-    def __init__(self, job):
+    def __init__(self, job, env=None):
         self.lines = []
         self.p = subprocess.Popen([WEIR, "run", job],
                                   stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE)
-        threading.Thread(target=self._read, daemon=True).start()
+                                  stderr=subprocess.PIPE, env=env)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def wait(self, timeout):
+        rc = self.p.wait(timeout)
+        self.reader.join(10)
+        if rc != 0:
+            raise RuntimeError(f"weir exited {rc}:\n" +
+                               "".join(self.lines[-20:]))
 
     def _read(self):
         for line in self.p.stderr:
@@ -468,6 +501,92 @@ def bench_recovery(res, tmp, args, broker):
 
 
 # --------------------------------------------------------------------------
+# 100 MB of keyed state: a count keyed by "msg" (unique per record) over
+# STATE_KEYS generator records, about 68 bytes of raw snapshot per key.
+
+STATE_KEYS = 1_500_000
+STALL_RE = re.compile(r"count#0: checkpoint (\d+): state captured in (\d+) us")
+RAW_RE = re.compile(r"op0-count-0 written, (\d+) bytes raw, (\d+) on disk")
+
+
+def bench_state(res, tmp, args, broker):
+    n = STATE_KEYS
+    extra = 100
+    # The filter lets through only the counts of the records after the
+    # first n (seq n .. n+99), so the first run writes nothing and a
+    # restored run's first output is its first new record.
+    assert n % 1000 == 0 and n // 100 % 10 == 0
+    regex = "^request %d[0-9]{2} done$" % (n // 100)
+
+    def job(count, ckdir):
+        return write_job(tmp, "bench-state", {
+            "name": "bench-state",
+            "checkpoint": {"dir": ckdir, "interval_ms": 0},
+            "source": {"type": "generator", "count": count, "partitions": 1,
+                       "rate": 0},
+            "operators": [{"type": "count", "key": "msg"},
+                          {"type": "filter", "where": {
+                              "field": "key", "op": "matches",
+                              "value": regex}}],
+            "sink": {"type": "kafka", "brokers": broker.addr,
+                     "topic": "out-state", "delivery": "at-least-once",
+                     "properties": {"linger.ms": "0"}}})
+
+    env = dict(os.environ, WEIR_LOG="debug")
+    pristine = fresh_dir(os.path.join(tmp, "ck-state-pristine"))
+    log(f"state: building {n:,} keys of count state")
+    w, _, rss, err = run_timed([WEIR, "run", job(n, pristine)], env=env)
+    raw = [int(m.group(1)) for m in RAW_RE.finditer(err)]
+    if not raw:
+        raise RuntimeError("state: no count state written:\n" + err[-2000:])
+    raw_mb = raw[-1] / 1e6
+    log(f"state: built in {w:.1f}s, peak RSS {rss:.0f} MiB, final snapshot "
+        f"{raw_mb:.0f} MB raw")
+    stalls = [int(m.group(2)) / 1000 for m in STALL_RE.finditer(err)][-1:]
+    watcher = OutputWatcher(broker.addr, "out-state")
+    watcher.start()
+    rec = []
+    work = os.path.join(tmp, "ck-state-work")
+    rjob = job(n + extra, work)
+    try:
+        for i in range(args.runs):
+            fresh_dir(work)
+            subprocess.run(["cp", "-a", pristine, work], check=True)
+            time.sleep(0.2)
+            before = watcher.count()
+            t0 = time.monotonic()
+            p = WeirProc(rjob, env=env)
+            seen = watcher.wait_count(before, 60)
+            if seen is None:
+                p.kill()
+                raise RuntimeError("state: no output after restore:\n" +
+                                   "".join(p.lines[-20:]))
+            rec.append(1000 * (seen - t0))
+            p.wait(120)
+            st = [int(m.group(2)) / 1000
+                  for m in STALL_RE.finditer("".join(p.lines))]
+            if st:
+                stalls.append(st[-1])
+            log(f"state round {i + 1}: recovery {rec[-1]:.0f} ms, final "
+                f"snapshot stall {stalls[-1]:.0f} ms")
+    finally:
+        watcher.stop = True
+    v = statistics.median(rec)
+    res.add("recovery_ms_100mb", round(v), "ms", target="<= 300",
+            met=v <= 300,
+            note=f"count keyed by msg, {n:,} keys, {raw_mb:.0f} MB raw "
+                 f"snapshot; exec -> first new output record; median of "
+                 f"{len(rec)} ({', '.join(f'{t:.0f}' for t in rec)})")
+    v = statistics.median(stalls)
+    res.add("snapshot_stall_ms_100mb", round(v), "ms", met=None,
+            note=f"the count task's synchronous snapshot ('state captured "
+                 f"in', debug log) at {raw_mb:.0f} MB raw, final checkpoint "
+                 f"of the build run and of each restored run; median of "
+                 f"{len(stalls)} ({', '.join(f'{t:.0f}' for t in stalls)}); "
+                 f"no target given")
+
+
+# --------------------------------------------------------------------------
 
 def main():
     ap = argparse.ArgumentParser()
@@ -490,7 +609,8 @@ def main():
             bench_core(res, tmp, args)
         broker = Broker(["logs:32", "logs-small:8", "scratch:32",
                          "out-weir:32", "out-kcat:32", "out-loop:32",
-                         "idle:4", "out-idle:4", "logs-rec:4", "out-rec:4"])
+                         "idle:4", "out-idle:4", "logs-rec:4", "out-rec:4",
+                         "out-state:4"])
         try:
             if not only or "kafka" in only:
                 bench_kafka(res, tmp, args, broker)
@@ -498,13 +618,10 @@ def main():
                 bench_idle(res, tmp, args, broker)
             if not only or "recovery" in only:
                 bench_recovery(res, tmp, args, broker)
+            if not only or "state" in only:
+                bench_state(res, tmp, args, broker)
         finally:
             broker.stop()
-        if not only or "state" in only:
-            for name in ("recovery_ms_100mb", "snapshot_stall_ms_100mb"):
-                res.add(name, None, "ms",
-                        target="<= 300" if name.startswith("rec") else None,
-                        met=False, note="not measured yet")
     doc = {"machine": machine(),
            "mode": "quick" if args.quick else "full",
            "seconds": round(time.monotonic() - started),
