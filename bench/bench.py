@@ -233,8 +233,43 @@ class Broker:
 
 
 def kcat_produce(addr, topic, path):
+    """Produces the lines of path, each "KEY<TAB>VALUE". Keyed, because
+    without a key librdkafka's sticky partitioner fills one partition at a
+    time, and the mock broker drops data beyond 5 MiB per partition."""
     with open(path, "rb") as f:
-        return run_timed(["kcat", "-P", "-b", addr, "-t", topic], stdin=f)[0]
+        return run_timed(["kcat", "-P", "-b", addr, "-t", topic, "-K", "\t"],
+                         stdin=f)[0]
+
+
+def end_offsets(addr, topic, low=False):
+    """The sum of the topic's high watermarks (records ever written), or
+    with low=True the sum of the low ones (0 unless the broker dropped)."""
+    import kafka
+    c = kafka.KafkaConsumer(bootstrap_servers=addr, api_version=(2, 3, 0))
+    try:
+        parts = [kafka.TopicPartition(topic, p)
+                 for p in c.partitions_for_topic(topic)]
+        if low:
+            return sum(c.beginning_offsets(parts).values())
+        return sum(c.end_offsets(parts).values())
+    finally:
+        c.close()
+
+
+def check_input(addr, topic, n):
+    hi, lo = end_offsets(addr, topic), end_offsets(addr, topic, low=True)
+    if hi != n or lo != 0:
+        raise RuntimeError(f"{topic}: {hi - lo} records readable (high "
+                           f"{hi}, low {lo}), expected {n}: the broker "
+                           f"dropped data; use more partitions")
+
+
+def check_written(addr, topic, before, expected, who):
+    got = end_offsets(addr, topic) - before
+    if got != expected:
+        raise RuntimeError(f"{who}: wrote {got} records to {topic}, "
+                           f"expected {expected}")
+    return got + before
 
 
 def kafka_job(tmp, name, addr, topic, out, bounded, interval, parallelism=2):
@@ -258,17 +293,20 @@ def bench_kafka(res, tmp, args, broker):
     path = os.path.join(tmp, "logs.jsonl")
     with open(path, "w") as f:
         for seq in range(n):
-            f.write(record(seq) + "\n")
+            f.write(f"{seq}\t{record(seq)}\n")
     small_n = 200_000
     small = os.path.join(tmp, "logs-small.jsonl")
     with open(small, "w") as f:
         for seq in range(small_n):
-            f.write(record(seq) + "\n")
+            f.write(f"{seq}\t{record(seq)}\n")
     addr = broker.addr
     log(f"kafka: producing {n:,} records ({os.path.getsize(path) / 2**20:.0f} "
         f"MiB) to logs (32 partitions) and {small_n:,} to logs-small")
     kcat_produce(addr, "logs", path)
     kcat_produce(addr, "logs-small", small)
+    check_input(addr, "logs", n)
+    check_input(addr, "logs-small", small_n)
+    n_err = sum(1 for seq in range(n) if '"ERROR"' in record(seq))
 
     # Broker ceiling: produce-only (into a scratch topic) and consume-only.
     prod, cons = [], []
@@ -288,16 +326,24 @@ def bench_kafka(res, tmp, args, broker):
             f"-f '%s\\n' | grep '\"level\":\"ERROR\"' | "
             f"kcat -P -b {addr} -t out-kcat")
     weir_w, weir_cpu, weir_rss, kcat_w, loop_w, loop_cpu = [], [], [], [], [], []
+    outs = {t: end_offsets(addr, t) for t in ("out-weir", "out-kcat",
+                                                "out-loop")}
     for i in range(runs):
         fresh_dir(os.path.join(tmp, "ck-bench-kafka"))
         w, c, rss, err = run_timed([WEIR, "run", job])
+        outs["out-weir"] = check_written(addr, "out-weir", outs["out-weir"],
+                                         n_err, "weir")
         weir_w.append(w)
         weir_cpu.append(c)
         weir_rss.append(rss)
         w, _, _, _ = run_timed(pipe, shell=True)
         kcat_w.append(w)
+        outs["out-kcat"] = check_written(addr, "out-kcat", outs["out-kcat"],
+                                         n_err, "kcat pipeline")
         w, c, _, _ = run_timed([LOOP_KAFKA, addr, "logs", "out-loop"],
                                stdout=subprocess.PIPE)
+        outs["out-loop"] = check_written(addr, "out-loop", outs["out-loop"],
+                                         n_err, "loop_kafka")
         loop_w.append(w)
         loop_cpu.append(c)
         log(f"kafka round {i + 1}: weir {weir_w[-1]:.2f}s wall "
@@ -465,7 +511,7 @@ def bench_recovery(res, tmp, args, broker):
     inp = os.path.join(tmp, "rec.jsonl")
     with open(inp, "w") as f:
         for seq in range(10_000):
-            f.write(record(seq) + "\n")
+            f.write(f"{seq}\t{record(seq)}\n")
     kcat_produce(addr, "logs-rec", inp)
     watcher = OutputWatcher(addr, "out-rec")
     watcher.start()
@@ -479,8 +525,8 @@ def bench_recovery(res, tmp, args, broker):
             w.kill()
             with open(inp, "w") as f:
                 for seq in range(100):
-                    f.write('{"seq":%d,"level":"ERROR","service":"svc-1",'
-                            '"msg":"after kill","round":%d}\n' % (seq, k))
+                    f.write('%d\t{"seq":%d,"level":"ERROR","service":"svc-1",'
+                            '"msg":"after kill","round":%d}\n' % (seq, seq, k))
             kcat_produce(addr, "logs-rec", inp)
             t0 = time.monotonic()
             w = WeirProc(job)
