@@ -60,13 +60,16 @@ def record(seq, part=0, extra=""):
 
 def run_timed(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
               stdin=None, shell=False, env=None):
-    """Runs a process to the end; returns (wall s, cpu s, maxrss MiB, stderr)."""
+    """Runs a process to the end; returns (wall s, cpu s, maxrss MiB, the
+    text of its piped stdout and stderr)."""
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdout=stdout, stderr=stderr, stdin=stdin,
                          shell=shell, env=env)
     err = b""
+    if stdout == subprocess.PIPE:
+        err = p.stdout.read()  # small outputs only: stderr is read after
     if stderr == subprocess.PIPE:
-        err = p.stderr.read()
+        err += p.stderr.read()
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.monotonic() - t0
     p.returncode = os.waitstatus_to_exitcode(status)
@@ -161,6 +164,8 @@ def bench_core(res, tmp, args):
                                  stdout=subprocess.PIPE, stderr=None)
         walls["loop"].append(w)
         cpus["loop"].append(c)
+        if f"matches {total // 4} " not in out:
+            raise RuntimeError("loop_filter: unexpected output: " + out)
         for iv in (0, 100):
             fresh_dir(os.path.join(tmp, f"ck-core-{iv}"))
             w, c, _, err = run_timed([WEIR, "run", jobs[iv]])
