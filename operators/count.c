@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "builtin.h"
+#include "opconfig.h"
 #include "predicate.h"
 
 struct count {
@@ -26,9 +27,6 @@ struct count {
 #define COUNT_NAME "n"
 
 
-static const char *const common_fields[] = {
-    "type", "name", "parallelism", "key", "on_error", "dead_letter_topic",
-    NULL};
 
 static int count_open(weir_ctx_t *ctx, const char *config, void **state)
 {
@@ -43,11 +41,7 @@ static int count_open(weir_ctx_t *ctx, const char *config, void **state)
 		return weir_error(ctx, "expected an object: %s", jerr.text);
 	}
 	json_object_foreach(cfg, name, v) {
-		bool known = false;
-
-		for (int i = 0; common_fields[i]; i++)
-			known = known || !strcmp(name, common_fields[i]);
-		if (!known) {
+		if (!opconfig_is_common(name)) {
 			weir_error(ctx, "%s: unknown field for count; expected "
 			           "key", name);
 			json_decref(cfg);

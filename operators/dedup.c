@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opconfig.h"
 #include "predicate.h"
 
 struct dedup {
@@ -37,18 +38,7 @@ struct dedup {
 #define SEEN_NAME "t"
 #define SEEN_LEN 8
 
-static const char *const common_fields[] = {
-	"type", "name", "parallelism", "key", "on_error", "dead_letter_topic",
-};
 
-static bool is_common(const char *key)
-{
-	for (size_t i = 0; i < sizeof(common_fields) / sizeof(*common_fields);
-	     i++)
-		if (strcmp(key, common_fields[i]) == 0)
-			return true;
-	return false;
-}
 
 static int dedup_open(weir_ctx_t *ctx, const char *config_json, void **state)
 {
@@ -63,7 +53,7 @@ static int dedup_open(weir_ctx_t *ctx, const char *config_json, void **state)
 		return weir_error(ctx, "dedup config: expected a JSON object");
 	}
 	json_object_foreach(cfg, name, v) {
-		if (!is_common(name) && strcmp(name, "ttl_ms") != 0) {
+		if (!opconfig_is_common(name) && strcmp(name, "ttl_ms") != 0) {
 			weir_error(ctx, "%s: unknown field for dedup; expected "
 			           "key, ttl_ms", name);
 			json_decref(cfg);

@@ -11,42 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opconfig.h"
 #include "predicate.h"
 
 /* Fields of the operator object that the job file reader handles. */
-static const char *const common_fields[] = {
-	"type", "name", "parallelism", "key", "on_error", "dead_letter_topic",
-};
 
-static bool is_common(const char *key)
-{
-	for (size_t i = 0; i < sizeof(common_fields) / sizeof(*common_fields);
-	     i++)
-		if (strcmp(key, common_fields[i]) == 0)
-			return true;
-	return false;
-}
 
-/* Every message of errs in one weir_error, one per line. */
-static int fail_with(weir_ctx_t *ctx, const struct errlist *errs)
-{
-	size_t len = 1;
-	char *all;
-	int rc;
-
-	for (size_t i = 0; i < errs->n; i++)
-		len += strlen(errs->msgs[i]) + 1;
-	all = xmalloc(len);
-	all[0] = '\0';
-	for (size_t i = 0; i < errs->n; i++) {
-		if (i)
-			strcat(all, "\n");
-		strcat(all, errs->msgs[i]);
-	}
-	rc = weir_error(ctx, "%s", all);
-	free(all);
-	return rc;
-}
 
 static int filter_open(weir_ctx_t *ctx, const char *config_json, void **state)
 {
@@ -66,7 +36,7 @@ static int filter_open(weir_ctx_t *ctx, const char *config_json, void **state)
 		return weir_error(ctx, "filter config: expected a JSON object");
 	}
 	json_object_foreach(cfg, key, v) {
-		if (!is_common(key) && strcmp(key, "where") != 0)
+		if (!opconfig_is_common(key) && strcmp(key, "where") != 0)
 			errlist_add(&errs, "%s: unknown field for filter; "
 			            "expected where", key);
 	}
@@ -81,7 +51,7 @@ static int filter_open(weir_ctx_t *ctx, const char *config_json, void **state)
 
 	if (errs.n) {
 		pred_free(pred);
-		rc = fail_with(ctx, &errs);
+		rc = opconfig_fail(ctx, &errs);
 		errlist_clear(&errs);
 		return rc;
 	}

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opconfig.h"
 #include "predicate.h"
 
 /* A dotted field path split into its names. Names cannot contain dots. */
@@ -155,18 +156,7 @@ static json_t *mpath_take(json_t *root, const struct mpath *p)
 /* --- Config ------------------------------------------------------------- */
 
 /* Fields of the operator object that the job file reader handles. */
-static const char *const common_fields[] = {
-	"type", "name", "parallelism", "key", "on_error", "dead_letter_topic",
-};
 
-static bool is_common(const char *key)
-{
-	for (size_t i = 0; i < sizeof(common_fields) / sizeof(*common_fields);
-	     i++)
-		if (strcmp(key, common_fields[i]) == 0)
-			return true;
-	return false;
-}
 
 static const char *kind(const json_t *v)
 {
@@ -301,26 +291,6 @@ static void map_free(struct map *m)
 	free(m);
 }
 
-/* Every message of errs in one weir_error, one per line. */
-static int fail_with(weir_ctx_t *ctx, const struct errlist *errs)
-{
-	size_t len = 1;
-	char *all;
-	int rc;
-
-	for (size_t i = 0; i < errs->n; i++)
-		len += strlen(errs->msgs[i]) + 1;
-	all = xmalloc(len);
-	all[0] = '\0';
-	for (size_t i = 0; i < errs->n; i++) {
-		if (i)
-			strcat(all, "\n");
-		strcat(all, errs->msgs[i]);
-	}
-	rc = weir_error(ctx, "%s", all);
-	free(all);
-	return rc;
-}
 
 static int map_open(weir_ctx_t *ctx, const char *config_json, void **state)
 {
@@ -344,7 +314,7 @@ static int map_open(weir_ctx_t *ctx, const char *config_json, void **state)
 			parse_rename(m, v, &errs);
 		else if (!strcmp(key, "add"))
 			parse_add(m, v, &errs);
-		else if (!is_common(key))
+		else if (!opconfig_is_common(key))
 			errlist_add(&errs, "%s: unknown field for map; expected "
 			            "project, rename, add", key);
 	}
@@ -356,7 +326,7 @@ static int map_open(weir_ctx_t *ctx, const char *config_json, void **state)
 
 	if (errs.n) {
 		map_free(m);
-		rc = fail_with(ctx, &errs);
+		rc = opconfig_fail(ctx, &errs);
 		errlist_clear(&errs);
 		return rc;
 	}
