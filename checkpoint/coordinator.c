@@ -450,8 +450,3 @@ bool coord_final_ok(const struct coord *c)
 {
 	return c->final_ok;
 }
-
-uint64_t coord_completed_count(const struct coord *c)
-{
-	return c->completed;
-}

@@ -41,6 +41,5 @@ void coord_free(struct coord *c);
 
 /* Whether the final checkpoint completed. Valid after coord_join. */
 bool coord_final_ok(const struct coord *c);
-uint64_t coord_completed_count(const struct coord *c);
 
 #endif

@@ -47,8 +47,6 @@ struct ksink {
 	 * rd_kafka_poll/flush). */
 	rd_kafka_resp_err_t dr_err;
 	char dr_what[256];
-	uint64_t ndelivered;
-	int64_t qfull_log_ms;
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
@@ -58,7 +56,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 
 	(void)rk;
 	if (!m->err) {
-		s->ndelivered++;
 		if (s->eo && m->partition >= 0 &&
 		    m->partition < s->out_partitions &&
 		    m->offset > s->delivered[m->partition])

@@ -356,7 +356,6 @@ int weir_record_error(weir_ctx_t *ctx, const weir_record_t *rec,
 		         rec->topic, rec->partition, (long long)rec->offset, why,
 		         smp, (unsigned long long)total);
 		t->skip_log_ms = now_mono_ms();
-		t->skip_logged = total;
 	}
 	return WEIR_OK;
 }

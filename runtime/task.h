@@ -115,7 +115,6 @@ struct task {
 	/* Counters, written by the task thread only. */
 	atomic_uint_fast64_t n_in, n_out, n_skipped;
 	int64_t skip_log_ms;
-	uint64_t skip_logged;
 };
 
 struct task *task_new(struct job *job, int index, int stage, int sub,
