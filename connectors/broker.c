@@ -10,6 +10,11 @@
  * set it turns the mock's one bind to 127.0.0.1:0 into 127.0.0.1:PORT. It
  * is the one piece of process-global state in weir, used only by this
  * command, before any other thread binds a socket.
+ *
+ * Failure tests can also inject protocol errors: each line on stdin of the
+ * form "fail API ERROR [COUNT]" makes the next COUNT (default 1) requests
+ * of that Kafka API fail with that error code, e.g. "fail EndTxn
+ * PRODUCER_FENCED". The broker confirms each command in its log.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -17,6 +22,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -68,7 +74,9 @@ static void usage(FILE *f)
 	        "Stops on SIGINT/SIGTERM.\n"
 	        "For failure tests: SIGUSR1 takes the broker down (connections "
 	        "dropped,\nnew ones refused), SIGUSR2 brings it back; topics "
-	        "and data are kept.\n");
+	        "and data are kept.\nEach stdin line \"fail API ERROR [COUNT]\" "
+	        "makes the next COUNT requests of\nthat API fail with that "
+	        "error, e.g. \"fail EndTxn PRODUCER_FENCED\".\n");
 }
 
 struct topic_arg {
@@ -100,6 +108,89 @@ static int parse_topic(const char *s, struct topic_arg *out)
 	return 0;
 }
 
+/* --- injected errors ---------------------------------------------------- */
+
+/* The Kafka APIs a failure test may want to break, by protocol key. */
+static const struct {
+	const char *name;
+	int16_t key;
+} apis[] = {
+    {"Produce", 0},          {"Fetch", 1},
+    {"ListOffsets", 2},      {"Metadata", 3},
+    {"OffsetCommit", 8},     {"OffsetFetch", 9},
+    {"FindCoordinator", 10}, {"JoinGroup", 11},
+    {"Heartbeat", 12},       {"InitProducerId", 22},
+    {"AddPartitionsToTxn", 24}, {"AddOffsetsToTxn", 25},
+    {"EndTxn", 26},          {"TxnOffsetCommit", 28},
+};
+
+static int api_key(const char *name)
+{
+	for (size_t i = 0; i < NELEM(apis); i++)
+		if (!strcmp(apis[i].name, name))
+			return apis[i].key;
+	return -1;
+}
+
+/* An error code by its name as rd_kafka_err2name() prints it. */
+static int error_code(const char *name, rd_kafka_resp_err_t *out)
+{
+	const struct rd_kafka_err_desc *d;
+	size_t n;
+
+	rd_kafka_get_err_descs(&d, &n);
+	for (size_t i = 0; i < n; i++)
+		if (d[i].name && !strcmp(d[i].name, name) && d[i].code > 0) {
+			*out = d[i].code;
+			return 0;
+		}
+	return -1;
+}
+
+static void control_line(rd_kafka_mock_cluster_t *mc, char *line)
+{
+	char api[64], err[64];
+	long count = 1;
+	int n = sscanf(line, "fail %63s %63s %ld", api, err, &count);
+	rd_kafka_resp_err_t code;
+	int key;
+
+	line[strcspn(line, "\r\n")] = '\0';
+	if (!line[0])
+		return;
+	if (n < 2 || count < 1 || count > 1000) {
+		log_warn("broker", "stdin: \"%s\" is not a command; expected "
+		         "\"fail API ERROR [COUNT]\"", line);
+		return;
+	}
+	if ((key = api_key(api)) < 0) {
+		log_warn("broker", "stdin: unknown API \"%s\"; known: Produce, "
+		         "Fetch, EndTxn, InitProducerId, TxnOffsetCommit, ...",
+		         api);
+		return;
+	}
+	if (error_code(err, &code) < 0) {
+		log_warn("broker", "stdin: unknown error \"%s\"; use the "
+		         "names rd_kafka_err2name prints, e.g. PRODUCER_FENCED",
+		         err);
+		return;
+	}
+	for (long i = 0; i < count; i++)
+		rd_kafka_mock_push_request_errors(mc, (int16_t)key, 1, code);
+	log_info("broker", "the next %ld %s request(s) fail with %s", count,
+	         api, err);
+}
+
+static void *control_main(void *arg)
+{
+	rd_kafka_mock_cluster_t *mc = arg;
+	char line[256];
+
+	while (fgets(line, sizeof(line), stdin))
+		control_line(mc, line);
+	return NULL;
+}
+
 int broker_main(int argc, char **argv)
 {
 	struct topic_arg *topics = xcalloc((size_t)argc, sizeof(*topics));
@@ -108,6 +199,7 @@ int broker_main(int argc, char **argv)
 	rd_kafka_t *rk = NULL;
 	rd_kafka_mock_cluster_t *mc = NULL;
 	sigset_t set;
+	pthread_t ctl;
 	char e[256];
 
 	for (int i = 1; i < argc; i++) {
@@ -176,6 +268,10 @@ int broker_main(int argc, char **argv)
 	}
 	printf("%s\n", rd_kafka_mock_cluster_bootstraps(mc));
 	fflush(stdout);
+	/* Reads stdin until EOF (at once for </dev/null); detached, since
+	 * it may block in fgets until the process exits. */
+	if (pthread_create(&ctl, NULL, control_main, mc) == 0)
+		pthread_detach(ctl);
 	log_info("broker", "serving on %s with %d topic(s); SIGINT or "
 	         "SIGTERM stops it", rd_kafka_mock_cluster_bootstraps(mc),
 	         ntopics);

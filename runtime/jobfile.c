@@ -19,7 +19,6 @@
 #define MAX_PARALLELISM 256
 #define MAX_NAME_LEN 100
 #define MAX_FILE_BYTES (16u << 20)
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* --- Small string helpers ----------------------------------------------- */
 

@@ -93,12 +93,13 @@ def main(test_fn):
 class Proc:
     """A background process (weir run, weir broker) with stderr in a file."""
 
-    def __init__(self, args, log_path, env=None, stdout=None):
+    def __init__(self, args, log_path, env=None, stdout=None,
+                 stdin=subprocess.DEVNULL):
         self.args = args
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.p = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL,
+            args, stdin=stdin,
             stdout=stdout if stdout is not None else self._log,
             stderr=self._log, env=env)
         self.pid = self.p.pid
@@ -237,16 +238,19 @@ class Harness:
             env.update(extra)
         return env
 
-    def broker(self, topics):
+    def broker(self, topics, control=False):
         """Starts `weir broker` with the topics {name: partitions}; returns
         its bootstrap address (also in self.brokers and $KAFKA_BROKERS of
-        every weir started later)."""
+        every weir started later). control=True keeps its stdin open for
+        broker_fail()."""
         args = [self.weir_bin, "broker"]
         for t, n in topics.items():
             args += ["--topic", "%s:%d" % (t, n)]
         p = Proc(args, self.path("broker.log"), env=self.env(),
-                 stdout=subprocess.PIPE)
+                 stdout=subprocess.PIPE,
+                 stdin=subprocess.PIPE if control else subprocess.DEVNULL)
         self.procs.append(p)
+        self.broker_proc = p
         fd = p.p.stdout.fileno()
         line = b""
         deadline = time.monotonic() + START_TIMEOUT
@@ -270,6 +274,23 @@ class Harness:
         self.brokers = addr
         wait_for_topics(addr, topics)
         return addr
+
+    def broker_fail(self, api, error, count=1):
+        """Makes the next `count` requests of Kafka API `api` fail with
+        `error` (needs broker(control=True)); returns once the broker
+        confirms."""
+        p = self.broker_proc
+        before = p.count_log(r"the next \d+ %s request\(s\) fail with %s"
+                             % (api, error))
+        p.p.stdin.write(("fail %s %s %d\n" % (api, error, count)).encode())
+        p.p.stdin.flush()
+        deadline = time.monotonic() + START_TIMEOUT
+        while p.count_log(r"the next \d+ %s request\(s\) fail with %s"
+                          % (api, error)) <= before:
+            check(time.monotonic() < deadline,
+                  "weir broker did not confirm `fail %s %s`; log:\n%s"
+                  % (api, error, tail(p.log())))
+            time.sleep(0.02)
 
     def write_job(self, name, job):
         path = self.path(name)
