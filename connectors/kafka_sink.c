@@ -15,6 +15,9 @@
  * sink then picks output partitions itself (murmur2 of the key like Java
  * clients, the source partition for records without a key), so replay
  * sends every record where it went the first time.
+ *
+ * Exactly-once by transactions is in kafka_txn.c; it replaces the body's
+ * hooks and shares producing and delivery with this file (kafka_sink.h).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -24,30 +27,11 @@
 #include "connectors.h"
 #include "dedup.h"
 #include "job.h"
-#include "kafka_common.h"
+#include "kafka_sink.h"
 #include "log.h"
 #include "util.h"
 
 #define FLUSH_STEP_MS 100
-
-struct ksink {
-	const struct job_sink_cfg *cfg;
-	const char *job_name;
-	const char *src_topic;
-	bool eo;                /* exactly-once by de-duplication */
-	bool restored;
-	int64_t *settled;       /* eo: per output partition */
-	int64_t *delivered;     /* eo: highest offset delivered, -1 none */
-	struct dedup *dd;
-	uint64_t dropped;
-	rd_kafka_t *rk;
-	rd_kafka_topic_t *rkt;
-	int out_partitions;
-	/* Set by the delivery callback (on the task thread, inside
-	 * rd_kafka_poll/flush). */
-	rd_kafka_resp_err_t dr_err;
-	char dr_what[256];
-};
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
                         void *opaque)
@@ -56,7 +40,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 
 	(void)rk;
 	if (!m->err) {
-		if (s->eo && m->partition >= 0 &&
+		if (m->partition >= 0 &&
 		    m->partition < s->out_partitions &&
 		    m->offset > s->delivered[m->partition])
 			s->delivered[m->partition] = m->offset;
@@ -71,8 +55,34 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 	}
 }
 
+int ksink_fatal(struct task *t, struct ksink *s)
+{
+	char reason[512];
+	rd_kafka_resp_err_t e = rd_kafka_fatal_error(s->rk, reason,
+	                                             sizeof(reason));
+
+	if (s->txn && (e == RD_KAFKA_RESP_ERR__FENCED ||
+	               e == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+	               e == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH))
+		return task_fail(t,
+		                 "%s: fenced: another producer with transactional "
+		                 "id \"%s\" has started (%s), so this instance "
+		                 "may no longer write. It stops without "
+		                 "committing; its open transaction is aborted by "
+		                 "the broker. If the other instance is not meant "
+		                 "to run, stop it and start this job again",
+		                 t->who, txn_id(s->txn), reason);
+	return task_fail(t,
+	                 "%s: the producer failed for good: %s (%s). The job "
+	                 "stops; start it again to resume from the last "
+	                 "completed checkpoint",
+	                 t->who, reason, rd_kafka_err2name(e));
+}
+
 static int delivery_failed(struct task *t, struct ksink *s)
 {
+	if (rd_kafka_fatal_error(s->rk, NULL, 0))
+		return ksink_fatal(t, s);
 	return task_fail(t,
 	                 "%s: %s. The job stops so that no checkpoint covers "
 	                 "a record that is not in Kafka; start it again to "
@@ -80,10 +90,48 @@ static int delivery_failed(struct task *t, struct ksink *s)
 	                 t->who, s->dr_what);
 }
 
-static int lineage_header(char *buf, size_t len, const struct weir_record *r)
+int ksink_lineage(char *buf, size_t len, const struct weir_record *r)
 {
 	return snprintf(buf, len, "%s/%d/%" PRId64 "/%u", r->topic,
 	                (int)r->partition, r->offset, r->seq);
+}
+
+int ksink_produce(struct task *t, struct ksink *s, int32_t part,
+                  int64_t timestamp, const void *key, size_t key_len,
+                  const void *value, size_t value_len,
+                  rd_kafka_headers_t *hdrs)
+{
+	for (;;) {
+		rd_kafka_resp_err_t err = rd_kafka_producev(
+		    s->rk, RD_KAFKA_V_RKT(s->rkt), RD_KAFKA_V_PARTITION(part),
+		    RD_KAFKA_V_KEY(key, key ? key_len : 0),
+		    RD_KAFKA_V_VALUE((void *)value, value_len),
+		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		    RD_KAFKA_V_TIMESTAMP(timestamp > 0 ? timestamp : 0),
+		    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+
+		if (!err)
+			return 0; /* librdkafka owns hdrs now */
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+			rd_kafka_headers_destroy(hdrs);
+			if (err == RD_KAFKA_RESP_ERR__FATAL)
+				return ksink_fatal(t, s);
+			return task_fail(t, "%s: cannot produce to %s: %s",
+			                 t->who, s->cfg->topic,
+			                 rd_kafka_err2str(err));
+		}
+		/* Backpressure from librdkafka: serve delivery reports
+		 * until there is room. */
+		rd_kafka_poll(s->rk, FLUSH_STEP_MS);
+		if (s->dr_err) {
+			rd_kafka_headers_destroy(hdrs);
+			return delivery_failed(t, s);
+		}
+		if (job_stopping(t->job)) {
+			rd_kafka_headers_destroy(hdrs);
+			return -1;
+		}
+	}
 }
 
 static int produce_one(struct task *t, struct ksink *s,
@@ -92,7 +140,7 @@ static int produce_one(struct task *t, struct ksink *s,
 	rd_kafka_headers_t *hdrs = rd_kafka_headers_new((size_t)r->nhdrs + 2);
 	char lin[320];
 	int32_t part = RD_KAFKA_PARTITION_UA;
-	int n = lineage_header(lin, sizeof(lin), r);
+	int n = ksink_lineage(lin, sizeof(lin), r);
 
 	for (size_t i = 0; i < r->nhdrs; i++) {
 		const char *name;
@@ -118,36 +166,8 @@ static int produce_one(struct task *t, struct ksink *s,
 		s->dropped++;
 		return 0;
 	}
-
-	for (;;) {
-		rd_kafka_resp_err_t err = rd_kafka_producev(
-		    s->rk, RD_KAFKA_V_RKT(s->rkt), RD_KAFKA_V_PARTITION(part),
-		    RD_KAFKA_V_KEY(r->key, r->key ? r->key_len : 0),
-		    RD_KAFKA_V_VALUE((void *)r->value, r->value_len),
-		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-		    RD_KAFKA_V_TIMESTAMP(r->timestamp > 0 ? r->timestamp : 0),
-		    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-
-		if (!err)
-			return 0; /* librdkafka owns hdrs now */
-		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-			rd_kafka_headers_destroy(hdrs);
-			return task_fail(t, "%s: cannot produce to %s: %s",
-			                 t->who, s->cfg->topic,
-			                 rd_kafka_err2str(err));
-		}
-		/* Backpressure from librdkafka: serve delivery reports
-		 * until there is room. */
-		rd_kafka_poll(s->rk, FLUSH_STEP_MS);
-		if (s->dr_err) {
-			rd_kafka_headers_destroy(hdrs);
-			return delivery_failed(t, s);
-		}
-		if (job_stopping(t->job)) {
-			rd_kafka_headers_destroy(hdrs);
-			return -1;
-		}
-	}
+	return ksink_produce(t, s, part, r->timestamp, r->key, r->key_len,
+	                     r->value, r->value_len, hdrs);
 }
 
 static int ksink_process(struct task *t, void *st, struct batch *b)
@@ -163,11 +183,8 @@ static int ksink_process(struct task *t, void *st, struct batch *b)
 	return 0;
 }
 
-static int ksink_flush(struct task *t, void *st, uint64_t id)
+int ksink_wait_delivered(struct task *t, struct ksink *s)
 {
-	struct ksink *s = st;
-
-	(void)id;
 	while (rd_kafka_outq_len(s->rk) > 0) {
 		rd_kafka_flush(s->rk, FLUSH_STEP_MS);
 		if (s->dr_err)
@@ -178,6 +195,12 @@ static int ksink_flush(struct task *t, void *st, uint64_t id)
 	if (s->dr_err)
 		return delivery_failed(t, s);
 	return 0;
+}
+
+static int ksink_flush(struct task *t, void *st, uint64_t id)
+{
+	(void)id;
+	return ksink_wait_delivered(t, st);
 }
 
 static int ksink_snapshot(struct task *t, void *st, uint64_t id,
@@ -208,6 +231,14 @@ static int ksink_restore(struct task *t, void *st, struct weir_reader *r,
 	struct ksink *s = st;
 	uint64_t n, v;
 
+	if (version == 2)
+		return task_fail(t,
+		                 "%s: this checkpoint was written with "
+		                 "\"exactly_once\": \"transactions\"; its sink "
+		                 "state cannot drive de-duplication. Switch the "
+		                 "sink back to \"transactions\", or move the "
+		                 "checkpoint directory aside to start fresh",
+		                 t->who);
 	if (version != 1 || weir_read_u64(r, &n) != WEIR_OK)
 		return task_fail(t, "%s: unknown sink state", t->who);
 	if ((int)n != s->out_partitions)
@@ -279,7 +310,9 @@ static void ksink_close(struct task *t, void *st)
 {
 	struct ksink *s = st;
 
-	if (s->rk) {
+	if (s->txn && s->rk)
+		txn_close(t, s);
+	else if (s->rk) {
 		int wait = t && job_stopping(t->job) ? 2000 : 30000;
 
 		if (rd_kafka_flush(s->rk, wait) != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -298,6 +331,7 @@ static void ksink_close(struct task *t, void *st)
 	if (s->rk)
 		rd_kafka_destroy(s->rk);
 	dedup_free(s->dd);
+	txn_free(s->txn);
 	free(s->settled);
 	free(s->delivered);
 	free(s);
@@ -320,7 +354,8 @@ int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
 	s->cfg = cfg;
 	s->job_name = job_name;
 	s->src_topic = src_topic;
-	s->eo = cfg->delivery == DELIVERY_EXACTLY_ONCE;
+	s->eo = cfg->delivery == DELIVERY_EXACTLY_ONCE &&
+	        cfg->exactly_once == EXACTLY_ONCE_DEDUP;
 	if (kafka_probe("sink", cfg->brokers, &cfg->properties, cfg->topic,
 	                &s->out_partitions, err, errlen) < 0)
 		goto fail;
@@ -340,6 +375,12 @@ int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
 	                      err, errlen);
 	if (!conf)
 		goto fail;
+	if (cfg->delivery == DELIVERY_EXACTLY_ONCE &&
+	    cfg->exactly_once == EXACTLY_ONCE_TRANSACTIONS &&
+	    txn_setup(s, t, conf, err, errlen) < 0) {
+		rd_kafka_conf_destroy(conf);
+		goto fail;
+	}
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
 	rd_kafka_conf_set_opaque(conf, s);
 	s->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
@@ -365,6 +406,8 @@ int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
 		body->restore = ksink_restore;
 		body->start = ksink_start;
 	}
+	if (s->txn)
+		txn_attach(body);
 	return 0;
 fail:
 	ksink_close(NULL, s);

@@ -48,11 +48,16 @@ static void validate_exactly_once(const struct job_cfg *cfg,
 {
 	const char *pb = cfg->source.partitioned_by;
 
+	/* Transactions need no determinism, only checkpoints to commit at. */
 	if (cfg->sink.exactly_once == EXACTLY_ONCE_TRANSACTIONS) {
-		errlist_add(errs,
-		            "sink.exactly_once: \"transactions\" is not "
-		            "available in this version of weir; use \"dedup\" "
-		            "(the default) or \"delivery\": \"at-least-once\"");
+		if (cfg->checkpoint.interval_ms == 0)
+			errlist_add(errs,
+			            "sink.exactly_once: \"transactions\" commits "
+			            "the output when a checkpoint completes, but "
+			            "checkpoint.interval_ms is 0, so nothing would "
+			            "be visible to read_committed readers before "
+			            "the job stops. Set checkpoint.interval_ms "
+			            "(e.g. 1000)");
 		return;
 	}
 	for (size_t i = 0; i < cfg->nops; i++) {

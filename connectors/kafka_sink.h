@@ -1,0 +1,69 @@
+/*
+ * kafka_sink.h - what the Kafka sink's files share: the sink task's state,
+ * producing one record, and waiting for delivery. kafka_sink.c is the sink
+ * (at-least-once, and exactly-once by de-duplication); kafka_txn.c adds
+ * exactly-once by transactions.
+ */
+#ifndef WEIR_KAFKA_SINK_H
+#define WEIR_KAFKA_SINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kafka_common.h"
+#include "task.h"
+
+struct dedup;
+struct txn;
+
+struct ksink {
+	const struct job_sink_cfg *cfg;
+	const char *job_name;
+	const char *src_topic;
+	bool eo;                /* exactly-once by de-duplication */
+	bool restored;
+	int64_t *settled;       /* eo: per output partition */
+	int64_t *delivered;     /* highest offset delivered, -1 none */
+	struct dedup *dd;
+	uint64_t dropped;
+	struct txn *txn;        /* exactly-once by transactions, else NULL */
+	rd_kafka_t *rk;
+	rd_kafka_topic_t *rkt;
+	int out_partitions;
+	/* Set by the delivery callback (on the task thread, inside
+	 * rd_kafka_poll/flush). */
+	rd_kafka_resp_err_t dr_err;
+	char dr_what[256];
+};
+
+/* Hands one record to librdkafka, waiting while its queue is full. hdrs
+ * becomes librdkafka's, or is destroyed on failure. part may be
+ * RD_KAFKA_PARTITION_UA. */
+int ksink_produce(struct task *t, struct ksink *s, int32_t part,
+                  int64_t timestamp, const void *key, size_t key_len,
+                  const void *value, size_t value_len,
+                  rd_kafka_headers_t *hdrs);
+
+/* The weir.lineage header of r: "topic/partition/offset/seq". */
+int ksink_lineage(char *buf, size_t len, const struct weir_record *r);
+
+/* Waits until everything produced is delivered. */
+int ksink_wait_delivered(struct task *t, struct ksink *s);
+
+/* Stops the job after a fatal producer error, saying what it means (a
+ * fenced transactional producer: another instance took over). */
+int ksink_fatal(struct task *t, struct ksink *s);
+
+/* Transactions (kafka_txn.c). txn_setup adds the transactional settings
+ * to conf before the producer exists; txn_attach then takes over the
+ * body's hooks. */
+int txn_setup(struct ksink *s, struct task *t, rd_kafka_conf_t *conf,
+              char *err, size_t errlen);
+void txn_attach(struct task_body *body);
+/* At close: aborts a transaction that is still open (a restart restores
+ * its records from the checkpoint). */
+void txn_close(struct task *t, struct ksink *s);
+void txn_free(struct txn *x);
+const char *txn_id(const struct txn *x);
+
+#endif
