@@ -12,11 +12,18 @@ and stops gracefully. kafka-python (not weir) then reads the output:
                  partition the records of each source partition in source
                  order; a restart after the graceful stop writes nothing.
   at-least-once: every expected record at least once.
+  transactions:  exactly-once by Kafka transactions. The embedded broker
+                 shows aborted transactions and keeps no transaction
+                 markers, so on it this is checked like at-least-once:
+                 every expected record at least once, nothing else, and
+                 every restart that restored an open transaction says
+                 whether it wrote it again.
 
-usage: test_crash_loop.py [exactly-once|at-least-once] [SEED]
+usage: test_crash_loop.py [exactly-once|at-least-once|transactions] [SEED]
 """
 import os
 import random
+import re
 import signal
 import sys
 import time
@@ -35,6 +42,9 @@ GROUP = "crash-loop"
 
 def run(delivery, seed):
     rnd = random.Random(seed)
+    sink = {"delivery": delivery, "parallelism": 2}
+    if delivery == "transactions":
+        sink.update(delivery="exactly-once", exactly_once="transactions")
     note("delivery %s, seed %d (rerun with: %s %s %d)"
          % (delivery, seed, sys.argv[0], delivery, seed))
     with Harness("crash-loop") as h:
@@ -43,7 +53,7 @@ def run(delivery, seed):
         job = h.write_job("job.json", kafka_job(
             "crash-loop", ck, "logs", "out", [ERROR_FILTER],
             source={"group_id": GROUP},
-            sink={"delivery": delivery, "parallelism": 2},
+            sink=sink,
             checkpoint={"interval_ms": 150, "retain": 2}))
         records = log_records(RECORDS, seed, PARTITIONS)
         producer = BackgroundProducer(h.brokers, "logs", records,
@@ -108,6 +118,21 @@ def run(delivery, seed):
             check_eq(len(consume_all(h.brokers, "out")), len(out),
                      "output records after a restart that had nothing "
                      "to do")
+        if delivery == "transactions":
+            recovered = 0
+            for i in range(2, KILLS + 2):
+                text = open(h.path("weir-run-%d.log" % i)).read()
+                kept = [int(n) for n in re.findall(
+                    r"restored checkpoint \d+ with (\d+) record", text)]
+                said = len(re.findall(r"transaction (?:was not committed"
+                                      r"|\(\d+ record\(s\)\) was "
+                                      r"committed)", text))
+                check_eq(said, sum(1 for n in kept if n > 0),
+                         "restarts %d: open transactions restored vs. "
+                         "resolved" % i)
+                recovered += said
+            note("%d open transactions restored and resolved over %d "
+                 "restarts" % (recovered, KILLS))
         scans = [l for l in open(h.path("weir-run-%d.log" % (KILLS + 1)))
                  if "exactly-once: read" in l]
         return ("%d records in, %d expected, %d out, 0 lost, %d duplicates "

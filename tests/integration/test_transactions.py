@@ -17,7 +17,9 @@ test checks with kafka-python reading the output:
   abortable one aborts and writes the transaction again, and a fenced
   producer (what a zombie instance sees once a newer one started) stops the
   job with a clear message, after which a restart loses nothing;
-- `weir validate` refuses transactions without periodic checkpoints.
+- `weir validate` refuses transactions without periodic checkpoints, and
+  a checkpoint written with the dedup method is not restored into a
+  transactional sink.
 """
 import os
 import re
@@ -214,6 +216,32 @@ def scenario_fenced():
         return "fenced: exit 1 with the reason, restart lost nothing"
 
 
+def scenario_switch():
+    """A checkpoint written by one exactly-once method cannot drive the
+    other: the restart says so instead of guessing."""
+    with Harness("txn-switch") as h:
+        h.broker({"logs": 4, "out": 4})
+        spec = dict(source={"group_id": GROUP},
+                    sink={"delivery": "exactly-once"},
+                    checkpoint={"interval_ms": 200})
+        job = h.write_job("job.json", kafka_job(
+            "txn-switch", h.path("ck"), "logs", "out", [ERROR_FILTER],
+            **spec))
+        w = h.weir_run(job)
+        w.wait_for_log(r"checkpoint 2 complete", timeout=60)
+        check_eq(w.stop(), 0, "exit code of the dedup run")
+        spec["sink"]["exactly_once"] = "transactions"
+        job = h.write_job("job.json", kafka_job(
+            "txn-switch", h.path("ck"), "logs", "out", [ERROR_FILTER],
+            **spec))
+        w = h.weir_run(job)
+        check_eq(w.wait(timeout=60), 1, "exit code after switching method")
+        check(re.search(r"this checkpoint was written with "
+                        r"\"exactly_once\": \"dedup\"", w.log()),
+              "the switch is not explained:\n%s" % w.log()[-2000:])
+        return "switching dedup -> transactions on a checkpoint is refused"
+
+
 def scenario_validate():
     with Harness("txn-validate") as h:
         job = h.write_job("job.json", kafka_job(
@@ -228,7 +256,8 @@ def scenario_validate():
 
 
 def run():
-    return "\n".join(f() for f in (scenario_validate, scenario_clean,
+    return "\n".join(f() for f in (scenario_validate, scenario_switch,
+                                   scenario_clean,
                                    scenario_kill_before_commit,
                                    scenario_commit_errors, scenario_fenced))
 
