@@ -433,29 +433,50 @@ START_TEST(jrec_parses_once)
 	struct pred *b = compile_ok("{\"field\":\"y\",\"op\":\"exists\"}");
 	struct fpath *fp = fpath_new("o.k");
 	const char *rec = "{\"x\":1,\"o\":{\"k\":\"v\"}}";
+	const char *s;
 	struct jrec j;
+	void *toks;
 	json_t *doc;
 	char err[64];
+	size_t n;
+	int tok;
 
 	jrec_init(&j, rec, strlen(rec));
 	ck_assert_int_eq(j.state, 0);
 	ck_assert_int_eq(pred_eval(a, &j, err, sizeof(err)), M);
 	ck_assert_int_eq(j.state, 1);
-	doc = j.doc;
+	ck_assert_int_eq(j.ntok, 7);
+	toks = j.toks;
 	ck_assert_int_eq(pred_eval(b, &j, err, sizeof(err)), N);
-	ck_assert_ptr_eq(j.doc, doc);
-	ck_assert_ptr_eq(jrec_doc(&j), doc);
+	ck_assert_ptr_eq(j.toks, toks);
+	/* Conditions read tokens; no jansson tree is built for them. */
+	ck_assert_ptr_null(j.doc);
 	ck_assert_str_eq(fpath_str(fp), "o.k");
-	ck_assert_str_eq(json_string_value(jrec_field(&j, fp)), "v");
+	tok = jrec_find(&j, fp);
+	ck_assert_int_ge(tok, 0);
+	ck_assert_int_eq(jrec_type(&j, tok), JSON_STRING);
+	jrec_string(&j, tok, &s, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_mem_eq(s, "v", 1);
+	/* The tree, built when asked for, once. */
+	doc = jrec_doc(&j);
+	ck_assert_ptr_nonnull(doc);
+	ck_assert_ptr_eq(jrec_doc(&j), doc);
+	/* Another record keeps the token buffer. */
+	jrec_reset(&j, "{\"x\":2}", 7);
+	ck_assert_int_eq(pred_eval(a, &j, err, sizeof(err)), N);
+	ck_assert_ptr_eq(j.toks, toks);
 	jrec_clear(&j);
 	ck_assert_ptr_null(j.doc);
+	ck_assert_ptr_null(j.toks);
 
 	/* Not JSON: remembered, reason kept. */
 	jrec_init(&j, "nope", 4);
-	ck_assert_ptr_null(jrec_doc(&j));
+	ck_assert(!jrec_ok(&j));
 	ck_assert_int_eq(j.state, -1);
 	assert_has(j.err, "value is not JSON");
-	ck_assert_ptr_null(jrec_field(&j, fp));
+	ck_assert_int_eq(jrec_find(&j, fp), -1);
+	ck_assert_ptr_null(jrec_doc(&j));
 	jrec_clear(&j);
 
 	/* The error buffer is optional. */
