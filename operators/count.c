@@ -17,8 +17,9 @@
 #include <string.h>
 
 #include "builtin.h"
+#include "jrec.h"
 #include "opconfig.h"
-#include "predicate.h"
+#include "opctx.h"
 
 struct count {
 	struct fpath *key;
@@ -69,53 +70,41 @@ static int count_process(weir_ctx_t *ctx, void *state,
                          const weir_record_t *rec)
 {
 	struct count *c = state;
-	struct jrec j;
+	struct jrec *j = opctx_json(ctx, rec);
 	json_t *v, *out;
-	const void *raw;
-	size_t len, klen, clen = 0;
+	size_t klen, clen = 0;
 	const void *k, *cur = NULL;
 	char *text;
 	uint64_t n = 1;
-	int rc;
+	int f, rc;
 
-	raw = weir_record_value(rec, &len);
-	jrec_init(&j, raw, len);
-	if (!jrec_doc(&j)) {
-		rc = weir_record_error(ctx, rec, "value is not JSON: %s",
-		                       j.err);
-		jrec_clear(&j);
-		return rc;
-	}
-	v = jrec_field(&j, c->key);
-	if (!v || json_is_object(v) || json_is_array(v)) {
-		rc = weir_record_error(ctx, rec,
-		                       v ? "field \"%s\" is not a string, "
-		                           "number or boolean"
-		                         : "field \"%s\" is missing",
-		                       fpath_str(c->key));
-		jrec_clear(&j);
-		return rc;
-	}
+	if (!jrec_ok(j))
+		return weir_record_error(ctx, rec, "value is not JSON: %s",
+		                         j->err);
+	f = jrec_find_scalar(j, c->key);
+	if (f < 0)
+		return weir_record_error(ctx, rec,
+		                         f == JREC_MISSING
+		                             ? "field \"%s\" is missing"
+		                             : "field \"%s\" is not a string, "
+		                               "number or boolean",
+		                         fpath_str(c->key));
 	if (weir_state_key(ctx, &k, &klen) != WEIR_OK ||
-	    weir_state_get(ctx, COUNT_NAME, 1, &cur, &clen) == WEIR_ERR) {
-		jrec_clear(&j);
+	    weir_state_get(ctx, COUNT_NAME, 1, &cur, &clen) == WEIR_ERR)
 		return WEIR_ERR;
-	}
 	if (cur && clen == sizeof(n)) {
 		memcpy(&n, cur, sizeof(n));
 		n++;
 	}
-	if (weir_state_put(ctx, COUNT_NAME, 1, &n, sizeof(n)) != WEIR_OK) {
-		jrec_clear(&j);
+	if (weir_state_put(ctx, COUNT_NAME, 1, &n, sizeof(n)) != WEIR_OK)
 		return WEIR_ERR;
-	}
 
-	out = json_pack("{s:O,s:I}", "key", v, "count", (json_int_t)n);
+	v = jrec_value(j, f);
+	out = json_pack("{s:o,s:I}", "key", v, "count", (json_int_t)n);
 	text = json_dumps(out, JSON_COMPACT);
 	rc = weir_emit(ctx, k, klen, text, strlen(text));
 	free(text);
 	json_decref(out);
-	jrec_clear(&j);
 	return rc;
 }
 

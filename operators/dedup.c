@@ -24,8 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jrec.h"
 #include "opconfig.h"
-#include "predicate.h"
+#include "opctx.h"
 
 struct dedup {
 	struct fpath *key;
@@ -116,33 +117,25 @@ static int dedup_process(weir_ctx_t *ctx, void *state,
 {
 	struct dedup *d = state;
 	int64_t ts = weir_record_timestamp(rec), now;
-	const void *val, *seen;
+	const void *seen;
 	unsigned char b[SEEN_LEN];
-	size_t len, seen_len;
-	struct jrec j;
-	json_t *v;
-	int rc;
+	struct jrec *j = opctx_json(ctx, rec);
+	size_t seen_len;
+	int f, rc;
 
-	/* The runtime takes the state key from the same field, but gives a
-	 * missing field the empty key; that must not be deduplicated. */
-	val = weir_record_value(rec, &len);
-	jrec_init(&j, val, len);
-	if (!jrec_doc(&j)) {
-		rc = weir_record_error(ctx, rec, "%s", j.err);
-		jrec_clear(&j);
-		return rc;
-	}
-	v = jrec_field(&j, d->key);
-	if (!v || json_is_object(v) || json_is_array(v)) {
-		rc = weir_record_error(ctx, rec,
-		                       v ? "field \"%s\" is not a string, "
-		                           "number, boolean or null"
-		                         : "field \"%s\" is missing",
-		                       fpath_str(d->key));
-		jrec_clear(&j);
-		return rc;
-	}
-	jrec_clear(&j);
+	/* The runtime takes the state key from the same field (and the same
+	 * reading of the record), but gives a missing field the empty key;
+	 * that must not be deduplicated. */
+	if (!jrec_ok(j))
+		return weir_record_error(ctx, rec, "%s", j->err);
+	f = jrec_find_scalar(j, d->key);
+	if (f < 0)
+		return weir_record_error(ctx, rec,
+		                         f == JREC_MISSING
+		                             ? "field \"%s\" is missing"
+		                             : "field \"%s\" is not a string, "
+		                               "number, boolean or null",
+		                         fpath_str(d->key));
 
 	if (ts >= 0 && ts > d->last_ts)
 		d->last_ts = ts;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "opconfig.h"
+#include "opctx.h"
 #include "predicate.h"
 
 /* Fields of the operator object that the job file reader handles. */
@@ -63,16 +64,9 @@ static int filter_process(weir_ctx_t *ctx, void *state,
                           const weir_record_t *rec)
 {
 	const struct pred *pred = state;
-	enum pred_result r;
-	struct jrec j;
 	char why[200];
-	size_t len;
-	const void *val = weir_record_value(rec, &len);
 
-	jrec_init(&j, val, len);
-	r = pred_eval(pred, &j, why, sizeof(why));
-	jrec_clear(&j);
-	switch (r) {
+	switch (pred_eval(pred, opctx_json(ctx, rec), why, sizeof(why))) {
 	case PRED_MATCH:
 		return weir_forward(ctx, rec);
 	case PRED_NO_MATCH:

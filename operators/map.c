@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jrec.h"
 #include "opconfig.h"
-#include "predicate.h"
 
 /* A dotted field path split into its names. Names cannot contain dots. */
 struct mpath {

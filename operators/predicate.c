@@ -2,8 +2,8 @@
  * predicate.c - compiles the filter operator's "where" expressions from JSON
  * into a small tree and evaluates it per record (see predicate.h for the
  * language and its three-valued rules). Compiling allocates and reports
- * every problem with its JSON path; evaluation allocates nothing beyond the
- * one JSON parse of the record that jrec caches.
+ * every problem with its JSON path; evaluation reads the record through
+ * its tokens (jrec.h) and allocates nothing in the common case.
  */
 #include "predicate.h"
 #include "util.h"
@@ -14,107 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* --- Records ------------------------------------------------------------ */
-
-void jrec_init(struct jrec *j, const void *raw, size_t len)
-{
-	j->raw = raw ? raw : "";
-	j->len = raw ? len : 0;
-	j->doc = NULL;
-	j->state = 0;
-	j->err[0] = '\0';
-}
-
-void jrec_clear(struct jrec *j)
-{
-	json_decref(j->doc);
-	j->doc = NULL;
-	j->state = 0;
-	j->err[0] = '\0';
-}
-
-json_t *jrec_doc(struct jrec *j)
-{
-	json_error_t e;
-
-	if (j->state == 0) {
-		if (j->len == 0) {
-			snprintf(j->err, sizeof(j->err),
-			         "value is not JSON: the value is empty");
-			j->state = -1;
-			return NULL;
-		}
-		j->doc = json_loadb(j->raw, j->len,
-		                    JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
-		if (!j->doc) {
-			snprintf(j->err, sizeof(j->err),
-			         "value is not JSON: %.110s at byte %d", e.text,
-			         e.position);
-			j->state = -1;
-			return NULL;
-		}
-		j->state = 1;
-	}
-	return j->state == 1 ? j->doc : NULL;
-}
-
-/* --- Field paths -------------------------------------------------------- */
-
-struct fpath {
-	char *dotted;   /* as written */
-	char *buf;      /* a copy with the dots replaced by NULs */
-	size_t n;
-	char *parts[];  /* n pointers into buf */
-};
-
-struct fpath *fpath_new(const char *dotted)
-{
-	size_t n = 1;
-	struct fpath *p;
-	char *s;
-
-	for (const char *c = dotted; *c; c++)
-		n += *c == '.';
-	p = xmalloc(sizeof(*p) + n * sizeof(p->parts[0]));
-	p->dotted = xstrdup(dotted);
-	p->buf = xstrdup(dotted);
-	p->n = 0;
-	p->parts[p->n++] = p->buf;
-	for (s = p->buf; *s; s++) {
-		if (*s == '.') {
-			*s = '\0';
-			p->parts[p->n++] = s + 1;
-		}
-	}
-	return p;
-}
-
-void fpath_free(struct fpath *p)
-{
-	if (!p)
-		return;
-	free(p->dotted);
-	free(p->buf);
-	free(p);
-}
-
-const char *fpath_str(const struct fpath *p)
-{
-	return p->dotted;
-}
-
-json_t *jrec_field(struct jrec *j, const struct fpath *p)
-{
-	json_t *cur = jrec_doc(j);
-
-	for (size_t i = 0; cur && i < p->n; i++) {
-		if (!json_is_object(cur))
-			return NULL;
-		cur = json_object_get(cur, p->parts[i]);
-	}
-	return cur;
-}
 
 /* --- The compiled tree -------------------------------------------------- */
 
@@ -483,27 +382,42 @@ static enum pred_result eval_error(char *err, size_t errlen, const char *fmt,
 	return PRED_ERROR;
 }
 
+static struct jnum json_num(const json_t *v)
+{
+	struct jnum n = {json_is_integer(v), 0, json_number_value(v)};
+
+	if (n.is_int)
+		n.i = json_integer_value(v);
+	return n;
+}
+
+static bool is_number(json_type t)
+{
+	return t == JSON_INTEGER || t == JSON_REAL;
+}
+
 /* Numbers compare numerically whether integer or real; two integers
  * compare exactly, without going through double. */
-static int num_cmp(const json_t *a, const json_t *b)
+static int num_cmp(struct jnum a, struct jnum b)
 {
-	if (json_is_integer(a) && json_is_integer(b)) {
-		json_int_t x = json_integer_value(a), y = json_integer_value(b);
-		return (x > y) - (x < y);
-	}
-	double x = json_number_value(a), y = json_number_value(b);
-	return (x > y) - (x < y);
+	if (a.is_int && b.is_int)
+		return (a.i > b.i) - (a.i < b.i);
+	return (a.d > b.d) - (a.d < b.d);
 }
 
 /* Byte-wise, like memcmp, a prefix sorting first. */
-static int str_cmp(const json_t *a, const json_t *b)
+static int str_cmp(const char *a, size_t la, const char *b, size_t lb)
 {
-	size_t la = json_string_length(a), lb = json_string_length(b);
-	int c = memcmp(json_string_value(a), json_string_value(b),
-	               la < lb ? la : lb);
+	int c = memcmp(a, b, la < lb ? la : lb);
+
 	if (c != 0)
 		return c < 0 ? -1 : 1;
 	return (la > lb) - (la < lb);
+}
+
+static int json_str_cmp(const char *s, size_t n, const json_t *v)
+{
+	return str_cmp(s, n, json_string_value(v), json_string_length(v));
 }
 
 /* JSON equality with numbers compared by value (1 == 1.0), also inside
@@ -514,12 +428,13 @@ static bool values_equal(const json_t *a, const json_t *b)
 	json_t *va;
 
 	if (json_is_number(a) && json_is_number(b))
-		return num_cmp(a, b) == 0;
+		return num_cmp(json_num(a), json_num(b)) == 0;
 	if (json_typeof(a) != json_typeof(b))
 		return false;
 	switch (json_typeof(a)) {
 	case JSON_STRING:
-		return str_cmp(a, b) == 0;
+		return json_str_cmp(json_string_value(a), json_string_length(a),
+		                    b) == 0;
 	case JSON_ARRAY:
 		if (json_array_size(a) != json_array_size(b))
 			return false;
@@ -542,6 +457,57 @@ static bool values_equal(const json_t *a, const json_t *b)
 	}
 }
 
+/* values_equal between the record's field at tok and v. */
+static bool field_equal(struct jrec *j, int tok, const json_t *v)
+{
+	json_type t = jrec_type(j, tok);
+	const char *s;
+	json_t *f;
+	size_t n;
+	bool eq;
+
+	if (is_number(t) && json_is_number(v))
+		return num_cmp(jrec_number(j, tok), json_num(v)) == 0;
+	if (t != json_typeof(v))
+		return false;
+	switch (t) {
+	case JSON_STRING:
+		jrec_string(j, tok, &s, &n);
+		return json_str_cmp(s, n, v) == 0;
+	case JSON_ARRAY:
+	case JSON_OBJECT:
+		/* Rare (the where compares with an array or object): the
+		 * field becomes a jansson tree for the comparison. */
+		f = jrec_value(j, tok);
+		eq = values_equal(f, v);
+		json_decref(f);
+		return eq;
+	default:
+		return true;
+	}
+}
+
+/* contains, prefix and matches on a string field's bytes. */
+static bool text_op(const struct pred *p, const char *s, size_t n)
+{
+	const char *want = json_string_value(p->value);
+	size_t wlen = json_string_length(p->value);
+	regmatch_t m[1];
+
+	switch (p->op) {
+	case OP_CONTAINS:
+		return wlen == 0 || memmem(s, n, want, wlen) != NULL;
+	case OP_PREFIX:
+		return n >= wlen && memcmp(s, want, wlen) == 0;
+	default:
+		/* REG_STARTEND: strings may hold NUL bytes (\u0000), and the
+		 * bytes of a field are not NUL-terminated. */
+		m[0].rm_so = 0;
+		m[0].rm_eo = (regoff_t)n;
+		return regexec(&p->re, s, 1, m, REG_STARTEND) == 0;
+	}
+}
+
 static enum pred_result yes(bool b)
 {
 	return b ? PRED_MATCH : PRED_NO_MATCH;
@@ -550,33 +516,38 @@ static enum pred_result yes(bool b)
 static enum pred_result eval_cmp(const struct pred *p, struct jrec *j,
                                  char *err, size_t errlen)
 {
-	const json_t *f;
-	int c;
+	const char *s;
+	json_type t;
+	size_t n;
+	int f, c;
 
-	if (!jrec_doc(j))
+	if (!jrec_ok(j))
 		return eval_error(err, errlen, "%s", j->err);
-	f = jrec_field(j, p->field);
+	f = jrec_find(j, p->field);
 	if (p->op == OP_EXISTS)
-		return yes((f != NULL) == p->exists_want);
-	if (!f)
+		return yes((f >= 0) == p->exists_want);
+	if (f < 0)
 		return eval_error(err, errlen, "field \"%s\" is missing",
-		                  p->field->dotted);
+		                  fpath_str(p->field));
+	t = jrec_type(j, f);
 
 	switch (p->op) {
 	case OP_EQ:
-		return yes(values_equal(f, p->value));
+		return yes(field_equal(j, f, p->value));
 	case OP_NE:
-		return yes(!values_equal(f, p->value));
+		return yes(!field_equal(j, f, p->value));
 	case OP_LT:
 	case OP_LE:
 	case OP_GT:
 	case OP_GE:
-		if (json_is_number(f) && json_is_number(p->value))
-			c = num_cmp(f, p->value);
-		else if (json_is_string(f) && json_is_string(p->value))
-			c = str_cmp(f, p->value);
-		else
+		if (is_number(t) && json_is_number(p->value)) {
+			c = num_cmp(jrec_number(j, f), json_num(p->value));
+		} else if (t == JSON_STRING && json_is_string(p->value)) {
+			jrec_string(j, f, &s, &n);
+			c = json_str_cmp(s, n, p->value);
+		} else {
 			return PRED_NO_MATCH;
+		}
 		switch (p->op) {
 		case OP_LT: return yes(c < 0);
 		case OP_LE: return yes(c <= 0);
@@ -584,31 +555,12 @@ static enum pred_result eval_cmp(const struct pred *p, struct jrec *j,
 		default: return yes(c >= 0);
 		}
 	case OP_CONTAINS:
-		if (!json_is_string(f))
-			return PRED_NO_MATCH;
-		if (json_string_length(p->value) == 0)
-			return PRED_MATCH;
-		return yes(memmem(json_string_value(f), json_string_length(f),
-		                  json_string_value(p->value),
-		                  json_string_length(p->value)) != NULL);
 	case OP_PREFIX:
-		if (!json_is_string(f))
+	case OP_MATCHES:
+		if (t != JSON_STRING)
 			return PRED_NO_MATCH;
-		return yes(json_string_length(f) >=
-		               json_string_length(p->value) &&
-		           memcmp(json_string_value(f),
-		                  json_string_value(p->value),
-		                  json_string_length(p->value)) == 0);
-	case OP_MATCHES: {
-		regmatch_t m[1];
-		if (!json_is_string(f))
-			return PRED_NO_MATCH;
-		/* REG_STARTEND: strings may hold NUL bytes (\u0000). */
-		m[0].rm_so = 0;
-		m[0].rm_eo = (regoff_t)json_string_length(f);
-		return yes(regexec(&p->re, json_string_value(f), 1, m,
-		                   REG_STARTEND) == 0);
-	}
+		jrec_string(j, f, &s, &n);
+		return yes(text_op(p, s, n));
 	case OP_EXISTS:
 		break;
 	}

@@ -19,36 +19,12 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "jrec.h"
 #include "util.h"
 
 enum pred_result { PRED_NO_MATCH = 0, PRED_MATCH = 1, PRED_ERROR = -1 };
 
 struct pred;
-
-/* A record value, parsed as JSON at most once however many predicates or
- * fields look at it. */
-struct jrec {
-	const char *raw;
-	size_t len;
-	json_t *doc;        /* NULL until parsed */
-	int state;          /* 0 not parsed, 1 parsed, -1 not JSON */
-	char err[160];      /* why it is not JSON */
-};
-
-void jrec_init(struct jrec *j, const void *raw, size_t len);
-void jrec_clear(struct jrec *j);
-/* The parsed document, or NULL when the value is not JSON (j->err says
- * why). */
-json_t *jrec_doc(struct jrec *j);
-
-/* A dotted field path ("a.b.c") split once. */
-struct fpath;
-struct fpath *fpath_new(const char *dotted);
-void fpath_free(struct fpath *p);
-const char *fpath_str(const struct fpath *p);
-/* The field's value inside the record, or NULL when the record is not JSON
- * or the field is missing (borrowed from j). */
-json_t *jrec_field(struct jrec *j, const struct fpath *p);
 
 /* Compiles a where expression. path is the JSON path of `where` in the job
  * file, used in messages ("where.any[1].op: unknown operator ..."). Returns
@@ -57,7 +33,10 @@ struct pred *pred_compile(const json_t *where, const char *path,
                           struct errlist *errs);
 void pred_free(struct pred *p);
 
-/* Evaluates p on the record; on PRED_ERROR writes the reason to err. */
+/* Evaluates p on the record, reading it through j (tokenized at most once
+ * however many conditions look at it); on PRED_ERROR writes the reason to
+ * err. Allocates nothing unless a string holds an escape or a value is
+ * compared with an array or object. */
 enum pred_result pred_eval(const struct pred *p, struct jrec *j, char *err,
                            size_t errlen);
 

@@ -18,23 +18,26 @@ int key_group_owner(int group, int parallelism)
 	return group * parallelism / KEY_GROUPS;
 }
 
-const char *key_text(const json_t *v, char *buf, size_t buflen, size_t *len)
+const char *key_text(struct jrec *j, const struct fpath *path, char *buf,
+                     size_t buflen, size_t *len)
 {
+	int tok = jrec_find(j, path);
+	const char *s;
 	int n;
 
 	*len = 0;
-	if (!v)
+	if (tok < 0)
 		return "";
-	switch (json_typeof(v)) {
+	switch (jrec_type(j, tok)) {
 	case JSON_STRING:
-		*len = json_string_length(v);
-		return json_string_value(v);
+		jrec_string(j, tok, &s, len);
+		return s;
 	case JSON_INTEGER:
 		n = snprintf(buf, buflen, "%" JSON_INTEGER_FORMAT,
-		             json_integer_value(v));
+		             jrec_number(j, tok).i);
 		break;
 	case JSON_REAL:
-		n = snprintf(buf, buflen, "%.17g", json_real_value(v));
+		n = snprintf(buf, buflen, "%.17g", jrec_number(j, tok).d);
 		break;
 	case JSON_TRUE:
 		n = snprintf(buf, buflen, "true");

@@ -7,15 +7,18 @@
 #ifndef WEIR_KEYROUTE_H
 #define WEIR_KEYROUTE_H
 
-#include <jansson.h>
 #include <stddef.h>
+
+#include "jrec.h"
 
 int key_group(const void *key, size_t len);
 int key_group_owner(int group, int parallelism);
 
-/* The bytes that stand for a JSON value as a key: a string's characters,
- * a number's or literal's text (in buf). NULL (missing field) or an object
- * or array gives the empty key. */
-const char *key_text(const json_t *v, char *buf, size_t buflen, size_t *len);
+/* The bytes that stand for the field at path of a record as a key: a
+ * string's characters (borrowed from j), a number's or literal's text (in
+ * buf). A record that is not JSON, a missing field, an object or an array
+ * gives the empty key. */
+const char *key_text(struct jrec *j, const struct fpath *path, char *buf,
+                     size_t buflen, size_t *len);
 
 #endif

@@ -11,10 +11,10 @@
 
 #include "dead_letter.h"
 #include "job.h"
+#include "jrec.h"
 #include "keyed_state.h"
 #include "keyroute.h"
 #include "log.h"
-#include "predicate.h"
 #include "util.h"
 
 #define SKIP_LOG_INTERVAL_MS 1000
@@ -31,6 +31,7 @@ struct weir_ctx {
 	struct keyed_state *ks;
 	struct fpath *keypath;
 	const struct weir_record *key_of; /* record whose key is set */
+	struct jrec json; /* opctx_json of a record that is not the input */
 	char who[96];
 	char err[2048];
 };
@@ -46,6 +47,7 @@ struct weir_ctx *opctx_new(const weir_operator_t *op,
 	ctx->op_index = op_index;
 	ctx->t = t;
 	ctx->dlq = dlq;
+	jrec_init(&ctx->json, NULL, 0);
 	if (cfg->key_field) {
 		ctx->ks = kstate_new();
 		ctx->keypath = fpath_new(cfg->key_field);
@@ -105,6 +107,7 @@ void opctx_free(struct weir_ctx *ctx)
 		ctx->op->close(ctx, ctx->state);
 	kstate_free(ctx->ks);
 	fpath_free(ctx->keypath);
+	jrec_clear(&ctx->json);
 	free(ctx);
 }
 
@@ -115,12 +118,11 @@ static int op_process(struct task *t, void *st, struct batch *b)
 	struct weir_ctx *ctx = st;
 
 	for (uint32_t i = 0; i < b->n; i++) {
-		t->cur_in = &b->recs[i];
-		t->emit_seq = 0;
+		task_set_input(t, &b->recs[i]);
 		ctx->key_of = NULL;
 		ctx->err[0] = '\0';
 		if (ctx->op->process(ctx, ctx->state, &b->recs[i]) != WEIR_OK) {
-			t->cur_in = NULL;
+			task_set_input(t, NULL);
 			if (job_stopping(t->job))
 				return -1;
 			return task_fail(t, "%s: %s", t->who,
@@ -128,7 +130,7 @@ static int op_process(struct task *t, void *st, struct batch *b)
 			                             : "process failed without a message");
 		}
 	}
-	t->cur_in = NULL;
+	task_set_input(t, NULL);
 	return 0;
 }
 
@@ -381,6 +383,14 @@ int weir_task_parallelism(const weir_ctx_t *ctx)
 	return ctx->t ? ctx->t->parallelism : ctx->cfg->parallelism;
 }
 
+struct jrec *opctx_json(weir_ctx_t *ctx, const weir_record_t *rec)
+{
+	if (ctx->t && rec == ctx->t->cur_in)
+		return task_input_json(ctx->t);
+	jrec_reset(&ctx->json, rec->value, rec->value_len);
+	return &ctx->json;
+}
+
 /* --- managed keyed state ---------------------------------------------------- */
 
 /* Points the keyed state at the current record's key, computed from its
@@ -389,7 +399,6 @@ int weir_task_parallelism(const weir_ctx_t *ctx)
 static int current_key(weir_ctx_t *ctx)
 {
 	const struct weir_record *rec = ctx->t ? ctx->t->cur_in : NULL;
-	struct jrec j;
 	const char *k;
 	size_t len;
 	char buf[64];
@@ -400,10 +409,9 @@ static int current_key(weir_ctx_t *ctx)
 		return weir_error(ctx, "keyed state used outside process");
 	if (ctx->key_of == rec)
 		return WEIR_OK;
-	jrec_init(&j, rec->value, rec->value_len);
-	k = key_text(jrec_field(&j, ctx->keypath), buf, sizeof(buf), &len);
+	k = key_text(task_input_json(ctx->t), ctx->keypath, buf, sizeof(buf),
+	             &len);
 	kstate_set_key(ctx->ks, k, len);
-	jrec_clear(&j);
 	ctx->key_of = rec;
 	return WEIR_OK;
 }

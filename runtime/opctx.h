@@ -13,6 +13,7 @@
 #include "weir/weir.h"
 
 struct dead_letter;
+struct jrec;
 
 /* t is NULL when the operator is only opened to validate its config. The
  * ctx borrows op, cfg and dlq (may be NULL). */
@@ -31,6 +32,12 @@ void opctx_bind(struct weir_ctx *ctx, struct task_body *body);
  * from its own file, and refused when rescaled. */
 int opctx_restore_part(struct weir_ctx *ctx, struct weir_reader *r,
                        uint32_t version, bool own, bool rescaled);
+
+/* rec's value read as JSON, for the built-in operators. For the input
+ * record being processed it is the view that routing and keyed state
+ * share, so the record is tokenized once in its stage. Borrowed; valid
+ * until process returns, or for another record until the next call. */
+struct jrec *opctx_json(weir_ctx_t *ctx, const weir_record_t *rec);
 
 /* Calls close if open succeeded, then frees. NULL is fine. */
 void opctx_free(struct weir_ctx *ctx);

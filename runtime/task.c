@@ -12,6 +12,7 @@
  */
 #include "task.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,9 +20,9 @@
 
 #include "coordinator.h"
 #include "job.h"
+#include "jrec.h"
 #include "keyroute.h"
 #include "log.h"
-#include "predicate.h"
 #include "util.h"
 #include "writer.h"
 
@@ -46,6 +47,10 @@ struct task *task_new(struct job *job, int index, int stage, int sub,
 	atomic_init(&t->n_out, 0);
 	atomic_init(&t->n_skipped, 0);
 	t->wait_hint_ms = CHAN_SLEEP_MS;
+	t->in_json = xmalloc(sizeof(*t->in_json));
+	t->route_json = xmalloc(sizeof(*t->route_json));
+	jrec_init(t->in_json, NULL, 0);
+	jrec_init(t->route_json, NULL, 0);
 	return t;
 }
 
@@ -62,6 +67,10 @@ void task_free(struct task *t)
 	free(t->in_eos);
 	free(t->out);
 	fpath_free(t->route_key);
+	jrec_clear(t->in_json);
+	jrec_clear(t->route_json);
+	free(t->in_json);
+	free(t->route_json);
 	wake_destroy(&t->wake);
 	free(t);
 }
@@ -90,6 +99,25 @@ void task_notify_complete(struct task *t, uint64_t id)
 {
 	atomic_store(&t->complete_id, id);
 	wake_signal(&t->wake);
+}
+
+void task_set_input(struct task *t, const struct weir_record *rec)
+{
+	t->cur_in = rec;
+	t->emit_seq = 0;
+	t->in_json_of = NULL;
+}
+
+struct jrec *task_input_json(struct task *t)
+{
+	const struct weir_record *rec = t->cur_in;
+
+	assert(rec);
+	if (t->in_json_of != rec) {
+		jrec_reset(t->in_json, rec->value, rec->value_len);
+		t->in_json_of = rec;
+	}
+	return t->in_json;
 }
 
 void writer_reserve(struct weir_writer *w, size_t more)
@@ -165,18 +193,20 @@ static int pick_output(struct task *t, const void *value, size_t value_len,
 		return (int)((uint32_t)(p < 0 ? 0 : p) % (uint32_t)t->nout);
 	}
 	case ROUTE_KEY: {
-		struct jrec j;
+		const struct weir_record *in = t->cur_in;
+		struct jrec *j = t->route_json;
 		const char *k;
 		size_t klen;
 		char buf[64];
-		int o;
 
-		jrec_init(&j, value, value_len);
-		k = key_text(jrec_field(&j, t->route_key), buf, sizeof(buf),
-		             &klen);
-		o = key_group_owner(key_group(k, klen), t->nout);
-		jrec_clear(&j);
-		return o;
+		/* A record passed on as it came (weir_forward) is read once
+		 * for the operator and its routing. */
+		if (in && value == in->value && value_len == in->value_len)
+			j = task_input_json(t);
+		else
+			jrec_reset(j, value, value_len);
+		k = key_text(j, t->route_key, buf, sizeof(buf), &klen);
+		return key_group_owner(key_group(k, klen), t->nout);
 	}
 	}
 	return 0;

@@ -20,6 +20,7 @@
 struct job;
 struct task;
 struct fpath;
+struct jrec;
 struct dead_letter;
 
 /* The bytes of a snapshot being written; it is the public weir_writer_t. */
@@ -110,6 +111,13 @@ struct task {
 	/* The input record being processed, for emit and errors. */
 	const struct weir_record *cur_in;
 	uint32_t emit_seq;
+	/* cur_in's value read as JSON, shared by routing, keyed state and
+	 * the operator (task_input_json); in_json_of is the record it was
+	 * last pointed at. Values routed that are not cur_in's use
+	 * route_json. Both keep their token buffers from record to record. */
+	struct jrec *in_json;
+	const struct weir_record *in_json_of;
+	struct jrec *route_json;
 	int64_t wait_hint_ms;   /* source: sleep at most this long */
 
 	/* Counters, written by the task thread only. */
@@ -129,6 +137,13 @@ void task_join(struct task *t);
 int task_emit(struct task *t, const void *key, size_t key_len,
               const void *value, size_t value_len, const void *hdrs,
               size_t hdrs_len, uint16_t nhdrs, const struct weir_record *like);
+
+/* Makes rec the input record being processed (NULL: none). */
+void task_set_input(struct task *t, const struct weir_record *rec);
+/* The value of the input record being processed, as JSON: tokenized the
+ * first time routing, keyed state or the operator asks, and then shared.
+ * Borrowed; valid until the next task_set_input. */
+struct jrec *task_input_json(struct task *t);
 
 /* Stops the whole job with an error; msg names what failed and what to do.
  * Returns -1. */

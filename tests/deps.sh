@@ -7,6 +7,7 @@ set -euo pipefail
 pkgs=(
   gcc libc6-dev pkg-config meson ninja-build    # toolchain
   librdkafka-dev libjansson-dev liblz4-dev libxxhash-dev   # libraries
+  libjsmn-dev                                   # header-only JSON tokenizer
   check libsubunit-dev                          # unit tests
   libasan8 libubsan1 libtsan2                   # sanitizer runtimes
   kcat python3 python3-kafka                    # demo and end-to-end tests

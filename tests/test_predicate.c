@@ -427,35 +427,189 @@ START_TEST(value_contains_raw)
 }
 END_TEST
 
+START_TEST(escaped_strings)
+{
+	/* Compared by their characters, however the record wrote them. */
+	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"eq\",\"value\":\"caf\xc3\xa9\"}",
+	                      "{\"s\":\"caf\\u00e9\"}"), M);
+	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"eq\",\"value\":\"caf\\u00e9\"}",
+	                      "{\"s\":\"caf\xc3\xa9\"}"), M);
+	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"eq\",\"value\":\"a\\\"b\"}",
+	                      "{\"s\":\"a\\\"b\"}"), M);
+	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"eq\",\"value\":\"a/b\"}",
+	                      "{\"s\":\"a\\/b\"}"), M);
+	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"eq\",\"value\":\"a\\\\b\"}",
+	                      "{\"s\":\"a\\\\\\\\b\"}"), N);
+	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"contains\","
+	                      "\"value\":\"\\n\\t\"}",
+	                      "{\"s\":\"x\\n\\ty\"}"), M);
+	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"prefix\","
+	                      "\"value\":\"\xf0\x9f\x98\x80\"}",
+	                      "{\"s\":\"\\ud83d\\ude00!\"}"), M);
+	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"matches\","
+	                      "\"value\":\"^\\\"q\\\"$\"}",
+	                      "{\"s\":\"\\\"q\\\"\"}"), M);
+	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"lt\",\"value\":\"b\"}",
+	                      "{\"s\":\"\\u0061\"}"), M);
+	/* A field name written with escapes, and one holding a quote. */
+	ck_assert_int_eq(eval("{\"field\":\"level\",\"op\":\"eq\","
+	                      "\"value\":\"ERROR\"}",
+	                      "{\"l\\u0065vel\":\"ERROR\"}"), M);
+	ck_assert_int_eq(eval("{\"field\":\"a\\\"b\",\"op\":\"eq\",\"value\":1}",
+	                      "{\"a\\\"b\":1}"), M);
+}
+END_TEST
+
+START_TEST(nested_paths_and_duplicates)
+{
+	const char *rec = "{\"a\":{\"b\":{\"c\":[1,{\"d\":2}],\"e\":\"x\"},"
+	                  "\"f\":null},\"g\":[{\"a\":1}],\"h\":{}}";
+
+	ck_assert_int_eq(eval("{\"field\":\"a.b.e\",\"op\":\"eq\",\"value\":\"x\"}",
+	                      rec), M);
+	ck_assert_int_eq(eval("{\"field\":\"a.b.c\",\"op\":\"eq\","
+	                      "\"value\":[1,{\"d\":2.0}]}", rec), M);
+	ck_assert_int_eq(eval("{\"field\":\"a.f\",\"op\":\"eq\",\"value\":null}",
+	                      rec), M);
+	ck_assert_int_eq(eval("{\"field\":\"a.b\",\"op\":\"eq\","
+	                      "\"value\":{\"e\":\"x\",\"c\":[1,{\"d\":2}]}}",
+	                      rec), M);
+	ck_assert_int_eq(eval("{\"field\":\"h\",\"op\":\"eq\",\"value\":{}}",
+	                      rec), M);
+	/* Fields after a nested value are found past it. */
+	ck_assert_int_eq(eval("{\"field\":\"h\",\"op\":\"exists\"}", rec), M);
+	ck_assert_int_eq(eval("{\"field\":\"g.a\",\"op\":\"exists\"}", rec), N);
+	ck_assert_int_eq(eval("{\"field\":\"a.b.c.d\",\"op\":\"exists\"}", rec),
+	                 N);
+	/* A name given twice: the last value counts, as in jansson, whole
+	 * (objects are not merged). */
+	ck_assert_int_eq(eval("{\"field\":\"level\",\"op\":\"eq\","
+	                      "\"value\":\"ERROR\"}",
+	                      "{\"level\":\"INFO\",\"level\":\"ERROR\"}"), M);
+	ck_assert_int_eq(eval("{\"field\":\"level\",\"op\":\"eq\","
+	                      "\"value\":\"INFO\"}",
+	                      "{\"level\":\"INFO\",\"level\":\"ERROR\"}"), N);
+	ck_assert_int_eq(eval("{\"field\":\"a.b\",\"op\":\"eq\",\"value\":1}",
+	                      "{\"a\":{\"b\":1},\"a\":{\"c\":1}}"), E);
+	ck_assert_str_eq(last_err, "field \"a.b\" is missing");
+	ck_assert_int_eq(eval("{\"field\":\"o\",\"op\":\"eq\","
+	                      "\"value\":{\"x\":2}}",
+	                      "{\"o\":{\"x\":1,\"x\":2}}"), M);
+}
+END_TEST
+
+START_TEST(number_forms)
+{
+	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":100}",
+	                      "{\"n\":1e2}"), M);
+	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":0}",
+	                      "{\"n\":-0}"), M);
+	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"lt\",\"value\":0}",
+	                      "{\"n\":-1.5E-3}"), M);
+	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"eq\","
+	                      "\"value\":-9223372036854775808}",
+	                      "{\"n\":-9223372036854775808}"), M);
+	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"gt\","
+	                      "\"value\":9223372036854775806}",
+	                      "{\"n\":9223372036854775807}"), M);
+	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":0}",
+	                      "{\"n\":1e-400}"), M);
+}
+END_TEST
+
+/* Records a tokenizer alone would take, but jansson refuses: each is an
+ * error with jansson's own message, never a silent match or skip. */
+START_TEST(malformed_records)
+{
+	static const char *const bad[] = {
+		"{\"level\":\"ERROR\",}",
+		"{\"level\":\"ERROR\" \"x\":1}",
+		"{\"level\":\"ERROR\",\"n\":01}",
+		"{\"level\":\"ERROR\",\"n\":1.}",
+		"{\"level\":\"ERROR\",\"n\":9223372036854775808}",
+		"{\"level\":\"ERROR\",\"n\":1e999}",
+		"{\"level\":\"ERROR\",\"s\":\"\\ud800\"}",
+		"{\"level\":\"ERROR\",\"s\":\"\xc0\xaf\"}",
+		"{\"level\":\"ERROR\",\"s\":\"tab\there\"}",
+		"{\"level\":\"ERROR\",\"k\\u0000\":1}",
+		"{\"level\":\"ERROR\",\"t\":tru}",
+		"{\"level\":\"ERROR\"}]",
+		"{\"level\":\"ERROR\"} {}",
+		"[\"level\":\"ERROR\"]",
+	};
+	const char *w = "{\"field\":\"level\",\"op\":\"eq\",\"value\":\"ERROR\"}";
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_error_t e;
+		char want[200];
+
+		ck_assert_ptr_null(json_loads(bad[i], JSON_DECODE_ANY |
+		                              JSON_ALLOW_NUL, &e));
+		snprintf(want, sizeof(want),
+		         "value is not JSON: %.110s at byte %d", e.text,
+		         e.position);
+		ck_assert_msg(eval(w, bad[i]) == E, "%s was judged", bad[i]);
+		ck_assert_str_eq(last_err, want);
+		/* Also where no field is needed. */
+		ck_assert_int_eq(eval("{\"field\":\"x\",\"op\":\"exists\","
+		                      "\"value\":false}", bad[i]), E);
+	}
+	/* jansson drops a NUL byte right after a number; so does weir. */
+	ck_assert_int_eq(evaln("{\"field\":\"n\",\"op\":\"eq\",\"value\":1}",
+	                       "{\"n\":1\0}", 8), M);
+}
+END_TEST
+
 START_TEST(jrec_parses_once)
 {
 	struct pred *a = compile_ok("{\"field\":\"x\",\"op\":\"eq\",\"value\":1}");
 	struct pred *b = compile_ok("{\"field\":\"y\",\"op\":\"exists\"}");
 	struct fpath *fp = fpath_new("o.k");
 	const char *rec = "{\"x\":1,\"o\":{\"k\":\"v\"}}";
+	const char *s;
 	struct jrec j;
+	void *toks;
 	json_t *doc;
 	char err[64];
+	size_t n;
+	int tok;
 
 	jrec_init(&j, rec, strlen(rec));
 	ck_assert_int_eq(j.state, 0);
 	ck_assert_int_eq(pred_eval(a, &j, err, sizeof(err)), M);
 	ck_assert_int_eq(j.state, 1);
-	doc = j.doc;
+	ck_assert_int_eq(j.ntok, 7);
+	toks = j.toks;
 	ck_assert_int_eq(pred_eval(b, &j, err, sizeof(err)), N);
-	ck_assert_ptr_eq(j.doc, doc);
-	ck_assert_ptr_eq(jrec_doc(&j), doc);
+	ck_assert_ptr_eq(j.toks, toks);
+	/* Conditions read tokens; no jansson tree is built for them. */
+	ck_assert_ptr_null(j.doc);
 	ck_assert_str_eq(fpath_str(fp), "o.k");
-	ck_assert_str_eq(json_string_value(jrec_field(&j, fp)), "v");
+	tok = jrec_find(&j, fp);
+	ck_assert_int_ge(tok, 0);
+	ck_assert_int_eq(jrec_type(&j, tok), JSON_STRING);
+	jrec_string(&j, tok, &s, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_mem_eq(s, "v", 1);
+	/* The tree, built when asked for, once. */
+	doc = jrec_doc(&j);
+	ck_assert_ptr_nonnull(doc);
+	ck_assert_ptr_eq(jrec_doc(&j), doc);
+	/* Another record keeps the token buffer. */
+	jrec_reset(&j, "{\"x\":2}", 7);
+	ck_assert_int_eq(pred_eval(a, &j, err, sizeof(err)), N);
+	ck_assert_ptr_eq(j.toks, toks);
 	jrec_clear(&j);
 	ck_assert_ptr_null(j.doc);
+	ck_assert_ptr_null(j.toks);
 
 	/* Not JSON: remembered, reason kept. */
 	jrec_init(&j, "nope", 4);
-	ck_assert_ptr_null(jrec_doc(&j));
+	ck_assert(!jrec_ok(&j));
 	ck_assert_int_eq(j.state, -1);
 	assert_has(j.err, "value is not JSON");
-	ck_assert_ptr_null(jrec_field(&j, fp));
+	ck_assert_int_eq(jrec_find(&j, fp), -1);
+	ck_assert_ptr_null(jrec_doc(&j));
 	jrec_clear(&j);
 
 	/* The error buffer is optional. */
@@ -736,6 +890,10 @@ static Suite *predicate_suite(void)
 	tcase_add_test(rec, non_json_records);
 	tcase_add_test(rec, value_contains_raw);
 	tcase_add_test(rec, jrec_parses_once);
+	tcase_add_test(rec, escaped_strings);
+	tcase_add_test(rec, nested_paths_and_duplicates);
+	tcase_add_test(rec, number_forms);
+	tcase_add_test(rec, malformed_records);
 	suite_add_tcase(s, rec);
 
 	tcase_add_test(logic, all_rules);
