@@ -79,8 +79,7 @@ static int count_process(weir_ctx_t *ctx, void *state,
 	int f, rc;
 
 	if (!jrec_ok(j))
-		return weir_record_error(ctx, rec, "value is not JSON: %s",
-		                         j->err);
+		return weir_record_error(ctx, rec, "%s", j->err);
 	f = jrec_find_scalar(j, c->key);
 	if (f < 0)
 		return weir_record_error(ctx, rec,
