@@ -163,8 +163,16 @@ static int op_snapshot(struct task *t, void *st, uint64_t id,
 	for (int i = 0; i < 8; i++)
 		w->p[at - 8 + i] = (char)((uint64_t)raw >> (8 * i));
 	weir_write_u64(w, ctx->ks ? 1 : 0);
-	if (ctx->ks)
-		kstate_snapshot(ctx->ks, w);
+	if (ctx->ks) {
+		char err[256];
+		int rc;
+
+		kstate_freeze(ctx->ks);
+		rc = kstate_fill(ctx->ks, w, err, sizeof(err));
+		kstate_release(ctx->ks);
+		if (rc < 0)
+			return task_fail(t, "%s: %s", t->who, err);
+	}
 	return 0;
 }
 
