@@ -299,6 +299,25 @@ void kstate_release(struct keyed_state *ks)
 	pthread_mutex_unlock(&s->mu);
 }
 
+static int fill_tail(void *arg, struct weir_writer *w, char *err,
+                     size_t errlen)
+{
+	return kstate_fill(arg, w, err, errlen);
+}
+
+static void release_tail(void *arg)
+{
+	kstate_release(arg);
+}
+
+void kstate_capture(struct keyed_state *ks, struct snap_tail *tail)
+{
+	kstate_freeze(ks);
+	tail->fill = fill_tail;
+	tail->release = release_tail;
+	tail->arg = ks;
+}
+
 /* --- restore ------------------------------------------------------------- */
 
 int kstate_restore(struct keyed_state *ks, struct weir_reader *r, int index,

@@ -56,6 +56,10 @@ int kstate_fill(struct keyed_state *ks, struct weir_writer *w, char *err,
  * The thread that fills. */
 void kstate_release(struct keyed_state *ks);
 
+/* kstate_freeze, then points tail at kstate_fill and kstate_release of
+ * ks, for the snapshot writer. Task thread, at the barrier. */
+void kstate_capture(struct keyed_state *ks, struct snap_tail *tail);
+
 /* What the task still keeps for a snapshot's view: copied-over entries
  * and slot arrays not freed yet. For tests. */
 size_t kstate_kept(const struct keyed_state *ks);
