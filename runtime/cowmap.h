@@ -3,8 +3,11 @@
  * keys to their name maps (struct kvmap) that can be frozen. A frozen view
  * stays exactly as it was at the freeze, and another thread may read it
  * while the owner goes on changing the map: a change copies what the view
- * still sees (the slot array once, an entry and its name map) instead of
- * writing over it, and keeps the original until the owner thaws the map.
+ * still sees (4 KiB of the slot table, an entry and its name map) instead
+ * of writing over it, and keeps the original until the owner thaws the map.
+ * A thaw only moves what was kept to a trash that the owner empties a
+ * little at a time, so that no one change pays for freeing all a snapshot
+ * made it copy.
  *
  * Threads: the map belongs to one owner thread; every function but
  * cowmap_view_next is for the owner only. A view may be read by one other
@@ -20,6 +23,7 @@
 
 struct kvmap;
 struct cowmap;
+struct cowseg;
 
 /* One key. Read-only outside cowmap.c; names may be changed through the
  * entry cowmap_own returns. */
@@ -31,10 +35,31 @@ struct cowent {
 	char key[];
 };
 
-/* What a freeze captured: the slot array (cap slots, n entries). */
+/* A list of pointers. */
+struct ptrlist {
+	void **p;
+	size_t n, cap;
+};
+
+/* Entries and pieces of slot table no view sees any more, not freed
+ * yet. */
+struct cowtrash {
+	struct ptrlist ents, arrays;
+};
+
+/* Frees up to budget entries or arrays from t; returns how many are
+ * left. */
+size_t cowtrash_sweep(struct cowtrash *t, size_t budget);
+/* Frees everything in t and its lists. */
+void cowtrash_clear(struct cowtrash *t);
+size_t cowtrash_count(const struct cowtrash *t);
+
+/* What a freeze captured: cap slots in segments of 1 << seg_bits behind
+ * dir, n entries. */
 struct cowmap_view {
-	struct cowent *const *slots;
+	struct cowseg *const *dir;
 	size_t cap, n;
+	unsigned seg_bits;
 };
 
 struct cowmap *cowmap_new(void);
@@ -59,9 +84,10 @@ void cowmap_remove(struct cowmap *m, struct cowent *e);
 /* Freezes the map as it is now; O(1). The map must not be frozen. */
 struct cowmap_view cowmap_freeze(struct cowmap *m);
 bool cowmap_frozen(const struct cowmap *m);
-/* The view is no longer read: frees what changes kept for it. */
-void cowmap_thaw(struct cowmap *m);
-/* How many entries and slot arrays are kept for the view. */
+/* The view is no longer read: moves what changes kept for it to t (O(1)
+ * when t is empty, else a copy of pointers). */
+void cowmap_thaw(struct cowmap *m, struct cowtrash *t);
+/* How many entries and pieces of slot table are kept for the view. */
 size_t cowmap_kept(const struct cowmap *m);
 
 /* Iterates a view in slot order; *pos starts at 0. Returns false at the

@@ -22,8 +22,11 @@
  *   (writer)              under snap.mu and wakes a waiting freeze.
  *
  * Before changing group g the task thaws it if snap.done[g] is set
- * (acquire), and thaws every group once it sees snap.out clear, so the
- * copies a snapshot caused are freed as soon as the writer is through.
+ * (acquire), and thaws every group once it sees snap.out clear. A thaw
+ * moves what was copied to ks->trash, which each change, and each idle
+ * turn of the task, empties a little: the copies a snapshot caused are
+ * freed soon after the writer is through, without a pause for freeing
+ * them all at once.
  */
 #include "keyed_state.h"
 
@@ -38,6 +41,11 @@
 #include "keyroute.h"
 #include "kvmap.h"
 #include "util.h"
+
+/* Entries or pieces of slot table freed from the trash per change, and
+ * per idle turn (about a millisecond). */
+#define SWEEP_PER_CHANGE 8
+#define SWEEP_PER_IDLE 4096
 
 struct kstate_snap {
 	pthread_mutex_t mu;
@@ -56,6 +64,7 @@ struct keyed_state {
 	char *key;
 	size_t key_len, key_cap;
 	bool thaw_pending;      /* groups may still be frozen */
+	struct cowtrash trash;  /* thawed copies, freed bit by bit */
 	struct kstate_snap snap;
 };
 
@@ -89,6 +98,7 @@ void kstate_free(struct keyed_state *ks)
 	wait_released(&ks->snap);
 	for (int g = 0; g < KEY_GROUPS; g++)
 		cowmap_free(ks->groups[g]);
+	cowtrash_clear(&ks->trash);
 	pthread_mutex_destroy(&ks->snap.mu);
 	pthread_cond_destroy(&ks->snap.cv);
 	free(ks->key);
@@ -113,30 +123,38 @@ size_t kstate_keys(const struct keyed_state *ks)
 
 size_t kstate_kept(const struct keyed_state *ks)
 {
-	return sum_groups(ks, cowmap_kept);
+	return sum_groups(ks, cowmap_kept) + cowtrash_count(&ks->trash);
 }
 
 static void thaw_all(struct keyed_state *ks)
 {
 	for (int g = 0; g < KEY_GROUPS; g++)
 		if (ks->groups[g] && cowmap_frozen(ks->groups[g]))
-			cowmap_thaw(ks->groups[g]);
+			cowmap_thaw(ks->groups[g], &ks->trash);
 	ks->thaw_pending = false;
 }
 
+/* Thaws every group once the writer released the view. */
+static void thaw_if_released(struct keyed_state *ks)
+{
+	if (ks->thaw_pending &&
+	    !atomic_load_explicit(&ks->snap.out, memory_order_acquire))
+		thaw_all(ks);
+}
+
 /* The map of group g, ready to be changed: thawed when the writer is
- * through with it, created when the group had no key yet. */
+ * through with it, created when the group had no key yet. Frees a little
+ * of the trash on the way. */
 static struct cowmap *group_to_change(struct keyed_state *ks, int g)
 {
 	struct cowmap *m = ks->groups[g];
 
-	if (ks->thaw_pending &&
-	    !atomic_load_explicit(&ks->snap.out, memory_order_acquire))
-		thaw_all(ks);
-	else if (m && cowmap_frozen(m) &&
-	         atomic_load_explicit(&ks->snap.done[g],
-	                              memory_order_acquire))
-		cowmap_thaw(m);
+	if (ks->trash.ents.n || ks->trash.arrays.n)
+		cowtrash_sweep(&ks->trash, SWEEP_PER_CHANGE);
+	thaw_if_released(ks);
+	if (m && cowmap_frozen(m) &&
+	    atomic_load_explicit(&ks->snap.done[g], memory_order_acquire))
+		cowmap_thaw(m, &ks->trash);
 	if (!m)
 		m = ks->groups[g] = cowmap_new();
 	return m;
@@ -220,6 +238,12 @@ int kstate_iterate(struct keyed_state *ks, weir_state_fn fn, void *arg)
 		if ((rc = fn(arg, k, kl, v, vl)) != 0)
 			return rc;
 	return 0;
+}
+
+void kstate_idle(struct keyed_state *ks)
+{
+	thaw_if_released(ks);
+	cowtrash_sweep(&ks->trash, SWEEP_PER_IDLE);
 }
 
 /* --- snapshots --------------------------------------------------------- */

@@ -60,8 +60,12 @@ void kstate_release(struct keyed_state *ks);
  * ks, for the snapshot writer. Task thread, at the barrier. */
 void kstate_capture(struct keyed_state *ks, struct snap_tail *tail);
 
-/* What the task still keeps for a snapshot's view: copied-over entries
- * and slot arrays not freed yet. For tests. */
+/* The task has nothing else to do: frees some of what snapshots made it
+ * copy (each change frees a little too). */
+void kstate_idle(struct keyed_state *ks);
+
+/* What the task still keeps for a snapshot's view or has not freed yet:
+ * copied-over entries and pieces of slot table. For tests. */
 size_t kstate_kept(const struct keyed_state *ks);
 
 /* Reads a snapshot section and adds the keys whose key group task `index`

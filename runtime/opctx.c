@@ -190,6 +190,14 @@ static int op_snapshot_tail(struct task *t, void *st, uint64_t id,
 	return 0;
 }
 
+static void op_idle(struct task *t, void *st)
+{
+	struct weir_ctx *ctx = st;
+
+	(void)t;
+	kstate_idle(ctx->ks);
+}
+
 int opctx_restore_part(struct weir_ctx *ctx, struct weir_reader *r,
                        uint32_t version, bool own, bool rescaled)
 {
@@ -270,6 +278,8 @@ void opctx_bind(struct weir_ctx *ctx, struct task_body *body)
 		body->snapshot = op_snapshot;
 		body->snapshot_tail = op_snapshot_tail;
 	}
+	if (ctx->ks)
+		body->idle = op_idle;
 	body->restore = op_restore;
 	body->complete = op_complete;
 	body->close = op_close;

@@ -3,7 +3,8 @@
  * exactly the map at its freeze whatever the owner does after (changes,
  * removals, additions that grow the table), the owner sees its own
  * changes, an entry is copied at most once per freeze, and what was kept
- * for the view is freed by the thaw (ASan's leak check sees the rest). A
+ * for the view goes to the trash at the thaw and is freed from there bit
+ * by bit (ASan's leak check sees the rest). A
  * randomized differential test against a plain array runs many freeze and
  * thaw cycles with every kind of change in between.
  */
@@ -171,6 +172,8 @@ START_TEST(view_unchanged_by_later_changes)
 	struct cowmap *m = cowmap_new();
 	uint64_t at_freeze[ALL] = {0}, now[ALL] = {0};
 	struct cowmap_view v;
+	struct cowtrash t = {0};
+	size_t kept;
 
 	for (uint32_t id = 0; id < N; id++)
 		set(m, id, now[id] = at_freeze[id] = id + 1);
@@ -189,13 +192,20 @@ START_TEST(view_unchanged_by_later_changes)
 		set(m, id, now[id] = id + 1);
 	check_live(m, now, ALL);
 	check_view(&v, at_freeze, ALL);
-	/* Changed and removed entries, and at least the first slot array,
+	/* Changed and removed entries, and at least a piece of slot table,
 	 * wait for the thaw. */
-	ck_assert_uint_ge(cowmap_kept(m), 2 * N / 3 + 1);
-	cowmap_thaw(m);
+	kept = cowmap_kept(m);
+	ck_assert_uint_ge(kept, 2 * N / 3 + 1);
+	cowmap_thaw(m, &t);
 	ck_assert(!cowmap_frozen(m));
 	ck_assert_uint_eq(cowmap_kept(m), 0);
+	ck_assert_uint_eq(cowtrash_count(&t), kept);
+	/* The trash empties as far as each sweep's budget goes. */
+	ck_assert_uint_eq(cowtrash_sweep(&t, 10), kept - 10);
+	ck_assert_uint_eq(cowtrash_sweep(&t, kept), 0);
+	ck_assert_uint_eq(cowtrash_sweep(&t, 1), 0);
 	check_live(m, now, ALL);
+	cowtrash_clear(&t);
 	cowmap_free(m);
 }
 END_TEST
@@ -204,6 +214,7 @@ START_TEST(copies_once_per_freeze)
 {
 	struct cowmap *m = cowmap_new();
 	struct cowent *e, *c;
+	struct cowtrash t = {0};
 
 	set(m, 7, 1);
 	e = cowmap_find(m, "key-7", 5);
@@ -219,12 +230,50 @@ START_TEST(copies_once_per_freeze)
 	set(m, 8, 1);
 	e = cowmap_find(m, "key-8", 5);
 	ck_assert_ptr_eq(cowmap_own(m, e), e);
-	ck_assert_uint_eq(cowmap_kept(m), 2); /* key 7 and the slot array */
-	cowmap_thaw(m);
+	/* Key 7, the slot segment and the directory. */
+	ck_assert_uint_eq(cowmap_kept(m), 3);
+	cowmap_thaw(m, &t);
+	ck_assert_uint_eq(cowtrash_count(&t), 3);
+	cowtrash_clear(&t);
 	ck_assert_ptr_eq(cowmap_own(m, c), c);
 	ck_assert_uint_eq(cowmap_kept(m), 0);
 	cowmap_free(m);
 	cowmap_free(NULL);
+}
+END_TEST
+
+/* In a large table a change copies the segment of the slot it writes (and
+ * the directory, once), not the table. */
+START_TEST(a_change_copies_one_segment)
+{
+	enum { N = 20000 };
+	struct cowmap *m = cowmap_new();
+	struct cowtrash t = {0};
+	char k[32];
+	size_t klen;
+	struct cowent *a, *b;
+	uint32_t id;
+
+	for (id = 1; id <= N; id++)
+		set(m, id, id);
+	cowmap_freeze(m);
+	set(m, 1, 99);
+	ck_assert_uint_eq(cowmap_kept(m), 3); /* entry, segment, directory */
+	/* A key whose slot is in another segment: entry and segment. */
+	klen = key_text(1, k, sizeof(k));
+	a = cowmap_find(m, k, klen);
+	for (id = 2; id <= N; id++) {
+		klen = key_text(id, k, sizeof(k));
+		b = cowmap_find(m, k, klen);
+		if (((a->hash ^ b->hash) & 32767) >= 4096)
+			break;
+	}
+	ck_assert_uint_le(id, N);
+	set(m, id, 99);
+	ck_assert_uint_eq(cowmap_kept(m), 5);
+	cowmap_thaw(m, &t);
+	cowtrash_clear(&t);
+	cowmap_free(m);
 }
 END_TEST
 
@@ -235,17 +284,19 @@ START_TEST(empty_key_and_empty_map)
 	const struct cowent *e;
 	size_t pos = 0;
 	uint64_t gens[2] = {9, 0};
+	struct cowtrash t = {0};
 
 	ck_assert(!cowmap_view_next(&v, &pos, &e));
 	set(m, 0, 9);
 	check_live(m, gens, 2);
-	cowmap_thaw(m);
+	cowmap_thaw(m, &t);
 	v = cowmap_freeze(m);
 	check_view(&v, gens, 2);
 	del(m, 0);
 	ck_assert_uint_eq(cowmap_count(m), 0);
 	check_view(&v, gens, 2);
-	cowmap_thaw(m);
+	cowmap_thaw(m, &t);
+	cowtrash_clear(&t);
 	cowmap_free(m);
 }
 END_TEST
@@ -272,7 +323,9 @@ END_TEST
 /*
  * Random adds, changes and removals over nkeys keys, with a freeze now and
  * then; each view is checked against the model as it was at its freeze,
- * both right after more changes and at the thaw.
+ * both right after more changes and at the thaw. A thaw goes to a trash
+ * that is swept a little at a time, so it is often thawed into while not
+ * yet empty.
  */
 static void differential(uint64_t seed, uint32_t nkeys, int ops)
 {
@@ -281,6 +334,7 @@ static void differential(uint64_t seed, uint32_t nkeys, int ops)
 	uint64_t *frozen = calloc(nkeys, sizeof(*frozen));
 	uint64_t gen = 1, s = seed;
 	struct cowmap_view v = {0};
+	struct cowtrash t = {0};
 	int freezes = 0;
 
 	ck_assert_ptr_nonnull(now);
@@ -289,12 +343,19 @@ static void differential(uint64_t seed, uint32_t nkeys, int ops)
 		uint64_t r = next_rand(&s);
 		uint32_t id = (uint32_t)(r % nkeys);
 
+		cowtrash_sweep(&t, (r >> 56) % 3);
 		switch ((r >> 32) % 100) {
 		case 0:
 			if (cowmap_frozen(m)) {
+				size_t kept = cowmap_kept(m),
+				       trash = cowtrash_count(&t);
+
 				check_view(&v, frozen, nkeys);
-				cowmap_thaw(m);
+				cowmap_thaw(m, &t);
 				REQUIRE(cowmap_kept(m) == 0, "kept after thaw");
+				REQUIRE(cowtrash_count(&t) == trash + kept,
+				        "trash %zu after thawing %zu into %zu",
+				        cowtrash_count(&t), kept, trash);
 			} else {
 				v = cowmap_freeze(m);
 				memcpy(frozen, now, nkeys * sizeof(*now));
@@ -323,6 +384,7 @@ static void differential(uint64_t seed, uint32_t nkeys, int ops)
 	if (cowmap_frozen(m))
 		check_view(&v, frozen, nkeys);
 	ck_assert_int_gt(freezes, 10);
+	cowtrash_clear(&t);
 	cowmap_free(m);
 	free(now);
 	free(frozen);
@@ -344,6 +406,7 @@ static Suite *cowmap_suite(void)
 
 	tcase_add_test(basic, view_unchanged_by_later_changes);
 	tcase_add_test(basic, copies_once_per_freeze);
+	tcase_add_test(basic, a_change_copies_one_segment);
 	tcase_add_test(basic, empty_key_and_empty_map);
 	tcase_add_test(basic, free_while_frozen);
 	suite_add_tcase(s, basic);
