@@ -74,6 +74,8 @@ static void list_push(struct ptrlist *l, void *p)
 /* Moves everything in src to the end of dst. */
 static void list_move(struct ptrlist *dst, struct ptrlist *src)
 {
+	if (src->n == 0)
+		return;
 	if (dst->n == 0) {
 		struct ptrlist t = *dst;
 
