@@ -3,6 +3,11 @@
  * writes and discards. A discard marks the checkpoint aborted, so a write
  * for it that is still queued, or arrives later from a slow task, is
  * dropped instead of re-creating the directory the discard removed.
+ *
+ * A write with a tail first has the tail appended to its bytes, and the
+ * tail released at once, before compressing: the task's captured view is
+ * held no longer than it takes to serialise it. A dropped write releases
+ * its tail unfilled.
  */
 #include "writer.h"
 
@@ -15,6 +20,7 @@
 #include "coordinator.h"
 #include "log.h"
 #include "store.h"
+#include "task.h"
 #include "util.h"
 
 struct work {
@@ -27,6 +33,7 @@ struct work {
 	char *buf;
 	size_t len;
 	char *offsets;
+	struct snap_tail tail;
 };
 
 struct ckpt_writer {
@@ -49,12 +56,40 @@ static bool is_aborted(struct ckpt_writer *w, uint64_t id)
 	return false;
 }
 
+static void release_tail(struct work *wk)
+{
+	if (wk->tail.release)
+		wk->tail.release(wk->tail.arg);
+	wk->tail.release = NULL;
+}
+
+/* Appends the tail to wk->buf. Returns 0, or -1 with a message. */
+static int fill_tail(struct work *wk, char *err, size_t errlen)
+{
+	struct weir_writer ww = {.p = wk->buf, .len = wk->len, .cap = wk->len};
+	int64_t t0 = now_mono_us();
+	int rc;
+
+	rc = wk->tail.fill(wk->tail.arg, &ww, err, errlen);
+	release_tail(wk);
+	wk->buf = ww.p;
+	wk->len = ww.len;
+	log_debug("writer", "checkpoint %llu: %s serialised, %zu bytes, "
+	          "%lld us", (unsigned long long)wk->id, wk->name, wk->len,
+	          (long long)(now_mono_us() - t0));
+	return rc;
+}
+
 static void do_write(struct ckpt_writer *w, struct work *wk)
 {
 	struct ckpt_file_info info;
 	char err[512];
 	int64_t t0 = now_mono_us();
 
+	if (wk->tail.fill && fill_tail(wk, err, sizeof(err)) < 0) {
+		coord_decline(w->coord, wk->id, wk->task, err);
+		return;
+	}
 	if (ckpt_write_state(w->st, wk->id, wk->name, wk->state_version,
 	                     wk->buf, wk->len, &info, err, sizeof(err)) < 0) {
 		coord_decline(w->coord, wk->id, wk->task, err);
@@ -101,6 +136,7 @@ static void *writer_main(void *arg)
 				pthread_mutex_lock(&w->mu);
 			}
 		}
+		release_tail(wk);
 		free(wk->buf);
 		free(wk->offsets);
 		free(wk);
@@ -148,7 +184,8 @@ static void enqueue(struct ckpt_writer *w, struct work *wk)
 
 void ckpt_writer_submit(struct ckpt_writer *w, uint64_t id, int task,
                         const char *name, uint32_t state_version, char *buf,
-                        size_t len, char *offsets)
+                        size_t len, char *offsets,
+                        const struct snap_tail *tail)
 {
 	struct work *wk = xcalloc(1, sizeof(*wk));
 
@@ -159,6 +196,8 @@ void ckpt_writer_submit(struct ckpt_writer *w, uint64_t id, int task,
 	wk->buf = buf;
 	wk->len = len;
 	wk->offsets = offsets;
+	if (tail && tail->fill)
+		wk->tail = *tail;
 	enqueue(w, wk);
 }
 

@@ -3,76 +3,167 @@
  *
  * Snapshot section: u64 number of keys, then per key: u64 key group,
  * bytes key, u64 number of names, then (bytes name, bytes value) each;
- * bytes are a u64 length and the bytes (weir_write_bytes).
+ * bytes are a u64 length and the bytes (weir_write_bytes). Keys come in
+ * any order (this code writes them group by group); a restore takes them
+ * as they come.
+ *
+ * Each key group has its own freezable map (cowmap.c). The snapshot
+ * handshake, in struct kstate_snap:
+ *
+ *   kstate_freeze (task)  waits until snap.out is false, thaws every group
+ *                         (the previous view is gone), freezes each
+ *                         non-empty group into snap.views, clears
+ *                         snap.done[g] for those, sets snap.out. The views
+ *                         reach the writer through its queue's mutex.
+ *   kstate_fill (writer)  serialises the views group by group and sets
+ *                         snap.done[g] (release) after each: from then on
+ *                         the task may change group g in place.
+ *   kstate_release        sets every snap.done[g], then clears snap.out
+ *   (writer)              under snap.mu and wakes a waiting freeze.
+ *
+ * Before changing group g the task thaws it if snap.done[g] is set
+ * (acquire), and thaws every group once it sees snap.out clear. A thaw
+ * moves what was copied to ks->trash, which each change, and each idle
+ * turn of the task, empties a little: the copies a snapshot caused are
+ * freed soon after the writer is through, without a pause for freeing
+ * them all at once.
  */
 #include "keyed_state.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cowmap.h"
 #include "keyroute.h"
 #include "kvmap.h"
 #include "util.h"
 
+/* Entries or pieces of slot table freed from the trash per change, and
+ * per idle turn (about a millisecond). */
+#define SWEEP_PER_CHANGE 8
+#define SWEEP_PER_IDLE 4096
+
+struct kstate_snap {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	atomic_bool out;        /* a frozen view is out; cleared under mu */
+	atomic_bool stop;       /* kstate_free: fill should give up */
+	atomic_bool done[KEY_GROUPS];
+	struct cowmap_view views[KEY_GROUPS];
+	uint64_t nkeys;
+};
+
 struct keyed_state {
-	struct kvmap *keys;     /* record key -> struct kvmap * (names) */
-	struct kvmap *cur;      /* names of the current key, or NULL */
+	struct cowmap *groups[KEY_GROUPS]; /* NULL until a key is stored */
+	struct cowent *cur;     /* entry of the current key, or NULL */
+	int cur_group;
 	char *key;
 	size_t key_len, key_cap;
+	bool thaw_pending;      /* groups may still be frozen */
+	struct cowtrash trash;  /* thawed copies, freed bit by bit */
+	struct kstate_snap snap;
 };
 
 struct keyed_state *kstate_new(void)
 {
 	struct keyed_state *ks = xcalloc(1, sizeof(*ks));
 
-	ks->keys = kvmap_new();
+	pthread_mutex_init(&ks->snap.mu, NULL);
+	pthread_cond_init(&ks->snap.cv, NULL);
+	atomic_init(&ks->snap.out, false);
+	atomic_init(&ks->snap.stop, false);
+	for (int g = 0; g < KEY_GROUPS; g++)
+		atomic_init(&ks->snap.done[g], true);
+	kstate_set_key(ks, "", 0);
 	return ks;
+}
+
+static void wait_released(struct kstate_snap *s)
+{
+	pthread_mutex_lock(&s->mu);
+	while (atomic_load(&s->out))
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
 }
 
 void kstate_free(struct keyed_state *ks)
 {
-	const void *k, *v;
-	size_t kl, vl, pos = 0;
-
 	if (!ks)
 		return;
-	while (kvmap_next(ks->keys, &pos, &k, &kl, &v, &vl)) {
-		struct kvmap *names;
-
-		memcpy(&names, v, sizeof(names));
-		kvmap_free(names);
-	}
-	kvmap_free(ks->keys);
+	atomic_store(&ks->snap.stop, true);
+	wait_released(&ks->snap);
+	for (int g = 0; g < KEY_GROUPS; g++)
+		cowmap_free(ks->groups[g]);
+	cowtrash_clear(&ks->trash);
+	pthread_mutex_destroy(&ks->snap.mu);
+	pthread_cond_destroy(&ks->snap.cv);
 	free(ks->key);
 	free(ks);
 }
 
-size_t kstate_keys(const struct keyed_state *ks)
+static size_t sum_groups(const struct keyed_state *ks,
+                         size_t (*of)(const struct cowmap *))
 {
-	return kvmap_count(ks->keys);
+	size_t n = 0;
+
+	for (int g = 0; g < KEY_GROUPS; g++)
+		if (ks->groups[g])
+			n += of(ks->groups[g]);
+	return n;
 }
 
-static struct kvmap *names_of(struct keyed_state *ks, const void *key,
-                              size_t len, bool create)
+size_t kstate_keys(const struct keyed_state *ks)
 {
-	void *v = kvmap_get(ks->keys, key, len, NULL);
-	struct kvmap *names;
+	return sum_groups(ks, cowmap_count);
+}
 
-	if (v) {
-		memcpy(&names, v, sizeof(names));
-		return names;
-	}
-	if (!create)
-		return NULL;
-	names = kvmap_new();
-	kvmap_put(ks->keys, key, len, &names, sizeof(names));
-	return names;
+size_t kstate_kept(const struct keyed_state *ks)
+{
+	return sum_groups(ks, cowmap_kept) + cowtrash_count(&ks->trash);
+}
+
+static void thaw_all(struct keyed_state *ks)
+{
+	for (int g = 0; g < KEY_GROUPS; g++)
+		if (ks->groups[g] && cowmap_frozen(ks->groups[g]))
+			cowmap_thaw(ks->groups[g], &ks->trash);
+	ks->thaw_pending = false;
+}
+
+/* Thaws every group once the writer released the view. */
+static void thaw_if_released(struct keyed_state *ks)
+{
+	if (ks->thaw_pending &&
+	    !atomic_load_explicit(&ks->snap.out, memory_order_acquire))
+		thaw_all(ks);
+}
+
+/* The map of group g, ready to be changed: thawed when the writer is
+ * through with it, created when the group had no key yet. Frees a little
+ * of the trash on the way. */
+static struct cowmap *group_to_change(struct keyed_state *ks, int g)
+{
+	struct cowmap *m = ks->groups[g];
+
+	if (ks->trash.ents.n || ks->trash.arrays.n)
+		cowtrash_sweep(&ks->trash, SWEEP_PER_CHANGE);
+	thaw_if_released(ks);
+	if (m && cowmap_frozen(m) &&
+	    atomic_load_explicit(&ks->snap.done[g], memory_order_acquire))
+		cowmap_thaw(m, &ks->trash);
+	if (!m)
+		m = ks->groups[g] = cowmap_new();
+	return m;
 }
 
 void kstate_set_key(struct keyed_state *ks, const void *key, size_t len)
 {
+	struct cowmap *m;
+
 	if (len > ks->key_cap) {
 		ks->key_cap = len * 2;
 		ks->key = xrealloc(ks->key, ks->key_cap);
@@ -80,7 +171,9 @@ void kstate_set_key(struct keyed_state *ks, const void *key, size_t len)
 	if (len)
 		memcpy(ks->key, key, len);
 	ks->key_len = len;
-	ks->cur = names_of(ks, key, len, false);
+	ks->cur_group = key_group(key, len);
+	m = ks->groups[ks->cur_group];
+	ks->cur = m ? cowmap_find(m, key, len) : NULL;
 }
 
 void kstate_current_key(const struct keyed_state *ks, const void **key,
@@ -97,7 +190,7 @@ int kstate_get(struct keyed_state *ks, const void *name, size_t len,
 
 	if (!ks->cur)
 		return WEIR_EEOF;
-	v = kvmap_get(ks->cur, name, len, vlen);
+	v = kvmap_get(ks->cur->names, name, len, vlen);
 	if (!v)
 		return WEIR_EEOF;
 	*value = v;
@@ -107,22 +200,30 @@ int kstate_get(struct keyed_state *ks, const void *name, size_t len,
 void kstate_put(struct keyed_state *ks, const void *name, size_t len,
                 const void *value, size_t vlen)
 {
-	if (!ks->cur)
-		ks->cur = names_of(ks, ks->key ? ks->key : "", ks->key_len,
-		                   true);
-	kvmap_put(ks->cur, name, len, value, vlen);
+	struct cowmap *m = group_to_change(ks, ks->cur_group);
+
+	if (ks->cur)
+		ks->cur = cowmap_own(m, ks->cur);
+	else
+		ks->cur = cowmap_add(m, ks->key ? ks->key : "", ks->key_len);
+	kvmap_put(ks->cur->names, name, len, value, vlen);
 }
 
 void kstate_delete(struct keyed_state *ks, const void *name, size_t len)
 {
-	if (!ks->cur || !kvmap_del(ks->cur, name, len))
+	struct cowmap *m;
+
+	if (!ks->cur || !kvmap_get(ks->cur->names, name, len, NULL))
 		return;
-	if (kvmap_count(ks->cur) == 0) {
+	m = group_to_change(ks, ks->cur_group);
+	if (kvmap_count(ks->cur->names) == 1) {
 		/* The key has no state left: forget it entirely. */
-		kvmap_free(ks->cur);
-		kvmap_del(ks->keys, ks->key ? ks->key : "", ks->key_len);
+		cowmap_remove(m, ks->cur);
 		ks->cur = NULL;
+		return;
 	}
+	ks->cur = cowmap_own(m, ks->cur);
+	kvmap_del(ks->cur->names, name, len);
 }
 
 int kstate_iterate(struct keyed_state *ks, weir_state_fn fn, void *arg)
@@ -133,33 +234,115 @@ int kstate_iterate(struct keyed_state *ks, weir_state_fn fn, void *arg)
 
 	if (!ks->cur)
 		return 0;
-	while (kvmap_next(ks->cur, &pos, &k, &kl, &v, &vl))
+	while (kvmap_next(ks->cur->names, &pos, &k, &kl, &v, &vl))
 		if ((rc = fn(arg, k, kl, v, vl)) != 0)
 			return rc;
 	return 0;
 }
 
-void kstate_snapshot(const struct keyed_state *ks, struct weir_writer *w)
+void kstate_idle(struct keyed_state *ks)
 {
-	const void *k, *v;
-	size_t kl, vl, pos = 0;
+	thaw_if_released(ks);
+	cowtrash_sweep(&ks->trash, SWEEP_PER_IDLE);
+}
 
-	weir_write_u64(w, kvmap_count(ks->keys));
-	while (kvmap_next(ks->keys, &pos, &k, &kl, &v, &vl)) {
-		struct kvmap *names;
+/* --- snapshots --------------------------------------------------------- */
+
+void kstate_freeze(struct keyed_state *ks)
+{
+	struct kstate_snap *s = &ks->snap;
+
+	wait_released(s);
+	thaw_all(ks);
+	s->nkeys = 0;
+	for (int g = 0; g < KEY_GROUPS; g++) {
+		struct cowmap *m = ks->groups[g];
+
+		if (!m || cowmap_count(m) == 0) {
+			memset(&s->views[g], 0, sizeof(s->views[g]));
+			continue;
+		}
+		s->views[g] = cowmap_freeze(m);
+		s->nkeys += s->views[g].n;
+		atomic_store_explicit(&s->done[g], false, memory_order_relaxed);
+	}
+	atomic_store_explicit(&s->stop, false, memory_order_relaxed);
+	atomic_store_explicit(&s->out, true, memory_order_relaxed);
+	ks->thaw_pending = true;
+}
+
+static void write_group(struct weir_writer *w, int g,
+                        const struct cowmap_view *v)
+{
+	const struct cowent *e;
+	size_t pos = 0;
+
+	while (cowmap_view_next(v, &pos, &e)) {
 		const void *nk, *nv;
 		size_t nkl, nvl, npos = 0;
 
-		memcpy(&names, v, sizeof(names));
-		weir_write_u64(w, (uint64_t)key_group(k, kl));
-		weir_write_bytes(w, k, kl);
-		weir_write_u64(w, kvmap_count(names));
-		while (kvmap_next(names, &npos, &nk, &nkl, &nv, &nvl)) {
+		weir_write_u64(w, (uint64_t)g);
+		weir_write_bytes(w, e->key, e->klen);
+		weir_write_u64(w, kvmap_count(e->names));
+		while (kvmap_next(e->names, &npos, &nk, &nkl, &nv, &nvl)) {
 			weir_write_bytes(w, nk, nkl);
 			weir_write_bytes(w, nv, nvl);
 		}
 	}
 }
+
+int kstate_fill(struct keyed_state *ks, struct weir_writer *w, char *err,
+                size_t errlen)
+{
+	struct kstate_snap *s = &ks->snap;
+
+	weir_write_u64(w, s->nkeys);
+	for (int g = 0; g < KEY_GROUPS; g++) {
+		if (s->views[g].n == 0)
+			continue;
+		if (atomic_load_explicit(&s->stop, memory_order_relaxed)) {
+			snprintf(err, errlen, "the task ended while its keyed "
+			         "state was being written");
+			return -1;
+		}
+		write_group(w, g, &s->views[g]);
+		atomic_store_explicit(&s->done[g], true, memory_order_release);
+	}
+	return 0;
+}
+
+void kstate_release(struct keyed_state *ks)
+{
+	struct kstate_snap *s = &ks->snap;
+
+	for (int g = 0; g < KEY_GROUPS; g++)
+		atomic_store_explicit(&s->done[g], true, memory_order_release);
+	pthread_mutex_lock(&s->mu);
+	atomic_store_explicit(&s->out, false, memory_order_release);
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static int fill_tail(void *arg, struct weir_writer *w, char *err,
+                     size_t errlen)
+{
+	return kstate_fill(arg, w, err, errlen);
+}
+
+static void release_tail(void *arg)
+{
+	kstate_release(arg);
+}
+
+void kstate_capture(struct keyed_state *ks, struct snap_tail *tail)
+{
+	kstate_freeze(ks);
+	tail->fill = fill_tail;
+	tail->release = release_tail;
+	tail->arg = ks;
+}
+
+/* --- restore ------------------------------------------------------------- */
 
 int kstate_restore(struct keyed_state *ks, struct weir_reader *r, int index,
                    int parallelism, char *err, size_t errlen)
@@ -171,29 +354,33 @@ int kstate_restore(struct keyed_state *ks, struct weir_reader *r, int index,
 	for (uint64_t i = 0; i < nkeys; i++) {
 		const void *k, *nk, *nv;
 		size_t kl, nkl, nvl;
-		struct kvmap *names = NULL;
-		bool mine;
+		struct cowent *e = NULL;
+		int g;
 
 		if (weir_read_u64(r, &group) != WEIR_OK ||
 		    weir_read_bytes(r, &k, &kl) != WEIR_OK ||
 		    weir_read_u64(r, &nnames) != WEIR_OK)
 			goto trunc;
-		if ((int)group != key_group(k, kl)) {
+		g = key_group(k, kl);
+		if (group != (uint64_t)g) {
 			snprintf(err, errlen, "keyed state: key %llu is in key "
 			         "group %llu, but hashes to %d",
 			         (unsigned long long)i, (unsigned long long)group,
-			         key_group(k, kl));
+			         g);
 			return -1;
 		}
-		mine = key_group_owner((int)group, parallelism) == index;
-		if (mine)
-			names = names_of(ks, k, kl, true);
+		if (key_group_owner(g, parallelism) == index) {
+			struct cowmap *m = group_to_change(ks, g);
+
+			e = cowmap_find(m, k, kl);
+			e = e ? cowmap_own(m, e) : cowmap_add(m, k, kl);
+		}
 		for (uint64_t j = 0; j < nnames; j++) {
 			if (weir_read_bytes(r, &nk, &nkl) != WEIR_OK ||
 			    weir_read_bytes(r, &nv, &nvl) != WEIR_OK)
 				goto trunc;
-			if (mine)
-				kvmap_put(names, nk, nkl, nv, nvl);
+			if (e)
+				kvmap_put(e->names, nk, nkl, nv, nvl);
 		}
 	}
 	ks->cur = NULL;

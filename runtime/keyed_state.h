@@ -1,8 +1,16 @@
 /*
  * keyed_state.h - the managed keyed state behind weir_state_*(): for each
- * record key, a map of names to values. Snapshots list keys with their key
- * group; a restore keeps only the groups the restoring task owns, so state
- * follows its keys when a job is restored with another parallelism.
+ * record key, a map of names to values, kept per key group. Snapshots list
+ * keys with their key group; a restore keeps only the groups the restoring
+ * task owns, so state follows its keys when a job is restored with another
+ * parallelism.
+ *
+ * A snapshot is taken in two parts so that the task does not stop for the
+ * size of its state. At the barrier the task freezes the state (O(key
+ * groups)); the snapshot writer's thread then serialises the frozen view
+ * while the task goes on changing the state, which copies only what it
+ * changes in groups the writer has not reached yet. At most one snapshot
+ * is out at a time: a freeze waits until the previous one was released.
  */
 #ifndef WEIR_KEYED_STATE_H
 #define WEIR_KEYED_STATE_H
@@ -15,8 +23,13 @@
 struct keyed_state;
 
 struct keyed_state *kstate_new(void);
+/* Stops and waits for a snapshot still being serialised, then frees. NULL
+ * is fine. Task thread. */
 void kstate_free(struct keyed_state *ks);
 size_t kstate_keys(const struct keyed_state *ks);
+
+/* Everything below but kstate_fill and kstate_release is for the task
+ * thread. */
 
 /* Sets the key that get/put/delete/iterate act on (copied). */
 void kstate_set_key(struct keyed_state *ks, const void *key, size_t len);
@@ -30,10 +43,34 @@ void kstate_put(struct keyed_state *ks, const void *name, size_t len,
 void kstate_delete(struct keyed_state *ks, const void *name, size_t len);
 int kstate_iterate(struct keyed_state *ks, weir_state_fn fn, void *arg);
 
-/* Appends every key's names and values to w. */
-void kstate_snapshot(const struct keyed_state *ks, struct weir_writer *w);
+/* Captures the state as it is now for a snapshot, first waiting until the
+ * previous snapshot was released. Task thread, at the barrier. Must be
+ * followed by kstate_release. */
+void kstate_freeze(struct keyed_state *ks);
+/* Appends the snapshot section of what kstate_freeze captured to w.
+ * Returns 0, or -1 with a message when kstate_free stopped it. One thread
+ * other than the task (the snapshot writer), before kstate_release. */
+int kstate_fill(struct keyed_state *ks, struct weir_writer *w, char *err,
+                size_t errlen);
+/* The captured view is no longer needed, whether it was filled or not.
+ * The thread that fills. */
+void kstate_release(struct keyed_state *ks);
+
+/* kstate_freeze, then points tail at kstate_fill and kstate_release of
+ * ks, for the snapshot writer. Task thread, at the barrier. */
+void kstate_capture(struct keyed_state *ks, struct snap_tail *tail);
+
+/* The task has nothing else to do: frees some of what snapshots made it
+ * copy (each change frees a little too). */
+void kstate_idle(struct keyed_state *ks);
+
+/* What the task still keeps for a snapshot's view or has not freed yet:
+ * copied-over entries and pieces of slot table. For tests. */
+size_t kstate_kept(const struct keyed_state *ks);
+
 /* Reads a snapshot section and adds the keys whose key group task `index`
- * of `parallelism` owns. Returns 0, or -1 with a message. */
+ * of `parallelism` owns. Returns 0, or -1 with a message. Before the task
+ * starts. */
 int kstate_restore(struct keyed_state *ks, struct weir_reader *r, int index,
                    int parallelism, char *err, size_t errlen);
 

@@ -43,6 +43,26 @@ void kvmap_free(struct kvmap *m)
 	free(m);
 }
 
+struct kvmap *kvmap_clone(const struct kvmap *m)
+{
+	struct kvmap *c = xmalloc(sizeof(*c));
+
+	c->cap = m->cap;
+	c->n = m->n;
+	c->slots = xcalloc(c->cap, sizeof(*c->slots));
+	for (size_t i = 0; i < m->cap; i++) {
+		const struct entry *e = m->slots[i];
+		size_t size;
+
+		if (!e)
+			continue;
+		size = sizeof(*e) + e->klen + e->vlen;
+		c->slots[i] = xmalloc(size);
+		memcpy(c->slots[i], e, size);
+	}
+	return c;
+}
+
 size_t kvmap_count(const struct kvmap *m)
 {
 	return m->n;

@@ -14,6 +14,8 @@ struct kvmap;
 
 struct kvmap *kvmap_new(void);
 void kvmap_free(struct kvmap *m); /* NULL is fine */
+/* A deep copy: its own table and entries. */
+struct kvmap *kvmap_clone(const struct kvmap *m);
 size_t kvmap_count(const struct kvmap *m);
 
 /* The stored value, or NULL. It stays valid until the next put or del. */

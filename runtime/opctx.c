@@ -18,6 +18,7 @@
 #include "util.h"
 
 #define SKIP_LOG_INTERVAL_MS 1000
+#define SNAPSHOT_WAIT_LOG_US 10000
 
 struct weir_ctx {
 	const weir_operator_t *op;
@@ -146,7 +147,10 @@ static int op_flush(struct task *t, void *st, uint64_t id)
 }
 
 /* A snapshot's payload: u64 length of the operator's own bytes, those
- * bytes, then u64 1 and the managed keyed state section, or u64 0. */
+ * bytes, then u64 1 and the managed keyed state section, or u64 0. The
+ * operator writes its bytes here, on the task thread; the keyed state is
+ * frozen by op_snapshot_tail and its section appended by the snapshot
+ * writer. */
 static int op_snapshot(struct task *t, void *st, uint64_t id,
                        struct weir_writer *w, char **offsets)
 {
@@ -165,9 +169,35 @@ static int op_snapshot(struct task *t, void *st, uint64_t id,
 	for (int i = 0; i < 8; i++)
 		w->p[at - 8 + i] = (char)((uint64_t)raw >> (8 * i));
 	weir_write_u64(w, ctx->ks ? 1 : 0);
-	if (ctx->ks)
-		kstate_snapshot(ctx->ks, w);
 	return 0;
+}
+
+/* Freezes the keyed state for the writer. This waits only when the
+ * writer still serialises the previous snapshot (its checkpoint was
+ * aborted while it was queued behind others): say so when it is long. */
+static int op_snapshot_tail(struct task *t, void *st, uint64_t id,
+                            struct snap_tail *tail)
+{
+	struct weir_ctx *ctx = st;
+	int64_t t0 = now_mono_us(), waited;
+
+	if (!ctx->ks)
+		return 0;
+	kstate_capture(ctx->ks, tail);
+	waited = now_mono_us() - t0;
+	if (waited >= SNAPSHOT_WAIT_LOG_US)
+		log_info(t->who, "checkpoint %llu: waited %lld ms for the "
+		         "previous checkpoint's keyed state to be written",
+		         (unsigned long long)id, (long long)(waited / 1000));
+	return 0;
+}
+
+static void op_idle(struct task *t, void *st)
+{
+	struct weir_ctx *ctx = st;
+
+	(void)t;
+	kstate_idle(ctx->ks);
 }
 
 int opctx_restore_part(struct weir_ctx *ctx, struct weir_reader *r,
@@ -246,8 +276,12 @@ void opctx_bind(struct weir_ctx *ctx, struct task_body *body)
 	body->state_version = ctx->op->state_version;
 	body->process = op_process;
 	body->flush = op_flush;
-	if (ctx->op->snapshot || ctx->ks)
+	if (ctx->op->snapshot || ctx->ks) {
 		body->snapshot = op_snapshot;
+		body->snapshot_tail = op_snapshot_tail;
+	}
+	if (ctx->ks)
+		body->idle = op_idle;
 	body->restore = op_restore;
 	body->complete = op_complete;
 	body->close = op_close;

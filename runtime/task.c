@@ -244,7 +244,8 @@ int task_emit(struct task *t, const void *key, size_t key_len,
 /* --- checkpoints ---------------------------------------------------------- */
 
 /* Takes this task's part of checkpoint id: make the output durable, capture
- * the state, hand it to the writer, then forward the barrier. */
+ * the state (bytes, and a view the writer serialises later), hand it to the
+ * writer, then forward the barrier. */
 static int take_checkpoint(struct task *t, uint64_t id)
 {
 	struct weir_writer w = {0};
@@ -256,13 +257,18 @@ static int take_checkpoint(struct task *t, uint64_t id)
 	if (t->body.flush && t->body.flush(t, t->body.st, id) < 0)
 		return -1;
 	if (t->body.snapshot) {
-		if (t->body.snapshot(t, t->body.st, id, &w, &offsets) < 0) {
+		struct snap_tail tail = {0};
+
+		if (t->body.snapshot(t, t->body.st, id, &w, &offsets) < 0 ||
+		    (t->body.snapshot_tail &&
+		     t->body.snapshot_tail(t, t->body.st, id, &tail) < 0)) {
 			free(w.p);
 			free(offsets);
 			return -1;
 		}
 		ckpt_writer_submit(t->job->writer, id, t->index, t->name,
-		                   t->body.state_version, w.p, w.len, offsets);
+		                   t->body.state_version, w.p, w.len, offsets,
+		                   &tail);
 	} else {
 		coord_ack(t->job->coord, id, t->index, NULL, NULL);
 	}

@@ -35,6 +35,19 @@ struct weir_reader {
 	size_t len, pos;
 };
 
+/* The part of a snapshot serialised off the task thread, from a view of
+ * the state captured at the barrier (managed keyed state). fill appends it
+ * to the bytes the body's snapshot wrote: 0, or -1 with a message. release
+ * tells the body the view is no longer needed. Both run on the snapshot
+ * writer's thread; release exactly once, after fill, or without fill when
+ * the checkpoint was aborted first. fill NULL: no such part. */
+struct snap_tail {
+	int (*fill)(void *arg, struct weir_writer *w, char *err,
+	            size_t errlen);
+	void (*release)(void *arg);
+	void *arg;
+};
+
 /* What runs inside a task. A source implements poll; operators and sinks
  * implement process. Every other member is optional. All run on the task's
  * thread, except open/restore which run on the main thread before the task
@@ -57,6 +70,10 @@ struct task_body {
 	 * object text for _metadata ({"topic":{"0":42}}). */
 	int (*snapshot)(struct task *t, void *st, uint64_t id,
 	                struct weir_writer *w, char **offsets);
+	/* Right after snapshot: capture what the snapshot writer serialises
+	 * after those bytes, in *tail. Fails only before capturing. */
+	int (*snapshot_tail)(struct task *t, void *st, uint64_t id,
+	                     struct snap_tail *tail);
 	int (*restore)(struct task *t, void *st, struct weir_reader *r,
 	               uint32_t version);
 	/* After restore (or with nothing to restore), before the thread

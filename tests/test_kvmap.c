@@ -359,6 +359,40 @@ START_TEST(iteration_visits_each_once)
 }
 END_TEST
 
+/* A clone holds the same keys and values in memory of its own: changing
+ * or freeing either leaves the other as it was. */
+START_TEST(clone_is_independent)
+{
+	enum { N = 300 };
+	struct kvmap *m = kvmap_new(), *c;
+	unsigned char key[KEY_MAX], one[KEY_MAX];
+	size_t one_len = make_key(1, one);
+
+	for (uint32_t id = 0; id < N; id++) {
+		size_t kl = make_key(id, key);
+
+		kvmap_put(m, key, kl, key, kl);
+	}
+	c = kvmap_clone(m);
+	ck_assert_uint_eq(kvmap_count(c), N);
+	for (uint32_t id = 0; id < N; id++) {
+		size_t kl = make_key(id, key);
+
+		assert_get(c, key, kl, key, kl);
+		ck_assert_ptr_ne(kvmap_get(c, key, kl, NULL),
+		                 kvmap_get(m, key, kl, NULL));
+	}
+	put_str(c, "only in the clone", "x");
+	ck_assert(kvmap_del(c, one, one_len));
+	assert_absent(m, "only in the clone", 17);
+	assert_get(m, one, one_len, one, one_len);
+	kvmap_free(m);
+	assert_get(c, "only in the clone", 17, "x", 1);
+	ck_assert_uint_eq(kvmap_count(c), N);
+	kvmap_free(c);
+}
+END_TEST
+
 /* ---- growth ------------------------------------------------------------- */
 
 /* For every size up to 1500: fill a fresh map, check every key and an
@@ -681,6 +715,7 @@ static Suite *kvmap_suite(void)
 	tcase_add_test(basic, empty_key);
 	tcase_add_test(basic, del_present_and_absent);
 	tcase_add_test(basic, iteration_visits_each_once);
+	tcase_add_test(basic, clone_is_independent);
 	suite_add_tcase(s, basic);
 
 	tcase_add_test(shape, growth_many_sizes);
