@@ -431,6 +431,54 @@ out:
 	rd_kafka_topic_destroy(rkt);
 }
 
+/* The log start (which = RD_KAFKA_OFFSET_BEGINNING) or end (..._END) of
+ * every owned partition, into out[i] for s->parts[i]: one ListOffsets
+ * request per leader, where asking each partition's watermarks in turn
+ * took two round trips per partition. A ListOffsets "timestamp" of -2 or
+ * -1 asks for exactly these two offsets. */
+static int log_ends(struct ksrc *s, int64_t which, int64_t *out, char *err,
+                    size_t errlen)
+{
+	rd_kafka_topic_partition_list_t *l;
+	rd_kafka_resp_err_t rerr;
+	int32_t bad = -1;
+
+	if (s->nparts == 0)
+		return 0;
+	l = rd_kafka_topic_partition_list_new(s->nparts);
+	for (int i = 0; i < s->nparts; i++)
+		rd_kafka_topic_partition_list_add(l, s->cfg->topic,
+		                                  s->parts[i].id)->offset = which;
+	rerr = rd_kafka_offsets_for_times(s->rk, l, KAFKA_START_TIMEOUT_MS);
+	for (int i = 0; i < s->nparts && !rerr; i++) {
+		rd_kafka_topic_partition_t *e = rd_kafka_topic_partition_list_find(
+		    l, s->cfg->topic, s->parts[i].id);
+
+		if (!e || e->err || e->offset < 0) {
+			rerr = e && e->err ? e->err
+			                   : RD_KAFKA_RESP_ERR__NO_OFFSET;
+			bad = s->parts[i].id;
+		} else {
+			out[i] = e->offset;
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+	if (!rerr)
+		return 0;
+	if (bad >= 0)
+		snprintf(err, errlen,
+		         "source: cannot read the offsets of %s[%d] from %s: %s",
+		         s->cfg->topic, (int)bad, s->cfg->brokers,
+		         rd_kafka_err2str(rerr));
+	else
+		snprintf(err, errlen,
+		         "source: cannot read the offsets of %s from %s within "
+		         "%d s: %s",
+		         s->cfg->topic, s->cfg->brokers,
+		         KAFKA_START_TIMEOUT_MS / 1000, rd_kafka_err2str(rerr));
+	return -1;
+}
+
 /* Picks the start offsets (restored ones are checked against the log) and
  * assigns the partitions. Runs after restore, before the task starts. */
 static int ksrc_start(struct task *t, struct ksrc *s, char *err,
@@ -438,25 +486,18 @@ static int ksrc_start(struct task *t, struct ksrc *s, char *err,
 {
 	rd_kafka_topic_partition_list_t *l =
 	    rd_kafka_topic_partition_list_new(s->nparts ? s->nparts : 1);
+	int64_t *los = xcalloc((size_t)s->nparts + 1, sizeof(int64_t));
+	int64_t *his = xcalloc((size_t)s->nparts + 1, sizeof(int64_t));
 	rd_kafka_resp_err_t rerr;
+	int rc = -1;
 
+	if (log_ends(s, RD_KAFKA_OFFSET_BEGINNING, los, err, errlen) < 0 ||
+	    log_ends(s, RD_KAFKA_OFFSET_END, his, err, errlen) < 0)
+		goto out;
 	for (int i = 0; i < s->nparts; i++) {
 		struct part *p = &s->parts[i];
-		int64_t lo, hi;
+		int64_t lo = los[i], hi = his[i];
 
-		rerr = rd_kafka_query_watermark_offsets(
-		    s->rk, s->cfg->topic, p->id, &lo, &hi,
-		    KAFKA_START_TIMEOUT_MS);
-		if (rerr) {
-			snprintf(err, errlen,
-			         "source: cannot read the offsets of %s[%d] "
-			         "from %s within %d s: %s",
-			         s->cfg->topic, (int)p->id, s->cfg->brokers,
-			         KAFKA_START_TIMEOUT_MS / 1000,
-			         rd_kafka_err2str(rerr));
-			rd_kafka_topic_partition_list_destroy(l);
-			return -1;
-		}
 		if (!s->restored) {
 			p->next = s->cfg->start == START_LATEST ? hi : lo;
 		} else if (p->next < lo || p->next > hi) {
@@ -477,8 +518,7 @@ static int ksrc_start(struct task *t, struct ksrc *s, char *err,
 				                        "by retention"
 				                      : " (was the topic "
 				                        "re-created?)");
-				rd_kafka_topic_partition_list_destroy(l);
-				return -1;
+				goto out;
 			}
 			log_warn(t->who,
 			         "%s[%d]: restored offset %" PRId64
@@ -495,13 +535,17 @@ static int ksrc_start(struct task *t, struct ksrc *s, char *err,
 	}
 	mark_leaders(s);
 	rerr = rd_kafka_assign(s->rk, l);
-	rd_kafka_topic_partition_list_destroy(l);
 	if (rerr) {
 		snprintf(err, errlen, "source: cannot assign partitions: %s",
 		         rd_kafka_err2str(rerr));
-		return -1;
+		goto out;
 	}
-	return 0;
+	rc = 0;
+out:
+	rd_kafka_topic_partition_list_destroy(l);
+	free(los);
+	free(his);
+	return rc;
 }
 
 static int ksrc_start_body(struct task *t, void *st)
