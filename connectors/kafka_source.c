@@ -582,7 +582,7 @@ int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
 	    "auto.offset.reset", "error",
 	    "fetch.wait.max.ms", "100",
 	    "queued.min.messages", "10000",
-	    "queued.max.messages.kbytes", "8192",
+	    "queued.max.messages.kbytes", "1024",
 	    "group.id", "weir",
 	    NULL};
 	struct ksrc *s = xcalloc(1, sizeof(*s));
