@@ -46,12 +46,11 @@ struct part {
 
 /* What the task knows of librdkafka's local queue (see the top). */
 struct prefetch {
-	size_t max_msgs, max_bytes;     /* queued.min.messages, ...kbytes */
-	uint64_t msgs, bytes;           /* read so far, for the mean size */
-	bool full;              /* the queue reached the bound since the
-	                         * last kick */
+	size_t max_msgs, max_bytes; /* queued.min.messages, ...kbytes */
+	uint64_t msgs, bytes;       /* read so far, for the mean size */
+	bool full;                  /* reached the bound since the last kick */
 	int64_t last_msg_ms, last_kick_ms;
-	int64_t gap_ms;         /* kick again after this long without data */
+	int64_t gap_ms; /* kick again after this long without data */
 };
 
 struct ksrc {
@@ -187,9 +186,9 @@ static void fetch_kick(struct task *t, struct ksrc *s)
 {
 	struct prefetch *pf = &s->pf;
 	int64_t now = now_mono_ms();
-	int64_t since = now - (pf->last_msg_ms > pf->last_kick_ms
-	                           ? pf->last_msg_ms
-	                           : pf->last_kick_ms);
+	int64_t since =
+	    now - (pf->last_msg_ms > pf->last_kick_ms ? pf->last_msg_ms
+	                                              : pf->last_kick_ms);
 	bool full = pf->full;
 
 	if (!full && since < pf->gap_ms) {
@@ -203,9 +202,8 @@ static void fetch_kick(struct task *t, struct ksrc *s)
 		int64_t lo, hi;
 
 		if (s->parts[i].kick)
-			rd_kafka_query_watermark_offsets(s->rk, s->cfg->topic,
-			                                 s->parts[i].id, &lo,
-			                                 &hi, 0);
+			rd_kafka_query_watermark_offsets(
+			    s->rk, s->cfg->topic, s->parts[i].id, &lo, &hi, 0);
 	}
 	pf->last_kick_ms = now;
 	if (!full && pf->gap_ms < KICK_MAX_MS)
@@ -448,15 +446,17 @@ static int log_ends(struct ksrc *s, int64_t which, int64_t *out, char *err,
 	l = rd_kafka_topic_partition_list_new(s->nparts);
 	for (int i = 0; i < s->nparts; i++)
 		rd_kafka_topic_partition_list_add(l, s->cfg->topic,
-		                                  s->parts[i].id)->offset = which;
+		                                  s->parts[i].id)
+		    ->offset = which;
 	rerr = rd_kafka_offsets_for_times(s->rk, l, KAFKA_START_TIMEOUT_MS);
 	for (int i = 0; i < s->nparts && !rerr; i++) {
-		rd_kafka_topic_partition_t *e = rd_kafka_topic_partition_list_find(
-		    l, s->cfg->topic, s->parts[i].id);
+		rd_kafka_topic_partition_t *e =
+		    rd_kafka_topic_partition_list_find(l, s->cfg->topic,
+		                                       s->parts[i].id);
 
 		if (!e || e->err || e->offset < 0) {
-			rerr = e && e->err ? e->err
-			                   : RD_KAFKA_RESP_ERR__NO_OFFSET;
+			rerr =
+			    e && e->err ? e->err : RD_KAFKA_RESP_ERR__NO_OFFSET;
 			bad = s->parts[i].id;
 		} else {
 			out[i] = e->offset;
@@ -466,10 +466,11 @@ static int log_ends(struct ksrc *s, int64_t which, int64_t *out, char *err,
 	if (!rerr)
 		return 0;
 	if (bad >= 0)
-		snprintf(err, errlen,
-		         "source: cannot read the offsets of %s[%d] from %s: %s",
-		         s->cfg->topic, (int)bad, s->cfg->brokers,
-		         rd_kafka_err2str(rerr));
+		snprintf(
+		    err, errlen,
+		    "source: cannot read the offsets of %s[%d] from %s: %s",
+		    s->cfg->topic, (int)bad, s->cfg->brokers,
+		    rd_kafka_err2str(rerr));
 	else
 		snprintf(err, errlen,
 		         "source: cannot read the offsets of %s from %s within "
@@ -587,6 +588,7 @@ int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
 	    NULL};
 	struct ksrc *s = xcalloc(1, sizeof(*s));
 	rd_kafka_conf_t *conf;
+	size_t kbytes;
 	char e[256];
 
 	s->cfg = cfg;
@@ -611,13 +613,13 @@ int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
 		goto fail;
 	}
 	if (conf_size(conf, "queued.min.messages", &s->pf.max_msgs) < 0 ||
-	    conf_size(conf, "queued.max.messages.kbytes", &s->pf.max_bytes) < 0) {
-		snprintf(err, errlen, "source: cannot read back the prefetch "
-		         "settings");
+	    conf_size(conf, "queued.max.messages.kbytes", &kbytes) < 0) {
+		snprintf(err, errlen,
+		         "source: cannot read back the prefetch settings");
 		rd_kafka_conf_destroy(conf);
 		goto fail;
 	}
-	s->pf.max_bytes *= 1024;
+	s->pf.max_bytes = kbytes * 1024;
 	s->pf.gap_ms = KICK_IDLE_MS;
 	s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
 	if (!s->rk) {
