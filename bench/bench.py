@@ -279,32 +279,33 @@ def check_written(addr, topic, before, expected, who):
 
 
 def kafka_job(tmp, name, addr, topic, out, bounded, interval, parallelism=2):
+    """A Kafka filter job with weir's default client settings."""
     return write_job(tmp, name, {
         "name": name,
         "checkpoint": {"dir": os.path.join(tmp, "ck-" + name),
                        "interval_ms": interval},
         "source": {"type": "kafka", "brokers": addr, "topic": topic,
                    "parallelism": parallelism, "start": "earliest",
-                   "bounded": bounded,
-                   "properties": {"fetch.wait.max.ms": "20"}},
+                   "bounded": bounded},
         "operators": [dict(FILTER, parallelism=parallelism)],
         "sink": {"type": "kafka", "brokers": addr, "topic": out,
-                 "parallelism": 1, "delivery": "at-least-once",
-                 "properties": {"linger.ms": "5"}}})
+                 "parallelism": 1, "delivery": "at-least-once"}})
+
+
+def write_input(path, n):
+    """n records as "KEY<TAB>VALUE" lines for kcat_produce."""
+    with open(path, "w") as f:
+        for seq in range(n):
+            f.write(f"{seq}\t{record(seq)}\n")
+    return path
 
 
 def bench_kafka(res, tmp, args, broker):
     n = args.kafka_records
     runs = args.runs
-    path = os.path.join(tmp, "logs.jsonl")
-    with open(path, "w") as f:
-        for seq in range(n):
-            f.write(f"{seq}\t{record(seq)}\n")
+    path = write_input(os.path.join(tmp, "logs.jsonl"), n)
     small_n = 200_000
-    small = os.path.join(tmp, "logs-small.jsonl")
-    with open(small, "w") as f:
-        for seq in range(small_n):
-            f.write(f"{seq}\t{record(seq)}\n")
+    small = write_input(os.path.join(tmp, "logs-small.jsonl"), small_n)
     addr = broker.addr
     log(f"kafka: producing {n:,} records ({os.path.getsize(path) / 2**20:.0f} "
         f"MiB) to logs (32 partitions) and {small_n:,} to logs-small")
@@ -383,6 +384,29 @@ def bench_kafka(res, tmp, args, broker):
             note=f"max ru_maxrss of the Kafka filter job over {runs} runs of "
                  f"{n:,} records; reference: the same job on {small_n:,} "
                  f"records (max of 3)")
+
+    # 5M records: 128 partitions keep each under the mock's 5 MiB.
+    huge_n = args.kafka_huge_records
+    huge = write_input(os.path.join(tmp, "logs-huge.jsonl"), huge_n)
+    log(f"kafka: producing {huge_n:,} records "
+        f"({os.path.getsize(huge) / 2**20:.0f} MiB) to logs-huge "
+        f"(128 partitions)")
+    kcat_produce(addr, "logs-huge", huge)
+    os.unlink(huge)
+    check_input(addr, "logs-huge", huge_n)
+    hjob = kafka_job(tmp, "bench-kafka-huge", addr, "logs-huge", "out-huge",
+                     True, 1000)
+    w, c, huge_rss, _ = run_timed([WEIR, "run", hjob])
+    check_written(addr, "out-huge", 0,
+                  sum(1 for seq in range(huge_n)
+                      if '"ERROR"' in record(seq)), "weir (5M)")
+    log(f"kafka 5M: weir {w:.2f}s wall {c:.2f}s cpu {huge_rss:.0f} MiB")
+    res.add("peak_rss_mb_5m", round(huge_rss, 1), "MiB",
+            reference=round(big, 1), ratio=round(huge_rss / big, 3),
+            target="<= 100", met=huge_rss <= 100,
+            note=f"ru_maxrss of the same job on {huge_n:,} records (128 "
+                 f"partitions, one run, {w:.1f} s wall); reference: "
+                 f"peak_rss_mb ({n:,} records, 32 partitions)")
 
 
 def bench_idle(res, tmp, args, broker):
@@ -676,6 +700,7 @@ def main():
     args.runs = 5
     args.core_records = 3_000_000 if args.quick else 20_000_000
     args.kafka_records = 1_000_000
+    args.kafka_huge_records = 5_000_000
     args.idle_windows = 3 if args.quick else 5
     only = set(filter(None, args.only.split(",")))
     res = Results()
@@ -687,7 +712,7 @@ def main():
         broker = Broker(["logs:32", "logs-small:8", "scratch:32",
                          "out-weir:32", "out-kcat:32", "out-loop:32",
                          "idle:4", "out-idle:4", "logs-rec:4", "out-rec:4",
-                         "out-state:4"])
+                         "out-state:4", "logs-huge:128", "out-huge:128"])
         try:
             if not only or "kafka" in only:
                 bench_kafka(res, tmp, args, broker)

@@ -178,6 +178,13 @@ void coord_request_final(struct coord *c)
 	pthread_mutex_unlock(&c->mu);
 }
 
+void coord_wake(struct coord *c)
+{
+	pthread_mutex_lock(&c->mu);
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
 void coord_shutdown(struct coord *c)
 {
 	pthread_mutex_lock(&c->mu);
@@ -195,6 +202,16 @@ static void finish_job(struct coord *c, bool ok)
 	atomic_store(&c->job->finished, 1);
 	for (int i = 0; i < c->job->ntasks; i++)
 		wake_signal(&c->job->tasks[i]->wake);
+}
+
+/* job_fail() wakes the coordinator (coord_wake), which takes c->mu: call
+ * it without holding that. Nothing here depends on what other threads post
+ * meanwhile. */
+static void fail_job(struct coord *c, const char *msg)
+{
+	pthread_mutex_unlock(&c->mu);
+	job_fail(c->job, msg);
+	pthread_mutex_lock(&c->mu);
 }
 
 static void trigger(struct coord *c, bool final)
@@ -230,7 +247,7 @@ static void fail(struct coord *c, const char *why)
 		if (!job_stopping(c->job)) {
 			char *msg = xasprintf("final checkpoint %llu failed: %s",
 			                      (unsigned long long)p->id, why);
-			job_fail(c->job, msg);
+			fail_job(c, msg);
 			free(msg);
 		}
 		finish_job(c, false);
@@ -246,7 +263,7 @@ static void fail(struct coord *c, const char *why)
 		    "%d checkpoints failed in a row, more than "
 		    "checkpoint.tolerable_failures (%d); the last one: %s",
 		    c->consecutive_failures, tol, why);
-		job_fail(c->job, msg);
+		fail_job(c, msg);
 		free(msg);
 	}
 }
@@ -350,17 +367,17 @@ static char *missing_acks(struct coord *c)
 	return s;
 }
 
-/* Sleeps until mono_ms (-1: no deadline) or an event, but never longer
- * than POLL_MS so that a job failure posted without c->mu is seen. */
-#define POLL_MS 250
-
+/* Sleeps until mono_ms (-1: no deadline) or an event. Every event is
+ * signalled on c->cv: acks, declines, a final checkpoint requested, the
+ * shutdown, and a job failure (job_fail calls coord_wake). */
 static void wait_until(struct coord *c, int64_t mono_ms)
 {
-	int64_t cap = now_mono_ms() + POLL_MS;
 	struct timespec ts;
 
-	if (mono_ms < 0 || mono_ms > cap)
-		mono_ms = cap;
+	if (mono_ms < 0) {
+		pthread_cond_wait(&c->cv, &c->mu);
+		return;
+	}
 	ts.tv_sec = mono_ms / 1000;
 	ts.tv_nsec = (mono_ms % 1000) * 1000000;
 	pthread_cond_timedwait(&c->cv, &c->mu, &ts);

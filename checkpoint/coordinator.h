@@ -36,6 +36,10 @@ void coord_decline(struct coord *c, uint64_t id, int task, const char *why);
 void coord_request_final(struct coord *c);
 /* The job failed: abort what is in flight and end the thread. */
 void coord_shutdown(struct coord *c);
+/* Makes the coordinator look at the job again now (job_fail calls it: a
+ * failure is posted without the coordinator's lock). Any thread except the
+ * coordinator's own. */
+void coord_wake(struct coord *c);
 void coord_join(struct coord *c);
 void coord_free(struct coord *c);
 

@@ -346,6 +346,7 @@ int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
 	    "enable.idempotence", "true",
 	    "linger.ms", "5",
 	    "partitioner", "murmur2_random",
+	    "queue.buffering.max.messages", "10000",
 	    NULL};
 	struct ksink *s = xcalloc(1, sizeof(*s));
 	rd_kafka_conf_t *conf;

@@ -8,6 +8,17 @@
  * Start positions are made concrete at open (earliest = the log start,
  * latest = the high watermark) so that a checkpoint taken before the first
  * record arrived still restores to the right place.
+ *
+ * Prefetch: librdkafka fetches ahead into a local queue until it holds
+ * queued.min.messages records or queued.max.messages.kbytes; weir keeps both
+ * small so that memory does not grow with the backlog. librdkafka 2.0 then
+ * looks at the queue again only when its broker thread next wakes up, up to
+ * a second later, so a task that empties the queue would wait that long for
+ * more. The task wakes the fetcher itself (fetch_kick): when it saw the
+ * queue reach the bound and has now emptied it, or when it is behind the
+ * broker and nothing arrived for KICK_IDLE_MS. The wake-up is a watermark
+ * query sent without waiting for the answer, one per partition leader: it
+ * moves no fetch position, so a fetch in flight is never wasted.
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -22,11 +33,24 @@
 #include "util.h"
 
 #define POLL_BATCH 512
+#define KICK_IDLE_MS 100
+#define KICK_MAX_MS 1000
 
 struct part {
 	int32_t id;
 	int64_t next;           /* offset of the next record to emit */
 	int64_t end;            /* bounded: stop here */
+	int32_t leader;         /* broker id at start, -1 unknown */
+	bool kick;              /* the first owned partition of its leader */
+};
+
+/* What the task knows of librdkafka's local queue (see the top). */
+struct prefetch {
+	size_t max_msgs, max_bytes; /* queued.min.messages, ...kbytes */
+	uint64_t msgs, bytes;       /* read so far, for the mean size */
+	bool full;                  /* reached the bound since the last kick */
+	int64_t last_msg_ms, last_kick_ms;
+	int64_t gap_ms; /* kick again after this long without data */
 };
 
 struct ksrc {
@@ -40,6 +64,7 @@ struct ksrc {
 	uint64_t snap_id;
 	int64_t *snap_next;
 	int64_t err_log_ms;
+	struct prefetch pf;
 	char *hdrbuf;
 	size_t hdrcap;
 };
@@ -124,6 +149,68 @@ static int on_error_message(struct task *t, struct ksrc *s,
 	return 0;
 }
 
+/* Notes that librdkafka's queue held `queued` records at some moment: if
+ * that reached its bound, librdkafka stopped fetching. */
+static void prefetch_note(struct prefetch *pf, size_t queued)
+{
+	uint64_t mean = pf->msgs ? pf->bytes / pf->msgs : 0;
+
+	if (queued >= pf->max_msgs || queued * mean >= pf->max_bytes / 10 * 9)
+		pf->full = true;
+}
+
+static bool behind(struct ksrc *s)
+{
+	for (int i = 0; i < s->nparts; i++) {
+		struct part *p = &s->parts[i];
+		int64_t lo, hi;
+
+		if (s->cfg->bounded) {
+			if (p->next < p->end)
+				return true;
+		} else if (rd_kafka_get_watermark_offsets(s->rk, s->cfg->topic,
+		                                          p->id, &lo, &hi) ==
+		               RD_KAFKA_RESP_ERR_NO_ERROR &&
+		           hi > p->next) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Called with librdkafka's queue empty: wakes its fetcher when it may have
+ * stopped (see the top). The query's timeout of 0 sends the request and
+ * returns; librdkafka drops the late answer. Kicks that bring nothing
+ * (the broker is down) back off to KICK_MAX_MS. */
+static void fetch_kick(struct task *t, struct ksrc *s)
+{
+	struct prefetch *pf = &s->pf;
+	int64_t now = now_mono_ms();
+	int64_t since =
+	    now - (pf->last_msg_ms > pf->last_kick_ms ? pf->last_msg_ms
+	                                              : pf->last_kick_ms);
+	bool full = pf->full;
+
+	if (!full && since < pf->gap_ms) {
+		t->wait_hint_ms = pf->gap_ms - since;
+		return;
+	}
+	pf->full = false;
+	if (!behind(s))
+		return; /* all read: the queue event wakes the task */
+	for (int i = 0; i < s->nparts; i++) {
+		int64_t lo, hi;
+
+		if (s->parts[i].kick)
+			rd_kafka_query_watermark_offsets(
+			    s->rk, s->cfg->topic, s->parts[i].id, &lo, &hi, 0);
+	}
+	pf->last_kick_ms = now;
+	if (!full && pf->gap_ms < KICK_MAX_MS)
+		pf->gap_ms *= 2;
+	t->wait_hint_ms = pf->gap_ms;
+}
+
 static int ksrc_poll(struct task *t, void *st, bool *progress)
 {
 	struct ksrc *s = st;
@@ -131,10 +218,17 @@ static int ksrc_poll(struct task *t, void *st, bool *progress)
 	ssize_t n;
 	int rc = 0;
 
+	prefetch_note(&s->pf, rd_kafka_queue_length(s->queue));
 	n = rd_kafka_consume_batch_queue(s->queue, 0, msgs, POLL_BATCH);
-	if (n <= 0)
+	if (n <= 0) {
+		if (rd_kafka_queue_length(s->queue) == 0)
+			fetch_kick(t, s);
 		return 0;
+	}
 	*progress = true;
+	s->pf.last_msg_ms = now_mono_ms();
+	s->pf.gap_ms = KICK_IDLE_MS;
+	prefetch_note(&s->pf, rd_kafka_queue_length(s->queue) + (size_t)n);
 	for (ssize_t i = 0; i < n; i++) {
 		rd_kafka_message_t *m = msgs[i];
 		struct weir_record like;
@@ -153,6 +247,8 @@ static int ksrc_poll(struct task *t, void *st, bool *progress)
 		if (!p || m->offset < p->next ||
 		    (s->cfg->bounded && m->offset >= p->end))
 			goto next;
+		s->pf.msgs++;
+		s->pf.bytes += m->len + (m->key ? m->key_len : 0);
 		hl = encode_headers(s, m, &nh);
 		like.topic = s->cfg->topic;
 		like.partition = m->partition;
@@ -295,6 +391,95 @@ static void ksrc_close(struct task *t, void *st)
 	free(s);
 }
 
+/* Marks one owned partition per leader broker for fetch_kick. Without
+ * metadata the first partition stands for all (one broker is the common
+ * case; a missed leader only means librdkafka's own wake-up, up to 1 s). */
+static void mark_leaders(struct ksrc *s)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(s->rk, s->cfg->topic, NULL);
+	const struct rd_kafka_metadata_topic *mt;
+
+	if (s->nparts > 0)
+		s->parts[0].kick = true;
+	if (!rkt)
+		return;
+	if (rd_kafka_metadata(s->rk, 0, rkt, &md, KAFKA_START_TIMEOUT_MS) ||
+	    md->topic_cnt != 1)
+		goto out;
+	mt = &md->topics[0];
+	for (int i = 0; i < s->nparts; i++) {
+		int32_t id = s->parts[i].id, leader = -1;
+		bool seen = false;
+
+		if (id < mt->partition_cnt && mt->partitions[id].id == id)
+			leader = mt->partitions[id].leader;
+		else
+			for (int k = 0; k < mt->partition_cnt; k++)
+				if (mt->partitions[k].id == id)
+					leader = mt->partitions[k].leader;
+		for (int j = 0; j < i && !seen; j++)
+			seen = s->parts[j].kick && s->parts[j].leader == leader;
+		s->parts[i].leader = leader;
+		s->parts[i].kick = !seen;
+	}
+out:
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+}
+
+/* The log start (which = RD_KAFKA_OFFSET_BEGINNING) or end (..._END) of
+ * every owned partition, into out[i] for s->parts[i]: one ListOffsets
+ * request per leader, where asking each partition's watermarks in turn
+ * took two round trips per partition. A ListOffsets "timestamp" of -2 or
+ * -1 asks for exactly these two offsets. */
+static int log_ends(struct ksrc *s, int64_t which, int64_t *out, char *err,
+                    size_t errlen)
+{
+	rd_kafka_topic_partition_list_t *l;
+	rd_kafka_resp_err_t rerr;
+	int32_t bad = -1;
+
+	if (s->nparts == 0)
+		return 0;
+	l = rd_kafka_topic_partition_list_new(s->nparts);
+	for (int i = 0; i < s->nparts; i++)
+		rd_kafka_topic_partition_list_add(l, s->cfg->topic,
+		                                  s->parts[i].id)
+		    ->offset = which;
+	rerr = rd_kafka_offsets_for_times(s->rk, l, KAFKA_START_TIMEOUT_MS);
+	for (int i = 0; i < s->nparts && !rerr; i++) {
+		rd_kafka_topic_partition_t *e =
+		    rd_kafka_topic_partition_list_find(l, s->cfg->topic,
+		                                       s->parts[i].id);
+
+		if (!e || e->err || e->offset < 0) {
+			rerr =
+			    e && e->err ? e->err : RD_KAFKA_RESP_ERR__NO_OFFSET;
+			bad = s->parts[i].id;
+		} else {
+			out[i] = e->offset;
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+	if (!rerr)
+		return 0;
+	if (bad >= 0)
+		snprintf(
+		    err, errlen,
+		    "source: cannot read the offsets of %s[%d] from %s: %s",
+		    s->cfg->topic, (int)bad, s->cfg->brokers,
+		    rd_kafka_err2str(rerr));
+	else
+		snprintf(err, errlen,
+		         "source: cannot read the offsets of %s from %s within "
+		         "%d s: %s",
+		         s->cfg->topic, s->cfg->brokers,
+		         KAFKA_START_TIMEOUT_MS / 1000, rd_kafka_err2str(rerr));
+	return -1;
+}
+
 /* Picks the start offsets (restored ones are checked against the log) and
  * assigns the partitions. Runs after restore, before the task starts. */
 static int ksrc_start(struct task *t, struct ksrc *s, char *err,
@@ -302,25 +487,18 @@ static int ksrc_start(struct task *t, struct ksrc *s, char *err,
 {
 	rd_kafka_topic_partition_list_t *l =
 	    rd_kafka_topic_partition_list_new(s->nparts ? s->nparts : 1);
+	int64_t *los = xcalloc((size_t)s->nparts + 1, sizeof(int64_t));
+	int64_t *his = xcalloc((size_t)s->nparts + 1, sizeof(int64_t));
 	rd_kafka_resp_err_t rerr;
+	int rc = -1;
 
+	if (log_ends(s, RD_KAFKA_OFFSET_BEGINNING, los, err, errlen) < 0 ||
+	    log_ends(s, RD_KAFKA_OFFSET_END, his, err, errlen) < 0)
+		goto out;
 	for (int i = 0; i < s->nparts; i++) {
 		struct part *p = &s->parts[i];
-		int64_t lo, hi;
+		int64_t lo = los[i], hi = his[i];
 
-		rerr = rd_kafka_query_watermark_offsets(
-		    s->rk, s->cfg->topic, p->id, &lo, &hi,
-		    KAFKA_START_TIMEOUT_MS);
-		if (rerr) {
-			snprintf(err, errlen,
-			         "source: cannot read the offsets of %s[%d] "
-			         "from %s within %d s: %s",
-			         s->cfg->topic, (int)p->id, s->cfg->brokers,
-			         KAFKA_START_TIMEOUT_MS / 1000,
-			         rd_kafka_err2str(rerr));
-			rd_kafka_topic_partition_list_destroy(l);
-			return -1;
-		}
 		if (!s->restored) {
 			p->next = s->cfg->start == START_LATEST ? hi : lo;
 		} else if (p->next < lo || p->next > hi) {
@@ -341,8 +519,7 @@ static int ksrc_start(struct task *t, struct ksrc *s, char *err,
 				                        "by retention"
 				                      : " (was the topic "
 				                        "re-created?)");
-				rd_kafka_topic_partition_list_destroy(l);
-				return -1;
+				goto out;
 			}
 			log_warn(t->who,
 			         "%s[%d]: restored offset %" PRId64
@@ -357,14 +534,19 @@ static int ksrc_start(struct task *t, struct ksrc *s, char *err,
 		rd_kafka_topic_partition_list_add(l, s->cfg->topic, p->id)
 		    ->offset = p->next;
 	}
+	mark_leaders(s);
 	rerr = rd_kafka_assign(s->rk, l);
-	rd_kafka_topic_partition_list_destroy(l);
 	if (rerr) {
 		snprintf(err, errlen, "source: cannot assign partitions: %s",
 		         rd_kafka_err2str(rerr));
-		return -1;
+		goto out;
 	}
-	return 0;
+	rc = 0;
+out:
+	rd_kafka_topic_partition_list_destroy(l);
+	free(los);
+	free(his);
+	return rc;
 }
 
 static int ksrc_start_body(struct task *t, void *st)
@@ -379,6 +561,17 @@ static int ksrc_start_body(struct task *t, void *st)
 	return 0;
 }
 
+static int conf_size(rd_kafka_conf_t *conf, const char *name, size_t *out)
+{
+	char v[32], *end;
+	size_t len = sizeof(v);
+
+	if (rd_kafka_conf_get(conf, name, v, &len) != RD_KAFKA_CONF_OK)
+		return -1;
+	*out = (size_t)strtoull(v, &end, 10);
+	return *end ? -1 : 0;
+}
+
 int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
                       int partitions, struct task_body *body, char *err,
                       size_t errlen)
@@ -388,11 +581,14 @@ int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
 	    "enable.auto.offset.store", "false",
 	    "enable.partition.eof", "false",
 	    "auto.offset.reset", "error",
-	    "fetch.wait.max.ms", "20",
+	    "fetch.wait.max.ms", "100",
+	    "queued.min.messages", "10000",
+	    "queued.max.messages.kbytes", "1024",
 	    "group.id", "weir",
 	    NULL};
 	struct ksrc *s = xcalloc(1, sizeof(*s));
 	rd_kafka_conf_t *conf;
+	size_t kbytes;
 	char e[256];
 
 	s->cfg = cfg;
@@ -416,6 +612,15 @@ int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
 		rd_kafka_conf_destroy(conf);
 		goto fail;
 	}
+	if (conf_size(conf, "queued.min.messages", &s->pf.max_msgs) < 0 ||
+	    conf_size(conf, "queued.max.messages.kbytes", &kbytes) < 0) {
+		snprintf(err, errlen,
+		         "source: cannot read back the prefetch settings");
+		rd_kafka_conf_destroy(conf);
+		goto fail;
+	}
+	s->pf.max_bytes = kbytes * 1024;
+	s->pf.gap_ms = KICK_IDLE_MS;
 	s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
 	if (!s->rk) {
 		snprintf(err, errlen, "source: cannot create a consumer: %s",

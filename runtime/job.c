@@ -178,6 +178,8 @@ void job_fail(struct job *job, const char *msg)
 	atomic_store(&job->hard_stop, 1);
 	for (int i = 0; i < job->ntasks; i++)
 		wake_signal(&job->tasks[i]->wake);
+	if (job->coord)
+		coord_wake(job->coord);
 }
 
 bool job_stopping(const struct job *job)

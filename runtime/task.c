@@ -26,7 +26,10 @@
 #include "util.h"
 #include "writer.h"
 
-#define CHAN_SLEEP_MS 200
+/* The longest a task sleeps. Every event that lets it go on signals its
+ * wake-up (chan.h), so this is only a safety net; a source may ask for less
+ * (wait_hint_ms). */
+#define CHAN_SLEEP_MS 1000
 
 struct task *task_new(struct job *job, int index, int stage, int sub,
                       int parallelism, const char *name, const char *who)
