@@ -124,12 +124,19 @@ def run(delivery, seed):
                 text = open(h.path("weir-run-%d.log" % i)).read()
                 kept = [int(n) for n in re.findall(
                     r"restored checkpoint \d+ with (\d+) record", text)]
+                opened = sum(1 for n in kept if n > 0)
                 said = len(re.findall(r"transaction (?:was not committed"
                                       r"|\(\d+ record\(s\)\) was "
                                       r"committed)", text))
-                check_eq(said, sum(1 for n in kept if n > 0),
-                         "restarts %d: open transactions restored vs. "
-                         "resolved" % i)
+                # A kill may land between restoring a transaction and
+                # resolving it; the run that went on to the end must have
+                # resolved every one.
+                if i == KILLS + 1:
+                    check_eq(said, opened, "final run: open transactions "
+                             "restored vs. resolved")
+                else:
+                    check(said <= opened, "run %d resolved %d transactions "
+                          "but restored only %d" % (i, said, opened))
                 recovered += said
             note("%d open transactions restored and resolved over %d "
                  "restarts" % (recovered, KILLS))
