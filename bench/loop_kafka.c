@@ -2,8 +2,8 @@
  * loop_kafka.c - the reference for the kafka_cpu_vs_loop benchmark: one
  * thread reads a whole topic with a librdkafka consumer (from the
  * beginning to the end offsets seen at start, like weir's bounded source),
- * keeps the records whose JSON field "level" is "ERROR" (jansson, as weir's
- * filter), and writes them to another topic with a librdkafka producer. No
+ * keeps the records whose JSON field "level" is "ERROR" (jsmn tokens, as
+ * weir's filter; see loop_json.h), and writes them to another topic with a librdkafka producer. No
  * runtime, no checkpoints: what the same work costs without weir.
  *
  *   loop_kafka BROKERS IN_TOPIC OUT_TOPIC
@@ -13,25 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
-static int is_error(const char *val, size_t len)
-{
-	json_error_t e;
-	json_t *doc = json_loadb(val, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
-	const json_t *f;
-	int match = 0;
-
-	if (!doc)
-		return 0;
-	f = json_object_get(doc, "level");
-	if (f && json_is_string(f) && json_string_length(f) == 5 &&
-	    memcmp(json_string_value(f), "ERROR", 5) == 0)
-		match = 1;
-	json_decref(doc);
-	return match;
-}
+#include "loop_json.h"
 
 static rd_kafka_t *client_new(rd_kafka_type_t type, const char *brokers)
 {
