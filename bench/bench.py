@@ -144,12 +144,12 @@ def bench_core(res, tmp, args):
     total = per_part * 2
     runs = args.runs
 
-    def job(interval):
-        return write_job(tmp, f"core-{interval}", {
-            "name": f"bench-core-{interval}",
+    def job(interval, count=per_part, tag=""):
+        return write_job(tmp, f"core-{interval}{tag}", {
+            "name": f"bench-core-{interval}{tag}",
             "checkpoint": {"dir": os.path.join(tmp, f"ck-core-{interval}"),
                            "interval_ms": interval},
-            "source": {"type": "generator", "count": per_part,
+            "source": {"type": "generator", "count": count,
                        "partitions": 2, "rate": 0, "parallelism": 2},
             "operators": [dict(FILTER, parallelism=2)],
             "sink": {"type": "discard"}})
@@ -185,6 +185,19 @@ def bench_core(res, tmp, args):
     loop_rps = total / statistics.median(walls["loop"])
     weir_rps = total / statistics.median(walls[0])
     weir100_rps = total / statistics.median(walls[100])
+    # The rounds give ~60 periodic checkpoints; the p99 wants >= 100, so
+    # one more run at full load lasts about 12 s (~120 checkpoints).
+    long_part = max(per_part, int(weir100_rps * 12) // 2 // 1000 * 1000)
+    fresh_dir(os.path.join(tmp, "ck-core-100"))
+    w, _, _, err = run_timed([WEIR, "run", job(100, long_part, "-long")])
+    if f"discarded {long_part * 2 // 4} records" not in err:
+        raise RuntimeError("long core job did not discard the expected "
+                           "number of records:\n" + err[-2000:])
+    for m in CKPT_RE.finditer(err):
+        if "(final)" not in m.group(3) and int(m.group(1)) > 1:
+            ckpt_ms.append(int(m.group(2)))
+    log(f"core: one {w:.1f} s run of {long_part * 2:,} records for the "
+        f"checkpoint p99")
     note = (f"{total:,} records per run, median of {runs}; weir: source and "
             f"filter parallelism 2 (2 cores), interval 0; loop: 1 thread; "
             f"wall time of the whole process")
@@ -208,7 +221,7 @@ def bench_core(res, tmp, args):
         res.add("checkpoint_p99_ms", p99, "ms", target="<= 50",
                 met=p99 <= 50 and len(ckpt_ms) >= 100,
                 note=f"over {len(ckpt_ms)} periodic checkpoints of the "
-                     f"interval-100 runs (p50 {statistics.median(ckpt_ms)} ms,"
+                     f"interval-100 runs and one longer run (p50 {statistics.median(ckpt_ms)} ms,"
                      f" max {ckpt_ms[-1]} ms); trigger -> complete as logged")
     else:
         res.add("checkpoint_p99_ms", None, "ms", target="<= 50", met=False,
