@@ -134,8 +134,8 @@ int ksink_produce(struct task *t, struct ksink *s, int32_t part,
 	}
 }
 
-static int produce_one(struct task *t, struct ksink *s,
-                       const struct weir_record *r)
+int ksink_produce_record(struct task *t, struct ksink *s,
+                         const struct weir_record *r)
 {
 	rd_kafka_headers_t *hdrs = rd_kafka_headers_new((size_t)r->nhdrs + 2);
 	char lin[320];
@@ -175,7 +175,7 @@ static int ksink_process(struct task *t, void *st, struct batch *b)
 	struct ksink *s = st;
 
 	for (uint32_t i = 0; i < b->n; i++)
-		if (produce_one(t, s, &b->recs[i]) < 0)
+		if (ksink_produce_record(t, s, &b->recs[i]) < 0)
 			return -1;
 	rd_kafka_poll(s->rk, 0);
 	if (s->dr_err)

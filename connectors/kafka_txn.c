@@ -428,8 +428,6 @@ static int txn_process(struct task *t, void *st, struct batch *b)
 	struct txn *x = s->txn;
 
 	for (uint32_t i = 0; i < b->n; i++) {
-		struct weir_reader r;
-
 		if (x->precommitted) {
 			put_copy(s, &x->held, &b->recs[i]);
 			x->nheld++;
@@ -437,12 +435,9 @@ static int txn_process(struct task *t, void *st, struct batch *b)
 		}
 		if (begin(t, s) < 0)
 			return -1;
-		r.pos = x->recs.len;
 		put_copy(s, &x->recs, &b->recs[i]);
 		x->nrecs++;
-		r.p = x->recs.p;
-		r.len = x->recs.len;
-		if (produce_copy(t, s, &r) < 0)
+		if (ksink_produce_record(t, s, &b->recs[i]) < 0)
 			return -1;
 	}
 	rd_kafka_poll(s->rk, 0);
