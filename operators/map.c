@@ -155,24 +155,6 @@ static json_t *mpath_take(json_t *root, const struct mpath *p)
 
 /* --- Config ------------------------------------------------------------- */
 
-/* Fields of the operator object that the job file reader handles. */
-
-
-static const char *kind(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER:
-	case JSON_REAL: return "a number";
-	case JSON_TRUE: return "true";
-	case JSON_FALSE: return "false";
-	case JSON_NULL: return "null";
-	}
-	return "an unknown value";
-}
-
 #define PATH_RULE "names joined by dots, none of them empty"
 
 static void parse_project(struct map *m, json_t *v,
@@ -182,17 +164,21 @@ static void parse_project(struct map *m, json_t *v,
 	json_t *f;
 
 	if (!json_is_array(v) || json_array_size(v) == 0) {
-		errlist_add(errs, "project: expected a non-empty array of field "
+		errlist_add(errs,
+		            "project: expected a non-empty array of field "
 		            "names like [\"level\", \"http.status\"], got %s; "
 		            "leave project out to keep every field",
-		            json_is_array(v) ? "an empty array" : kind(v));
+		            json_is_array(v) ? "an empty array"
+		                             : opconfig_kind(v));
 		return;
 	}
 	m->project = xcalloc(json_array_size(v), sizeof(*m->project));
 	json_array_foreach(v, i, f) {
 		if (!json_is_string(f))
-			errlist_add(errs, "project[%zu]: expected a field name "
-			            "(a string), got %s", i, kind(f));
+			errlist_add(errs,
+			            "project[%zu]: expected a field name "
+			            "(a string), got %s",
+			            i, opconfig_kind(f));
 		else if (!mpath_init(&m->project[m->nproject],
 		                     json_string_value(f)))
 			errlist_add(errs, "project[%zu]: \"%s\" is not a field "
@@ -209,9 +195,11 @@ static void parse_rename(struct map *m, json_t *v, struct errlist *errs)
 	json_t *to;
 
 	if (!json_is_object(v) || json_object_size(v) == 0) {
-		errlist_add(errs, "rename: expected a non-empty object of "
+		errlist_add(errs,
+		            "rename: expected a non-empty object of "
 		            "{\"old\": \"new\"} field names, got %s",
-		            json_is_object(v) ? "an empty object" : kind(v));
+		            json_is_object(v) ? "an empty object"
+		                              : opconfig_kind(v));
 		return;
 	}
 	m->rename = xcalloc(json_object_size(v), sizeof(*m->rename));
@@ -219,8 +207,10 @@ static void parse_rename(struct map *m, json_t *v, struct errlist *errs)
 		struct map_rename *r = &m->rename[m->nrename];
 
 		if (!json_is_string(to)) {
-			errlist_add(errs, "rename.%s: expected a string (the new "
-			            "field name), got %s", old, kind(to));
+			errlist_add(errs,
+			            "rename.%s: expected a string (the new "
+			            "field name), got %s",
+			            old, opconfig_kind(to));
 			continue;
 		}
 		if (!mpath_init(&r->from, old)) {
@@ -252,9 +242,11 @@ static void parse_add(struct map *m, json_t *v, struct errlist *errs)
 	json_t *val;
 
 	if (!json_is_object(v) || json_object_size(v) == 0) {
-		errlist_add(errs, "add: expected a non-empty object of "
+		errlist_add(errs,
+		            "add: expected a non-empty object of "
 		            "{\"field\": value}, got %s",
-		            json_is_object(v) ? "an empty object" : kind(v));
+		            json_is_object(v) ? "an empty object"
+		                              : opconfig_kind(v));
 		return;
 	}
 	m->add = xcalloc(json_object_size(v), sizeof(*m->add));
@@ -403,8 +395,10 @@ static int map_process(weir_ctx_t *ctx, void *state, const weir_record_t *rec)
 	doc = jrec_doc(&j);
 	if (!doc || !json_is_object(doc)) {
 		if (doc)
-			rc = weir_record_error(ctx, rec, "value is %s, not a "
-			                       "JSON object", kind(doc));
+			rc = weir_record_error(ctx, rec,
+			                       "value is %s, not a "
+			                       "JSON object",
+			                       opconfig_kind(doc));
 		else
 			rc = weir_record_error(ctx, rec, "%s", j.err);
 		jrec_clear(&j);

@@ -39,3 +39,18 @@ int opconfig_fail(weir_ctx_t *ctx, const struct errlist *errs)
 	free(all);
 	return rc;
 }
+
+const char *opconfig_kind(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL: return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE: return "a boolean";
+	case JSON_NULL: return "null";
+	}
+	return "an unknown value";
+}

@@ -6,6 +6,7 @@
  * its tokens (jrec.h) and allocates nothing in the common case.
  */
 #include "predicate.h"
+#include "opconfig.h"
 #include "util.h"
 
 #include <regex.h>
@@ -65,21 +66,6 @@ void pred_free(struct pred *p)
 
 /* --- Compiling ---------------------------------------------------------- */
 
-static const char *type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER:
-	case JSON_REAL: return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE: return "a boolean";
-	case JSON_NULL: return "null";
-	}
-	return "an unknown value";
-}
-
 static const char *const cond_keys[] = {
 	"field", "op", "value", "all", "any", "not", "value_contains",
 };
@@ -120,29 +106,37 @@ static bool check_value(struct pred *p, const json_t *v, const char *path,
 	case OP_GE:
 		if (json_is_number(v) || json_is_string(v))
 			return true;
-		errlist_add(errs, "%s.value: expected a number or a string for "
-		            "op \"%s\", got %s", path, op, type_name(v));
+		errlist_add(errs,
+		            "%s.value: expected a number or a string for "
+		            "op \"%s\", got %s",
+		            path, op, opconfig_kind(v));
 		return false;
 	case OP_CONTAINS:
 	case OP_PREFIX:
 		if (json_is_string(v))
 			return true;
-		errlist_add(errs, "%s.value: expected a string for op \"%s\", "
-		            "got %s", path, op, type_name(v));
+		errlist_add(errs,
+		            "%s.value: expected a string for op \"%s\", "
+		            "got %s",
+		            path, op, opconfig_kind(v));
 		return false;
 	case OP_EXISTS:
 		if (json_is_boolean(v)) {
 			p->exists_want = json_is_true(v);
 			return true;
 		}
-		errlist_add(errs, "%s.value: expected true or false for op "
-		            "\"exists\", got %s", path, type_name(v));
+		errlist_add(errs,
+		            "%s.value: expected true or false for op "
+		            "\"exists\", got %s",
+		            path, opconfig_kind(v));
 		return false;
 	case OP_MATCHES:
 		if (!json_is_string(v)) {
-			errlist_add(errs, "%s.value: expected a string holding a "
+			errlist_add(errs,
+			            "%s.value: expected a string holding a "
 			            "POSIX extended regular expression for op "
-			            "\"matches\", got %s", path, type_name(v));
+			            "\"matches\", got %s",
+			            path, opconfig_kind(v));
 			return false;
 		}
 		rc = regcomp(&p->re, json_string_value(v),
@@ -175,9 +169,9 @@ static struct pred *compile_cmp(const json_t *w, const char *path,
 		            path);
 		ok = false;
 	} else if (!json_is_string(field) || json_string_length(field) == 0) {
-		errlist_add(errs, "%s.field: expected a non-empty string, got %s",
-		            path, json_is_string(field) ? "\"\"" :
-		            type_name(field));
+		errlist_add(
+		    errs, "%s.field: expected a non-empty string, got %s", path,
+		    json_is_string(field) ? "\"\"" : opconfig_kind(field));
 		ok = false;
 	} else {
 		p->field = fpath_new(json_string_value(field));
@@ -188,8 +182,10 @@ static struct pred *compile_cmp(const json_t *w, const char *path,
 		            path);
 		ok = false;
 	} else if (!json_is_string(op)) {
-		errlist_add(errs, "%s.op: expected a string, one of " OP_LIST
-		            ", got %s", path, type_name(op));
+		errlist_add(errs,
+		            "%s.op: expected a string, one of " OP_LIST
+		            ", got %s",
+		            path, opconfig_kind(op));
 		ok = false;
 	} else {
 		const char *s = json_string_value(op);
@@ -228,10 +224,12 @@ static struct pred *compile_list(const json_t *w, const char *key,
 	bool ok = true;
 
 	if (!json_is_array(arr) || json_array_size(arr) == 0) {
-		errlist_add(errs, "%s.%s: expected a non-empty array of "
-		            "conditions, got %s", path, key,
-		            json_is_array(arr) ? "an empty array" :
-		            type_name(arr));
+		errlist_add(errs,
+		            "%s.%s: expected a non-empty array of "
+		            "conditions, got %s",
+		            path, key,
+		            json_is_array(arr) ? "an empty array"
+		                               : opconfig_kind(arr));
 		return NULL;
 	}
 	p = pred_new(strcmp(key, "all") == 0 ? P_ALL : P_ANY);
@@ -276,9 +274,11 @@ static struct pred *compile_raw(const json_t *w, const char *path,
 	struct pred *p;
 
 	if (!json_is_string(v) || json_string_length(v) == 0) {
-		errlist_add(errs, "%s.value_contains: expected a non-empty "
-		            "string, got %s", path,
-		            json_is_string(v) ? "\"\"" : type_name(v));
+		errlist_add(errs,
+		            "%s.value_contains: expected a non-empty "
+		            "string, got %s",
+		            path,
+		            json_is_string(v) ? "\"\"" : opconfig_kind(v));
 		return NULL;
 	}
 	p = pred_new(P_RAW);
@@ -298,8 +298,10 @@ static struct pred *compile_at(const json_t *w, const char *path,
 	json_t *v;
 
 	if (!json_is_object(w)) {
-		errlist_add(errs, "%s: expected a condition object with one of "
-		            FORMS ", got %s", path, type_name(w));
+		errlist_add(errs,
+		            "%s: expected a condition object with one of " FORMS
+		            ", got %s",
+		            path, opconfig_kind(w));
 		return NULL;
 	}
 	json_object_foreach((json_t *)w, key, v) {
