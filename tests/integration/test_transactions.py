@@ -36,12 +36,12 @@ from weirtest import (ERROR_FILTER, BackgroundProducer, Harness, check,  # noqa:
 GROUP = "txn-src"
 
 
-def txn_job(h, name, interval=200, sinks=2):
+def txn_job(h, name, interval=200, sinks=2, properties=None):
     return h.write_job("job.json", kafka_job(
         name, h.path("ck"), "logs", "out", [ERROR_FILTER],
         source={"group_id": GROUP},
         sink={"delivery": "exactly-once", "exactly_once": "transactions",
-              "parallelism": sinks},
+              "parallelism": sinks, "properties": properties or {}},
         checkpoint={"interval_ms": interval, "retain": 5}))
 
 
@@ -97,6 +97,12 @@ def scenario_clean():
         done, commits = commit_order(w.log())
         check(len(commits) >= 3, "only %d transactions committed" %
               len(commits))
+        # This broker keeps no offsets committed in transactions: weir
+        # must notice after its first commit and say what that means.
+        check(re.search(r"did not keep the marker committed with "
+                        r"checkpoint \d+'s transaction.*at-least-once",
+                        w.log()),
+              "no warning that the broker keeps no transaction markers")
         seen = outputs(h)
         expected = expected_of(records)
         check_no_loss(seen, expected, "clean run")
@@ -121,7 +127,8 @@ def scenario_kill_before_commit():
         # One sink task: with two, the other one may commit and start its
         # next transaction before the kill, and on this broker those
         # aborted records would show up as well.
-        job = txn_job(h, "txn-kill", sinks=1)
+        job = txn_job(h, "txn-kill", sinks=1,
+                      properties={"transactional.id": "kill-prefix"})
         records = log_records(20_000, 302, 4)
         producer = BackgroundProducer(h.brokers, "logs", records, seconds=4)
         producer.start()
@@ -133,6 +140,8 @@ def scenario_kill_before_commit():
                   if r.status == "complete"][0]
 
         w = h.weir_run(job)
+        # The user's transactional.id is the prefix of each task's id.
+        w.wait_for_log(r"transactions: id \"kill-prefix-0\"")
         pat = (r"restored checkpoint %d with (\d+) record\(s\) in its "
                r"transaction" % newest)
         w.wait_for_log(pat)
