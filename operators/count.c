@@ -27,8 +27,6 @@ struct count {
 
 #define COUNT_NAME "n"
 
-
-
 static int count_open(weir_ctx_t *ctx, const char *config, void **state)
 {
 	json_error_t jerr;

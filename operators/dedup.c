@@ -39,8 +39,6 @@ struct dedup {
 #define SEEN_NAME "t"
 #define SEEN_LEN 8
 
-
-
 static int dedup_open(weir_ctx_t *ctx, const char *config_json, void **state)
 {
 	json_error_t jerr;
@@ -145,13 +143,16 @@ static int dedup_process(weir_ctx_t *ctx, void *state,
 	if (rc == WEIR_OK) {
 		if (seen_len != SEEN_LEN)
 			return weir_error(ctx, "keyed state of dedup holds %zu "
-			                  "bytes for a key, expected %d; was the "
-			                  "checkpoint written by another "
-			                  "operator?", seen_len, SEEN_LEN);
+			                  "bytes for a key, expected %d: the "
+			                  "restored checkpoint was not written by "
+			                  "this dedup. Restore from a checkpoint "
+			                  "it wrote, or move the checkpoint "
+			                  "directory aside to start fresh",
+			                  seen_len, SEEN_LEN);
 		if (!expired(d, get_i64(seen), now))
 			return WEIR_OK; /* a repeat: dropped */
 	} else if (rc != WEIR_EEOF) {
-		return weir_error(ctx, "keyed state is not available (%d)", rc);
+		return WEIR_ERR; /* weir_state_get said why */
 	}
 	put_i64(b, now);
 	if (weir_state_put(ctx, SEEN_NAME, 1, b, sizeof(b)) != WEIR_OK)

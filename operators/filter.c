@@ -2,7 +2,9 @@
  * filter.c - the built-in "filter" operator: forwards each record whose
  * value matches the "where" predicate and drops the others. A record the
  * predicate cannot judge (not JSON, missing field) goes to the on_error
- * policy. Stateless, so no snapshot; uses only weir/weir.h like a plugin.
+ * policy. Stateless, so no snapshot. Written against weir/weir.h like a
+ * plugin, except that it reads values through the runtime's token view of
+ * the current record (opctx_json), which plugins cannot reach yet.
  */
 #include "builtin.h"
 
@@ -14,10 +16,6 @@
 #include "opconfig.h"
 #include "opctx.h"
 #include "predicate.h"
-
-/* Fields of the operator object that the job file reader handles. */
-
-
 
 static int filter_open(weir_ctx_t *ctx, const char *config_json, void **state)
 {
