@@ -442,19 +442,60 @@ static int read_entry(struct job *job, const struct ckpt_meta *meta,
 	return 0;
 }
 
+/* Is `file` a state file of t's operator: "op<stage>-<name>-<sub>", the
+ * same as t->name up to its task index? */
+static bool own_file(const struct task *t, const char *file)
+{
+	const char *dash = strrchr(t->name, '-');
+	size_t n = dash ? (size_t)(dash - t->name) + 1 : strlen(t->name);
+
+	return !strncmp(file, t->name, n) && file[n] &&
+	       strspn(file + n, "0123456789") == strlen(file + n);
+}
+
+/* Counts in *ours the state files meta holds for t's operator stage. A
+ * file of that stage under another operator name (a plugin swapped or
+ * renamed) would be lost or, worse, fed to the wrong operator: that is an
+ * error, reported in errs, and the result is false. */
+static bool stage_files_ours(const struct task *t,
+                             const struct ckpt_meta *meta, int *ours,
+                             struct errlist *errs)
+{
+	char stage[32];
+
+	*ours = 0;
+	snprintf(stage, sizeof(stage), "op%d-", t->stage - 1);
+	for (size_t i = 0; i < meta->ntasks; i++) {
+		const char *f = meta->tasks[i].task;
+
+		if (strncmp(f, stage, strlen(stage)) != 0)
+			continue;
+		if (own_file(t, f)) {
+			(*ours)++;
+			continue;
+		}
+		errlist_add(errs,
+		            "checkpoint %llu holds state %s for operators[%d], "
+		            "but this job's operator there writes %s.state: the "
+		            "operator changed. Run the job with the operator it "
+		            "had, or use a new checkpoint.dir",
+		            (unsigned long long)meta->id, f, t->stage - 1,
+		            t->name);
+		return false;
+	}
+	return true;
+}
+
 /* A keyed operator's task takes the key groups it owns from every state
  * file of its stage, whatever parallelism wrote them. */
 static int restore_keyed(struct job *job, struct task *t,
                          const struct ckpt_meta *meta, struct errlist *errs)
 {
-	char prefix[32];
-	int old_par = 0;
+	int old_par;
 	bool rescaled;
 
-	snprintf(prefix, sizeof(prefix), "op%d-", t->stage - 1);
-	for (size_t i = 0; i < meta->ntasks; i++)
-		if (!strncmp(meta->tasks[i].task, prefix, strlen(prefix)))
-			old_par++;
+	if (!stage_files_ours(t, meta, &old_par, errs))
+		return -1;
 	if (old_par == 0)
 		return 0;
 	rescaled = old_par != t->parallelism;
@@ -469,7 +510,7 @@ static int restore_keyed(struct job *job, struct task *t,
 		uint32_t version;
 		int rc;
 
-		if (strncmp(e->task, prefix, strlen(prefix)) != 0)
+		if (!own_file(t, e->task))
 			continue;
 		if (read_entry(job, meta, e, &payload, &len, &version, errs) < 0)
 			return -1;
@@ -505,25 +546,12 @@ static int restore_task(struct job *job, struct task *t,
 		if (!strcmp(meta->tasks[i].task, t->name))
 			e = &meta->tasks[i];
 	if (!e) {
-		/* No file of this name: the task had no state, unless the
-		 * stage has files under another operator name (a plugin that
-		 * was swapped or renamed), whose state would be lost. */
-		char prefix[32];
+		/* No file of this name: the task had no state (unless the
+		 * operator changed, which stage_files_ours reports). */
+		int n;
 
-		snprintf(prefix, sizeof(prefix), "op%d-", t->stage - 1);
-		for (size_t i = 0; t->stage >= 1 && i < meta->ntasks; i++)
-			if (!strncmp(meta->tasks[i].task, prefix, strlen(prefix))) {
-				errlist_add(errs,
-				            "checkpoint %llu holds state %s for "
-				            "operators[%d], but this job's operator "
-				            "there writes %s.state: the operator "
-				            "changed. Run the job with the operator "
-				            "it had, or use a new checkpoint.dir",
-				            (unsigned long long)meta->id,
-				            meta->tasks[i].task, t->stage - 1,
-				            t->name);
-				return -1;
-			}
+		if (t->stage >= 1 && !stage_files_ours(t, meta, &n, errs))
+			return -1;
 		return 0;
 	}
 	if (!t->body.restore) {

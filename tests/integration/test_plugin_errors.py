@@ -151,12 +151,16 @@ def process_failure(h):
                                                   len(inputs)))
 
 
-def swapped_operator(h):
-    ck = h.path("ck-swap")
+def swapped_operator(h, keyed):
+    """keyed: the stage restores key groups from every file of its stage,
+    so a swapped keyed operator must be refused as well."""
+    ck = h.path("ck-swap-keyed" if keyed else "ck-swap")
+    key = {"key": "service"} if keyed else {}
 
     def job(lib, extra):
         op = {"type": "plugin", "library": lib}
         op.update(extra)
+        op.update(key)
         return h.write_job("swap.json", kafka_job(
             "swap", ck, "logs", "out", [op], source={"bounded": True}))
 
@@ -167,18 +171,19 @@ def swapped_operator(h):
     no_crash(r, "weir run")
     check_eq(r.rc, 1, "exit code of a job whose operator changed; "
              "stderr:\n%s" % r.err)
-    check("holds state op0-sample-0.state for operators[0]" in r.err or
-          "holds state op0-sample-0 for operators[0]" in r.err,
+    check("holds state op0-sample-0 for operators[0]" in r.err,
           "the refusal does not name the state file; stderr:\n%s" % r.err)
     check("the operator changed" in r.err, "stderr:\n%s" % r.err)
-    return "swapped operator refused (exit 1), its checkpoint kept"
+    return ("swapped %s operator refused (exit 1), its checkpoint kept"
+            % ("keyed" if keyed else "unkeyed"))
 
 
 def test():
     with Harness("plugin-errors") as h:
         h.broker({"logs": 4, "out": 4})
         return "; ".join([abi_mismatch(h), open_failure(h),
-                          process_failure(h), swapped_operator(h)])
+                          process_failure(h), swapped_operator(h, False),
+                          swapped_operator(h, True)])
 
 
 if __name__ == "__main__":
