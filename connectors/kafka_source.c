@@ -40,7 +40,6 @@ struct part {
 	int32_t id;
 	int64_t next;           /* offset of the next record to emit */
 	int64_t end;            /* bounded: stop here */
-	int32_t leader;         /* broker id at start, -1 unknown */
 	bool kick;              /* the first owned partition of its leader */
 };
 
@@ -218,7 +217,6 @@ static int ksrc_poll(struct task *t, void *st, bool *progress)
 	ssize_t n;
 	int rc = 0;
 
-	prefetch_note(&s->pf, rd_kafka_queue_length(s->queue));
 	n = rd_kafka_consume_batch_queue(s->queue, 0, msgs, POLL_BATCH);
 	if (n <= 0) {
 		if (rd_kafka_queue_length(s->queue) == 0)
@@ -399,6 +397,7 @@ static void mark_leaders(struct ksrc *s)
 	const struct rd_kafka_metadata *md = NULL;
 	rd_kafka_topic_t *rkt = rd_kafka_topic_new(s->rk, s->cfg->topic, NULL);
 	const struct rd_kafka_metadata_topic *mt;
+	int32_t *leader = NULL; /* of each owned partition, -1 unknown */
 
 	if (s->nparts > 0)
 		s->parts[0].kick = true;
@@ -408,21 +407,23 @@ static void mark_leaders(struct ksrc *s)
 	    md->topic_cnt != 1)
 		goto out;
 	mt = &md->topics[0];
+	leader = xmalloc((size_t)s->nparts * sizeof(*leader));
 	for (int i = 0; i < s->nparts; i++) {
-		int32_t id = s->parts[i].id, leader = -1;
+		int32_t id = s->parts[i].id;
 		bool seen = false;
 
+		leader[i] = -1;
 		if (id < mt->partition_cnt && mt->partitions[id].id == id)
-			leader = mt->partitions[id].leader;
+			leader[i] = mt->partitions[id].leader;
 		else
 			for (int k = 0; k < mt->partition_cnt; k++)
 				if (mt->partitions[k].id == id)
-					leader = mt->partitions[k].leader;
+					leader[i] = mt->partitions[k].leader;
 		for (int j = 0; j < i && !seen; j++)
-			seen = s->parts[j].kick && s->parts[j].leader == leader;
-		s->parts[i].leader = leader;
+			seen = s->parts[j].kick && leader[j] == leader[i];
 		s->parts[i].kick = !seen;
 	}
+	free(leader);
 out:
 	if (md)
 		rd_kafka_metadata_destroy(md);
