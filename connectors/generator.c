@@ -35,6 +35,9 @@ static int gen_poll(struct task *t, void *st, bool *progress)
 {
 	struct gen *g = st;
 	char val[160];
+	/* One clock reading a poll: the records of a batch share it, as the
+	 * records of one Kafka produce request often do. */
+	int64_t stamp = now_wall_ms();
 
 	for (int i = 0; i < g->nparts; i++) {
 		struct gpart *p = &g->parts[i];
@@ -56,7 +59,7 @@ static int gen_poll(struct task *t, void *st, bool *progress)
 			struct weir_record like = {.topic = "generator",
 			                           .partition = p->id,
 			                           .offset = seq,
-			                           .timestamp = now_wall_ms()};
+			                           .timestamp = stamp};
 			int n = snprintf(val, sizeof(val),
 			                 "{\"seq\":%" PRId64 ",\"level\":\"%s\","
 			                 "\"service\":\"svc-%d\",\"msg\":\"request "

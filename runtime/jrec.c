@@ -72,6 +72,7 @@ void jrec_reset(struct jrec *j, const void *raw, size_t len)
 	j->doc = NULL;
 	j->scratch = NULL;
 	j->ntok = 0;
+	j->escapes = false;
 	j->state = 0;
 	j->err[0] = '\0';
 }
@@ -104,8 +105,11 @@ static bool is_digit(char c)
 
 /* Whether s[from, to) is white space, around exactly one sep when sep is
  * not 0. */
-static bool gap_ok(const char *s, size_t from, size_t to, char sep)
+static inline bool gap_ok(const char *s, size_t from, size_t to, char sep)
 {
+	/* Compact JSON, the common case: nothing, or the separator alone. */
+	if (to - from == (sep != 0) && (!sep || s[from] == sep))
+		return true;
 	if (from > to)
 		return false;
 	while (from < to && is_ws(s[from]))
@@ -174,17 +178,59 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+#define ONES ((uint64_t)0x0101010101010101u)
+#define HIGHS ((uint64_t)0x8080808080808080u)
+
+/* Whether all 8 bytes of w are printable ASCII other than the backslash,
+ * the bytes a string holds as they are: no byte at or above 0x80, none
+ * below 0x20 (subtracting 0x20 borrows into the high bit of those), none
+ * equal to '\\' (xor makes those 0, and 0 - 1 borrows). */
+static inline bool plain8(uint64_t w)
+{
+	uint64_t bs = w ^ (ONES * '\\');
+
+	return ((w | (w - ONES * 0x20) | ((bs - ONES) & ~bs)) & HIGHS) == 0;
+}
+
+/* Whether all n bytes at s are printable ASCII other than the backslash.
+ * Then every string in them is well-formed as it stands, which spares
+ * the check string by string for most records. */
+static bool text_plain(const char *s, size_t n)
+{
+	size_t i = 0;
+	uint64_t w;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, 8);
+		if (!plain8(w))
+			return false;
+	}
+	for (; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x80 ||
+		    s[i] == '\\')
+			return false;
+	return true;
+}
+
 /* A string token's bytes (between the quotes): no control bytes, valid
  * UTF-8, known escapes, \u surrogates in pairs, and no \u0000 in a key
- * (jansson allows NUL in values only). */
-static bool string_ok(const char *s, size_t n, bool key)
+ * (jansson allows NUL in values only). Sets *escapes at a backslash. */
+static bool string_ok(const char *s, size_t n, bool key, bool *escapes)
 {
 	size_t i = 0;
 
 	while (i < n) {
 		unsigned char c = (unsigned char)s[i];
 		long u, lo;
+		uint64_t w;
 
+		if (n - i >= 8) {
+			memcpy(&w, s + i, 8);
+			if (plain8(w)) {
+				i += 8;
+				continue;
+			}
+		}
 		if (c >= 0x20 && c < 0x80 && c != '\\') {
 			i++;
 			continue;
@@ -199,6 +245,7 @@ static bool string_ok(const char *s, size_t n, bool key)
 			i += k;
 			continue;
 		}
+		*escapes = true;
 		if (i + 1 >= n)
 			return false;
 		switch (s[i + 1]) {
@@ -313,7 +360,7 @@ static size_t tok_start(const jsmntok_t *t)
 /* The object or array a token is directly in: its parent, or, for a value
  * in an object, the object that holds its key. -1 at the top; -2 when jsmn
  * hung it under something that holds no values. */
-static int holder(const jsmntok_t *t, int i)
+static inline int holder(const jsmntok_t *t, int i)
 {
 	int p = t[i].parent;
 
@@ -330,12 +377,13 @@ static int holder(const jsmntok_t *t, int i)
  * keys each with one value after ':'; ',' between members and elements
  * and nowhere else; white space only around them; every token's own bytes
  * well-formed; nesting no deeper than jansson's limit. */
-static bool tokens_ok(const struct jrec *j)
+static bool tokens_ok(struct jrec *j)
 {
 	const jsmntok_t *t = toks(j);
 	const char *s = j->text;
 	size_t at = 0; /* every byte before this one is checked */
 	int open = -1, depth = 0;
+	bool plain = text_plain(s, j->text_len);
 
 	if (j->ntok < 1)
 		return false;
@@ -371,8 +419,10 @@ static bool tokens_ok(const struct jrec *j)
 			break;
 		case JSMN_STRING:
 			if (t[i].size != (key ? 1 : 0) ||
-			    !string_ok(s + t[i].start,
-			               (size_t)(t[i].end - t[i].start), key))
+			    (!plain &&
+			     !string_ok(s + t[i].start,
+			                (size_t)(t[i].end - t[i].start), key,
+			                &j->escapes)))
 				return false;
 			at = (size_t)t[i].end + 1;
 			break;
@@ -619,7 +669,7 @@ void jrec_string(struct jrec *j, int tok, const char **s, size_t *len)
 	const char *raw = j->text + t->start;
 	size_t n = (size_t)(t->end - t->start);
 
-	if (!memchr(raw, '\\', n)) {
+	if (!j->escapes || !memchr(raw, '\\', n)) {
 		*s = raw;
 		*len = n;
 		return;

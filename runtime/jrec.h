@@ -37,6 +37,7 @@ struct jrec {
 	void *toks;         /* jsmn tokens, kept from record to record */
 	int ntok;
 	unsigned int cap;
+	bool escapes;       /* some string token holds a backslash */
 	json_t *doc;        /* the whole tree, once jrec_doc asked for it */
 	json_t *scratch;    /* the last string decoded from an escape */
 };

@@ -318,6 +318,32 @@ START_TEST(mutations_match_jansson)
 }
 END_TEST
 
+/* The check reads plain text 8 bytes at a time: every byte position of a
+ * record, inside words and in the tail, must still see a control byte, a
+ * backslash or a byte above 0x7F there, as jansson does. */
+START_TEST(every_position)
+{
+	static const char bytes[] = {0x01, 0x1f, '\\', (char)0x80, (char)0xc3,
+	                             (char)0xff, 0x7f, '"', 'u'};
+	const char *seed = seeds[0];
+	size_t n = strlen(seed);
+	char buf[256];
+	struct jrec j;
+
+	jrec_init(&j, NULL, 0);
+	for (size_t at = 0; at < n; at++) {
+		for (size_t b = 0; b < sizeof(bytes); b++) {
+			memcpy(buf, seed, n);
+			buf[at] = bytes[b];
+			agree(&j, buf, n);
+			/* and with the text cut just after it */
+			agree(&j, buf, at + 1);
+		}
+	}
+	jrec_clear(&j);
+}
+END_TEST
+
 /* --- Fields ------------------------------------------------------------- */
 
 static int find(struct jrec *j, const char *path)
@@ -474,6 +500,7 @@ static Suite *jrec_suite(void)
 	tcase_add_test(check, verdicts_match_jansson);
 	tcase_add_test(check, depth_limit);
 	tcase_add_test(check, mutations_match_jansson);
+	tcase_add_test(check, every_position);
 	suite_add_tcase(s, check);
 
 	tcase_add_test(fields, fields_escapes_nesting_duplicates);
