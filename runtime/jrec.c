@@ -388,12 +388,33 @@ static bool tokens_ok(struct jrec *j)
 	if (j->ntok < 1)
 		return false;
 	for (int i = 0; i < j->ntok; i++) {
-		int box = holder(t, i), up = t[i].parent;
-		bool key = up >= 0 && t[up].type == JSMN_OBJECT;
+		int up = t[i].parent, box = up;
+		bool key = false;
 		char sep = 0;
 
-		if (box == -2 || (box == -1 && i > 0))
-			return false;
+		/* What token i is in (box, as holder() tells) and what must
+		 * come before it (sep), from its parent in one look. */
+		if (up < 0) {
+			if (i > 0)
+				return false;
+		} else {
+			switch (t[up].type) {
+			case JSMN_STRING: /* the value of a key */
+				box = t[up].parent;
+				if (box < 0 || t[box].type != JSMN_OBJECT)
+					return false;
+				sep = ':';
+				break;
+			case JSMN_PRIMITIVE:
+				return false;
+			case JSMN_OBJECT:
+				key = true;
+				/* fall through */
+			default:
+				sep = i == up + 1 ? 0 : ',';
+				break;
+			}
+		}
 		/* Close what ended before token i, up to its container. */
 		while (open != box) {
 			if (open < 0 ||
@@ -403,10 +424,6 @@ static bool tokens_ok(struct jrec *j)
 			open = holder(t, open);
 			depth--;
 		}
-		if (up >= 0 && t[up].type == JSMN_STRING)
-			sep = ':';
-		else if (box >= 0 && i != box + 1)
-			sep = ',';
 		if (!gap_ok(s, at, tok_start(&t[i]), sep))
 			return false;
 		switch (t[i].type) {
@@ -580,9 +597,12 @@ const char *fpath_str(const struct fpath *p)
 /* --- Tokens ------------------------------------------------------------- */
 
 /* The token after i and everything inside it. */
-static int skip(const jsmntok_t *t, int i)
+static inline int skip(const jsmntok_t *t, int i)
 {
 	int pending = 1;
+
+	if (t[i].size == 0)
+		return i + 1; /* a scalar, the common case */
 
 	do
 		pending += t[i++].size - 1;
@@ -602,7 +622,12 @@ static int member(struct jrec *j, int obj, const char *name, size_t len)
 	if (t[obj].type != JSMN_OBJECT)
 		return -1;
 	for (int k = 0; k < t[obj].size; k++) {
-		jrec_string(j, i, &s, &n);
+		if (!j->escapes) {
+			s = j->text + t[i].start;
+			n = (size_t)(t[i].end - t[i].start);
+		} else {
+			jrec_string(j, i, &s, &n);
+		}
 		if (n == len && memcmp(s, name, n) == 0)
 			found = i + 1;
 		i = skip(t, i + 1);
