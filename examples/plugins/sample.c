@@ -40,9 +40,6 @@
 #error "STATE_VERSION must be 1 or 2"
 #endif
 
-/* The plugin's one exported function (weir.h declares its type only). */
-const weir_operator_t *weir_plugin_operator(void);
-
 struct sample {
 	uint64_t every;
 	uint64_t seen;          /* records seen by this instance */

@@ -36,9 +36,6 @@
 #include <string.h>
 #include <weir/weir.h>
 
-/* The plugin's one exported function (weir.h declares its type only). */
-const weir_operator_t *weir_plugin_operator(void);
-
 struct sessions {
 	char *key_field;        /* the output's name for the key */
 	char *time_field;

@@ -15,9 +15,14 @@ def strip_comments(text):
     return re.sub(r"/\*.*?\*/|//[^\n]*", " ", text, flags=re.S)
 
 
+# Declared in weir.h for the plugin to define, not provided by weir.
+PLUGIN_DEFINES = {"weir_plugin_operator"}
+
+
 def header_functions(path=WEIR_H):
-    """Names of the functions weir.h declares: every top-level declaration
-    `TYPE name(...)`, not typedefs (of function pointers) or macros."""
+    """Names of the functions weir.h declares for weir to provide: every
+    top-level declaration `TYPE name(...)`, not typedefs (of function
+    pointers), macros, or the entry point a plugin defines."""
     text = strip_comments(open(path).read())
     text = re.sub(r"^\s*#.*$", " ", text, flags=re.M)
     text = re.sub(r"extern\s+\"C\"\s*\{|\}\s*$", " ", text)
@@ -35,7 +40,7 @@ def header_functions(path=WEIR_H):
             if s.startswith("typedef") or s.startswith("}"):
                 continue
             m = re.match(r"^[A-Za-z_][\w\s\*]*?\b([A-Za-z_]\w*)\s*\(", s)
-            if m:
+            if m and m.group(1) not in PLUGIN_DEFINES:
                 names.add(m.group(1))
             continue
         if depth == 0:

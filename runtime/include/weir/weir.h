@@ -198,7 +198,11 @@ typedef struct weir_operator {
 	void (*close)(weir_ctx_t *ctx, void *state);
 } weir_operator_t;
 
-/* A plugin exports this one function; it returns its table. */
+/* A plugin exports this one function; it returns its table. It is
+ * declared here so that the compiler checks a plugin's definition against
+ * it (and -Wmissing-prototypes has its prototype); the runtime finds it by
+ * name with dlsym. */
+const weir_operator_t *weir_plugin_operator(void);
 typedef const weir_operator_t *(*weir_plugin_entry_fn)(void);
 #define WEIR_PLUGIN_ENTRY "weir_plugin_operator"
 
