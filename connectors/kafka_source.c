@@ -66,6 +66,7 @@ struct ksrc {
 	struct prefetch pf;
 	char *hdrbuf;
 	size_t hdrcap;
+	int64_t lag_ms;         /* when the lag was last worked out */
 };
 
 static struct part *find_part(struct ksrc *s, int32_t id)
@@ -210,6 +211,33 @@ static void fetch_kick(struct task *t, struct ksrc *s)
 	t->wait_hint_ms = pf->gap_ms;
 }
 
+/* The lag for the job's progress lines, at most once a second: the high
+ * watermarks librdkafka last heard in fetch responses (no request is
+ * sent) minus this task's positions; -1 while any is unknown. */
+static void note_lag(struct task *t, struct ksrc *s)
+{
+	int64_t now = now_mono_ms(), lag = 0;
+
+	if (now - s->lag_ms < 1000)
+		return;
+	s->lag_ms = now;
+	for (int i = 0; i < s->nparts && lag >= 0; i++) {
+		const struct part *p = &s->parts[i];
+		int64_t lo, hi;
+
+		if (rd_kafka_get_watermark_offsets(s->rk, s->cfg->topic, p->id,
+		                                   &lo, &hi) !=
+		        RD_KAFKA_RESP_ERR_NO_ERROR ||
+		    hi < 0 || p->next < 0)
+			lag = -1;
+		else if (s->cfg->bounded && hi > p->end)
+			lag += p->end > p->next ? p->end - p->next : 0;
+		else if (hi > p->next)
+			lag += hi - p->next;
+	}
+	atomic_store_explicit(&t->lag, lag, memory_order_relaxed);
+}
+
 static int ksrc_poll(struct task *t, void *st, bool *progress)
 {
 	struct ksrc *s = st;
@@ -217,6 +245,7 @@ static int ksrc_poll(struct task *t, void *st, bool *progress)
 	ssize_t n;
 	int rc = 0;
 
+	note_lag(t, s);
 	n = rd_kafka_consume_batch_queue(s->queue, 0, msgs, POLL_BATCH);
 	if (n <= 0) {
 		if (rd_kafka_queue_length(s->queue) == 0)

@@ -10,6 +10,7 @@
  */
 #include "job.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "log.h"
 #include "opctx.h"
 #include "predicate.h"
+#include "progress.h"
 #include "registry.h"
 #include "store.h"
 #include "task.h"
@@ -667,10 +669,14 @@ out:
 struct job *job_alloc(struct job_cfg *cfg)
 {
 	struct job *job = xcalloc(1, sizeof(*job));
+	pthread_condattr_t ca;
 
 	job->cfg = cfg;
 	pthread_mutex_init(&job->mu, NULL);
-	pthread_cond_init(&job->done_cv, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&job->done_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	atomic_init(&job->hard_stop, 0);
 	atomic_init(&job->finished, 0);
 	atomic_init(&job->sources_ended, 0);
@@ -761,9 +767,38 @@ void job_request_stop(struct job *job)
 
 int job_wait(struct job *job)
 {
+	int64_t every = job->cfg->progress_interval_ms;
+	struct progress pr;
+	struct timespec due;
+	char line[1024];
+
+	progress_start(&pr, job);
 	pthread_mutex_lock(&job->mu);
-	while (job->running > 0)
-		pthread_cond_wait(&job->done_cv, &job->mu);
+	while (job->running > 0) {
+		if (every <= 0) {
+			pthread_cond_wait(&job->done_cv, &job->mu);
+			continue;
+		}
+		/* From now, not from the last due time: a late line (a busy
+		 * machine) is not followed by a burst. */
+		clock_gettime(CLOCK_MONOTONIC, &due);
+		due.tv_sec += every / 1000;
+		due.tv_nsec += every % 1000 * 1000000;
+		if (due.tv_nsec >= 1000000000) {
+			due.tv_sec++;
+			due.tv_nsec -= 1000000000;
+		}
+		while (job->running > 0 &&
+		       pthread_cond_timedwait(&job->done_cv, &job->mu, &due) !=
+		           ETIMEDOUT)
+			;
+		if (job->running == 0 || job_stopping(job))
+			continue;
+		pthread_mutex_unlock(&job->mu);
+		progress_format(&pr, job, line, sizeof(line));
+		log_info("job", "progress: %s", line);
+		pthread_mutex_lock(&job->mu);
+	}
 	pthread_mutex_unlock(&job->mu);
 	for (int i = 0; i < job->ntasks; i++)
 		task_join(job->tasks[i]);

@@ -447,6 +447,7 @@ static const json_t *get_section(const json_t *obj, const char *key,
 
 static const char *const top_fields[] = {
 	"name", "checkpoint", "source", "operators", "sink",
+	"progress_interval_ms",
 };
 
 static const char *const ckpt_fields[] = {
@@ -765,6 +766,9 @@ static struct job_cfg *parse(const char *text, size_t len, const char *origin,
 	parse_source(root, &cfg->source, errs);
 	parse_ops(root, cfg, errs);
 	parse_sink(root, &cfg->sink, errs);
+	cfg->progress_interval_ms = 10000;
+	get_int(root, "", "progress_interval_ms", 0, INT64_MAX,
+	        &cfg->progress_interval_ms, errs);
 	json_decref(root);
 
 	if (errs->n != before && !partial) {

@@ -88,6 +88,7 @@ struct job_cfg {
 	struct job_op_cfg *ops;
 	size_t nops;
 	struct job_sink_cfg sink;
+	int64_t progress_interval_ms; /* 0: no progress lines */
 };
 
 /* Parses a job file. Returns NULL and fills errs (one message per problem,

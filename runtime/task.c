@@ -49,6 +49,7 @@ struct task *task_new(struct job *job, int index, int stage, int sub,
 	atomic_init(&t->n_in, 0);
 	atomic_init(&t->n_out, 0);
 	atomic_init(&t->n_skipped, 0);
+	atomic_init(&t->lag, -1);
 	t->wait_hint_ms = CHAN_SLEEP_MS;
 	t->in_json = xmalloc(sizeof(*t->in_json));
 	t->route_json = xmalloc(sizeof(*t->route_json));

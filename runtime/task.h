@@ -139,6 +139,9 @@ struct task {
 
 	/* Counters, written by the task thread only. */
 	atomic_uint_fast64_t n_in, n_out, n_skipped;
+	/* A Kafka source's records not read yet (high watermarks minus its
+	 * positions, as librdkafka last heard them), or -1 when unknown. */
+	atomic_int_fast64_t lag;
 	int64_t skip_log_ms;
 };
 

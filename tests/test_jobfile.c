@@ -174,6 +174,7 @@ START_TEST(defaults)
 	struct job_cfg *c = parse_ok(JOB(CKPT "," GEN "," DISCARD));
 
 	ck_assert_str_eq(c->name, "j");
+	ck_assert_int_eq(c->progress_interval_ms, 10000);
 	ck_assert_int_eq(c->checkpoint.interval_ms, 1000);
 	ck_assert_int_eq(c->checkpoint.timeout_ms, 10000);
 	ck_assert_int_eq(c->checkpoint.min_pause_ms, 0);
@@ -219,7 +220,7 @@ END_TEST
 START_TEST(other_values)
 {
 	struct job_cfg *c = parse_ok(
-	    "{'name':'A.b_c-9',"
+	    "{'name':'A.b_c-9','progress_interval_ms':0,"
 	    "'checkpoint':{'dir':'/d','interval_ms':0,'timeout_ms':1,"
 	    "'min_pause_ms':250,'retain':1,'tolerable_failures':0},"
 	    "'source':{'type':'kafka','brokers':'h1:1,h2:2','topic':'t',"
@@ -236,6 +237,7 @@ START_TEST(other_values)
 	    "'delivery':'exactly-once','partitioner':'source'}}");
 
 	ck_assert_str_eq(c->name, "A.b_c-9");
+	ck_assert_int_eq(c->progress_interval_ms, 0);
 	ck_assert_int_eq(c->checkpoint.interval_ms, 0);
 	ck_assert_int_eq(c->checkpoint.timeout_ms, 1);
 	ck_assert_int_eq(c->checkpoint.min_pause_ms, 250);
@@ -451,6 +453,12 @@ START_TEST(err_top_level)
 	             "source, operators, sink", "did you mean sink?");
 	expect_error(JOB(CKPT "," GEN "," DISCARD ",'parallelism':4"),
 	             "parallelism: unknown field", NULL);
+	expect_error(JOB(CKPT "," GEN "," DISCARD ",'progress_interval_ms':-1"),
+	             "progress_interval_ms: out of range; expected an integer "
+	             ">= 0", "got -1");
+	expect_error(JOB(CKPT "," GEN "," DISCARD ",'progress_intervl_ms':5"),
+	             "progress_intervl_ms: unknown field", "did you mean "
+	             "progress_interval_ms?");
 	expect_error(JOB(GEN "," DISCARD), "checkpoint: required", "dir");
 	expect_error(JOB(CKPT "," DISCARD), "source: required", "type");
 	expect_error(JOB(CKPT "," GEN), "sink: required", "type");
