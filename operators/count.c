@@ -26,6 +26,7 @@ struct count {
 };
 
 #define COUNT_NAME "n"
+#define KEY_AT (sizeof("{\"key\":") - 1)
 
 static int count_open(weir_ctx_t *ctx, const char *config, void **state)
 {
@@ -72,7 +73,8 @@ static int count_process(weir_ctx_t *ctx, void *state,
 	json_t *v, *out;
 	size_t klen, clen = 0;
 	const void *k, *cur = NULL;
-	char *text;
+	char *text, buf[512];
+	size_t vlen;
 	uint64_t n = 1;
 	int f, rc;
 
@@ -96,6 +98,18 @@ static int count_process(weir_ctx_t *ctx, void *state,
 	if (weir_state_put(ctx, COUNT_NAME, 1, &n, sizeof(n)) != WEIR_OK)
 		return WEIR_ERR;
 
+	/* {"key":<the field as jansson writes it>,"count":<n>}, written
+	 * straight from the tokens when they allow it (plain strings,
+	 * integers, literals), else through a jansson tree. */
+	vlen = jrec_scalar_text(j, f, buf + KEY_AT, sizeof(buf) - KEY_AT - 32);
+	if (vlen > 0) {
+		memcpy(buf, "{\"key\":", KEY_AT);
+		vlen += KEY_AT;
+		vlen += (size_t)snprintf(buf + vlen, sizeof(buf) - vlen,
+		                         ",\"count\":%" JSON_INTEGER_FORMAT "}",
+		                         (json_int_t)n);
+		return weir_emit(ctx, k, klen, buf, vlen);
+	}
 	v = jrec_value(j, f);
 	out = json_pack("{s:o,s:I}", "key", v, "count", (json_int_t)n);
 	text = json_dumps(out, JSON_COMPACT);

@@ -688,6 +688,42 @@ json_t *jrec_value(struct jrec *j, int tok)
 	                               JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL));
 }
 
+size_t jrec_scalar_text(struct jrec *j, int tok, char *buf, size_t cap)
+{
+	const jsmntok_t *t = &toks(j)[tok];
+	const char *raw = j->text + t->start;
+	size_t n = (size_t)(t->end - t->start);
+	struct jnum v;
+	int len;
+
+	switch (jrec_type(j, tok)) {
+	case JSON_STRING:
+		/* The check let through no control byte, so a string without
+		 * a backslash is written back as it is, quotes around. */
+		if (n + 2 > cap ||
+		    (j->escapes && memchr(raw, '\\', n)))
+			return 0;
+		buf[0] = '"';
+		memcpy(buf + 1, raw, n);
+		buf[n + 1] = '"';
+		return n + 2;
+	case JSON_INTEGER:
+		/* Printed from the value: "-0" is written "0". */
+		v = jrec_number(j, tok);
+		len = snprintf(buf, cap, "%" JSON_INTEGER_FORMAT, v.i);
+		return len > 0 && (size_t)len < cap ? (size_t)len : 0;
+	case JSON_TRUE:
+	case JSON_FALSE:
+	case JSON_NULL:
+		if (n > cap)
+			return 0;
+		memcpy(buf, raw, n);
+		return n;
+	default:
+		return 0;
+	}
+}
+
 void jrec_string(struct jrec *j, int tok, const char **s, size_t *len)
 {
 	const jsmntok_t *t = &toks(j)[tok];

@@ -92,5 +92,10 @@ struct jnum {
 struct jnum jrec_number(const struct jrec *j, int tok);
 /* The token's value as a new jansson value (the caller's reference). */
 json_t *jrec_value(struct jrec *j, int tok);
+/* The token's value as jansson's compact dump would write it, into buf,
+ * without building it: for strings without escapes, integers, true, false
+ * and null. Returns the length, or 0 when it takes jansson after all
+ * (escapes, reals, objects, arrays) or does not fit in cap. */
+size_t jrec_scalar_text(struct jrec *j, int tok, char *buf, size_t cap);
 
 #endif

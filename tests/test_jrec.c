@@ -67,6 +67,46 @@ static void same_members(struct jrec *j, const char *prefix, json_t *want,
 	}
 }
 
+/* A scalar's compact text written without jansson is jansson's dump,
+ * byte for byte; integers, literals and strings without a backslash are
+ * always written that way. */
+static void same_text(struct jrec *j, int tok, json_t *want, const char *path,
+                      const char *what)
+{
+	char buf[512], *dump;
+	size_t n = jrec_scalar_text(j, tok, buf, sizeof(buf));
+	const char *s;
+	size_t sl;
+	bool plain = false;
+
+	switch (json_typeof(want)) {
+	case JSON_INTEGER:
+	case JSON_TRUE:
+	case JSON_FALSE:
+	case JSON_NULL:
+		plain = true;
+		break;
+	case JSON_STRING:
+		/* Without an escape, the bytes are handed out in place. */
+		jrec_string(j, tok, &s, &sl);
+		plain = sl + 2 <= sizeof(buf) && s >= j->text &&
+		        s < j->text + j->text_len;
+		break;
+	default:
+		break;
+	}
+	if (plain)
+		ck_assert_msg(n > 0, "%s: field %s: no text without jansson",
+		              what, path);
+	if (n == 0)
+		return;
+	dump = json_dumps(want, JSON_COMPACT | JSON_ENCODE_ANY);
+	ck_assert_msg(strlen(dump) == n && memcmp(dump, buf, n) == 0,
+	              "%s: field %s: text %.*s, jansson's %s", what, path,
+	              (int)n, buf, dump);
+	free(dump);
+}
+
 static void same_field(struct jrec *j, const char *path, json_t *want,
                        const char *what)
 {
@@ -108,6 +148,7 @@ static void same_field(struct jrec *j, const char *path, json_t *want,
 	ck_assert_msg(json_equal(got, want), "%s: field %s: value differs",
 	              what, path);
 	json_decref(got);
+	same_text(j, tok, want, path, what);
 	fpath_free(fp);
 }
 
@@ -260,6 +301,8 @@ static const char *const seeds[] = {
 	"{\"k\":{\"a\":1},\"k\":{\"b\":[2.0]},\"s\":\"\\u0000z\"}",
 	"\"top\"",
 	"-12.5e-1",
+	"{\"a\":\"x\x7fy/\xc3\xa9 \",\"b\":-0,\"c\":-9223372036854775808,"
+	"\"d\":true,\"e\":null,\"f\":\"\",\"g\":1e2,\"h\":\"a\\\"b\"}",
 };
 
 /* A byte to put in: mostly JSON's own, some that break it. */
