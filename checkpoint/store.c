@@ -24,10 +24,15 @@
  * frame (lz4 checks its content checksum) into a buffer that grows with the
  * decoded bytes, never trusting the header length for an allocation.
  *
- * Writes: <name>.tmp is created, written in full, fsynced, closed, renamed
- * to <name>, and the directory fsynced, all through struct ckpt_io. Any
- * failure removes the temp file (and <name> if the rename already happened)
- * and reports the step with the errno text. Task names are
+ * Writes: <name>.tmp is created, written in full, fsynced, closed and
+ * renamed to <name>, all through struct ckpt_io. Task files stop there;
+ * _metadata, the commit, first fsyncs DIR (for chk-<id>/ itself) and
+ * chk-<id>/ (for every task file's rename), then is written the same way
+ * and chk-<id>/ fsynced once more. So a _metadata that survives a crash
+ * finds every file it names, with one directory fsync per checkpoint
+ * instead of one per file. Any failure removes the temp file (and <name>
+ * if the rename already happened) and reports the step with the errno
+ * text. Task names are
  * [A-Za-z0-9._-]{1,99}, not starting with '.' and without "..", so that
  * "<task>.state" is always a plain file name inside chk-<id>/.
  */
@@ -269,25 +274,23 @@ static int sync_dir(struct ckpt_store *st, const char *path, const char *shown,
 	return 0;
 }
 
-/* Creates chk-<id>/ if needed; fsyncs DIR when it was created or when
- * sync_always (the commit of _metadata must not depend on which thread
- * happened to create the directory). */
-static int ensure_chk_dir(struct ckpt_store *st, uint64_t id, bool sync_always,
+/* Creates chk-<id>/ if needed. With commit (the _metadata write), fsyncs
+ * DIR, then chk-<id>/: whichever thread created the directory, and
+ * whatever task files were renamed into it, are durable before _metadata
+ * is written. */
+static int ensure_chk_dir(struct ckpt_store *st, uint64_t id, bool commit,
                           char *errstr, size_t errlen)
 {
 	char *rel = chk_rel(id), *path = path_in(st, rel);
-	bool created = false;
 	int rc = -1;
 
-	if (st->io->mkdir(path, 0755) == 0)
-		created = true;
-	else if (errno != EEXIST) {
+	if (st->io->mkdir(path, 0755) < 0 && errno != EEXIST) {
 		seterr_errno(errstr, errlen, errno, "creating directory %s",
 		             rel);
 		goto out;
 	}
-	if ((created || sync_always) &&
-	    sync_dir(st, st->dir, st->dir, errstr, errlen) < 0)
+	if (commit && (sync_dir(st, st->dir, st->dir, errstr, errlen) < 0 ||
+	               sync_dir(st, path, rel, errstr, errlen) < 0))
 		goto out;
 	rc = 0;
 out:
@@ -296,10 +299,11 @@ out:
 	return rc;
 }
 
-/* Writes buf to DIR/<dir_rel>/<name> through a temp file. */
+/* Writes buf to DIR/<dir_rel>/<name> through a temp file; with fsync_dir,
+ * fsyncs the directory after the rename. */
 static int atomic_write(struct ckpt_store *st, const char *dir_rel,
                         const char *name, const void *buf, size_t len,
-                        char *errstr, size_t errlen)
+                        bool fsync_dir, char *errstr, size_t errlen)
 {
 	const struct ckpt_io *io = st->io;
 	char *dir = path_in(st, dir_rel);
@@ -356,7 +360,7 @@ static int atomic_write(struct ckpt_store *st, const char *dir_rel,
 		goto err;
 	}
 	renamed = true;
-	if (sync_dir(st, dir, dir_rel, errstr, errlen) < 0) {
+	if (fsync_dir && sync_dir(st, dir, dir_rel, errstr, errlen) < 0) {
 		e = errno;
 		goto err;
 	}
@@ -572,7 +576,8 @@ int ckpt_write_state(struct ckpt_store *st, uint64_t id, const char *task,
 	total += TRAILER_LEN;
 
 	if (ensure_chk_dir(st, id, false, errstr, errlen) < 0 ||
-	    atomic_write(st, dir_rel, name, buf, total, errstr, errlen) < 0)
+	    atomic_write(st, dir_rel, name, buf, total, false, errstr,
+	                 errlen) < 0)
 		goto out;
 	if (out) {
 		memset(out, 0, sizeof(*out));
@@ -906,8 +911,8 @@ int ckpt_write_meta(struct ckpt_store *st, const struct ckpt_meta *meta,
 	text = xasprintf("%s\n", json);
 	free(json);
 	if (ensure_chk_dir(st, meta->id, true, errstr, errlen) < 0 ||
-	    atomic_write(st, dir_rel, META_NAME, text, strlen(text), errstr,
-	                 errlen) < 0)
+	    atomic_write(st, dir_rel, META_NAME, text, strlen(text), true,
+	                 errstr, errlen) < 0)
 		goto out;
 	rc = 0;
 out:

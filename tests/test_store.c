@@ -1029,8 +1029,8 @@ static void check_untouched(struct ckpt_store *st, const char *name)
 
 START_TEST(fault_write_state)
 {
-	/* chk-2/ exists, so: open tmp, write, fsync, close, rename, then
-	 * open/fsync/close of chk-2/. */
+	/* chk-2/ exists, so: open tmp, write, fsync, close, rename; no
+	 * directory fsync (_metadata's write does that). */
 	static const struct fault_case cases[] = {
 	    {OP_OPEN, 1, EACCES, "creating chk-2/t5.state.tmp: Permission "
 	                         "denied"},
@@ -1044,9 +1044,6 @@ START_TEST(fault_write_state)
 	                          "Invalid cross-device link"},
 	    {OP_RENAME, 1, EIO, "renaming chk-2/t5.state.tmp to t5.state: "
 	                        "Input/output error"},
-	    {OP_OPEN, 2, EMFILE, "opening directory chk-2 to sync it: Too "
-	                         "many open files"},
-	    {OP_FSYNC, 2, EIO, "syncing directory chk-2: Input/output error"},
 	};
 	const struct fault_case *fc = &cases[_i];
 	struct ckpt_store *good = open_store(NULL);
@@ -1069,22 +1066,29 @@ END_TEST
 
 START_TEST(fault_write_meta)
 {
-	/* mkdir chk-2 (exists), DIR sync: open/fsync/close; then as above. */
+	/* mkdir chk-2 (exists), then open/fsync/close of DIR and of chk-2/
+	 * (the task files' renames), then the write as above and
+	 * open/fsync/close of chk-2/ again. */
 	static const struct fault_case cases[] = {
 	    {OP_MKDIR, 1, EROFS, "creating directory chk-2: Read-only file "
 	                         "system"},
 	    {OP_FSYNC, 1, EIO, "Input/output error"}, /* syncing DIR */
-	    {OP_OPEN, 2, ENOSPC, "creating chk-2/_metadata.tmp: No space"},
+	    {OP_OPEN, 2, EMFILE, "opening directory chk-2 to sync it: Too "
+	                         "many open files"},
+	    {OP_FSYNC, 2, EIO, "syncing directory chk-2: Input/output error"},
+	    {OP_OPEN, 3, ENOSPC, "creating chk-2/_metadata.tmp: No space"},
 	    {OP_WRITE, 1, ENOSPC, "writing chk-2/_metadata.tmp: No space left "
 	                          "on device"},
-	    {OP_FSYNC, 2, EIO, "syncing chk-2/_metadata.tmp: Input/output "
+	    {OP_FSYNC, 3, EIO, "syncing chk-2/_metadata.tmp: Input/output "
 	                       "error"},
-	    {OP_CLOSE, 2, EIO, "closing chk-2/_metadata.tmp"},
+	    {OP_CLOSE, 3, EIO, "closing chk-2/_metadata.tmp"},
 	    {OP_RENAME, 1, EXDEV, "renaming chk-2/_metadata.tmp to _metadata: "
 	                          "Invalid cross-device link"},
 	    {OP_RENAME, 1, EIO, "renaming chk-2/_metadata.tmp to _metadata: "
 	                        "Input/output error"},
-	    {OP_FSYNC, 3, EIO, "syncing directory chk-2: Input/output error"},
+	    {OP_OPEN, 4, EMFILE, "opening directory chk-2 to sync it: Too "
+	                         "many open files"},
+	    {OP_FSYNC, 4, EIO, "syncing directory chk-2: Input/output error"},
 	};
 	const struct fault_case *fc = &cases[_i];
 	struct ckpt_store *good = open_store(NULL);
@@ -1114,15 +1118,26 @@ END_TEST
 START_TEST(fault_new_dir_sync)
 {
 	struct ckpt_store *st = open_store(&faulty_io);
+	struct ckpt_meta m = {.job = "j", .fingerprint = "f", .id = 4};
 
-	/* Creating chk-4/ syncs DIR first: open, fsync, close. */
-	arm(OP_FSYNC, 1, EIO);
+	/* A task file fsyncs itself only, even when it creates chk-4/. */
+	arm(OP_OPEN, 0, 0);
 	ck_assert_int_eq(ckpt_write_state(st, 4, "t", 1, "x", 1, NULL, err,
 	                                  sizeof(err)),
-	                 -1);
+	                 0);
+	ck_assert_int_eq(fault.calls[OP_MKDIR], 1);
+	ck_assert_int_eq(fault.calls[OP_FSYNC], 1);
+	/* _metadata syncs DIR first (chk-4/ itself), then chk-4/. */
+	arm(OP_FSYNC, 1, EIO);
+	ck_assert_int_eq(ckpt_write_meta(st, &m, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "syncing directory") &&
+	                  !strstr(err, "chk-4") &&
 	                  strstr(err, "Input/output error"),
 	              "%s", err);
+	arm(OP_OPEN, 0, 0);
+	ck_assert_msg(ckpt_write_meta(st, &m, err, sizeof(err)) == 0, "%s",
+	              err);
+	ck_assert_int_eq(fault.calls[OP_FSYNC], 4);
 	arm(OP_MKDIR, 1, ENOSPC);
 	ck_assert_int_eq(ckpt_write_state(st, 5, "t", 1, "x", 1, NULL, err,
 	                                  sizeof(err)),
@@ -1302,8 +1317,8 @@ static Suite *store_suite(void)
 	ADD("retain", retain_incomplete_newest);
 	ADD("lock", lock_same_process);
 	ADD("lock", lock_other_process_killed);
-	ADD_LOOP("faults", fault_write_state, 8);
-	ADD_LOOP("faults", fault_write_meta, 9);
+	ADD_LOOP("faults", fault_write_state, 6);
+	ADD_LOOP("faults", fault_write_meta, 12);
 	ADD("faults", fault_new_dir_sync);
 	ADD("faults", short_writes_and_eintr);
 	ADD("open", store_open_creates_parents);
