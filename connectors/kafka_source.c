@@ -300,12 +300,13 @@ static bool ksrc_at_end(struct task *t, void *st)
 {
 	struct ksrc *s = st;
 
-	(void)t;
 	if (!s->cfg->bounded)
 		return false;
 	for (int i = 0; i < s->nparts; i++)
 		if (s->parts[i].next < s->parts[i].end)
 			return false;
+	/* Polling stops here, and with it note_lag. */
+	atomic_store_explicit(&t->lag, 0, memory_order_relaxed);
 	return true;
 }
 

@@ -771,6 +771,7 @@ int job_wait(struct job *job)
 	struct progress pr;
 	struct timespec due;
 	char line[1024];
+	int rc;
 
 	progress_start(&pr, job);
 	pthread_mutex_lock(&job->mu);
@@ -788,10 +789,15 @@ int job_wait(struct job *job)
 			due.tv_sec++;
 			due.tv_nsec -= 1000000000;
 		}
-		while (job->running > 0 &&
-		       pthread_cond_timedwait(&job->done_cv, &job->mu, &due) !=
-		           ETIMEDOUT)
-			;
+		rc = 0;
+		while (job->running > 0 && rc == 0)
+			rc = pthread_cond_timedwait(&job->done_cv, &job->mu,
+			                            &due);
+		if (rc != ETIMEDOUT && job->running > 0) {
+			/* Cannot happen with a valid deadline; never spin. */
+			pthread_cond_wait(&job->done_cv, &job->mu);
+			continue;
+		}
 		if (job->running == 0 || job_stopping(job))
 			continue;
 		pthread_mutex_unlock(&job->mu);

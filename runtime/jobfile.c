@@ -767,8 +767,12 @@ static struct job_cfg *parse(const char *text, size_t len, const char *origin,
 	parse_ops(root, cfg, errs);
 	parse_sink(root, &cfg->sink, errs);
 	cfg->progress_interval_ms = 10000;
-	get_int(root, "", "progress_interval_ms", 0, INT64_MAX,
+	get_int(root, "", "progress_interval_ms", 0, 86400000,
 	        &cfg->progress_interval_ms, errs);
+	if (cfg->progress_interval_ms > 0 && cfg->progress_interval_ms < 100)
+		err_at(errs, "", "progress_interval_ms",
+		       "expected 0 (no progress lines) or at least 100, got "
+		       "%lld", (long long)cfg->progress_interval_ms);
 	json_decref(root);
 
 	if (errs->n != before && !partial) {

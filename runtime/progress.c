@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "job.h"
 #include "task.h"
@@ -82,16 +83,24 @@ void progress_format(struct progress *p, const struct job *job, char *buf,
 {
 	int sink = (int)job->cfg->nops + 1;
 	int64_t now = now_mono_ms(), ms = now - p->at_ms;
-	struct stage_sum src = sum_stage(job, 0), snk = sum_stage(job, sink);
+	struct stage_sum *sums = xcalloc((size_t)sink + 1, sizeof(*sums));
+	struct stage_sum src, snk;
 	size_t at = 0;
 
+	/* Sink first, source last: a stage never counts more than the one
+	 * before it passed on, and each count only grows, so read in this
+	 * order the line always adds up. */
+	for (int s = sink; s >= 0; s--)
+		sums[s] = sum_stage(job, s);
+	src = sums[0];
+	snk = sums[sink];
 	buf[0] = '\0';
 	append(buf, len, &at, "source %" PRIu64 " read (%" PRIu64 "/s)",
 	       src.out, rate(src.out, p->read, ms));
 	if (src.lag >= 0)
 		append(buf, len, &at, ", lag %" PRId64, src.lag);
 	for (int s = 1; s < sink; s++) {
-		struct stage_sum op = sum_stage(job, s);
+		struct stage_sum op = sums[s];
 
 		append(buf, len, &at, " | %s %" PRIu64 " in, %" PRIu64 " out",
 		       job->cfg->ops[s - 1].type, op.in, op.out);
@@ -104,4 +113,5 @@ void progress_format(struct progress *p, const struct job *job, char *buf,
 	p->at_ms = now;
 	p->read = src.out;
 	p->sunk = snk.in;
+	free(sums);
 }

@@ -455,7 +455,10 @@ START_TEST(err_top_level)
 	             "parallelism: unknown field", NULL);
 	expect_error(JOB(CKPT "," GEN "," DISCARD ",'progress_interval_ms':-1"),
 	             "progress_interval_ms: out of range; expected an integer "
-	             ">= 0", "got -1");
+	             "from 0 to 86400000", "got -1");
+	expect_error(JOB(CKPT "," GEN "," DISCARD ",'progress_interval_ms':5"),
+	             "progress_interval_ms: expected 0 (no progress lines) or "
+	             "at least 100", "got 5");
 	expect_error(JOB(CKPT "," GEN "," DISCARD ",'progress_intervl_ms':5"),
 	             "progress_intervl_ms: unknown field", "did you mean "
 	             "progress_interval_ms?");

@@ -8,9 +8,10 @@
    sink took in what the filter passed on (counted here from the input,
    and checked against the output topic read with kafka-python). More
    input makes the counts grow by exactly that much.
-2. progress_interval_ms 0: no progress line in 1.5 s of running.
-3. `weir validate` refuses a negative or non-integer interval, naming the
-   field.
+2. progress_interval_ms 0: no progress line in 10.5 s of running (the
+   default interval is 10 s).
+3. `weir validate` refuses a negative, too small or non-integer interval,
+   naming the field.
 """
 
 import re
@@ -77,11 +78,12 @@ def test():
             check(b[0] >= a[0] and b[6] >= a[6],
                   "counts went down between progress lines %r and %r"
                   % (a, b))
-        stamps = [float(m.group(1)) * 60 + float(m.group(2)) for m in
-                  re.finditer(r"T\d\d:(\d\d):(\d\d\.\d+)Z INFO  job: "
+        stamps = [int(m.group(1)) * 3600 + int(m.group(2)) * 60 +
+                  float(m.group(3)) for m in
+                  re.finditer(r"T(\d\d):(\d\d):(\d\d\.\d+)Z INFO  job: "
                               r"progress", w.log())]
         gaps = [b - a for a, b in zip(stamps, stamps[1:])]
-        check(all(0.25 <= g <= 2.0 for g in gaps),
+        check(all(0.25 <= g % 86400 <= 2.0 for g in gaps),
               "progress lines should come about every 0.3 s; gaps %r"
               % gaps)
 
@@ -98,12 +100,13 @@ def test():
         check_eq(len(out), nerr + nmore, "records in the output topic (the "
                  "sink count the progress line showed)")
 
-        # 2. progress_interval_ms 0: silent.
+        # 2. progress_interval_ms 0: silent for longer than the default
+        # interval (10 s), so 0 cannot be taken for "the default".
         job0 = dict(job, name="progress-off", progress_interval_ms=0)
         job0["checkpoint"] = dict(job["checkpoint"], dir=h.path("ck0"))
         w0 = h.weir_run(h.write_job("job0.json", job0))
         w0.wait_for_log(r"reading \d+ partition")
-        time.sleep(1.5)
+        time.sleep(10.5)
         w0.signal(15)
         check_eq(w0.wait(), 0, "exit code of the job without progress "
                  "lines")
@@ -112,9 +115,14 @@ def test():
 
         # 3. Validation.
         for bad_value, want in ((-5, r"progress_interval_ms: out of range; "
-                                     r"expected an integer >= 0, got -5"),
+                                     r"expected an integer from 0 to "
+                                     r"86400000, got -5"),
+                                (20, r"progress_interval_ms: expected 0 \(no "
+                                     r"progress lines\) or at least 100, "
+                                     r"got 20"),
                                 ("10s", r"progress_interval_ms: expected an "
-                                        r"integer >= 0, got")):
+                                        r"integer from 0 to 86400000, "
+                                        r"got")):
             jb = dict(job, progress_interval_ms=bad_value)
             r = h.weir("validate", h.write_job("bad.json", jb))
             check_eq(r.rc, 2, "`weir validate` exit code for "
@@ -124,8 +132,8 @@ def test():
                   % (bad_value, want, r.err))
         return ("progress lines every ~0.3 s; at catch-up exact counts "
                 "(read %d, lag 0, filter in %d out %d skipped 2, sink %d), "
-                "then +%d; interval 0 silent; validate refuses -5 and \"10s\""
-                % (N + 2, N + 2, nerr, nerr, MORE))
+                "then +%d; interval 0 silent; validate refuses -5, 20 and "
+                "\"10s\"" % (N + 2, N + 2, nerr, nerr, MORE))
 
 
 if __name__ == "__main__":

@@ -726,6 +726,14 @@ def count_outputs(msgs):
               "count output %s[%d]@%d: Kafka key %r is not the counted "
               "field's text %r" % (m.topic, m.partition, m.offset, m.key,
                                    v["key"]))
+        # The exact bytes, for keys whose JSON text has one spelling
+        # (reals do not: jansson writes 0.1 as 0.10000000000000001).
+        if not isinstance(v["key"], float):
+            want = json.dumps({"key": v["key"], "count": v["count"]},
+                              separators=(",", ":"), ensure_ascii=False)
+            check(m.value == want.encode(),
+                  "count output %s[%d]@%d: value %r, expected compact "
+                  "%r" % (m.topic, m.partition, m.offset, m.value, want))
         per_key.setdefault(v["key"], []).append(v["count"])
     return per_key
 
