@@ -30,8 +30,7 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac,
 
 /* Error events: librdkafka retries all but fatal ones by itself. Without
  * this callback each would also be logged a second time as an error. */
-static void kafka_error(rd_kafka_t *rk, int err, const char *reason,
-                        void *opaque)
+void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	char who[128];
 
