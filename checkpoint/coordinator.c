@@ -77,6 +77,7 @@ struct coord {
 	int consecutive_failures;
 	bool final_requested, shutdown, final_ok;
 	uint64_t completed;
+	uint64_t last_complete_id;      /* this run's, or the restored one */
 };
 
 struct coord *coord_new(struct job *job, struct ckpt_store *st,
@@ -90,6 +91,7 @@ struct coord *coord_new(struct job *job, struct ckpt_store *st,
 	c->cfg = &job->cfg->checkpoint;
 	c->st = st;
 	c->next_id = c->first_id = next_id;
+	c->last_complete_id = job->restored_id;
 	c->p.acked = xcalloc(n, sizeof(bool));
 	c->p.has_file = xcalloc(n, sizeof(bool));
 	c->p.files = xcalloc(n, sizeof(struct ckpt_file_info));
@@ -259,10 +261,25 @@ static void fail(struct coord *c, const char *why)
 	         (unsigned long long)p->id, why, c->consecutive_failures, tol);
 	c->state = CS_IDLE;
 	if (c->consecutive_failures > tol) {
-		char *msg = xasprintf(
+		char resume[96];
+		char *msg;
+
+		if (c->last_complete_id)
+			snprintf(resume, sizeof(resume),
+			         "it resumes from checkpoint %llu, the last "
+			         "complete one",
+			         (unsigned long long)c->last_complete_id);
+		else
+			snprintf(resume, sizeof(resume),
+			         "no checkpoint is complete yet, so it starts "
+			         "fresh");
+		msg = xasprintf(
 		    "%d checkpoints failed in a row, more than "
-		    "checkpoint.tolerable_failures (%d); the last one: %s",
-		    c->consecutive_failures, tol, why);
+		    "checkpoint.tolerable_failures (%d); the last one: %s. "
+		    "The job stops; once that is resolved, start it again: "
+		    "%s. To ride out longer stalls, raise "
+		    "checkpoint.timeout_ms or checkpoint.tolerable_failures",
+		    c->consecutive_failures, tol, why, resume);
 		fail_job(c, msg);
 		free(msg);
 	}
@@ -326,6 +343,7 @@ static void complete(struct coord *c)
 		return;
 	}
 	c->completed++;
+	c->last_complete_id = p->id;
 	c->consecutive_failures = 0;
 	c->last_end_ms = now_mono_ms();
 	log_info("coordinator",
@@ -345,24 +363,32 @@ static void complete(struct coord *c)
 		c->state = CS_IDLE;
 }
 
+/* The tasks that have not acknowledged, each with what it is waiting for
+ * outside the job when it said (task_set_waiting): "sink#0 (12 record(s)
+ * ...)". */
 static char *missing_acks(struct coord *c)
 {
 	size_t len = 0, cap = 256;
 	char *s = xmalloc(cap);
+	char waiting[sizeof(c->job->tasks[0]->waiting)];
 
 	s[0] = '\0';
 	for (int i = 0; i < c->job->ntasks; i++) {
 		const char *who = c->job->tasks[i]->who;
-		size_t need = strlen(who) + 3;
+		size_t need;
 
 		if (c->p.acked[i])
 			continue;
+		task_waiting(c->job->tasks[i], waiting, sizeof(waiting));
+		need = strlen(who) + strlen(waiting) + 6;
 		if (len + need >= cap) {
 			cap = (len + need) * 2;
 			s = xrealloc(s, cap);
 		}
-		len += (size_t)snprintf(s + len, cap - len, "%s%s",
-		                        len ? ", " : "", who);
+		len += (size_t)snprintf(s + len, cap - len, "%s%s%s%s%s",
+		                        len ? ", " : "", who,
+		                        waiting[0] ? " (" : "", waiting,
+		                        waiting[0] ? ")" : "");
 	}
 	return s;
 }

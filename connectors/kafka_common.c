@@ -30,8 +30,7 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac,
 
 /* Error events: librdkafka retries all but fatal ones by itself. Without
  * this callback each would also be logged a second time as an error. */
-static void kafka_error(rd_kafka_t *rk, int err, const char *reason,
-                        void *opaque)
+void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	char who[128];
 
@@ -61,6 +60,13 @@ rd_kafka_conf_t *kafka_conf_new(const char *what, const char *brokers,
 		goto fail;
 	}
 	if (rd_kafka_conf_set(conf, "log.connection.close", "false", e,
+	                      sizeof(e)) != RD_KAFKA_CONF_OK)
+		goto fail;
+	/* librdkafka doubles the wait between reconnects up to 10 s, so a
+	 * job went on up to 10 s after its broker was back, and that time
+	 * counted against the checkpoint timeouts. 1 s is the Java client's
+	 * cap. The user's properties can still change it. */
+	if (rd_kafka_conf_set(conf, "reconnect.backoff.max.ms", "1000", e,
 	                      sizeof(e)) != RD_KAFKA_CONF_OK)
 		goto fail;
 	for (int i = 0; defaults && defaults[i]; i += 2)

@@ -18,4 +18,9 @@ rd_kafka_conf_t *kafka_conf_new(const char *what, const char *brokers,
                                 const struct kv_list *props, char *err,
                                 size_t errlen);
 
+/* The error callback kafka_conf_new installs: logs the errors that
+ * librdkafka does not already log as a failed connection. A client that
+ * installs its own calls this from it. */
+void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque);
+
 #endif

@@ -39,6 +39,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 	struct ksink *s = opaque;
 
 	(void)rk;
+	s->n_reported++;
 	if (!m->err) {
 		if (m->partition >= 0 &&
 		    m->partition < s->out_partitions &&
@@ -53,6 +54,19 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 		         rd_kafka_topic_name(m->rkt), (int)m->partition,
 		         rd_kafka_err2str(m->err));
 	}
+}
+
+/* librdkafka's errors (it retries them): the last one explains a wait for
+ * delivery that does not end. */
+static void on_error(rd_kafka_t *rk, int err, const char *reason,
+                     void *opaque)
+{
+	struct ksink *s = opaque;
+
+	kafka_error(rk, err, reason, opaque);
+	/* "1/1 brokers are down" follows the reason why; keep that. */
+	if (err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || !s->kafka_err[0])
+		snprintf(s->kafka_err, sizeof(s->kafka_err), "%s", reason);
 }
 
 int ksink_fatal(struct task *t, struct ksink *s)
@@ -96,11 +110,48 @@ int ksink_lineage(char *buf, size_t len, const struct weir_record *r)
 	                (int)r->partition, r->offset, r->seq);
 }
 
+/* One wait for Kafka to acknowledge records: a barrier's flush, or room
+ * in librdkafka's full queue. While it lasts, the task says what it waits
+ * for (task_set_waiting), which a checkpoint that times out reports. */
+struct kwait {
+	uint64_t reported;      /* s->n_reported when it last moved */
+	int64_t acked_ms;       /* when that was, or when the wait began */
+};
+
+static void kwait_begin(struct ksink *s, struct kwait *w)
+{
+	w->reported = s->n_reported;
+	w->acked_ms = now_mono_ms();
+}
+
+/* After each step of serving librdkafka's callbacks. */
+static void kwait_note(struct task *t, struct ksink *s, struct kwait *w)
+{
+	int64_t now = now_mono_ms();
+
+	if (s->n_reported > w->reported) {
+		w->reported = s->n_reported;
+		w->acked_ms = now;
+		s->kafka_err[0] = '\0';
+	}
+	task_set_waiting(t,
+	                 "%llu record(s) to %s not yet delivered: Kafka at %s "
+	                 "acknowledged none for %.1f s%s%s",
+	                 (unsigned long long)(s->n_produced - s->n_reported),
+	                 s->cfg->topic, s->cfg->brokers,
+	                 (double)(now - w->acked_ms) / 1000.0,
+	                 s->kafka_err[0] ? "; last error: " : "", s->kafka_err);
+}
+
 int ksink_produce(struct task *t, struct ksink *s, int32_t part,
                   int64_t timestamp, const void *key, size_t key_len,
                   const void *value, size_t value_len,
                   rd_kafka_headers_t *hdrs)
 {
+	struct kwait w;
+	bool waited = false;
+	int rc;
+
 	for (;;) {
 		rd_kafka_resp_err_t err = rd_kafka_producev(
 		    s->rk, RD_KAFKA_V_RKT(s->rkt), RD_KAFKA_V_PARTITION(part),
@@ -110,28 +161,37 @@ int ksink_produce(struct task *t, struct ksink *s, int32_t part,
 		    RD_KAFKA_V_TIMESTAMP(timestamp > 0 ? timestamp : 0),
 		    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
 
-		if (!err)
-			return 0; /* librdkafka owns hdrs now */
+		if (!err) {
+			s->n_produced++;
+			rc = 0; /* librdkafka owns hdrs now */
+			break;
+		}
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
 			rd_kafka_headers_destroy(hdrs);
 			if (err == RD_KAFKA_RESP_ERR__FATAL)
-				return ksink_fatal(t, s);
-			return task_fail(t, "%s: cannot produce to %s: %s",
-			                 t->who, s->cfg->topic,
-			                 rd_kafka_err2str(err));
+				rc = ksink_fatal(t, s);
+			else
+				rc = task_fail(t, "%s: cannot produce to %s: %s",
+				               t->who, s->cfg->topic,
+				               rd_kafka_err2str(err));
+			break;
 		}
 		/* Backpressure from librdkafka: serve delivery reports
 		 * until there is room. */
+		if (!waited)
+			kwait_begin(s, &w);
+		waited = true;
 		rd_kafka_poll(s->rk, FLUSH_STEP_MS);
-		if (s->dr_err) {
+		if (s->dr_err || job_stopping(t->job)) {
 			rd_kafka_headers_destroy(hdrs);
-			return delivery_failed(t, s);
+			rc = s->dr_err ? delivery_failed(t, s) : -1;
+			break;
 		}
-		if (job_stopping(t->job)) {
-			rd_kafka_headers_destroy(hdrs);
-			return -1;
-		}
+		kwait_note(t, s, &w);
 	}
+	if (waited)
+		task_clear_waiting(t);
+	return rc;
 }
 
 int ksink_produce_record(struct task *t, struct ksink *s,
@@ -185,16 +245,22 @@ static int ksink_process(struct task *t, void *st, struct batch *b)
 
 int ksink_wait_delivered(struct task *t, struct ksink *s)
 {
+	struct kwait w;
+	bool stopping = false;
+
+	kwait_begin(s, &w);
 	while (rd_kafka_outq_len(s->rk) > 0) {
 		rd_kafka_flush(s->rk, FLUSH_STEP_MS);
 		if (s->dr_err)
-			return delivery_failed(t, s);
-		if (job_stopping(t->job))
-			return -1;
+			break;
+		if ((stopping = job_stopping(t->job)))
+			break;
+		kwait_note(t, s, &w);
 	}
+	task_clear_waiting(t);
 	if (s->dr_err)
 		return delivery_failed(t, s);
-	return 0;
+	return stopping ? -1 : 0;
 }
 
 static int ksink_flush(struct task *t, void *st, uint64_t id)
@@ -383,6 +449,7 @@ int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
 		goto fail;
 	}
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+	rd_kafka_conf_set_error_cb(conf, on_error);
 	rd_kafka_conf_set_opaque(conf, s);
 	s->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
 	if (!s->rk) {

@@ -34,6 +34,13 @@ struct ksink {
 	 * rd_kafka_poll/flush). */
 	rd_kafka_resp_err_t dr_err;
 	char dr_what[256];
+	/* Records handed to librdkafka, and delivery reports (either way)
+	 * served: the difference is what Kafka has yet to acknowledge. */
+	uint64_t n_produced, n_reported;
+	/* The last error librdkafka reported (it retries them); a wait for
+	 * delivery clears it when Kafka acknowledges records again. Task
+	 * thread, like dr_err. */
+	char kafka_err[200];
 };
 
 /* Hands one record to librdkafka, waiting while its queue is full. hdrs
@@ -52,7 +59,9 @@ int ksink_produce_record(struct task *t, struct ksink *s,
 /* The weir.lineage header of r: "topic/partition/offset/seq". */
 int ksink_lineage(char *buf, size_t len, const struct weir_record *r);
 
-/* Waits until everything produced is delivered. */
+/* Waits until everything produced is delivered. Meanwhile the task says
+ * what it waits for (task_set_waiting), which a checkpoint that times out
+ * reports. */
 int ksink_wait_delivered(struct task *t, struct ksink *s);
 
 /* Stops the job after a fatal producer error, saying what it means (a

@@ -51,6 +51,7 @@ struct task *task_new(struct job *job, int index, int stage, int sub,
 	atomic_init(&t->n_skipped, 0);
 	atomic_init(&t->lag, -1);
 	t->wait_hint_ms = CHAN_SLEEP_MS;
+	pthread_mutex_init(&t->waiting_mu, NULL);
 	t->in_json = xmalloc(sizeof(*t->in_json));
 	t->route_json = xmalloc(sizeof(*t->route_json));
 	jrec_init(t->in_json, NULL, 0);
@@ -76,6 +77,7 @@ void task_free(struct task *t)
 	free(t->in_json);
 	free(t->route_json);
 	wake_destroy(&t->wake);
+	pthread_mutex_destroy(&t->waiting_mu);
 	free(t);
 }
 
@@ -89,6 +91,31 @@ int task_fail(struct task *t, const char *fmt, ...)
 	va_end(ap);
 	job_fail(t->job, msg);
 	return -1;
+}
+
+void task_set_waiting(struct task *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&t->waiting_mu);
+	va_start(ap, fmt);
+	vsnprintf(t->waiting, sizeof(t->waiting), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&t->waiting_mu);
+}
+
+void task_clear_waiting(struct task *t)
+{
+	pthread_mutex_lock(&t->waiting_mu);
+	t->waiting[0] = '\0';
+	pthread_mutex_unlock(&t->waiting_mu);
+}
+
+void task_waiting(struct task *t, char *buf, size_t len)
+{
+	pthread_mutex_lock(&t->waiting_mu);
+	snprintf(buf, len, "%s", t->waiting);
+	pthread_mutex_unlock(&t->waiting_mu);
 }
 
 void task_trigger(struct task *t, uint64_t id, bool final)

@@ -137,6 +137,11 @@ struct task {
 	struct jrec *route_json;
 	int64_t wait_hint_ms;   /* source: sleep at most this long */
 
+	/* What the task waits for outside the job (task_set_waiting); ""
+	 * when nothing. Under waiting_mu. */
+	pthread_mutex_t waiting_mu;
+	char waiting[512];
+
 	/* Counters, written by the task thread only. */
 	atomic_uint_fast64_t n_in, n_out, n_skipped;
 	/* A Kafka source's records not read yet (high watermarks minus its
@@ -169,6 +174,16 @@ struct jrec *task_input_json(struct task *t);
  * Returns -1. */
 int task_fail(struct task *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* While the task is held up by something outside the job (a sink waiting
+ * for Kafka to acknowledge its records), says what: a checkpoint that times
+ * out waiting for the task names it. Task thread; task_clear_waiting when
+ * the wait is over. */
+void task_set_waiting(struct task *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void task_clear_waiting(struct task *t);
+/* Copies what the task waits for into buf ("" when nothing). Any thread. */
+void task_waiting(struct task *t, char *buf, size_t len);
 
 /* Coordinator side. */
 void task_trigger(struct task *t, uint64_t id, bool final);

@@ -50,6 +50,8 @@ struct chk {
 	atomic_int errors;
 	int flush_sleep_ms;       /* sleep in flush of every checkpoint */
 	uint64_t slow_id;         /* ... or only of this one */
+	uint64_t slow_from;       /* ... or of this one and every later one */
+	const char *waiting;      /* what the sleep says it waits for */
 	struct keyed_state *ks;   /* key "p/block" -> "n": records */
 };
 
@@ -180,9 +182,13 @@ static int chk_flush(struct task *t, void *st, uint64_t id)
 {
 	struct chk *c = st;
 
-	(void)t;
-	if (c->flush_sleep_ms && (!c->slow_id || c->slow_id == id))
-		usleep((useconds_t)c->flush_sleep_ms * 1000);
+	if (!c->flush_sleep_ms || (c->slow_id && c->slow_id != id) ||
+	    id < c->slow_from)
+		return 0;
+	if (c->waiting)
+		task_set_waiting(t, "%s", c->waiting);
+	usleep((useconds_t)c->flush_sleep_ms * 1000);
+	task_clear_waiting(t);
 	return 0;
 }
 
@@ -503,8 +509,73 @@ START_TEST(test_too_many_failures_fail_the_job)
 	ck_assert_ptr_nonnull(job_error(r.job));
 	ck_assert_msg(strstr(job_error(r.job), "tolerable_failures"),
 	              "message: %s", job_error(r.job));
+	ck_assert_msg(strstr(job_error(r.job), "no checkpoint is complete "
+	                                       "yet, so it starts fresh"),
+	              "message: %s", job_error(r.job));
 	job_free(r.job);
 	ck_assert_int_eq(verify_checkpoints(r.dir), 0);
+	rig_cleanup(&r);
+}
+END_TEST
+
+/* The newest checkpoint in dir that verifies; 0 none. */
+static uint64_t newest_complete(const char *dir)
+{
+	char err[512];
+	struct ckpt_store *st = ckpt_store_open(dir, NULL, err, sizeof(err));
+	uint64_t *ids = NULL, newest = 0;
+	size_t n = 0;
+
+	ck_assert_ptr_nonnull(st);
+	ck_assert_int_eq(ckpt_list(st, &ids, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		struct ckpt_meta meta = {0};
+
+		if (ckpt_verify(st, ids[i], &meta, err, sizeof(err)) == 0 &&
+		    ids[i] > newest)
+			newest = ids[i];
+		ckpt_meta_clear(&meta);
+	}
+	free(ids);
+	ckpt_store_close(st);
+	return newest;
+}
+
+/* The job's error says what the late task waits for (what its body said
+ * with task_set_waiting), to start the job again, from which checkpoint,
+ * and which settings tolerate longer stalls. */
+START_TEST(test_too_many_failures_say_why_and_what_to_do)
+{
+	struct rig r;
+	char *msg;
+	uint64_t newest;
+	char want[96];
+
+	rig_build(&r, NULL, 10, 100, 2);
+	r.chk[1].flush_sleep_ms = 250;
+	r.chk[1].slow_from = 3; /* 1 and 2 complete, then all time out */
+	r.chk[1].waiting = "12 record(s) not yet delivered";
+	ck_assert_int_eq(job_start(r.job), 0);
+	ck_assert_int_eq(job_wait(r.job), 1);
+	ck_assert_ptr_nonnull(job_error(r.job));
+	msg = xstrdup(job_error(r.job)); /* job_free frees it */
+	ck_assert_msg(strstr(msg, "waiting for checker-1 (12 record(s) not "
+	                          "yet delivered)") ||
+	              strstr(msg, ", checker-1 (12 record(s) not yet "
+	                          "delivered)"),
+	              "message: %s", msg);
+	ck_assert_msg(strstr(msg, "start it again"), "message: %s", msg);
+	ck_assert_msg(strstr(msg, "raise checkpoint.timeout_ms or "
+	                          "checkpoint.tolerable_failures"),
+	              "message: %s", msg);
+	job_free(r.job);
+	newest = newest_complete(r.dir);
+	ck_assert_uint_ge(newest, 2);
+	snprintf(want, sizeof(want), "it resumes from checkpoint %llu, the "
+	         "last complete one", (unsigned long long)newest);
+	ck_assert_msg(strstr(msg, want), "expected \"%s\" in: %s", want,
+	              msg);
+	free(msg);
 	rig_cleanup(&r);
 }
 END_TEST
@@ -676,6 +747,7 @@ static Suite *align_suite(void)
 	tcase_add_test(tc, test_alignment_slow_and_fast_inputs);
 	tcase_add_test(tc, test_timeout_aborts_and_job_goes_on);
 	tcase_add_test(tc, test_too_many_failures_fail_the_job);
+	tcase_add_test(tc, test_too_many_failures_say_why_and_what_to_do);
 	tcase_add_test(tc, test_stop_and_restore_resume_exactly);
 	tcase_add_test(tc, test_enospc_fails_checkpoint_job_goes_on);
 	tcase_add_test(tc, test_fsync_eio_fails_checkpoint_job_goes_on);
