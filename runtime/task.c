@@ -507,7 +507,13 @@ static void run_consumer(struct task *t)
 static void *task_main(void *arg)
 {
 	struct task *t = arg;
+	char name[16];
 
+	/* The state file name ("op1-filter-0"), cut to what Linux keeps, so
+	 * that top -H and perf tell the tasks apart. */
+	memcpy(name, t->name, sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	pthread_setname_np(pthread_self(), name);
 	if (t->nin == 0)
 		run_source(t);
 	else
