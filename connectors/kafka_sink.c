@@ -104,6 +104,12 @@ static int delivery_failed(struct task *t, struct ksink *s)
 	                 t->who, s->dr_what);
 }
 
+void ksink_headers_free(rd_kafka_headers_t *hdrs)
+{
+	if (hdrs)
+		rd_kafka_headers_destroy(hdrs);
+}
+
 int ksink_lineage(char *buf, size_t len, const struct weir_record *r)
 {
 	return snprintf(buf, len, "%s/%d/%" PRId64 "/%u", r->topic,
@@ -167,7 +173,7 @@ int ksink_produce(struct task *t, struct ksink *s, int32_t part,
 			break;
 		}
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-			rd_kafka_headers_destroy(hdrs);
+			ksink_headers_free(hdrs);
 			if (err == RD_KAFKA_RESP_ERR__FATAL)
 				rc = ksink_fatal(t, s);
 			else
@@ -183,7 +189,7 @@ int ksink_produce(struct task *t, struct ksink *s, int32_t part,
 		waited = true;
 		rd_kafka_poll(s->rk, FLUSH_STEP_MS);
 		if (s->dr_err || job_stopping(t->job)) {
-			rd_kafka_headers_destroy(hdrs);
+			ksink_headers_free(hdrs);
 			rc = s->dr_err ? delivery_failed(t, s) : -1;
 			break;
 		}
@@ -197,10 +203,14 @@ int ksink_produce(struct task *t, struct ksink *s, int32_t part,
 int ksink_produce_record(struct task *t, struct ksink *s,
                          const struct weir_record *r)
 {
-	rd_kafka_headers_t *hdrs = rd_kafka_headers_new((size_t)r->nhdrs + 2);
+	bool lin_hdrs = s->cfg->lineage_headers;
+	/* No headers at all: no allocation for them either. */
+	rd_kafka_headers_t *hdrs =
+	    r->nhdrs || lin_hdrs
+	        ? rd_kafka_headers_new((size_t)r->nhdrs + 2 * lin_hdrs)
+	        : NULL;
 	char lin[320];
 	int32_t part = RD_KAFKA_PARTITION_UA;
-	int n = ksink_lineage(lin, sizeof(lin), r);
 
 	for (size_t i = 0; i < r->nhdrs; i++) {
 		const char *name;
@@ -210,8 +220,11 @@ int ksink_produce_record(struct task *t, struct ksink *s,
 		weir_record_header_at(r, i, &name, &val, &vl);
 		rd_kafka_header_add(hdrs, name, -1, val, (ssize_t)vl);
 	}
-	rd_kafka_header_add(hdrs, "weir.job", -1, s->job_name, -1);
-	rd_kafka_header_add(hdrs, "weir.lineage", -1, lin, n);
+	if (lin_hdrs) {
+		rd_kafka_header_add(hdrs, "weir.job", -1, s->job_name, -1);
+		rd_kafka_header_add(hdrs, "weir.lineage", -1, lin,
+		                    ksink_lineage(lin, sizeof(lin), r));
+	}
 	if (s->cfg->partitioner == PARTITIONER_SOURCE)
 		part = r->partition < 0 ? 0 : r->partition;
 	else if (s->eo && r->key)
@@ -222,7 +235,7 @@ int ksink_produce_record(struct task *t, struct ksink *s,
 		       s->out_partitions;
 	if (s->eo && s->dd &&
 	    dedup_written(s->dd, r->partition, part, r->offset, r->seq)) {
-		rd_kafka_headers_destroy(hdrs);
+		ksink_headers_free(hdrs);
 		s->dropped++;
 		return 0;
 	}

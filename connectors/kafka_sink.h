@@ -58,6 +58,8 @@ int ksink_produce_record(struct task *t, struct ksink *s,
 
 /* The weir.lineage header of r: "topic/partition/offset/seq". */
 int ksink_lineage(char *buf, size_t len, const struct weir_record *r);
+/* rd_kafka_headers_destroy, for headers that may be NULL (none). */
+void ksink_headers_free(rd_kafka_headers_t *hdrs);
 
 /* Waits until everything produced is delivered. Meanwhile the task says
  * what it waits for (task_set_waiting), which a checkpoint that times out

@@ -110,7 +110,7 @@ static void put_copy(struct ksink *s, struct weir_writer *w,
                      const struct weir_record *r)
 {
 	char lin[320];
-	int n = ksink_lineage(lin, sizeof(lin), r);
+	bool lin_hdrs = s->cfg->lineage_headers;
 	int32_t part = RD_KAFKA_PARTITION_UA;
 
 	if (s->cfg->partitioner == PARTITIONER_SOURCE)
@@ -119,7 +119,7 @@ static void put_copy(struct ksink *s, struct weir_writer *w,
 	weir_write_u64(w, (uint64_t)r->timestamp);
 	put_field(w, r->key, r->key_len);
 	put_field(w, r->value, r->value_len);
-	weir_write_u64(w, (uint64_t)r->nhdrs + 2);
+	weir_write_u64(w, (uint64_t)r->nhdrs + 2 * lin_hdrs);
 	for (size_t i = 0; i < r->nhdrs; i++) {
 		const char *name;
 		const void *val;
@@ -129,10 +129,12 @@ static void put_copy(struct ksink *s, struct weir_writer *w,
 		put_field(w, name, strlen(name));
 		put_field(w, val, vl);
 	}
+	if (!lin_hdrs)
+		return;
 	put_field(w, "weir.job", 8);
 	put_field(w, s->job_name, strlen(s->job_name));
 	put_field(w, "weir.lineage", 12);
-	put_field(w, lin, (uint64_t)n);
+	put_field(w, lin, (uint64_t)ksink_lineage(lin, sizeof(lin), r));
 }
 
 static int get_field(struct weir_reader *r, const void **p, size_t *len)

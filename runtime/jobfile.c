@@ -471,11 +471,11 @@ static const char *const oor_names[] = { "fail", "earliest", "latest" };
 
 static const char *const sink_fields[] = {
 	"type", "brokers", "topic", "parallelism", "delivery", "exactly_once",
-	"partitioner", "properties",
+	"partitioner", "lineage_headers", "properties",
 };
 static const char *const sink_kafka_only[] = {
 	"brokers", "topic", "delivery", "exactly_once", "partitioner",
-	"properties",
+	"lineage_headers", "properties",
 };
 static const char *const eo_names[] = { "dedup", "transactions" };
 static const char *const sink_types[] = { "kafka", "discard" };
@@ -636,6 +636,14 @@ static void parse_sink(const json_t *root, struct job_sink_cfg *s,
 	get_enum(o, p, "partitioner", partitioner_names,
 	         NELEM(partitioner_names), &v, errs);
 	s->partitioner = (enum partitioner)v;
+	s->lineage_headers = true;
+	get_bool(o, p, "lineage_headers", &s->lineage_headers, errs);
+	if (!s->lineage_headers && s->delivery == DELIVERY_EXACTLY_ONCE &&
+	    s->exactly_once == EXACTLY_ONCE_DEDUP)
+		err_at(errs, p, "lineage_headers",
+		       "exactly-once by de-duplication finds what was already "
+		       "written by these headers; keep them (true), or use "
+		       "\"exactly_once\": \"transactions\"");
 	get_props(o, p, "properties", &s->properties, errs);
 
 	if (type == 0) {

@@ -77,6 +77,7 @@ struct job_sink_cfg {
 	enum delivery delivery;     /* default at-least-once */
 	enum eo_method exactly_once; /* default dedup */
 	enum partitioner partitioner; /* default key */
+	bool lineage_headers;       /* weir.job, weir.lineage; default true */
 	struct kv_list properties;
 };
 

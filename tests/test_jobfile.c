@@ -175,6 +175,14 @@ START_TEST(defaults)
 
 	ck_assert_str_eq(c->name, "j");
 	ck_assert_int_eq(c->progress_interval_ms, 10000);
+	ck_assert(c->sink.lineage_headers);
+	jobfile_free(c);
+	c = parse_ok(JOB(CKPT "," GEN ",'sink':{'type':'kafka','brokers':'b',"
+	                 "'topic':'t','delivery':'exactly-once','exactly_once':"
+	                 "'transactions','lineage_headers':false}"));
+	ck_assert(!c->sink.lineage_headers);
+	jobfile_free(c);
+	c = parse_ok(JOB(CKPT "," GEN "," DISCARD));
 	ck_assert_int_eq(c->checkpoint.interval_ms, 1000);
 	ck_assert_int_eq(c->checkpoint.timeout_ms, 10000);
 	ck_assert_int_eq(c->checkpoint.min_pause_ms, 0);
@@ -612,8 +620,18 @@ START_TEST(err_sink)
 {
 	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'discard','delivry':'x'}"),
 	             "sink.delivry: unknown field; expected one of type, brokers, "
-	             "topic, parallelism, delivery, exactly_once, partitioner, properties",
+	             "topic, parallelism, delivery, exactly_once, partitioner, "
+	             "lineage_headers, properties",
 	             "did you mean delivery?");
+	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'kafka','brokers':'b',"
+	                 "'topic':'t','delivery':'exactly-once',"
+	                 "'lineage_headers':false}"),
+	             "sink.lineage_headers: exactly-once by de-duplication finds "
+	             "what was already written by these headers",
+	             "\"exactly_once\": \"transactions\"");
+	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'kafka','brokers':'b',"
+	                 "'topic':'t','lineage_headers':'no'}"),
+	             "sink.lineage_headers: expected true or false", NULL);
 	expect_error(JOB(CKPT "," GEN ",'sink':{}"),
 	             "sink.type: required; expected one of kafka, discard", NULL);
 	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'stdout'}"),
@@ -623,6 +641,9 @@ START_TEST(err_sink)
 	             "sink.brokers: required", "sink.topic: required");
 	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'discard','topic':'t'}"),
 	             "sink.topic: only for kafka sinks", NULL);
+	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'discard',"
+	                 "'lineage_headers':true}"),
+	             "sink.lineage_headers: only for kafka sinks", NULL);
 	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'kafka','brokers':'b',"
 	                 "'topic':'t','delivery':'exactly_once'}"),
 	             "sink.delivery: unknown value \"exactly_once\"; expected one "

@@ -22,7 +22,7 @@ PARTS = 4
 
 def test():
     with Harness("e2e-filter") as h:
-        h.broker({"logs": PARTS, "out": PARTS})
+        h.broker({"logs": PARTS, "out": PARTS, "out2": PARTS})
         recs = log_records(N, seed=1, partitions=PARTS)
         # Two records the filter cannot judge, in the middle of the input.
         bad = [
@@ -113,10 +113,41 @@ def test():
                  "offsets of the final checkpoint")
         check(all(r.status == "complete" for r in rows),
               "not every checkpoint is complete: %r" % (rows,))
+
+        # The same job with "lineage_headers": false: the input's own
+        # headers and nothing else (none at all for most records).
+        job2 = h.write_job("job2.json", kafka_job(
+            "e2e-filter-nolin", h.path("ck2"), "logs", "out2",
+            [ERROR_FILTER], source={"bounded": True, "parallelism": 2},
+            sink={"partitioner": "source", "lineage_headers": False}))
+        w2 = h.weir_run(job2)
+        rc = w2.wait()
+        check(rc == 0, "lineage_headers false: bounded run exited %d; "
+              "log:\n%s" % (rc, w2.log()[-3000:]))
+        out2 = consume_all(h.brokers, "out2")
+        check_eq(len(out2), len(want), "lineage_headers false: records out")
+        by_value = {}
+        for r in want.values():
+            by_value.setdefault((r["partition"], r["value"]), r)
+        plain = 0
+        for m in out2:
+            r = by_value.get((m.partition, m.value))
+            check(r is not None, "lineage_headers false: out2[%d]@%d is "
+                  "not an ERROR input record: %r"
+                  % (m.partition, m.offset, m.value[:200]))
+            check_eq(m.headers, list(r["headers"]), "lineage_headers "
+                     "false: headers of out2[%d]@%d" % (m.partition,
+                                                       m.offset))
+            plain += not m.headers
+        check(plain > 0 and plain < len(out2), "expected both records "
+              "with and without input headers in out2 (%d of %d without)"
+              % (plain, len(out2)))
         return ("%d input records (2 bad), %d ERROR records out exactly "
                 "once, in order, same partition/key/value/headers; 2 "
-                "skipped; final checkpoint %d complete at the end offsets"
-                % (len(recs), len(want), final_id))
+                "skipped; final checkpoint %d complete at the end offsets; "
+                "with lineage_headers false only the input's headers "
+                "(%d records with none)"
+                % (len(recs), len(want), final_id, plain))
 
 
 if __name__ == "__main__":

@@ -36,12 +36,14 @@ from weirtest import (ERROR_FILTER, BackgroundProducer, Harness, check,  # noqa:
 GROUP = "txn-src"
 
 
-def txn_job(h, name, interval=200, sinks=2, properties=None):
+def txn_job(h, name, interval=200, sinks=2, properties=None,
+            lineage_headers=True):
     return h.write_job("job.json", kafka_job(
         name, h.path("ck"), "logs", "out", [ERROR_FILTER],
         source={"group_id": GROUP},
         sink={"delivery": "exactly-once", "exactly_once": "transactions",
-              "parallelism": sinks, "properties": properties or {}},
+              "parallelism": sinks, "properties": properties or {},
+              "lineage_headers": lineage_headers},
         checkpoint={"interval_ms": interval, "retain": 5}))
 
 
@@ -165,6 +167,39 @@ def scenario_kill_before_commit():
                 % (newest, kept))
 
 
+def scenario_no_lineage():
+    """"lineage_headers": false with transactions: the records kept in
+    the checkpoint for an uncommitted transaction are written again with
+    the input's headers only, like every other record."""
+    with Harness("txn-nolin") as h:
+        h.broker({"logs": 4, "out": 4})
+        job = txn_job(h, "txn-nolin", sinks=1, lineage_headers=False)
+        records = log_records(8_000, 303, 4)
+        producer = BackgroundProducer(h.brokers, "logs", records, seconds=2)
+        producer.start()
+        w = h.weir_run(job, extra_env={"WEIR_TEST_KILL_AT_COMMIT": "3"})
+        check_eq(w.wait(timeout=60), -9, "exit status of the run told to "
+                 "die before its 3rd commit")
+        w = h.weir_run(job)
+        w.wait_for_log(r"restored checkpoint \d+ with [1-9]\d* record\(s\) "
+                       r"in its transaction")
+        finish(h, w, producer)
+        want = {r["value"]: r for r in records if is_error(r)}
+        seen = Counter()
+        for m in consume_all(h.brokers, "out"):
+            r = want.get(m.value)
+            check(r is not None, "out[%d]@%d is not an ERROR input record"
+                  % (m.partition, m.offset))
+            check_eq(m.headers, list(r["headers"]), "headers of out[%d]@%d "
+                     "(lineage_headers false)" % (m.partition, m.offset))
+            seen[m.value] += 1
+        lost = set(want) - set(seen)
+        check(not lost, "lineage_headers false: %d records lost" % len(lost))
+        return ("lineage_headers false: %d records, a kill before commit "
+                "#3, the kept transaction written again with the input's "
+                "headers only, nothing lost" % len(want))
+
+
 def scenario_commit_errors():
     out = []
     for error, kind in (("COORDINATOR_LOAD_IN_PROGRESS", "retriable"),
@@ -268,6 +303,7 @@ def run():
     return "\n".join(f() for f in (scenario_validate, scenario_switch,
                                    scenario_clean,
                                    scenario_kill_before_commit,
+                                   scenario_no_lineage,
                                    scenario_commit_errors, scenario_fenced))
 
 
