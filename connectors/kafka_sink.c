@@ -110,10 +110,43 @@ void ksink_headers_free(rd_kafka_headers_t *hdrs)
 		rd_kafka_headers_destroy(hdrs);
 }
 
+/* v in decimal at dst, as printf's %lld writes it; the length. */
+static size_t put_i64(char *dst, int64_t v)
+{
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	char tmp[20];
+	size_t n = 0, len = 0;
+
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		dst[len++] = '-';
+	while (n)
+		dst[len++] = tmp[--n];
+	return len;
+}
+
 int ksink_lineage(char *buf, size_t len, const struct weir_record *r)
 {
-	return snprintf(buf, len, "%s/%d/%" PRId64 "/%u", r->topic,
-	                (int)r->partition, r->offset, r->seq);
+	size_t tl = strlen(r->topic), n;
+
+	/* "topic/partition/offset/seq", once per output record: by hand,
+	 * since snprintf was a tenth of the sink task's time. */
+	if (tl + 3 + 3 * 20 + 1 > len)
+		return snprintf(buf, len, "%s/%d/%" PRId64 "/%u", r->topic,
+		                (int)r->partition, r->offset, r->seq);
+	memcpy(buf, r->topic, tl);
+	n = tl;
+	buf[n++] = '/';
+	n += put_i64(buf + n, r->partition);
+	buf[n++] = '/';
+	n += put_i64(buf + n, r->offset);
+	buf[n++] = '/';
+	n += put_i64(buf + n, r->seq);
+	buf[n] = '\0';
+	return (int)n;
 }
 
 /* One wait for Kafka to acknowledge records: a barrier's flush, or room
