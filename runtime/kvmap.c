@@ -18,18 +18,39 @@ struct entry {
 	char data[]; /* key, then value */
 };
 
+/* Keyed state makes one map per key, and most keys hold one or two names
+ * (count and dedup hold one): a map starts with SMALL slots inside
+ * itself, one allocation, and doubles from there. It began with 16 slots
+ * of its own, 128 bytes and a second allocation a key: a third of a
+ * restored key's memory. */
+#define SMALL 2
+
 struct kvmap {
-	struct entry **slots;
+	struct entry **slots;   /* small, or allocated once grown */
 	size_t cap; /* power of two */
 	size_t n;
+	struct entry *small[SMALL];
 };
+
+static struct entry **slots_new(struct kvmap *m, size_t cap)
+{
+	return cap == SMALL ? memset(m->small, 0, sizeof(m->small))
+	                    : xcalloc(cap, sizeof(struct entry *));
+}
+
+static void slots_free(struct kvmap *m, struct entry **slots)
+{
+	if (slots != m->small)
+		free(slots);
+}
 
 struct kvmap *kvmap_new(void)
 {
-	struct kvmap *m = xcalloc(1, sizeof(*m));
+	struct kvmap *m = xmalloc(sizeof(*m));
 
-	m->cap = 16;
-	m->slots = xcalloc(m->cap, sizeof(*m->slots));
+	m->cap = SMALL;
+	m->n = 0;
+	m->slots = slots_new(m, m->cap);
 	return m;
 }
 
@@ -39,7 +60,7 @@ void kvmap_free(struct kvmap *m)
 		return;
 	for (size_t i = 0; i < m->cap; i++)
 		free(m->slots[i]);
-	free(m->slots);
+	slots_free(m, m->slots);
 	free(m);
 }
 
@@ -49,7 +70,7 @@ struct kvmap *kvmap_clone(const struct kvmap *m)
 
 	c->cap = m->cap;
 	c->n = m->n;
-	c->slots = xcalloc(c->cap, sizeof(*c->slots));
+	c->slots = slots_new(c, c->cap);
 	for (size_t i = 0; i < m->cap; i++) {
 		const struct entry *e = m->slots[i];
 		size_t size;
@@ -88,7 +109,7 @@ static void grow(struct kvmap *m)
 	size_t oldcap = m->cap;
 
 	m->cap *= 2;
-	m->slots = xcalloc(m->cap, sizeof(*m->slots));
+	m->slots = slots_new(m, m->cap);
 	for (size_t i = 0; i < oldcap; i++) {
 		struct entry *e = old[i];
 		size_t j;
@@ -100,7 +121,7 @@ static void grow(struct kvmap *m)
 			;
 		m->slots[j] = e;
 	}
-	free(old);
+	slots_free(m, old);
 }
 
 void *kvmap_get(struct kvmap *m, const void *key, size_t klen, size_t *vlen)
