@@ -84,7 +84,6 @@ struct coord *coord_new(struct job *job, struct ckpt_store *st,
                         uint64_t next_id)
 {
 	struct coord *c = xcalloc(1, sizeof(*c));
-	pthread_condattr_t ca;
 	size_t n = (size_t)job->ntasks;
 
 	c->job = job;
@@ -97,10 +96,7 @@ struct coord *coord_new(struct job *job, struct ckpt_store *st,
 	c->p.files = xcalloc(n, sizeof(struct ckpt_file_info));
 	c->p.offsets = xcalloc(n, sizeof(char *));
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_mono(&c->cv);
 	c->last_trigger_ms = c->last_end_ms = now_mono_ms();
 	return c;
 }
@@ -404,8 +400,7 @@ static void wait_until(struct coord *c, int64_t mono_ms)
 		pthread_cond_wait(&c->cv, &c->mu);
 		return;
 	}
-	ts.tv_sec = mono_ms / 1000;
-	ts.tv_nsec = (mono_ms % 1000) * 1000000;
+	ts = mono_deadline(mono_ms);
 	pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 }
 

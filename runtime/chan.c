@@ -20,13 +20,8 @@
 
 void wake_init(struct wake *w)
 {
-	pthread_condattr_t ca;
-
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_mono(&w->cv);
 	atomic_init(&w->epoch, 0);
 	atomic_init(&w->sleeping, 0);
 }
@@ -44,17 +39,10 @@ unsigned wake_epoch(struct wake *w)
 
 void wake_wait(struct wake *w, unsigned seen, int64_t timeout_ms)
 {
-	struct timespec deadline;
+	struct timespec deadline = {0, 0};
 
-	if (timeout_ms >= 0) {
-		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_sec += timeout_ms / 1000;
-		deadline.tv_nsec += (timeout_ms % 1000) * 1000000;
-		if (deadline.tv_nsec >= 1000000000) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000;
-		}
-	}
+	if (timeout_ms >= 0)
+		deadline = mono_deadline(now_mono_ms() + timeout_ms);
 	pthread_mutex_lock(&w->mu);
 	atomic_store(&w->sleeping, 1);
 	while (atomic_load(&w->epoch) == seen) {

@@ -669,14 +669,10 @@ out:
 struct job *job_alloc(struct job_cfg *cfg)
 {
 	struct job *job = xcalloc(1, sizeof(*job));
-	pthread_condattr_t ca;
 
 	job->cfg = cfg;
 	pthread_mutex_init(&job->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&job->done_cv, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_mono(&job->done_cv);
 	atomic_init(&job->hard_stop, 0);
 	atomic_init(&job->finished, 0);
 	atomic_init(&job->sources_ended, 0);
@@ -782,13 +778,7 @@ int job_wait(struct job *job)
 		}
 		/* From now, not from the last due time: a late line (a busy
 		 * machine) is not followed by a burst. */
-		clock_gettime(CLOCK_MONOTONIC, &due);
-		due.tv_sec += every / 1000;
-		due.tv_nsec += every % 1000 * 1000000;
-		if (due.tv_nsec >= 1000000000) {
-			due.tv_sec++;
-			due.tv_nsec -= 1000000000;
-		}
+		due = mono_deadline(now_mono_ms() + every);
 		rc = 0;
 		while (job->running > 0 && rc == 0)
 			rc = pthread_cond_timedwait(&job->done_cv, &job->mu,

@@ -75,6 +75,24 @@ int64_t now_mono_ms(void)
 	return now_mono_us() / 1000;
 }
 
+void cond_init_mono(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+struct timespec mono_deadline(int64_t mono_ms)
+{
+	struct timespec ts = {.tv_sec = mono_ms / 1000,
+	                      .tv_nsec = (mono_ms % 1000) * 1000000};
+
+	return ts;
+}
+
 int64_t now_wall_ms(void)
 {
 	struct timespec ts;

@@ -6,9 +6,11 @@
 #ifndef WEIR_UTIL_H
 #define WEIR_UTIL_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* The number of elements of an array (not a pointer). */
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -23,6 +25,11 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int64_t now_mono_ms(void);
 int64_t now_mono_us(void);
 int64_t now_wall_ms(void);
+
+/* A condition variable whose timed waits take CLOCK_MONOTONIC deadlines,
+ * and such a deadline for a now_mono_ms() time. */
+void cond_init_mono(pthread_cond_t *cv);
+struct timespec mono_deadline(int64_t mono_ms);
 
 /* Formats milliseconds since the epoch as 2026-11-25T04:13:21.123Z. */
 void fmt_wall_ms(int64_t ms, char *buf, size_t len);
