@@ -159,22 +159,27 @@ static void prefetch_note(struct prefetch *pf, size_t queued)
 		pf->full = true;
 }
 
+/* The records of p this task has not read yet: to the bounded end, or to
+ * the high watermark librdkafka last heard in a fetch response (no request
+ * is sent); -1 while that is unknown. */
+static int64_t part_lag(const struct ksrc *s, const struct part *p)
+{
+	int64_t lo, hi;
+
+	if (s->cfg->bounded)
+		return p->end > p->next ? p->end - p->next : 0;
+	if (rd_kafka_get_watermark_offsets(s->rk, s->cfg->topic, p->id, &lo,
+	                                   &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+	    hi < 0 || p->next < 0)
+		return -1;
+	return hi > p->next ? hi - p->next : 0;
+}
+
 static bool behind(struct ksrc *s)
 {
-	for (int i = 0; i < s->nparts; i++) {
-		struct part *p = &s->parts[i];
-		int64_t lo, hi;
-
-		if (s->cfg->bounded) {
-			if (p->next < p->end)
-				return true;
-		} else if (rd_kafka_get_watermark_offsets(s->rk, s->cfg->topic,
-		                                          p->id, &lo, &hi) ==
-		               RD_KAFKA_RESP_ERR_NO_ERROR &&
-		           hi > p->next) {
+	for (int i = 0; i < s->nparts; i++)
+		if (part_lag(s, &s->parts[i]) > 0)
 			return true;
-		}
-	}
 	return false;
 }
 
@@ -211,9 +216,7 @@ static void fetch_kick(struct task *t, struct ksrc *s)
 	t->wait_hint_ms = pf->gap_ms;
 }
 
-/* The lag for the job's progress lines, at most once a second: the high
- * watermarks librdkafka last heard in fetch responses (no request is
- * sent) minus this task's positions; -1 while any is unknown. */
+/* The lag for the job's progress lines, at most once a second. */
 static void note_lag(struct task *t, struct ksrc *s)
 {
 	int64_t now = now_mono_ms(), lag = 0;
@@ -222,18 +225,9 @@ static void note_lag(struct task *t, struct ksrc *s)
 		return;
 	s->lag_ms = now;
 	for (int i = 0; i < s->nparts && lag >= 0; i++) {
-		const struct part *p = &s->parts[i];
-		int64_t lo, hi;
+		int64_t n = part_lag(s, &s->parts[i]);
 
-		if (rd_kafka_get_watermark_offsets(s->rk, s->cfg->topic, p->id,
-		                                   &lo, &hi) !=
-		        RD_KAFKA_RESP_ERR_NO_ERROR ||
-		    hi < 0 || p->next < 0)
-			lag = -1;
-		else if (s->cfg->bounded && hi > p->end)
-			lag += p->end > p->next ? p->end - p->next : 0;
-		else if (hi > p->next)
-			lag += hi - p->next;
+		lag = n < 0 ? -1 : lag + n;
 	}
 	atomic_store_explicit(&t->lag, lag, memory_order_relaxed);
 }
