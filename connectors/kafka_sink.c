@@ -233,8 +233,10 @@ int ksink_produce(struct task *t, struct ksink *s, int32_t part,
 	return rc;
 }
 
-int ksink_produce_record(struct task *t, struct ksink *s,
-                         const struct weir_record *r)
+/* Produces r with its headers and weir's lineage headers, to the partition
+ * the sink's mode picks (and not at all when de-duplication drops it). */
+static int produce_record(struct task *t, struct ksink *s,
+                          const struct weir_record *r)
 {
 	bool lin_hdrs = s->cfg->lineage_headers;
 	/* No headers at all: no allocation for them either. */
@@ -281,7 +283,7 @@ static int ksink_process(struct task *t, void *st, struct batch *b)
 	struct ksink *s = st;
 
 	for (uint32_t i = 0; i < b->n; i++)
-		if (ksink_produce_record(t, s, &b->recs[i]) < 0)
+		if (produce_record(t, s, &b->recs[i]) < 0)
 			return -1;
 	rd_kafka_poll(s->rk, 0);
 	if (s->dr_err)

@@ -51,11 +51,6 @@ int ksink_produce(struct task *t, struct ksink *s, int32_t part,
                   const void *value, size_t value_len,
                   rd_kafka_headers_t *hdrs);
 
-/* Produces r with its headers and weir's lineage headers, to the partition
- * the sink's mode picks (and not at all when de-duplication drops it). */
-int ksink_produce_record(struct task *t, struct ksink *s,
-                         const struct weir_record *r);
-
 /* The weir.lineage header of r: "topic/partition/offset/seq". */
 int ksink_lineage(char *buf, size_t len, const struct weir_record *r);
 /* rd_kafka_headers_destroy, for headers that may be NULL (none). */

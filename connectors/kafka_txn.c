@@ -170,14 +170,14 @@ static int produce_copy(struct task *t, struct ksink *s,
 	    get_field(r, &val, &vlen) || weir_read_u64(r, &nh) != WEIR_OK ||
 	    nh > UINT16_MAX + 2u)
 		goto damaged;
-	hdrs = rd_kafka_headers_new((size_t)nh);
+	hdrs = nh ? rd_kafka_headers_new((size_t)nh) : NULL;
 	for (uint64_t i = 0; i < nh; i++) {
 		const void *name, *hv;
 		size_t nlen, hlen;
 
 		if (get_field(r, &name, &nlen) || !name ||
 		    get_field(r, &hv, &hlen)) {
-			rd_kafka_headers_destroy(hdrs);
+			ksink_headers_free(hdrs);
 			goto damaged;
 		}
 		rd_kafka_header_add(hdrs, name, (ssize_t)nlen, hv,
@@ -428,6 +428,8 @@ static int txn_process(struct task *t, void *st, struct batch *b)
 {
 	struct ksink *s = st;
 	struct txn *x = s->txn;
+	struct weir_reader copy;
+	size_t at;
 
 	for (uint32_t i = 0; i < b->n; i++) {
 		if (x->precommitted) {
@@ -437,9 +439,14 @@ static int txn_process(struct task *t, void *st, struct batch *b)
 		}
 		if (begin(t, s) < 0)
 			return -1;
+		/* The copy is what is produced: a transaction written again
+		 * after a crash is the same records, headers and all, and
+		 * each record's headers and lineage are made once. */
+		at = x->recs.len;
 		put_copy(s, &x->recs, &b->recs[i]);
 		x->nrecs++;
-		if (ksink_produce_record(t, s, &b->recs[i]) < 0)
+		copy = (struct weir_reader){x->recs.p, x->recs.len, at};
+		if (produce_copy(t, s, &copy) < 0)
 			return -1;
 	}
 	rd_kafka_poll(s->rk, 0);
