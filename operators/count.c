@@ -69,7 +69,7 @@ static int count_process(weir_ctx_t *ctx, void *state,
                          const weir_record_t *rec)
 {
 	struct count *c = state;
-	struct jrec *j = opctx_json(ctx, rec);
+	struct jrec *j;
 	json_t *v, *out;
 	size_t klen, clen = 0;
 	const void *k, *cur = NULL;
@@ -78,16 +78,8 @@ static int count_process(weir_ctx_t *ctx, void *state,
 	uint64_t n = 1;
 	int f, rc;
 
-	if (!jrec_ok(j))
-		return weir_record_error(ctx, rec, "%s", j->err);
-	f = jrec_find_scalar(j, c->key);
-	if (f < 0)
-		return weir_record_error(ctx, rec,
-		                         f == JREC_MISSING
-		                             ? "field \"%s\" is missing"
-		                             : "field \"%s\" is not a string, "
-		                               "number or boolean",
-		                         fpath_str(c->key));
+	if ((f = opctx_key_field(ctx, rec, c->key, &j, &rc)) < 0)
+		return rc;
 	if (weir_state_key(ctx, &k, &klen) != WEIR_OK ||
 	    weir_state_get(ctx, COUNT_NAME, 1, &cur, &clen) == WEIR_ERR)
 		return WEIR_ERR;

@@ -117,23 +117,14 @@ static int dedup_process(weir_ctx_t *ctx, void *state,
 	int64_t ts = weir_record_timestamp(rec), now;
 	const void *seen;
 	unsigned char b[SEEN_LEN];
-	struct jrec *j = opctx_json(ctx, rec);
 	size_t seen_len;
-	int f, rc;
+	int rc;
 
 	/* The runtime takes the state key from the same field (and the same
 	 * reading of the record), but gives a missing field the empty key;
 	 * that must not be deduplicated. */
-	if (!jrec_ok(j))
-		return weir_record_error(ctx, rec, "%s", j->err);
-	f = jrec_find_scalar(j, d->key);
-	if (f < 0)
-		return weir_record_error(ctx, rec,
-		                         f == JREC_MISSING
-		                             ? "field \"%s\" is missing"
-		                             : "field \"%s\" is not a string, "
-		                               "number, boolean or null",
-		                         fpath_str(d->key));
+	if (opctx_key_field(ctx, rec, d->key, NULL, &rc) < 0)
+		return rc;
 
 	if (ts >= 0 && ts > d->last_ts)
 		d->last_ts = ts;

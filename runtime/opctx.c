@@ -425,6 +425,31 @@ struct jrec *opctx_json(weir_ctx_t *ctx, const weir_record_t *rec)
 	return &ctx->json;
 }
 
+int opctx_key_field(weir_ctx_t *ctx, const weir_record_t *rec,
+                    const struct fpath *p, struct jrec **jp, int *rc)
+{
+	struct jrec *j = opctx_json(ctx, rec);
+	int tok;
+
+	if (jp)
+		*jp = j;
+	if (!jrec_ok(j)) {
+		*rc = weir_record_error(ctx, rec, "%s", j->err);
+		return -1;
+	}
+	tok = jrec_find_scalar(j, p);
+	if (tok == JREC_MISSING)
+		*rc = weir_record_error(ctx, rec, "field \"%s\" is missing",
+		                        fpath_str(p));
+	else if (tok == JREC_NOT_SCALAR)
+		*rc = weir_record_error(ctx, rec,
+		                        "field \"%s\" is an object or an array; "
+		                        "a key is a string, number, boolean or "
+		                        "null",
+		                        fpath_str(p));
+	return tok < 0 ? -1 : tok;
+}
+
 /* --- managed keyed state ---------------------------------------------------- */
 
 /* Points the keyed state at the current record's key, computed from its

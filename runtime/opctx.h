@@ -13,6 +13,7 @@
 #include "weir/weir.h"
 
 struct dead_letter;
+struct fpath;
 struct jrec;
 
 /* t is NULL when the operator is only opened to validate its config. The
@@ -38,6 +39,15 @@ int opctx_restore_part(struct weir_ctx *ctx, struct weir_reader *r,
  * share, so the record is tokenized once in its stage. Borrowed; valid
  * until process returns, or for another record until the next call. */
 struct jrec *opctx_json(weir_ctx_t *ctx, const weir_record_t *rec);
+
+/* The token of the field at p that a built-in keyed operator (count,
+ * dedup) keys by, in rec's value (*jp when jp is not NULL: opctx_json's
+ * view). When the value is
+ * not JSON, or the field is missing or not a scalar, reports the record
+ * (weir_record_error, whose verdict goes to *rc for process to return)
+ * and returns -1. */
+int opctx_key_field(weir_ctx_t *ctx, const weir_record_t *rec,
+                    const struct fpath *p, struct jrec **jp, int *rc);
 
 /* Calls close if open succeeded, then frees. NULL is fine. */
 void opctx_free(struct weir_ctx *ctx);

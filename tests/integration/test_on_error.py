@@ -74,6 +74,16 @@ def on_error_fail(h):
     return where
 
 
+# What weir.error must say for the records count cannot key.
+WHY = {
+    b'{"seq":-3,"level":"ERROR","msg":"no service"}':
+        'field "service" is missing',
+    b'{"seq":-4,"level":"ERROR","service":{"x":1}}':
+        'field "service" is an object or an array; a key is a string, '
+        'number, boolean or null',
+}
+
+
 def on_error_dead_letter(h):
     recs = log_records(4000, seed=8, partitions=PARTS)
     bads = [
@@ -127,6 +137,10 @@ def on_error_dead_letter(h):
         check(op in hd.get("weir.operator", b"").decode(),
               where + ": weir.operator %r does not name the %s operator"
               % (hd.get("weir.operator"), op))
+        why = WHY.get(br["value"])
+        check(why is None or why in hd["weir.error"].decode(),
+              "%s: weir.error %r does not say %r"
+              % (where, hd["weir.error"], why))
     check_eq(sorted(got), sorted(want), "bad records in the dead-letter "
              "topic")
 
