@@ -164,9 +164,15 @@ static void control_line(rd_kafka_mock_cluster_t *mc, char *line)
 		return;
 	}
 	if ((key = api_key(api)) < 0) {
-		log_warn("broker", "stdin: unknown API \"%s\"; known: Produce, "
-		         "Fetch, EndTxn, InitProducerId, TxnOffsetCommit, ...",
-		         api);
+		char known[512];
+		size_t at = 0;
+
+		for (size_t i = 0; i < NELEM(apis) && at < sizeof(known); i++)
+			at += (size_t)snprintf(known + at, sizeof(known) - at,
+			                       "%s%s", i ? ", " : "",
+			                       apis[i].name);
+		log_warn("broker", "stdin: unknown API \"%s\"; known: %s", api,
+		         known);
 		return;
 	}
 	if (error_code(err, &code) < 0) {

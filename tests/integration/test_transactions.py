@@ -206,6 +206,11 @@ def scenario_commit_errors():
                         ("UNKNOWN_PRODUCER_ID", "abortable")):
         with Harness("txn-" + kind) as h:
             h.broker({"logs": 4, "out": 4}, control=True)
+            # A mistyped command is refused with the list of APIs.
+            h.broker_proc.p.stdin.write(b"fail EndTx %s\n" % error.encode())
+            h.broker_proc.p.stdin.flush()
+            h.broker_proc.wait_for_log(r'unknown API "EndTx"; known: '
+                                       r'Produce, .*, EndTxn, ')
             job = txn_job(h, "txn-" + kind)
             records = log_records(15_000, 303, 4)
             producer = BackgroundProducer(h.brokers, "logs", records,
