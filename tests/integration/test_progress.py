@@ -7,13 +7,15 @@
    in, passed on the ERROR records and skipped the two bad ones, and the
    sink took in what the filter passed on (counted here from the input,
    and checked against the output topic read with kafka-python). More
-   input makes the counts grow by exactly that much.
+   input makes the counts grow by exactly that much. Every task thread
+   carries its task's name (source-0, op0-filter-0, sink-0, ...).
 2. progress_interval_ms 0: no progress line in 10.5 s of running (the
    default interval is 10 s).
 3. `weir validate` refuses a negative, too small or non-integer interval,
    naming the field.
 """
 
+import os
 import re
 import time
 
@@ -86,6 +88,15 @@ def test():
         check(all(0.25 <= g % 86400 <= 2.0 for g in gaps),
               "progress lines should come about every 0.3 s; gaps %r"
               % gaps)
+
+        # Each task thread carries its task's name (top -H, perf).
+        comms = set()
+        for tid in os.listdir("/proc/%d/task" % w.p.pid):
+            with open("/proc/%d/task/%s/comm" % (w.p.pid, tid)) as f:
+                comms.add(f.read().strip())
+        for name in ("source-0", "source-1", "op0-filter-0", "sink-0"):
+            check(name in comms, "no thread named %s among %s"
+                  % (name, sorted(comms)))
 
         more = log_records(MORE, seed=6, partitions=PARTS, first_seq=N)
         produce(h.brokers, "logs", more)
