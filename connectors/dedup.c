@@ -16,7 +16,7 @@
 
 struct mark {
 	int64_t offset;
-	uint32_t seq;
+	uint64_t seq;
 };
 
 struct dedup {
@@ -44,13 +44,13 @@ size_t dedup_entries(const struct dedup *d)
 	return kvmap_count(d->m);
 }
 
-static bool after(int64_t o1, uint32_t s1, int64_t o2, uint32_t s2)
+static bool after(int64_t o1, uint64_t s1, int64_t o2, uint64_t s2)
 {
 	return o1 > o2 || (o1 == o2 && s1 > s2);
 }
 
 void dedup_note(struct dedup *d, int32_t src_part, int32_t out_part,
-                int64_t offset, uint32_t seq)
+                int64_t offset, uint64_t seq)
 {
 	int32_t key[2] = {src_part, out_part};
 	struct mark *m = kvmap_get(d->m, key, sizeof(key), NULL);
@@ -63,7 +63,7 @@ void dedup_note(struct dedup *d, int32_t src_part, int32_t out_part,
 }
 
 bool dedup_written(struct dedup *d, int32_t src_part, int32_t out_part,
-                   int64_t offset, uint32_t seq)
+                   int64_t offset, uint64_t seq)
 {
 	int32_t key[2] = {src_part, out_part};
 	struct mark *m;
@@ -82,12 +82,12 @@ bool dedup_written(struct dedup *d, int32_t src_part, int32_t out_part,
 
 int dedup_parse_lineage(const char *s, size_t len, const char **topic,
                         size_t *topic_len, int32_t *part, int64_t *offset,
-                        uint32_t *seq)
+                        uint64_t *seq)
 {
-	char buf[96], *end;
-	const char *p;
-	size_t i, slashes = 0, tail;
-	long long v[3];
+	/* Each field's largest value: partition, offset, seq. */
+	static const uint64_t max[3] = {INT32_MAX, INT64_MAX, UINT64_MAX};
+	uint64_t v[3];
+	size_t i, slashes = 0, pos;
 
 	/* The last three fields are numbers; the topic is what precedes. */
 	for (i = len; i > 0 && slashes < 3; i--)
@@ -97,21 +97,26 @@ int dedup_parse_lineage(const char *s, size_t len, const char **topic,
 		return -1;
 	*topic = s;
 	*topic_len = i;
-	tail = len - i - 1;
-	if (tail >= sizeof(buf))
-		return -1;
-	memcpy(buf, s + i + 1, tail);
-	buf[tail] = '\0';
-	p = buf;
+	pos = i + 1;
 	for (int k = 0; k < 3; k++) {
-		v[k] = strtoll(p, &end, 10);
-		if (end == p || (k < 2 ? *end != '/' : *end != '\0') || v[k] < 0)
+		size_t start = pos;
+
+		v[k] = 0;
+		for (; pos < len && s[pos] >= '0' && s[pos] <= '9'; pos++) {
+			unsigned d = (unsigned)(s[pos] - '0');
+
+			if (v[k] > (max[k] - d) / 10)
+				return -1;
+			v[k] = v[k] * 10 + d;
+		}
+		if (pos == start || (k < 2 ? pos >= len || s[pos] != '/'
+		                          : pos != len))
 			return -1;
-		p = end + 1;
+		pos++;
 	}
 	*part = (int32_t)v[0];
-	*offset = v[1];
-	*seq = (uint32_t)v[2];
+	*offset = (int64_t)v[1];
+	*seq = v[2];
 	return 0;
 }
 
@@ -136,7 +141,7 @@ static void note_message(struct dedup *d, rd_kafka_message_t *m,
 	const char *topic;
 	int32_t part;
 	int64_t off;
-	uint32_t seq;
+	uint64_t seq;
 
 	stats->records++;
 	if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||

@@ -32,16 +32,16 @@ void dedup_free(struct dedup *d);
 size_t dedup_entries(const struct dedup *d);
 
 void dedup_note(struct dedup *d, int32_t src_part, int32_t out_part,
-                int64_t offset, uint32_t seq);
+                int64_t offset, uint64_t seq);
 /* Whether the record was written already (drop it). */
 bool dedup_written(struct dedup *d, int32_t src_part, int32_t out_part,
-                   int64_t offset, uint32_t seq);
+                   int64_t offset, uint64_t seq);
 
 /* Parses a weir.lineage header "topic/partition/offset/seq". The topic
  * may contain '/'. Returns 0, or -1 when it is not one. */
 int dedup_parse_lineage(const char *s, size_t len, const char **topic,
                         size_t *topic_len, int32_t *part, int64_t *offset,
-                        uint32_t *seq);
+                        uint64_t *seq);
 
 /* Reads partitions 0..nparts-1 of cfg->topic from from[p] to the current
  * end and notes this job's records (weir.job == job, lineage topic ==

@@ -14,6 +14,7 @@
 #include "task.h"
 
 struct dedup;
+struct lineage_seq;
 struct txn;
 
 struct ksink {
@@ -26,6 +27,7 @@ struct ksink {
 	int64_t *delivered;     /* highest offset delivered, -1 none */
 	struct dedup *dd;
 	uint64_t dropped;
+	struct lineage_seq *seqs; /* numbers each source record's outputs */
 	struct txn *txn;        /* exactly-once by transactions, else NULL */
 	rd_kafka_t *rk;
 	rd_kafka_topic_t *rkt;
@@ -51,8 +53,13 @@ int ksink_produce(struct task *t, struct ksink *s, int32_t part,
                   const void *value, size_t value_len,
                   rd_kafka_headers_t *hdrs);
 
-/* The weir.lineage header of r: "topic/partition/offset/seq". */
-int ksink_lineage(char *buf, size_t len, const struct weir_record *r);
+/* The weir.lineage header of r, the seq-th output of its source record
+ * (lineage_seq_next): "topic/partition/offset/seq". */
+int ksink_lineage(char *buf, size_t len, const struct weir_record *r,
+                  uint64_t seq);
+/* ksink_lineage for the next output of r's source record. */
+int ksink_lineage_next(struct ksink *s, char *buf, size_t len,
+                       const struct weir_record *r);
 /* rd_kafka_headers_destroy, for headers that may be NULL (none). */
 void ksink_headers_free(rd_kafka_headers_t *hdrs);
 

@@ -134,7 +134,8 @@ static void put_copy(struct ksink *s, struct weir_writer *w,
 	put_field(w, "weir.job", 8);
 	put_field(w, s->job_name, strlen(s->job_name));
 	put_field(w, "weir.lineage", 12);
-	put_field(w, lin, (uint64_t)ksink_lineage(lin, sizeof(lin), r));
+	put_field(w, lin,
+	          (uint64_t)ksink_lineage_next(s, lin, sizeof(lin), r));
 }
 
 static int get_field(struct weir_reader *r, const void **p, size_t *len)

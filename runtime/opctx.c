@@ -289,6 +289,15 @@ void opctx_bind(struct weir_ctx *ctx, struct task_body *body)
 
 /* --- public API ------------------------------------------------------------ */
 
+/* The number of this stage's next output of the current input: its
+ * weir_record_lineage seq. The sink numbers outputs of one source record
+ * itself (connectors/lineage.h), so this one only has to be right for
+ * what an operator sees. */
+static uint32_t next_seq(struct task *t)
+{
+	return t->emit_seq < UINT32_MAX ? t->emit_seq++ : UINT32_MAX;
+}
+
 int weir_emit(weir_ctx_t *ctx, const void *key, size_t key_len,
               const void *value, size_t value_len)
 {
@@ -298,9 +307,7 @@ int weir_emit(weir_ctx_t *ctx, const void *key, size_t key_len,
 	if (!t || !t->cur_in)
 		return weir_error(ctx, "weir_emit called outside process");
 	like = *t->cur_in;
-	/* Outputs of one input are numbered after the input's own number so
-	 * that lineage stays unique and ordered through several operators. */
-	like.seq = t->cur_in->seq * 1024 + t->emit_seq++;
+	like.seq = next_seq(t);
 	return task_emit(t, key, key_len, value, value_len, like.hdrs,
 	                 like.hdrs_len, like.nhdrs, &like) < 0
 	           ? WEIR_ERR
@@ -310,12 +317,15 @@ int weir_emit(weir_ctx_t *ctx, const void *key, size_t key_len,
 int weir_forward(weir_ctx_t *ctx, const weir_record_t *rec)
 {
 	struct task *t = ctx->t;
+	struct weir_record like;
 
-	if (!t)
+	if (!t || !t->cur_in)
 		return weir_error(ctx, "weir_forward called outside process");
+	like = *rec;
+	like.seq = next_seq(t);
 	return task_emit(t, rec->key, rec->key_len, rec->value,
 	                 rec->value_len, rec->hdrs, rec->hdrs_len, rec->nhdrs,
-	                 rec) < 0
+	                 &like) < 0
 	           ? WEIR_ERR
 	           : WEIR_OK;
 }

@@ -66,8 +66,9 @@ int weir_record_header_at(const weir_record_t *rec, size_t idx,
                           size_t *len);
 
 /* Where the record came from: source topic (NUL-terminated), partition,
- * offset, and its sequence number among the outputs of one input record
- * (0 for the first). */
+ * offset, and its sequence number among the outputs the stage before this
+ * one made of one input record (0 for the first). The sink numbers output
+ * records afresh (see the README's weir.lineage header). */
 void weir_record_lineage(const weir_record_t *rec, const char **topic,
                          int32_t *partition, int64_t *offset, uint32_t *seq);
 
@@ -75,11 +76,13 @@ void weir_record_lineage(const weir_record_t *rec, const char **topic,
 
 /* Emits a record downstream with the given key and value; headers and
  * lineage are those of the input record being processed (the sequence
- * number grows with each emit from one input). key may be NULL. */
+ * number grows with each emit or forward from one input). key may be
+ * NULL. Only from process: elsewhere it fails with WEIR_ERR. */
 int weir_emit(weir_ctx_t *ctx, const void *key, size_t key_len,
               const void *value, size_t value_len);
 
-/* Emits the input record unchanged. */
+/* Emits the input record unchanged (its sequence number is the next of
+ * this input's outputs, as for weir_emit). Only from process. */
 int weir_forward(weir_ctx_t *ctx, const weir_record_t *rec);
 
 /* --- Errors and logging ------------------------------------------------- */
