@@ -197,10 +197,81 @@ static void kwait_note(struct task *t, struct ksink *s, struct kwait *w)
 	                 s->kafka_err[0] ? "; last error: " : "", s->kafka_err);
 }
 
+/* Where a record the sink cannot write came from, for messages: r's
+ * lineage, or the weir.lineage header of a record kept for a transaction
+ * (r NULL). */
+static void record_origin(char *buf, size_t len, const struct weir_record *r,
+                          rd_kafka_headers_t *hdrs)
+{
+	const void *v;
+	size_t vl;
+	const char *topic;
+	size_t tl;
+	int32_t p;
+	int64_t o;
+	uint64_t seq;
+
+	if (r) {
+		snprintf(buf, len, "%s[%d]@%lld", r->topic, (int)r->partition,
+		         (long long)r->offset);
+		return;
+	}
+	if (hdrs &&
+	    rd_kafka_header_get_last(hdrs, "weir.lineage", &v, &vl) ==
+	        RD_KAFKA_RESP_ERR_NO_ERROR &&
+	    dedup_parse_lineage(v, vl, &topic, &tl, &p, &o, &seq) == 0) {
+		snprintf(buf, len, "%.*s[%d]@%lld", (int)tl, topic, (int)p,
+		         (long long)o);
+		return;
+	}
+	snprintf(buf, len, "a record of the open transaction");
+}
+
+/* A record larger than the producer's message.max.bytes: librdkafka
+ * refuses it before it leaves the process, so it is the sink's record
+ * error. on_error "fail" stops the job naming the record and the setting;
+ * "skip" counts it, warns at most once a second, and goes on. Returns 1
+ * (skipped) or -1. */
+static int too_large(struct task *t, struct ksink *s,
+                     const struct weir_record *r, rd_kafka_headers_t *hdrs,
+                     size_t key_len, size_t value_len)
+{
+	char from[320], max[32] = "?";
+	size_t ml = sizeof(max);
+	uint64_t total;
+
+	record_origin(from, sizeof(from), r, hdrs);
+	rd_kafka_conf_get(rd_kafka_conf(s->rk), "message.max.bytes", max, &ml);
+	if (s->cfg->on_error == ON_ERROR_FAIL)
+		return task_fail(
+		    t,
+		    "%s: the record from %s is %zu bytes (key %zu, value %zu, "
+		    "plus headers), more than the producer's message.max.bytes "
+		    "(%s), so it cannot be written to %s. sink.on_error is "
+		    "\"fail\", so the job stops; no checkpoint includes this "
+		    "record. Raise sink.properties.\"message.max.bytes\" (the "
+		    "topic's max.message.bytes on the broker must allow it too), "
+		    "or set sink.on_error to \"skip\", and start the job again",
+		    t->who, from, key_len + value_len, key_len, value_len, max,
+		    s->cfg->topic);
+	total = atomic_fetch_add(&t->n_skipped, 1) + 1;
+	if (now_mono_ms() - t->skip_log_ms >= SKIP_LOG_INTERVAL_MS) {
+		log_warn(t->who,
+		         "skipped the record from %s: %zu bytes (key %zu, value "
+		         "%zu, plus headers), more than message.max.bytes (%s) "
+		         "allows in %s; %llu skipped in all (sink.on_error "
+		         "\"skip\")",
+		         from, key_len + value_len, key_len, value_len, max,
+		         s->cfg->topic, (unsigned long long)total);
+		t->skip_log_ms = now_mono_ms();
+	}
+	return 1;
+}
+
 int ksink_produce(struct task *t, struct ksink *s, int32_t part,
                   int64_t timestamp, const void *key, size_t key_len,
                   const void *value, size_t value_len,
-                  rd_kafka_headers_t *hdrs)
+                  rd_kafka_headers_t *hdrs, const struct weir_record *r)
 {
 	struct kwait w;
 	bool waited = false;
@@ -218,6 +289,12 @@ int ksink_produce(struct task *t, struct ksink *s, int32_t part,
 		if (!err) {
 			s->n_produced++;
 			rc = 0; /* librdkafka owns hdrs now */
+			break;
+		}
+		if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+			rc = too_large(t, s, r, hdrs, key ? key_len : 0,
+			               value_len);
+			ksink_headers_free(hdrs);
 			break;
 		}
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -292,7 +369,7 @@ static int produce_record(struct task *t, struct ksink *s,
 		return 0;
 	}
 	return ksink_produce(t, s, part, r->timestamp, r->key, r->key_len,
-	                     r->value, r->value_len, hdrs);
+	                     r->value, r->value_len, hdrs, r);
 }
 
 static int ksink_process(struct task *t, void *st, struct batch *b)

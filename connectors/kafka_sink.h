@@ -47,11 +47,13 @@ struct ksink {
 
 /* Hands one record to librdkafka, waiting while its queue is full. hdrs
  * becomes librdkafka's, or is destroyed on failure. part may be
- * RD_KAFKA_PARTITION_UA. */
+ * RD_KAFKA_PARTITION_UA. r is the record, for messages (NULL for a copy
+ * kept for a transaction). Returns 0, 1 when the record is too large for
+ * Kafka and sink.on_error "skip" skipped it, or -1 (the task failed). */
 int ksink_produce(struct task *t, struct ksink *s, int32_t part,
                   int64_t timestamp, const void *key, size_t key_len,
                   const void *value, size_t value_len,
-                  rd_kafka_headers_t *hdrs);
+                  rd_kafka_headers_t *hdrs, const struct weir_record *r);
 
 /* The weir.lineage header of r, the seq-th output of its source record
  * (lineage_seq_next): "topic/partition/offset/seq". */

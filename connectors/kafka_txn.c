@@ -185,7 +185,7 @@ static int produce_copy(struct task *t, struct ksink *s,
 		                    hv ? (ssize_t)hlen : -1);
 	}
 	return ksink_produce(t, s, (int32_t)(uint32_t)part, (int64_t)ts, key,
-	                     klen, val, vlen, hdrs);
+	                     klen, val, vlen, hdrs, NULL);
 damaged:
 	return task_fail(t, "%s: a record kept for the open transaction is "
 	                 "damaged at byte %zu. This is a bug in weir; please "
@@ -431,6 +431,7 @@ static int txn_process(struct task *t, void *st, struct batch *b)
 	struct txn *x = s->txn;
 	struct weir_reader copy;
 	size_t at;
+	int rc;
 
 	for (uint32_t i = 0; i < b->n; i++) {
 		if (x->precommitted) {
@@ -447,8 +448,13 @@ static int txn_process(struct task *t, void *st, struct batch *b)
 		put_copy(s, &x->recs, &b->recs[i]);
 		x->nrecs++;
 		copy = (struct weir_reader){x->recs.p, x->recs.len, at};
-		if (produce_copy(t, s, &copy) < 0)
+		rc = produce_copy(t, s, &copy);
+		if (rc < 0)
 			return -1;
+		if (rc > 0) { /* skipped: not part of the transaction */
+			x->recs.len = at;
+			x->nrecs--;
+		}
 	}
 	rd_kafka_poll(s->rk, 0);
 	return 0;

@@ -471,11 +471,11 @@ static const char *const oor_names[] = { "fail", "earliest", "latest" };
 
 static const char *const sink_fields[] = {
 	"type", "brokers", "topic", "parallelism", "delivery", "exactly_once",
-	"partitioner", "lineage_headers", "properties",
+	"partitioner", "lineage_headers", "on_error", "properties",
 };
 static const char *const sink_kafka_only[] = {
 	"brokers", "topic", "delivery", "exactly_once", "partitioner",
-	"lineage_headers", "properties",
+	"lineage_headers", "on_error", "properties",
 };
 static const char *const eo_names[] = { "dedup", "transactions" };
 static const char *const sink_types[] = { "kafka", "discard" };
@@ -644,6 +644,18 @@ static void parse_sink(const json_t *root, struct job_sink_cfg *s,
 		       "exactly-once by de-duplication finds what was already "
 		       "written by these headers; keep them (true), or use "
 		       "\"exactly_once\": \"transactions\"");
+	v = ON_ERROR_FAIL;
+	if (json_is_string(json_object_get(o, "on_error")) &&
+	    strcmp(json_string_value(json_object_get(o, "on_error")),
+	           "dead-letter") == 0)
+		err_at(errs, p, "on_error",
+		       "the sink sends no dead letters (a record too large "
+		       "for the sink's topic is as large for another); use "
+		       "\"fail\" or \"skip\"");
+	else
+		get_enum(o, p, "on_error", on_error_names,
+		         NELEM(on_error_names) - 1, &v, errs);
+	s->on_error = (enum on_error_policy)v;
 	get_props(o, p, "properties", &s->properties, errs);
 
 	if (type == 0) {

@@ -78,6 +78,9 @@ struct job_sink_cfg {
 	enum eo_method exactly_once; /* default dedup */
 	enum partitioner partitioner; /* default key */
 	bool lineage_headers;       /* weir.job, weir.lineage; default true */
+	/* A record Kafka refuses (larger than message.max.bytes): fail
+	 * (default) or skip; no dead letters. */
+	enum on_error_policy on_error;
 	struct kv_list properties;
 };
 

@@ -17,7 +17,6 @@
 #include "log.h"
 #include "util.h"
 
-#define SKIP_LOG_INTERVAL_MS 1000
 #define SNAPSHOT_WAIT_LOG_US 10000
 
 struct weir_ctx {

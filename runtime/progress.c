@@ -110,6 +110,8 @@ void progress_format(struct progress *p, const struct job *job, char *buf,
 	}
 	append(buf, len, &at, " | sink %" PRIu64 " in (%" PRIu64 "/s)", snk.in,
 	       rate(snk.in, p->sunk, ms));
+	if (snk.skipped)
+		append(buf, len, &at, ", %" PRIu64 " skipped", snk.skipped);
 	p->at_ms = now;
 	p->read = src.out;
 	p->sunk = snk.in;

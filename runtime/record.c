@@ -51,14 +51,15 @@ struct weir_record *batch_add(struct batch *b, const void *key,
 	struct weir_record *r;
 
 	if (b->n == b->cap ||
-	    b->size - b->used < record_bytes(key ? key_len : 0, value_len,
-	                                     hdrs_len))
+	    b->size - b->used < record_bytes(key ? key_len : 0,
+	                                     value ? value_len : 0, hdrs_len))
 		return NULL;
 	r = &b->recs[b->n++];
 	r->key = key ? arena_copy(b, key, key_len) : NULL;
 	r->key_len = key ? (uint32_t)key_len : 0;
-	r->value = arena_copy(b, value, value_len);
-	r->value_len = (uint32_t)value_len;
+	/* A null value (a Kafka tombstone) stays null: NULL, not empty. */
+	r->value = value ? arena_copy(b, value, value_len) : NULL;
+	r->value_len = value ? (uint32_t)value_len : 0;
 	r->hdrs = arena_copy(b, hdrs, hdrs_len);
 	r->hdrs_len = (uint32_t)hdrs_len;
 	r->nhdrs = nhdrs;

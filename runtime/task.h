@@ -147,8 +147,12 @@ struct task {
 	/* A Kafka source's records not read yet (high watermarks minus its
 	 * positions, as librdkafka last heard them), or -1 when unknown. */
 	atomic_int_fast64_t lag;
+	/* When a skipped record was last logged: at most one such warning
+	 * per SKIP_LOG_INTERVAL_MS, each with the count so far. */
 	int64_t skip_log_ms;
 };
+
+#define SKIP_LOG_INTERVAL_MS 1000
 
 struct task *task_new(struct job *job, int index, int stage, int sub,
                       int parallelism, const char *name, const char *who);

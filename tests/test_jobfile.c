@@ -621,8 +621,19 @@ START_TEST(err_sink)
 	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'discard','delivry':'x'}"),
 	             "sink.delivry: unknown field; expected one of type, brokers, "
 	             "topic, parallelism, delivery, exactly_once, partitioner, "
-	             "lineage_headers, properties",
+	             "lineage_headers, on_error, properties",
 	             "did you mean delivery?");
+	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'kafka','brokers':'b',"
+	                 "'topic':'t','on_error':'dead-letter'}"),
+	             "sink.on_error: the sink sends no dead letters",
+	             "use \"fail\" or \"skip\"");
+	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'kafka','brokers':'b',"
+	                 "'topic':'t','on_error':'ignore'}"),
+	             "sink.on_error: unknown value \"ignore\"; expected one of "
+	             "skip, fail", NULL);
+	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'discard',"
+	                 "'on_error':'skip'}"),
+	             "sink.on_error: only for kafka sinks", NULL);
 	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'kafka','brokers':'b',"
 	                 "'topic':'t','delivery':'exactly-once',"
 	                 "'lineage_headers':false}"),

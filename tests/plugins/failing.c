@@ -75,7 +75,7 @@ static int failing_process(weir_ctx_t *ctx, void *state,
 	size_t len;
 	const char *v = weir_record_value(rec, &len);
 
-	if (f->fail_on && f->len && memmem(v, len, f->fail_on, f->len)) {
+	if (f->fail_on && f->len && len && memmem(v, len, f->fail_on, f->len)) {
 		weir_record_lineage(rec, &topic, &partition, &offset, &seq);
 		return weir_error(ctx, "record %s[%d]@%lld contains \"%s\": "
 		                  "failing as asked (fail_on)", topic,

@@ -81,7 +81,8 @@ static int fanout_process(weir_ctx_t *ctx, void *state,
 	for (long i = 0; i < f->copies; i++) {
 		int n;
 
-		memcpy(f->buf, v, vlen);
+		if (vlen)
+			memcpy(f->buf, v, vlen);
 		n = snprintf(f->buf + vlen, f->cap - vlen, "|%s%ld", f->tag, i);
 		if (weir_emit(ctx, k, klen, f->buf, vlen + (size_t)n) != WEIR_OK)
 			return WEIR_ERR;

@@ -48,8 +48,10 @@ typedef struct weir_reader weir_reader_t; /* source of restored bytes */
 
 /* --- Records (borrowed during process) --------------------------------- */
 
-/* Key and value bytes; *len receives the length. A missing key is NULL with
- * *len 0. The bytes are not NUL-terminated. */
+/* Key and value bytes; *len receives the length. A missing key, and a null
+ * value (a Kafka tombstone), is NULL with *len 0; an empty one is not NULL.
+ * The bytes are not NUL-terminated. weir_emit with a NULL value emits a
+ * null value. */
 const void *weir_record_key(const weir_record_t *rec, size_t *len);
 const void *weir_record_value(const weir_record_t *rec, size_t *len);
 
