@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_PARALLELISM 256
 #define MAX_NAME_LEN 100
 #define MAX_FILE_BYTES (16u << 20)
 
@@ -269,12 +268,8 @@ static void get_int(const json_t *obj, const char *path, const char *key,
 
 	if (!v)
 		return;
-	if (max == INT64_MAX)
-		snprintf(want, sizeof(want), "an integer >= %lld",
-		         (long long)min);
-	else
-		snprintf(want, sizeof(want), "an integer from %lld to %lld",
-		         (long long)min, (long long)max);
+	snprintf(want, sizeof(want), "an integer from %lld to %lld",
+	         (long long)min, (long long)max);
 	if (!json_is_integer(v)) {
 		err_at(errs, path, key, "expected %s, got %s", want,
 		       describe(v, got, sizeof(got)));
@@ -529,11 +524,16 @@ static void parse_checkpoint(const json_t *root, struct job_ckpt_cfg *c,
 	check_known(o, p, ckpt_fields, NELEM(ckpt_fields), errs);
 	require(o, p, "dir", "the directory that holds checkpoints", errs);
 	get_str(o, p, "dir", &c->dir, errs);
-	get_int(o, p, "interval_ms", 0, INT64_MAX, &c->interval_ms, errs);
-	get_int(o, p, "timeout_ms", 1, INT64_MAX, &c->timeout_ms, errs);
-	get_int(o, p, "min_pause_ms", 0, INT64_MAX, &c->min_pause_ms, errs);
-	get_int32(o, p, "retain", 1, INT_MAX, &c->retain, errs);
-	get_int32(o, p, "tolerable_failures", 0, INT_MAX,
+	get_int(o, p, "interval_ms", 0, JOB_MAX_MS, &c->interval_ms, errs);
+	if (c->interval_ms > 0 && c->interval_ms < JOB_MIN_INTERVAL_MS)
+		err_at(errs, p, "interval_ms",
+		       "expected 0 (only the final checkpoint, at stop) or at "
+		       "least %d, got %lld", JOB_MIN_INTERVAL_MS,
+		       (long long)c->interval_ms);
+	get_int(o, p, "timeout_ms", 1, JOB_MAX_MS, &c->timeout_ms, errs);
+	get_int(o, p, "min_pause_ms", 0, JOB_MAX_MS, &c->min_pause_ms, errs);
+	get_int32(o, p, "retain", 1, JOB_MAX_RETAIN, &c->retain, errs);
+	get_int32(o, p, "tolerable_failures", 0, JOB_MAX_TOLERABLE,
 	          &c->tolerable_failures, errs);
 }
 
@@ -564,7 +564,7 @@ static void parse_source(const json_t *root, struct job_source_cfg *s,
 	require(o, p, "type", "one of kafka, generator", errs);
 	get_enum(o, p, "type", source_types, NELEM(source_types), &type, errs);
 	s->type = type == 1 ? SOURCE_GENERATOR : SOURCE_KAFKA;
-	get_int32(o, p, "parallelism", 1, MAX_PARALLELISM, &s->parallelism,
+	get_int32(o, p, "parallelism", 1, JOB_MAX_PARALLELISM, &s->parallelism,
 	          errs);
 
 	get_str(o, p, "brokers", &s->brokers, errs);
@@ -581,9 +581,10 @@ static void parse_source(const json_t *root, struct job_source_cfg *s,
 	s->on_offset_out_of_range = (enum oor_policy)v;
 	get_props(o, p, "properties", &s->properties, errs);
 
-	get_int(o, p, "count", 0, INT64_MAX, &s->count, errs);
-	get_int32(o, p, "partitions", 1, INT_MAX, &s->partitions, errs);
-	get_int(o, p, "rate", 0, INT64_MAX, &s->rate, errs);
+	get_int(o, p, "count", 0, JOB_MAX_GEN_COUNT, &s->count, errs);
+	get_int32(o, p, "partitions", 1, JOB_MAX_GEN_PARTITIONS,
+	          &s->partitions, errs);
+	get_int(o, p, "rate", 0, JOB_MAX_GEN_RATE, &s->rate, errs);
 
 	if (type == 0) {
 		require(o, p, "brokers", "a broker list like \"host:9092\"",
@@ -616,7 +617,7 @@ static void parse_sink(const json_t *root, struct job_sink_cfg *s,
 	require(o, p, "type", "one of kafka, discard", errs);
 	get_enum(o, p, "type", sink_types, NELEM(sink_types), &type, errs);
 	s->type = type == 1 ? SINK_DISCARD : SINK_KAFKA;
-	get_int32(o, p, "parallelism", 1, MAX_PARALLELISM, &s->parallelism,
+	get_int32(o, p, "parallelism", 1, JOB_MAX_PARALLELISM, &s->parallelism,
 	          errs);
 	get_str(o, p, "brokers", &s->brokers, errs);
 	get_str(o, p, "topic", &s->topic, errs);
@@ -692,7 +693,7 @@ static void parse_op(json_t *o, const char *p, struct job_op_cfg *op,
 		op->type = xstrdup(json_string_value(t));
 	}
 
-	get_int32(o, p, "parallelism", 1, MAX_PARALLELISM, &op->parallelism,
+	get_int32(o, p, "parallelism", 1, JOB_MAX_PARALLELISM, &op->parallelism,
 	          errs);
 	get_str(o, p, "key", &op->key_field, errs);
 	get_enum(o, p, "on_error", on_error_names, NELEM(on_error_names),
@@ -775,7 +776,7 @@ static struct job_cfg *parse(const char *text, size_t len, const char *origin,
 	parse_ops(root, cfg, errs);
 	parse_sink(root, &cfg->sink, errs);
 	cfg->progress_interval_ms = 10000;
-	get_int(root, "", "progress_interval_ms", 0, 86400000,
+	get_int(root, "", "progress_interval_ms", 0, JOB_MAX_MS,
 	        &cfg->progress_interval_ms, errs);
 	if (cfg->progress_interval_ms > 0 && cfg->progress_interval_ms < 100)
 		err_at(errs, "", "progress_interval_ms",
