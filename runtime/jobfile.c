@@ -126,66 +126,117 @@ static bool is_var_name(const char *s, size_t n)
 	return true;
 }
 
-/*
- * ${NAME} is the variable's value; ${NAME:-default} is the default when
- * NAME is unset or empty (as in sh). "$$" and a "$" not followed by "{"
- * are copied unchanged, so "$${X}" stays "$${X}".
- */
-char *jobfile_expand_env(const char *s, const char *path, struct errlist *errs)
+/* How deep a default may hold references within references. */
+#define MAX_ENV_NESTING 8
+
+/* The "}" that closes the reference whose name starts at p, past any
+ * ${...} nested in its default ("$$" is text); NULL when there is none. */
+static const char *ref_end(const char *p)
 {
-	struct sbuf b = { 0 };
-	const char *p = s;
+	int open = 0;
 
-	sbuf_add(&b, "", 0);
-	while (*p) {
-		const char *start, *end, *sep, *val;
+	for (; *p; p++) {
+		if (p[0] == '$' && (p[1] == '$' || p[1] == '{')) {
+			open += p[1] == '{';
+			p++;
+		} else if (*p == '}' && open-- == 0) {
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Expands s[0, n) into b. ${NAME} is the variable's value;
+ * ${NAME:-default} is the default when NAME is unset or empty (as in sh),
+ * and the default may hold references of its own, expanded only when it
+ * is used (its syntax is checked either way). "$$" and a "$" not followed
+ * by "{" are copied unchanged, so "$${X}" stays "$${X}". With b NULL only
+ * the syntax is checked. whole is the whole string, for positions in
+ * messages.
+ */
+static bool expand_env(struct sbuf *b, const char *s, size_t n,
+                       const char *whole, int depth, const char *path,
+                       struct errlist *errs)
+{
+	const char *p = s, *stop = s + n;
+
+	while (p < stop) {
+		const char *start, *end, *name_end, *val;
 		char *name;
+		bool ok;
 
-		if (p[0] == '$' && p[1] == '$') {
-			sbuf_add(&b, p, 2);
+		if (p[0] == '$' && p + 1 < stop && p[1] == '$') {
+			if (b)
+				sbuf_add(b, p, 2);
 			p += 2;
 			continue;
 		}
-		if (p[0] != '$' || p[1] != '{') {
-			sbuf_add(&b, p, 1);
+		if (p[0] != '$' || p + 1 == stop || p[1] != '{') {
+			if (b)
+				sbuf_add(b, p, 1);
 			p++;
 			continue;
 		}
 		start = p + 2;
-		end = strchr(start, '}');
-		if (!end) {
+		end = ref_end(start);
+		if (!end || end >= stop) {
 			err_at(errs, path, NULL, "unterminated \"${\" at character "
 			       "%zu; close it with \"}\", or write \"$${\" to "
-			       "keep it literally", (size_t)(p - s));
-			free(b.s);
-			return NULL;
+			       "keep it literally", (size_t)(p - whole));
+			return false;
 		}
-		sep = strstr(start, ":-");
-		if (sep && sep > end)
-			sep = NULL;
-		if (!is_var_name(start, (size_t)((sep ? sep : end) - start))) {
+		for (name_end = start; name_end < end && *name_end != ':';
+		     name_end++)
+			;
+		if (!is_var_name(start, (size_t)(name_end - start)) ||
+		    (name_end < end && name_end[1] != '-')) {
 			err_at(errs, path, NULL, "invalid variable reference "
 			       "\"%.*s\"; expected ${NAME} or ${NAME:-default} "
 			       "with NAME made of letters, digits and _",
 			       (int)(end + 1 - p), p);
-			free(b.s);
-			return NULL;
+			return false;
 		}
-		name = xstrndup(start, (size_t)((sep ? sep : end) - start));
-		val = getenv(name);
-		if (val && (*val || !sep)) {
-			sbuf_add(&b, val, strlen(val));
-		} else if (sep) {
-			sbuf_add(&b, sep + 2, (size_t)(end - (sep + 2)));
-		} else {
+		if (name_end < end && depth == MAX_ENV_NESTING) {
+			err_at(errs, path, NULL, "a default nests ${...} deeper "
+			       "than %d levels at character %zu; use fewer "
+			       "levels", MAX_ENV_NESTING, (size_t)(p - whole));
+			return false;
+		}
+		name = xstrndup(start, (size_t)(name_end - start));
+		val = b ? getenv(name) : NULL;
+		ok = true;
+		if (val && (*val || name_end == end)) {
+			sbuf_add(b, val, strlen(val));
+			if (name_end < end)
+				ok = expand_env(NULL, name_end + 2,
+				                (size_t)(end - name_end - 2), whole,
+				                depth + 1, path, errs);
+		} else if (name_end < end) {
+			ok = expand_env(b, name_end + 2,
+			                (size_t)(end - name_end - 2), whole,
+			                depth + 1, path, errs);
+		} else if (b) {
 			err_at(errs, path, NULL, "environment variable %s is not "
 			       "set; set it or write ${%s:-default}", name, name);
-			free(name);
-			free(b.s);
-			return NULL;
+			ok = false;
 		}
 		free(name);
+		if (!ok)
+			return false;
 		p = end + 1;
+	}
+	return true;
+}
+
+char *jobfile_expand_env(const char *s, const char *path, struct errlist *errs)
+{
+	struct sbuf b = { 0 };
+
+	sbuf_add(&b, "", 0);
+	if (!expand_env(&b, s, strlen(s), s, 0, path, errs)) {
+		free(b.s);
+		return NULL;
 	}
 	return b.s;
 }

@@ -300,15 +300,7 @@ static char *expand(const char *s, struct errlist *errs)
 	return jobfile_expand_env(s, "x.y", errs);
 }
 
-START_TEST(expand_env)
-{
-	struct errlist errs = { 0 };
-	char *r;
-
-	setenv("WEIR_T_A", "alpha", 1);
-	setenv("WEIR_T_EMPTY", "", 1);
-	unsetenv("WEIR_T_UNSET");
-
+/* in, with errs and r in scope, expands to out. */
 #define EXPECT(in, out)                                                      \
 	do {                                                                 \
 		r = expand(in, &errs);                                       \
@@ -317,6 +309,15 @@ START_TEST(expand_env)
 		ck_assert_str_eq(r, out);                                    \
 		free(r);                                                     \
 	} while (0)
+
+START_TEST(expand_env)
+{
+	struct errlist errs = { 0 };
+	char *r;
+
+	setenv("WEIR_T_A", "alpha", 1);
+	setenv("WEIR_T_EMPTY", "", 1);
+	unsetenv("WEIR_T_UNSET");
 
 	EXPECT("plain", "plain");
 	EXPECT("", "");
@@ -362,10 +363,68 @@ START_TEST(expand_env)
 	ck_assert_ptr_null(expand("${A-b}", &errs));
 	assert_has(errs.msgs[0], "${NAME:-default}");
 	errlist_clear(&errs);
-#undef EXPECT
 }
 END_TEST
 
+/* A default may hold references of its own, expanded as sh does: only when
+ * the default is used, to a bounded depth. */
+START_TEST(expand_nested_defaults)
+{
+	struct errlist errs = { 0 };
+	char deep[256] = "", *r;
+
+	setenv("WEIR_T_A", "alpha", 1);
+	setenv("WEIR_T_EMPTY", "", 1);
+	unsetenv("WEIR_T_UNSET");
+	unsetenv("WEIR_T_UNSET2");
+
+	EXPECT("${WEIR_T_UNSET:-${WEIR_T_A}}", "alpha");
+	EXPECT("nested-${WEIR_T_UNSET:-${WEIR_T_A}}-x", "nested-alpha-x");
+	EXPECT("${WEIR_T_UNSET:-<${WEIR_T_A}>/${WEIR_T_EMPTY:-e}}",
+	       "<alpha>/e");
+	EXPECT("${WEIR_T_UNSET:-${WEIR_T_UNSET2:-${WEIR_T_A}}}", "alpha");
+	EXPECT("${WEIR_T_UNSET:-${WEIR_T_UNSET2:-last}}", "last");
+	/* A default not used is not looked into: its variables may be
+	 * unset. */
+	EXPECT("${WEIR_T_A:-${WEIR_T_UNSET}}", "alpha");
+	/* A brace after the reference is text; $$ stays literal inside. */
+	EXPECT("${WEIR_T_UNSET:-a}b}", "ab}");
+	EXPECT("${WEIR_T_UNSET:-$${WEIR_T_A}}", "$${WEIR_T_A}");
+	ck_assert_uint_eq(errs.n, 0);
+
+	ck_assert_ptr_null(expand("${WEIR_T_UNSET:-${WEIR_T_UNSET2}}", &errs));
+	ck_assert_uint_eq(errs.n, 1);
+	ck_assert_str_eq(errs.msgs[0], "x.y: environment variable "
+	                 "WEIR_T_UNSET2 is not set; set it or write "
+	                 "${WEIR_T_UNSET2:-default}");
+	errlist_clear(&errs);
+	/* Broken syntax is an error even in a default not used. */
+	ck_assert_ptr_null(expand("${WEIR_T_A:-${1x}}", &errs));
+	assert_has(errs.msgs[0], "x.y: invalid variable reference \"${1x}\"");
+	errlist_clear(&errs);
+	ck_assert_ptr_null(expand("${WEIR_T_UNSET:-${WEIR_T_A}", &errs));
+	ck_assert_str_eq(errs.msgs[0], "x.y: unterminated \"${\" at character "
+	                 "0; close it with \"}\", or write \"$${\" to keep it "
+	                 "literally");
+	errlist_clear(&errs);
+	/* Eight levels are enough for anyone; nine are refused. */
+	for (int i = 0; i < 8; i++)
+		strcat(deep, "${WEIR_T_UNSET:-");
+	strcat(deep, "end");
+	for (int i = 0; i < 8; i++)
+		strcat(deep, "}");
+	EXPECT(deep, "end");
+	memmove(deep + 16, deep, strlen(deep) + 1);
+	memcpy(deep, "${WEIR_T_UNSET:-", 16);
+	strcat(deep, "}");
+	ck_assert_ptr_null(expand(deep, &errs));
+	ck_assert_str_eq(errs.msgs[0], "x.y: a default nests ${...} deeper "
+	                 "than 8 levels at character 128; use fewer levels");
+	errlist_clear(&errs);
+}
+END_TEST
+
+#undef EXPECT
 
 START_TEST(env_in_job)
 {
@@ -933,6 +992,7 @@ static Suite *jobfile_suite(void)
 	suite_add_tcase(s, ok);
 
 	tcase_add_test(env, expand_env);
+	tcase_add_test(env, expand_nested_defaults);
 	tcase_add_test(env, env_in_job);
 	tcase_add_test(env, env_errors_have_paths);
 	suite_add_tcase(s, env);
