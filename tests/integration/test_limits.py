@@ -6,8 +6,16 @@ INT_MAX generator partitions), naming the path and the range. A job at
 every largest accepted value runs, makes progress and stops on SIGTERM
 with exit 0; under the ASan+UBSan build a signed overflow would stop it
 (halt_on_error) and print "runtime error".
+
+Plugin names: the operator name in a plugin's table names its state files
+(`op0-NAME-0`), so `weir validate` and `weir run` refuse one that is
+empty, longer than 40 characters (task names were cut at 63 bytes, and
+instances lost the suffix that kept their files apart) or holds anything
+but A-Z a-z 0-9 . _ -, naming the library and the rule. A 40-character
+name runs with its instances' state files apart.
 """
 
+import os
 import re
 
 from weirtest import Harness, check, check_eq, main, note
@@ -88,12 +96,56 @@ def largest_values_run(h):
     return max(reads)
 
 
+def plugin_names(h):
+    lib = os.environ["NAMED_PLUGIN"]
+    job = h.write_job("named.json", {
+        "name": "named",
+        "checkpoint": {"dir": h.path("ck-named")},
+        "source": {"type": "generator", "count": 100},
+        "operators": [{"type": "plugin", "library": lib,
+                       "parallelism": 2}],
+        "sink": {"type": "discard"}})
+    bad = ["n" * 41, "n" * 70, "my op", "a/b", "../x", "", "tab\there",
+           "caf\u00e9"]
+    for name in bad:
+        shown = name if len(name) <= 60 else name[:60] + "..."
+        want = ('%s: operators[0].library: "%s" names its operator "%s"; '
+                'an operator name is 1 to 40 characters from A-Z a-z 0-9 '
+                '. _ - (its state files are named after it); rename it in '
+                'the plugin\'s weir_operator_t' % (job, lib, shown))
+        for cmd in ("validate", "run"):
+            r = h.weir(cmd, job, extra_env={"WEIR_TEST_OP_NAME": name})
+            check_eq(r.rc, 2, "`weir %s` with operator name %r: exit code; "
+                     "stderr:\n%s" % (cmd, name, r.err))
+            check(want in r.err.splitlines(), "`weir %s` with operator "
+                  "name %r does not say\n  %s\nstderr:\n%s"
+                  % (cmd, name, want, r.err))
+    check(not os.path.exists(h.path("ck-named")),
+          "weir run made the checkpoint directory of a refused job")
+    good = "N" * 38 + ".-"
+    r = h.weir("run", job, extra_env={"WEIR_TEST_OP_NAME": good})
+    check_eq(r.rc, 0, "run with a 40-character operator name; stderr:\n%s"
+             % r.err)
+    files = set()
+    for _, _, names in os.walk(h.path("ck-named")):
+        files.update(names)
+    for i in (0, 1):
+        check(any(f.startswith("op0-%s-%d" % (good, i)) for f in files),
+              "no state file op0-%s-%d in the checkpoint: %s"
+              % (good, i, sorted(files)))
+    note("plugin names: %d bad ones refused by validate and run; a "
+         "40-character one keeps its instances' files apart" % len(bad))
+    return len(bad)
+
+
 def test():
     with Harness("limits") as h:
         n = numbers_past_range(h)
         reads = largest_values_run(h)
+        names = plugin_names(h)
     return ("%d numbers past range refused by validate; the largest values "
-            "ran (%d records) and stopped cleanly" % (n, reads))
+            "ran (%d records) and stopped cleanly; %d bad plugin names "
+            "refused" % (n, reads, names))
 
 
 if __name__ == "__main__":
