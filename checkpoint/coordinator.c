@@ -33,6 +33,7 @@
  */
 #include "coordinator.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -88,6 +89,12 @@ struct coord *coord_new(struct job *job, struct ckpt_store *st,
 
 	c->job = job;
 	c->cfg = &job->cfg->checkpoint;
+	/* The job file held them to a day each: the deadlines below add
+	 * them to a monotonic clock in ms without overflow. */
+	assert(c->cfg->interval_ms >= 0 && c->cfg->interval_ms <= JOB_MAX_MS);
+	assert(c->cfg->timeout_ms >= 1 && c->cfg->timeout_ms <= JOB_MAX_MS);
+	assert(c->cfg->min_pause_ms >= 0 &&
+	       c->cfg->min_pause_ms <= JOB_MAX_MS);
 	c->st = st;
 	c->next_id = c->first_id = next_id;
 	c->last_complete_id = job->restored_id;

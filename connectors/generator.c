@@ -7,6 +7,7 @@
  *
  *   {"seq":42,"level":"ERROR","service":"svc-3","msg":"request 42 done"}
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,8 +48,13 @@ static int gen_poll(struct task *t, void *st, bool *progress)
 		if (room > BATCH_RECORDS)
 			room = BATCH_RECORDS;
 		if (g->cfg->rate > 0) {
-			int64_t due = (now_mono_us() - g->start_us) *
-			              g->cfg->rate / 1000000 + 1;
+			/* Seconds and the rest apart: microseconds times
+			 * a rate of up to 10^9 would pass INT64_MAX after
+			 * 2.5 hours. */
+			int64_t us = now_mono_us() - g->start_us;
+			int64_t due = us / 1000000 * g->cfg->rate +
+			              us % 1000000 * g->cfg->rate / 1000000 + 1;
+
 			if (room > due - g->emitted_since_start)
 				room = due - g->emitted_since_start;
 			t->wait_hint_ms = 1000 / g->cfg->rate + 1;
@@ -126,6 +132,11 @@ static int gen_restore(struct task *t, void *st, struct weir_reader *r,
 		    weir_read_u64(r, &next) != WEIR_OK)
 			return task_fail(t, "%s: generator state truncated",
 			                 t->who);
+		if (next > (uint64_t)JOB_MAX_GEN_COUNT)
+			return task_fail(t, "%s: generator state has partition "
+			                 "%" PRIu64 " at record %" PRIu64 ", past "
+			                 "the largest count, %lld", t->who, id,
+			                 next, JOB_MAX_GEN_COUNT);
 		for (int k = 0; k < g->nparts; k++)
 			if (g->parts[k].id == (int32_t)id)
 				g->parts[k].next = (int64_t)next;
@@ -149,6 +160,10 @@ int generator_source_open(struct task *t, const struct job_source_cfg *cfg,
 
 	(void)err;
 	(void)errlen;
+	/* The job file's ranges: p += parallelism below stays an int. */
+	assert(cfg->partitions >= 1 &&
+	       cfg->partitions <= JOB_MAX_GEN_PARTITIONS);
+	assert(cfg->rate >= 0 && cfg->rate <= JOB_MAX_GEN_RATE);
 	g->cfg = cfg;
 	for (int p = t->sub; p < cfg->partitions; p += t->parallelism)
 		g->nparts++;

@@ -43,6 +43,7 @@
  * and in each checkpoint, and output becomes visible to read_committed
  * readers when the checkpoint completes.
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -678,9 +679,12 @@ int txn_setup(struct ksink *s, struct task *t, rd_kafka_conf_t *conf,
 	 * completion; a few failed checkpoints in a row must not time it
 	 * out. 900 s is Kafka's default transaction.max.timeout.ms. */
 	if (!user_set(s->cfg, "transaction.timeout.ms")) {
-		int64_t ms = 4 * (jc->checkpoint.interval_ms +
-		                  jc->checkpoint.timeout_ms);
+		int64_t ms;
 
+		/* Both are at most a day (the job file's range). */
+		assert(jc->checkpoint.interval_ms <= JOB_MAX_MS &&
+		       jc->checkpoint.timeout_ms <= JOB_MAX_MS);
+		ms = 4 * (jc->checkpoint.interval_ms + jc->checkpoint.timeout_ms);
 		ms = ms < 60000 ? 60000 : ms > 900000 ? 900000 : ms;
 		snprintf(v, sizeof(v), "%lld", (long long)ms);
 		if (rd_kafka_conf_set(conf, "transaction.timeout.ms", v, e,

@@ -28,6 +28,9 @@
 #include "opconfig.h"
 #include "opctx.h"
 
+/* A year: longer is "forever", which leaving ttl_ms out says. */
+#define MAX_TTL_MS 31536000000LL
+
 struct dedup {
 	struct fpath *key;
 	int64_t ttl_ms;  /* 0: a key is never seen as new again */
@@ -67,12 +70,14 @@ static int dedup_open(weir_ctx_t *ctx, const char *config_json, void **state)
 		                  "\"key\": \"request_id\"");
 	}
 	ttl = json_object_get(cfg, "ttl_ms");
-	if (ttl && (!json_is_integer(ttl) || json_integer_value(ttl) < 1)) {
+	if (ttl && (!json_is_integer(ttl) || json_integer_value(ttl) < 1 ||
+	            json_integer_value(ttl) > MAX_TTL_MS)) {
 		char *got = json_dumps(ttl, JSON_ENCODE_ANY | JSON_COMPACT);
 
 		weir_error(ctx, "ttl_ms: expected a whole number of "
-		           "milliseconds >= 1, got %.40s; leave ttl_ms out to "
-		           "drop repeats forever", got ? got : "?");
+		           "milliseconds from 1 to %lld (365 days), got %.40s; "
+		           "leave ttl_ms out to drop repeats forever",
+		           (long long)MAX_TTL_MS, got ? got : "?");
 		free(got);
 		json_decref(cfg);
 		return WEIR_ERR;

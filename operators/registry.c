@@ -4,10 +4,34 @@
 #include "registry.h"
 
 #include <dlfcn.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "builtin.h"
+
+/* An operator's name is part of its tasks' names, which name their state
+ * files ("op<k>-<name>-<i>", at most 63 bytes): 40 characters leave room
+ * for any operator index and task index, and file-safe characters keep
+ * every task's file its own. */
+#define MAX_OP_NAME 40
+
+static bool op_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > MAX_OP_NAME)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return false;
+	}
+	return true;
+}
 
 static const weir_operator_t *load_plugin(const char *lib, const char *path,
                                           struct errlist *errs)
@@ -46,6 +70,16 @@ static const weir_operator_t *load_plugin(const char *lib, const char *path,
 	if (!op->process || !op->name) {
 		errlist_add(errs, "%s.library: \"%s\" has no %s", path, lib,
 		            !op->name ? "name" : "process callback");
+		return NULL;
+	}
+	if (!op_name_ok(op->name)) {
+		errlist_add(errs,
+		            "%s.library: \"%s\" names its operator \"%.60s%s\"; "
+		            "an operator name is 1 to %d characters from A-Z a-z "
+		            "0-9 . _ - (its state files are named after it); "
+		            "rename it in the plugin's weir_operator_t",
+		            path, lib, op->name,
+		            strlen(op->name) > 60 ? "..." : "", MAX_OP_NAME);
 		return NULL;
 	}
 	return op;

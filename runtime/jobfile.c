@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_PARALLELISM 256
 #define MAX_NAME_LEN 100
 #define MAX_FILE_BYTES (16u << 20)
 
@@ -127,66 +126,117 @@ static bool is_var_name(const char *s, size_t n)
 	return true;
 }
 
-/*
- * ${NAME} is the variable's value; ${NAME:-default} is the default when
- * NAME is unset or empty (as in sh). "$$" and a "$" not followed by "{"
- * are copied unchanged, so "$${X}" stays "$${X}".
- */
-char *jobfile_expand_env(const char *s, const char *path, struct errlist *errs)
+/* How deep a default may hold references within references. */
+#define MAX_ENV_NESTING 8
+
+/* The "}" that closes the reference whose name starts at p, past any
+ * ${...} nested in its default ("$$" is text); NULL when there is none. */
+static const char *ref_end(const char *p)
 {
-	struct sbuf b = { 0 };
-	const char *p = s;
+	int open = 0;
 
-	sbuf_add(&b, "", 0);
-	while (*p) {
-		const char *start, *end, *sep, *val;
+	for (; *p; p++) {
+		if (p[0] == '$' && (p[1] == '$' || p[1] == '{')) {
+			open += p[1] == '{';
+			p++;
+		} else if (*p == '}' && open-- == 0) {
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Expands s[0, n) into b. ${NAME} is the variable's value;
+ * ${NAME:-default} is the default when NAME is unset or empty (as in sh),
+ * and the default may hold references of its own, expanded only when it
+ * is used (its syntax is checked either way). "$$" and a "$" not followed
+ * by "{" are copied unchanged, so "$${X}" stays "$${X}". With b NULL only
+ * the syntax is checked. whole is the whole string, for positions in
+ * messages.
+ */
+static bool expand_env(struct sbuf *b, const char *s, size_t n,
+                       const char *whole, int depth, const char *path,
+                       struct errlist *errs)
+{
+	const char *p = s, *stop = s + n;
+
+	while (p < stop) {
+		const char *start, *end, *name_end, *val;
 		char *name;
+		bool ok;
 
-		if (p[0] == '$' && p[1] == '$') {
-			sbuf_add(&b, p, 2);
+		if (p[0] == '$' && p + 1 < stop && p[1] == '$') {
+			if (b)
+				sbuf_add(b, p, 2);
 			p += 2;
 			continue;
 		}
-		if (p[0] != '$' || p[1] != '{') {
-			sbuf_add(&b, p, 1);
+		if (p[0] != '$' || p + 1 == stop || p[1] != '{') {
+			if (b)
+				sbuf_add(b, p, 1);
 			p++;
 			continue;
 		}
 		start = p + 2;
-		end = strchr(start, '}');
-		if (!end) {
+		end = ref_end(start);
+		if (!end || end >= stop) {
 			err_at(errs, path, NULL, "unterminated \"${\" at character "
 			       "%zu; close it with \"}\", or write \"$${\" to "
-			       "keep it literally", (size_t)(p - s));
-			free(b.s);
-			return NULL;
+			       "keep it literally", (size_t)(p - whole));
+			return false;
 		}
-		sep = strstr(start, ":-");
-		if (sep && sep > end)
-			sep = NULL;
-		if (!is_var_name(start, (size_t)((sep ? sep : end) - start))) {
+		for (name_end = start; name_end < end && *name_end != ':';
+		     name_end++)
+			;
+		if (!is_var_name(start, (size_t)(name_end - start)) ||
+		    (name_end < end && name_end[1] != '-')) {
 			err_at(errs, path, NULL, "invalid variable reference "
 			       "\"%.*s\"; expected ${NAME} or ${NAME:-default} "
 			       "with NAME made of letters, digits and _",
 			       (int)(end + 1 - p), p);
-			free(b.s);
-			return NULL;
+			return false;
 		}
-		name = xstrndup(start, (size_t)((sep ? sep : end) - start));
-		val = getenv(name);
-		if (val && (*val || !sep)) {
-			sbuf_add(&b, val, strlen(val));
-		} else if (sep) {
-			sbuf_add(&b, sep + 2, (size_t)(end - (sep + 2)));
-		} else {
+		if (name_end < end && depth == MAX_ENV_NESTING) {
+			err_at(errs, path, NULL, "a default nests ${...} deeper "
+			       "than %d levels at character %zu; use fewer "
+			       "levels", MAX_ENV_NESTING, (size_t)(p - whole));
+			return false;
+		}
+		name = xstrndup(start, (size_t)(name_end - start));
+		val = b ? getenv(name) : NULL;
+		ok = true;
+		if (val && (*val || name_end == end)) {
+			sbuf_add(b, val, strlen(val));
+			if (name_end < end)
+				ok = expand_env(NULL, name_end + 2,
+				                (size_t)(end - name_end - 2), whole,
+				                depth + 1, path, errs);
+		} else if (name_end < end) {
+			ok = expand_env(b, name_end + 2,
+			                (size_t)(end - name_end - 2), whole,
+			                depth + 1, path, errs);
+		} else if (b) {
 			err_at(errs, path, NULL, "environment variable %s is not "
 			       "set; set it or write ${%s:-default}", name, name);
-			free(name);
-			free(b.s);
-			return NULL;
+			ok = false;
 		}
 		free(name);
+		if (!ok)
+			return false;
 		p = end + 1;
+	}
+	return true;
+}
+
+char *jobfile_expand_env(const char *s, const char *path, struct errlist *errs)
+{
+	struct sbuf b = { 0 };
+
+	sbuf_add(&b, "", 0);
+	if (!expand_env(&b, s, strlen(s), s, 0, path, errs)) {
+		free(b.s);
+		return NULL;
 	}
 	return b.s;
 }
@@ -269,12 +319,8 @@ static void get_int(const json_t *obj, const char *path, const char *key,
 
 	if (!v)
 		return;
-	if (max == INT64_MAX)
-		snprintf(want, sizeof(want), "an integer >= %lld",
-		         (long long)min);
-	else
-		snprintf(want, sizeof(want), "an integer from %lld to %lld",
-		         (long long)min, (long long)max);
+	snprintf(want, sizeof(want), "an integer from %lld to %lld",
+	         (long long)min, (long long)max);
 	if (!json_is_integer(v)) {
 		err_at(errs, path, key, "expected %s, got %s", want,
 		       describe(v, got, sizeof(got)));
@@ -529,11 +575,16 @@ static void parse_checkpoint(const json_t *root, struct job_ckpt_cfg *c,
 	check_known(o, p, ckpt_fields, NELEM(ckpt_fields), errs);
 	require(o, p, "dir", "the directory that holds checkpoints", errs);
 	get_str(o, p, "dir", &c->dir, errs);
-	get_int(o, p, "interval_ms", 0, INT64_MAX, &c->interval_ms, errs);
-	get_int(o, p, "timeout_ms", 1, INT64_MAX, &c->timeout_ms, errs);
-	get_int(o, p, "min_pause_ms", 0, INT64_MAX, &c->min_pause_ms, errs);
-	get_int32(o, p, "retain", 1, INT_MAX, &c->retain, errs);
-	get_int32(o, p, "tolerable_failures", 0, INT_MAX,
+	get_int(o, p, "interval_ms", 0, JOB_MAX_MS, &c->interval_ms, errs);
+	if (c->interval_ms > 0 && c->interval_ms < JOB_MIN_INTERVAL_MS)
+		err_at(errs, p, "interval_ms",
+		       "expected 0 (only the final checkpoint, at stop) or at "
+		       "least %d, got %lld", JOB_MIN_INTERVAL_MS,
+		       (long long)c->interval_ms);
+	get_int(o, p, "timeout_ms", 1, JOB_MAX_MS, &c->timeout_ms, errs);
+	get_int(o, p, "min_pause_ms", 0, JOB_MAX_MS, &c->min_pause_ms, errs);
+	get_int32(o, p, "retain", 1, JOB_MAX_RETAIN, &c->retain, errs);
+	get_int32(o, p, "tolerable_failures", 0, JOB_MAX_TOLERABLE,
 	          &c->tolerable_failures, errs);
 }
 
@@ -564,7 +615,7 @@ static void parse_source(const json_t *root, struct job_source_cfg *s,
 	require(o, p, "type", "one of kafka, generator", errs);
 	get_enum(o, p, "type", source_types, NELEM(source_types), &type, errs);
 	s->type = type == 1 ? SOURCE_GENERATOR : SOURCE_KAFKA;
-	get_int32(o, p, "parallelism", 1, MAX_PARALLELISM, &s->parallelism,
+	get_int32(o, p, "parallelism", 1, JOB_MAX_PARALLELISM, &s->parallelism,
 	          errs);
 
 	get_str(o, p, "brokers", &s->brokers, errs);
@@ -581,9 +632,10 @@ static void parse_source(const json_t *root, struct job_source_cfg *s,
 	s->on_offset_out_of_range = (enum oor_policy)v;
 	get_props(o, p, "properties", &s->properties, errs);
 
-	get_int(o, p, "count", 0, INT64_MAX, &s->count, errs);
-	get_int32(o, p, "partitions", 1, INT_MAX, &s->partitions, errs);
-	get_int(o, p, "rate", 0, INT64_MAX, &s->rate, errs);
+	get_int(o, p, "count", 0, JOB_MAX_GEN_COUNT, &s->count, errs);
+	get_int32(o, p, "partitions", 1, JOB_MAX_GEN_PARTITIONS,
+	          &s->partitions, errs);
+	get_int(o, p, "rate", 0, JOB_MAX_GEN_RATE, &s->rate, errs);
 
 	if (type == 0) {
 		require(o, p, "brokers", "a broker list like \"host:9092\"",
@@ -616,7 +668,7 @@ static void parse_sink(const json_t *root, struct job_sink_cfg *s,
 	require(o, p, "type", "one of kafka, discard", errs);
 	get_enum(o, p, "type", sink_types, NELEM(sink_types), &type, errs);
 	s->type = type == 1 ? SINK_DISCARD : SINK_KAFKA;
-	get_int32(o, p, "parallelism", 1, MAX_PARALLELISM, &s->parallelism,
+	get_int32(o, p, "parallelism", 1, JOB_MAX_PARALLELISM, &s->parallelism,
 	          errs);
 	get_str(o, p, "brokers", &s->brokers, errs);
 	get_str(o, p, "topic", &s->topic, errs);
@@ -704,7 +756,7 @@ static void parse_op(json_t *o, const char *p, struct job_op_cfg *op,
 		op->type = xstrdup(json_string_value(t));
 	}
 
-	get_int32(o, p, "parallelism", 1, MAX_PARALLELISM, &op->parallelism,
+	get_int32(o, p, "parallelism", 1, JOB_MAX_PARALLELISM, &op->parallelism,
 	          errs);
 	get_str(o, p, "key", &op->key_field, errs);
 	get_enum(o, p, "on_error", on_error_names, NELEM(on_error_names),
@@ -787,7 +839,7 @@ static struct job_cfg *parse(const char *text, size_t len, const char *origin,
 	parse_ops(root, cfg, errs);
 	parse_sink(root, &cfg->sink, errs);
 	cfg->progress_interval_ms = 10000;
-	get_int(root, "", "progress_interval_ms", 0, 86400000,
+	get_int(root, "", "progress_interval_ms", 0, JOB_MAX_MS,
 	        &cfg->progress_interval_ms, errs);
 	if (cfg->progress_interval_ms > 0 && cfg->progress_interval_ms < 100)
 		err_at(errs, "", "progress_interval_ms",

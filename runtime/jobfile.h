@@ -20,13 +20,26 @@ struct kv_list {
 	size_t n;
 };
 
+/* The ranges the job file's numbers are held to. The code that adds,
+ * multiplies or loops over them relies on these: a day of milliseconds
+ * summed or scaled a few times, 10^15 records, 10^9 records/s times a
+ * clock in microseconds, all stay far within int64_t. */
+#define JOB_MAX_MS 86400000           /* 24 h, any duration in ms */
+#define JOB_MIN_INTERVAL_MS 10        /* a positive interval_ms */
+#define JOB_MAX_RETAIN 10000
+#define JOB_MAX_TOLERABLE 10000
+#define JOB_MAX_PARALLELISM 256
+#define JOB_MAX_GEN_COUNT 1000000000000000LL
+#define JOB_MAX_GEN_PARTITIONS 10000
+#define JOB_MAX_GEN_RATE 1000000000
+
 struct job_ckpt_cfg {
 	char *dir;                  /* required */
 	int64_t interval_ms;        /* default 1000; 0 disables periodic */
-	int64_t timeout_ms;         /* default 10000 */
-	int64_t min_pause_ms;       /* default 0 */
-	int retain;                 /* default 3, >= 1 */
-	int tolerable_failures;     /* default 3, >= 0 */
+	int64_t timeout_ms;         /* default 10000, 1..JOB_MAX_MS */
+	int64_t min_pause_ms;       /* default 0, up to JOB_MAX_MS */
+	int retain;                 /* default 3, 1..JOB_MAX_RETAIN */
+	int tolerable_failures;     /* default 3, 0..JOB_MAX_TOLERABLE */
 };
 
 enum source_type { SOURCE_KAFKA, SOURCE_GENERATOR };
@@ -48,7 +61,7 @@ struct job_source_cfg {
 	char *partitioned_by;
 	/* generator: an in-memory source for tests and benchmarks */
 	int64_t count;              /* records per partition; default 1000 */
-	int partitions;             /* default 1 */
+	int partitions;             /* default 1, up to JOB_MAX_GEN_PARTITIONS */
 	int64_t rate;               /* records/s per partition, 0 = max */
 };
 

@@ -485,9 +485,58 @@ static int tokenize(struct jrec *j)
 	return n;
 }
 
+/* Whether the text nests no deeper than MAX_DEPTH, brackets in strings
+ * not counted, so that jsmn may read it. jsmn finds the container a
+ * closing bracket ends by walking up from its newest token, a walk as
+ * long as the nesting: a 1 MB record of 500,000 '[' took minutes there,
+ * before the depth check over the tokens could refuse it. This pass is
+ * linear and stops at the limit; jansson, which stops there too, then
+ * gives the verdict. A quote glued to a word ("[x\"[[") starts a string
+ * here but not in jsmn, which reads the word on through it; JSON has no
+ * such quote, so the text goes to jansson then as well. */
+static bool depth_ok(const char *s, size_t n)
+{
+	size_t depth = 0;
+	char prev = '[';  /* the last byte outside strings, not white space */
+
+	/* Each level takes a byte: short text cannot pass the limit. */
+	if (n <= MAX_DEPTH)
+		return true;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		switch (c) {
+		case '"':
+			if (prev != '[' && prev != '{' && prev != ',' &&
+			    prev != ':')
+				return false;
+			for (i++; i < n && s[i] != '"'; i++)
+				i += s[i] == '\\';
+			prev = c;
+			continue;
+		case '[':
+		case '{':
+			if (++depth > MAX_DEPTH)
+				return false;
+			break;
+		case ']':
+		case '}':
+			depth -= depth > 0;
+			break;
+		default:
+			if (is_ws(c))
+				continue;
+			break;
+		}
+		prev = c;
+	}
+	return true;
+}
+
 static bool text_ok(struct jrec *j)
 {
-	return j->text_len <= INT_MAX && tokenize(j) > 0 && tokens_ok(j);
+	return j->text_len <= INT_MAX && depth_ok(j->text, j->text_len) &&
+	       tokenize(j) > 0 && tokens_ok(j);
 }
 
 /* jansson's tree of the value into j->doc, or its message in j->err. */

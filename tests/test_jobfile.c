@@ -300,15 +300,7 @@ static char *expand(const char *s, struct errlist *errs)
 	return jobfile_expand_env(s, "x.y", errs);
 }
 
-START_TEST(expand_env)
-{
-	struct errlist errs = { 0 };
-	char *r;
-
-	setenv("WEIR_T_A", "alpha", 1);
-	setenv("WEIR_T_EMPTY", "", 1);
-	unsetenv("WEIR_T_UNSET");
-
+/* in, with errs and r in scope, expands to out. */
 #define EXPECT(in, out)                                                      \
 	do {                                                                 \
 		r = expand(in, &errs);                                       \
@@ -317,6 +309,15 @@ START_TEST(expand_env)
 		ck_assert_str_eq(r, out);                                    \
 		free(r);                                                     \
 	} while (0)
+
+START_TEST(expand_env)
+{
+	struct errlist errs = { 0 };
+	char *r;
+
+	setenv("WEIR_T_A", "alpha", 1);
+	setenv("WEIR_T_EMPTY", "", 1);
+	unsetenv("WEIR_T_UNSET");
 
 	EXPECT("plain", "plain");
 	EXPECT("", "");
@@ -362,9 +363,68 @@ START_TEST(expand_env)
 	ck_assert_ptr_null(expand("${A-b}", &errs));
 	assert_has(errs.msgs[0], "${NAME:-default}");
 	errlist_clear(&errs);
-#undef EXPECT
 }
 END_TEST
+
+/* A default may hold references of its own, expanded as sh does: only when
+ * the default is used, to a bounded depth. */
+START_TEST(expand_nested_defaults)
+{
+	struct errlist errs = { 0 };
+	char deep[256] = "", *r;
+
+	setenv("WEIR_T_A", "alpha", 1);
+	setenv("WEIR_T_EMPTY", "", 1);
+	unsetenv("WEIR_T_UNSET");
+	unsetenv("WEIR_T_UNSET2");
+
+	EXPECT("${WEIR_T_UNSET:-${WEIR_T_A}}", "alpha");
+	EXPECT("nested-${WEIR_T_UNSET:-${WEIR_T_A}}-x", "nested-alpha-x");
+	EXPECT("${WEIR_T_UNSET:-<${WEIR_T_A}>/${WEIR_T_EMPTY:-e}}",
+	       "<alpha>/e");
+	EXPECT("${WEIR_T_UNSET:-${WEIR_T_UNSET2:-${WEIR_T_A}}}", "alpha");
+	EXPECT("${WEIR_T_UNSET:-${WEIR_T_UNSET2:-last}}", "last");
+	/* A default not used is not looked into: its variables may be
+	 * unset. */
+	EXPECT("${WEIR_T_A:-${WEIR_T_UNSET}}", "alpha");
+	/* A brace after the reference is text; $$ stays literal inside. */
+	EXPECT("${WEIR_T_UNSET:-a}b}", "ab}");
+	EXPECT("${WEIR_T_UNSET:-$${WEIR_T_A}}", "$${WEIR_T_A}");
+	ck_assert_uint_eq(errs.n, 0);
+
+	ck_assert_ptr_null(expand("${WEIR_T_UNSET:-${WEIR_T_UNSET2}}", &errs));
+	ck_assert_uint_eq(errs.n, 1);
+	ck_assert_str_eq(errs.msgs[0], "x.y: environment variable "
+	                 "WEIR_T_UNSET2 is not set; set it or write "
+	                 "${WEIR_T_UNSET2:-default}");
+	errlist_clear(&errs);
+	/* Broken syntax is an error even in a default not used. */
+	ck_assert_ptr_null(expand("${WEIR_T_A:-${1x}}", &errs));
+	assert_has(errs.msgs[0], "x.y: invalid variable reference \"${1x}\"");
+	errlist_clear(&errs);
+	ck_assert_ptr_null(expand("${WEIR_T_UNSET:-${WEIR_T_A}", &errs));
+	ck_assert_str_eq(errs.msgs[0], "x.y: unterminated \"${\" at character "
+	                 "0; close it with \"}\", or write \"$${\" to keep it "
+	                 "literally");
+	errlist_clear(&errs);
+	/* Eight levels are enough for anyone; nine are refused. */
+	for (int i = 0; i < 8; i++)
+		strcat(deep, "${WEIR_T_UNSET:-");
+	strcat(deep, "end");
+	for (int i = 0; i < 8; i++)
+		strcat(deep, "}");
+	EXPECT(deep, "end");
+	memmove(deep + 16, deep, strlen(deep) + 1);
+	memcpy(deep, "${WEIR_T_UNSET:-", 16);
+	strcat(deep, "}");
+	ck_assert_ptr_null(expand(deep, &errs));
+	ck_assert_str_eq(errs.msgs[0], "x.y: a default nests ${...} deeper "
+	                 "than 8 levels at character 128; use fewer levels");
+	errlist_clear(&errs);
+}
+END_TEST
+
+#undef EXPECT
 
 START_TEST(env_in_job)
 {
@@ -496,22 +556,22 @@ START_TEST(err_checkpoint)
 	             "checkpoint.dir: expected a non-empty string", "got 5");
 	expect_error(JOB("'checkpoint':{'dir':'/d','interval_ms':'2'}," GEN ","
 	                 DISCARD),
-	             "checkpoint.interval_ms: expected an integer >= 0, "
-	             "got string \"2\"", NULL);
+	             "checkpoint.interval_ms: expected an integer from 0 to "
+	             "86400000, got string \"2\"", NULL);
 	expect_error(JOB("'checkpoint':{'dir':'/d','interval_ms':-1}," GEN ","
 	                 DISCARD),
 	             "checkpoint.interval_ms: out of range; expected an integer "
-	             ">= 0, got -1", NULL);
+	             "from 0 to 86400000, got -1", NULL);
 	expect_error(JOB("'checkpoint':{'dir':'/d','interval_ms':1.5}," GEN ","
 	                 DISCARD),
 	             "checkpoint.interval_ms: expected an integer", "got 1.5");
 	expect_error(JOB("'checkpoint':{'dir':'/d','timeout_ms':0}," GEN ","
 	                 DISCARD),
 	             "checkpoint.timeout_ms: out of range; expected an integer "
-	             ">= 1, got 0", NULL);
+	             "from 1 to 86400000, got 0", NULL);
 	expect_error(JOB("'checkpoint':{'dir':'/d','min_pause_ms':-5}," GEN ","
 	                 DISCARD),
-	             "checkpoint.min_pause_ms: out of range", ">= 0");
+	             "checkpoint.min_pause_ms: out of range", "from 0 to");
 	expect_error(JOB("'checkpoint':{'dir':'/d','retain':0}," GEN ","
 	                 DISCARD),
 	             "checkpoint.retain: out of range; expected an integer from "
@@ -527,6 +587,114 @@ START_TEST(err_checkpoint)
 	             "checkpoint.intervall_ms: unknown field; expected one of "
 	             "dir, interval_ms, timeout_ms, min_pause_ms, retain, "
 	             "tolerable_failures", "did you mean interval_ms?");
+}
+END_TEST
+
+/* tmpl with its one "%s" replaced by val. */
+static void fill_in(char *out, size_t cap, const char *tmpl, const char *val)
+{
+	const char *at = strstr(tmpl, "%s");
+
+	ck_assert_ptr_nonnull(at);
+	ck_assert_uint_lt(strlen(tmpl) + strlen(val), cap);
+	memcpy(out, tmpl, (size_t)(at - tmpl));
+	strcpy(out + (at - tmpl), val);
+	strcat(out, at + 2);
+}
+
+/* Every number of the job file has a range that weir's arithmetic is safe
+ * in: its largest value is accepted, one more is refused with the path and
+ * the range, and so is one less than its smallest. */
+START_TEST(numeric_ranges)
+{
+	static const struct {
+		const char *fmt;       /* the job with %s for the value */
+		const char *lo, *hi;   /* the range's ends */
+		const char *below, *above;
+		const char *msg;       /* "%s": the refused value */
+	} cases[] = {
+		{JOB("'checkpoint':{'dir':'/d','interval_ms':%s}," GEN ","
+		     DISCARD), "0", "86400000", "-1", "86400001",
+		 "checkpoint.interval_ms: out of range; expected an "
+		 "integer from 0 to 86400000, got %s"},
+		{JOB("'checkpoint':{'dir':'/d','timeout_ms':%s}," GEN ","
+		     DISCARD), "1", "86400000", "0", "86400001",
+		 "checkpoint.timeout_ms: out of range; expected an "
+		 "integer from 1 to 86400000, got %s"},
+		{JOB("'checkpoint':{'dir':'/d','min_pause_ms':%s}," GEN ","
+		     DISCARD), "0", "86400000", "-1", "86400001",
+		 "checkpoint.min_pause_ms: out of range; expected an "
+		 "integer from 0 to 86400000, got %s"},
+		{JOB("'checkpoint':{'dir':'/d','retain':%s}," GEN "," DISCARD),
+		 "1", "10000", "0", "10001",
+		 "checkpoint.retain: out of range; expected an integer "
+		 "from 1 to 10000, got %s"},
+		{JOB("'checkpoint':{'dir':'/d','tolerable_failures':%s}," GEN
+		     "," DISCARD), "0", "10000", "-1", "10001",
+		 "checkpoint.tolerable_failures: out of range; "
+		 "expected an integer from 0 to 10000, got %s"},
+		{JOB(CKPT "," GEN "," DISCARD ",'progress_interval_ms':%s"),
+		 "0", "86400000", "-1", "86400001",
+		 "progress_interval_ms: out of range; expected an "
+		 "integer from 0 to 86400000, got %s"},
+		{JOB(CKPT ",'source':{'type':'generator','count':%s}," DISCARD),
+		 "0", "1000000000000000", "-1", "1000000000000001",
+		 "source.count: out of range; expected an integer from "
+		 "0 to 1000000000000000, got %s"},
+		{JOB(CKPT ",'source':{'type':'generator','partitions':%s},"
+		     DISCARD), "1", "10000", "0", "10001",
+		 "source.partitions: out of range; expected an integer "
+		 "from 1 to 10000, got %s"},
+		{JOB(CKPT ",'source':{'type':'generator','rate':%s}," DISCARD),
+		 "0", "1000000000", "-1", "1000000001",
+		 "source.rate: out of range; expected an integer from "
+		 "0 to 1000000000, got %s"},
+		{JOB(CKPT ",'source':{'type':'generator','parallelism':%s},"
+		     DISCARD), "1", "256", "0", "257",
+		 "source.parallelism: out of range; expected an "
+		 "integer from 1 to 256, got %s"},
+		{JOB(CKPT "," GEN ",'sink':{'type':'discard','parallelism':%s}"),
+		 "1", "256", "0", "257",
+		 "sink.parallelism: out of range; expected an integer "
+		 "from 1 to 256, got %s"},
+		{WITH_OP("{'type':'filter','parallelism':%s,"
+		         "'where':{'value_contains':'x'}}"),
+		 "1", "256", "0", "257",
+		 "operators[0].parallelism: out of range; expected an "
+		 "integer from 1 to 256, got %s"},
+	};
+	static const char *const huge[] = {"9223372036854775807",
+	                                   "-9223372036854775808"};
+	char doc[512], msg[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *bad[] = {cases[i].below, cases[i].above, huge[0],
+		                     huge[1]};
+
+		fill_in(doc, sizeof(doc), cases[i].fmt, cases[i].lo);
+		jobfile_free(parse_ok(doc));
+		fill_in(doc, sizeof(doc), cases[i].fmt, cases[i].hi);
+		jobfile_free(parse_ok(doc));
+		for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+			size_t n;
+			char *e;
+
+			fill_in(doc, sizeof(doc), cases[i].fmt, bad[k]);
+			fill_in(msg, sizeof(msg), cases[i].msg, bad[k]);
+			e = parse_errors(doc, &n);
+			ck_assert_uint_eq(n, 1);
+			e[strlen(e) - 1] = '\0';
+			ck_assert_str_eq(e, msg);
+			free(e);
+		}
+	}
+	/* Between 0 (no periodic checkpoints) and 10 ms, none. */
+	expect_error(JOB("'checkpoint':{'dir':'/d','interval_ms':9}," GEN ","
+	                 DISCARD),
+	             "checkpoint.interval_ms: expected 0 (only the "
+	             "final checkpoint, at stop) or at least 10, got 9", NULL);
+	jobfile_free(parse_ok(JOB("'checkpoint':{'dir':'/d','interval_ms':10},"
+	                          GEN "," DISCARD)));
 }
 END_TEST
 
@@ -591,7 +759,8 @@ START_TEST(err_source_type_fields)
 	             NULL);
 	expect_error(JOB(CKPT ",'source':{'type':'generator','count':-1},"
 	                 DISCARD),
-	             "source.count: out of range; expected an integer >= 0", NULL);
+	             "source.count: out of range; expected an integer from 0 to",
+	             NULL);
 	expect_error(JOB(CKPT ",'source':{'type':'generator','partitions':0},"
 	                 DISCARD),
 	             "source.partitions: out of range", NULL);
@@ -752,8 +921,8 @@ START_TEST(collects_all_errors)
 	assert_has(e, "nme: unknown field");
 	assert_has(e, "name: expected 1 to 100");
 	assert_has(e, "checkpoint.dir: required");
-	assert_has(e, "checkpoint.interval_ms: expected an integer >= 0, got "
-	           "string \"2\"");
+	assert_has(e, "checkpoint.interval_ms: expected an integer from 0 to "
+	           "86400000, got string \"2\"");
 	assert_has(e, "checkpoint.retain: out of range");
 	assert_has(e, "source.parallelism: out of range");
 	assert_has(e, "source.brokers: required");
@@ -834,6 +1003,7 @@ static Suite *jobfile_suite(void)
 	suite_add_tcase(s, ok);
 
 	tcase_add_test(env, expand_env);
+	tcase_add_test(env, expand_nested_defaults);
 	tcase_add_test(env, env_in_job);
 	tcase_add_test(env, env_errors_have_paths);
 	suite_add_tcase(s, env);
@@ -841,6 +1011,7 @@ static Suite *jobfile_suite(void)
 	tcase_add_test(err, err_name);
 	tcase_add_test(err, err_top_level);
 	tcase_add_test(err, err_checkpoint);
+	tcase_add_test(err, numeric_ranges);
 	tcase_add_test(err, err_source);
 	tcase_add_test(err, err_source_type_fields);
 	tcase_add_test(err, err_properties);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "jrec.h"
 #include "keyroute.h"
@@ -290,6 +291,87 @@ START_TEST(depth_limit)
 }
 END_TEST
 
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* A megabyte value: head once, then unit repeated, then tail once. */
+static size_t fill(char *v, size_t cap, const char *head, const char *unit,
+                   const char *close, const char *tail)
+{
+	size_t n = strlen(head), u = strlen(unit), c = strlen(close), k = 0;
+
+	memcpy(v, head, n);
+	while (n + (k + 1) * (u + c) + strlen(tail) <= cap) {
+		memcpy(v + n + k * u, unit, u);
+		k++;
+	}
+	n += k * u;
+	for (size_t i = 0; i < k; i++, n += c)
+		memcpy(v + n, close, c);
+	memcpy(v + n, tail, strlen(tail));
+	return n + strlen(tail);
+}
+
+/* A record nested far past the limit is refused at once, with jansson's
+ * message, instead of after a walk quadratic in its depth; brackets in
+ * strings are text and nest nothing. */
+START_TEST(deep_nesting_is_quick)
+{
+	static const struct {
+		const char *head, *unit, *close, *tail;
+		bool json;
+	} cases[] = {
+		{"", "[", "]", "", false},
+		{"", "{\"a\":", "}", "", false},
+		{"", "[{\"k\":", "}]", "", false},
+		{"", "[", "", "", false},
+		{"[x\"", "[", "]", "]", false},  /* a quote glued to a word */
+		{"[1,\"a\"", "[", "]", "]", false},
+		{"[\"", "[", "{", "\"]", true},  /* all inside a string */
+		{"[\"\\\"", "[", "", "\"]", true},  /* after an escaped quote */
+		{"{\"", "{", "", "\":1}", true}, /* all inside a key */
+	};
+	size_t cap = 1 << 20, n;
+	char *v = malloc(cap), msg[200];
+	struct jrec j;
+
+	jrec_init(&j, NULL, 0);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		double t0 = now_ms(), took;
+		json_t *doc;
+		bool ok;
+
+		n = fill(v, cap, cases[c].head, cases[c].unit, cases[c].close,
+		         cases[c].tail);
+		jrec_reset(&j, v, n);
+		ok = jrec_ok(&j);
+		took = now_ms() - t0;
+		ck_assert_msg(ok == cases[c].json, "case %zu: jrec says %s", c,
+		              ok ? "JSON" : "not JSON");
+		ck_assert_msg(took < 250, "case %zu: %zu bytes took %.0f ms",
+		              c, n, took);
+		if (ok)
+			continue;
+		jansson_verdict(v, n, &doc, msg, sizeof(msg));
+		ck_assert_ptr_null(doc);
+		ck_assert_str_eq(j.err, msg);
+	}
+	/* and the message names the limit, where the value passes it */
+	n = fill(v, cap, "", "[", "]", "");
+	jrec_reset(&j, v, n);
+	ck_assert(!jrec_ok(&j));
+	ck_assert_str_eq(j.err, "value is not JSON: maximum parsing depth "
+	                        "reached near '[' at byte 2049");
+	jrec_clear(&j);
+	free(v);
+}
+END_TEST
+
 static const char *const seeds[] = {
 	"{\"seq\":1,\"level\":\"ERROR\",\"service\":\"svc-3\","
 	"\"msg\":\"request 1 done\"}",
@@ -542,6 +624,7 @@ static Suite *jrec_suite(void)
 
 	tcase_add_test(check, verdicts_match_jansson);
 	tcase_add_test(check, depth_limit);
+	tcase_add_test(check, deep_nesting_is_quick);
 	tcase_add_test(check, mutations_match_jansson);
 	tcase_add_test(check, every_position);
 	suite_add_tcase(s, check);

@@ -578,9 +578,13 @@ VALIDATE = [
      [("operators[0].key", r"required: dedup drops records whose key was "
                            r"already seen; name the field")]),
     ({"type": "dedup", "key": "id", "ttl_ms": 0},
-     [("operators[0].ttl_ms", r"whole number of milliseconds >= 1")]),
+     [("operators[0].ttl_ms", r"whole number of milliseconds from 1 to")]),
     ({"type": "dedup", "key": "id", "ttl_ms": "1000"},
-     [("operators[0].ttl_ms", r"whole number of milliseconds >= 1")]),
+     [("operators[0].ttl_ms", r"whole number of milliseconds from 1 to "
+                              r"31536000000 \(365 days\), got \"1000\"")]),
+    ({"type": "dedup", "key": "id", "ttl_ms": 31536000001},
+     [("operators[0].ttl_ms", r"from 1 to 31536000000 \(365 days\), got "
+                              r"31536000001")]),
     ({"type": "dedup", "key": "id", "ttl": 5},
      [("operators[0].ttl", r"unknown field for dedup; expected key, "
                            r"ttl_ms")]),

@@ -8,11 +8,14 @@ checkpoint covers the record; a restart fails on the same record again.
 on_error "dead-letter" (filter and count both sending to one dead-letter
 topic): the bad records land in the dead-letter topic unchanged (value,
 key, headers) plus weir.error and weir.operator headers naming the right
-operator; the good records are all in the output (counts exact).
+operator; the good records are all in the output (counts exact). Among
+the bad records is one nested 250,000 deep: it is refused at once as a
+record error, never stalls the job into checkpoint timeouts.
 """
 
 import json
 import re
+import time
 from collections import Counter
 
 from weirtest import (Harness, check, check_counts_exact, check_eq,
@@ -82,6 +85,8 @@ WHY = {
         'field "service" is an object or an array; a key is a string, '
         'number, boolean or null',
 }
+DEEP = b"[" * 250000 + b"]" * 250000
+WHY[DEEP] = "maximum parsing depth reached near '[' at byte 2049"
 
 
 def on_error_dead_letter(h):
@@ -91,6 +96,7 @@ def on_error_dead_letter(h):
         (bad(0, b"<html>not json</html>", key=b"k1",
              headers=[("trace", b"t-x")]), "filter"),
         (bad(1, b'{"seq":-2,"service":"api","msg":"no level"}'), "filter"),
+        (bad(0, DEEP), "filter"),
         # ERROR, so they pass the filter; count cannot key them
         (bad(0, b'{"seq":-3,"level":"ERROR","msg":"no service"}',
              key=b"k3", headers=[("h", b"\x00\xff")]), "count"),
@@ -110,9 +116,12 @@ def on_error_dead_letter(h):
               **dl),
          dict({"type": "count", "key": "service"}, **dl)],
         source={"bounded": True, "parallelism": 2}))
+    t0 = time.monotonic()
     w = h.weir_run(job)
     rc = w.wait()
+    took = time.monotonic() - t0
     check_eq(rc, 0, "dead-letter job: exit code; log:\n%s" % w.log()[-3000:])
+    check(took < 20, "dead-letter job took %.1f s" % took)
 
     dlq = consume_all(h.brokers, "dlq")
     want = {(br["partition"], br["offset"]): (br, op) for br, op in bads}
