@@ -33,6 +33,7 @@
  */
 #include "coordinator.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -89,6 +90,8 @@ struct coord *coord_new(struct job *job, struct ckpt_store *st,
 	c->job = job;
 	c->cfg = &job->cfg->checkpoint;
 	c->st = st;
+	/* job.c refuses to start when the directory leaves no id. */
+	assert(next_id >= 1 && next_id <= CKPT_ID_MAX);
 	c->next_id = c->first_id = next_id;
 	c->last_complete_id = job->restored_id;
 	c->p.acked = xcalloc(n, sizeof(bool));
@@ -217,6 +220,8 @@ static void trigger(struct coord *c, bool final)
 	struct pending *p = &c->p;
 
 	pending_reset(c);
+	/* From a valid start, 2^53 ids last 285,000 years at one per ms. */
+	assert(c->next_id <= CKPT_ID_MAX);
 	p->id = c->next_id++;
 	p->final = final;
 	p->trig_mono_ms = c->last_trigger_ms = now_mono_ms();

@@ -576,22 +576,58 @@ static int restore_task(struct job *job, struct task *t,
 	return 0;
 }
 
-/* Removes directories of checkpoints newer than `newest` that never got
- * their _metadata: leftovers of a crash mid-checkpoint. */
-static void remove_leftovers(struct job *job, uint64_t newest,
-                             uint64_t *next_id)
+struct strays {
+	struct job *job;
+	uint64_t top; /* largest id of a stray, 0 if none */
+};
+
+/* An entry of checkpoint.dir that is no checkpoint: said once, left
+ * alone, and its id (if any) never reused. */
+static void report_stray(void *arg, const char *name, uint64_t id,
+                         const char *why)
 {
+	struct strays *sr = arg;
+
+	log_warn("restore", "%s in %s is not used: %s", name,
+	         sr->job->cfg->checkpoint.dir, why);
+	if (id > sr->top)
+		sr->top = id;
+}
+
+/* Removes directories of checkpoints newer than `newest` that never got
+ * their _metadata: leftovers of a crash mid-checkpoint. Sets *next_id past
+ * every chk-<id> name in use; -1 when no id is left for it. */
+static int remove_leftovers(struct job *job, uint64_t newest,
+                            uint64_t *next_id, struct errlist *errs)
+{
+	struct strays sr = {job, 0};
 	uint64_t *ids = NULL;
 	size_t n = 0;
 
 	*next_id = newest + 1;
-	if (ckpt_list(job->store, &ids, &n) < 0)
-		return;
+	if (ckpt_list_report(job->store, &ids, &n, report_stray, &sr) < 0)
+		return 0;
+	if (n > 0 && ids[n - 1] > sr.top)
+		sr.top = ids[n - 1];
+	if (sr.top >= *next_id)
+		*next_id = sr.top + 1;
+	/* Refused before anything is removed: the directory stays as it
+	 * was for whoever looks at it. */
+	if (*next_id > CKPT_ID_MAX) {
+		errlist_add(errs,
+		            "chk-%llu in %s has the largest checkpoint id weir "
+		            "uses (%llu): no later checkpoint can be numbered. "
+		            "Move the directory aside to start fresh (the "
+		            "source then starts at source.start)",
+		            (unsigned long long)(*next_id - 1),
+		            job->cfg->checkpoint.dir,
+		            (unsigned long long)CKPT_ID_MAX);
+		free(ids);
+		return -1;
+	}
 	for (size_t i = 0; i < n; i++) {
 		char *meta;
 
-		if (ids[i] >= *next_id)
-			*next_id = ids[i] + 1;
 		if (ids[i] <= newest)
 			continue;
 		meta = xasprintf("%s/chk-%llu/_metadata", job->cfg->checkpoint.dir,
@@ -604,6 +640,7 @@ static void remove_leftovers(struct job *job, uint64_t newest,
 		free(meta);
 	}
 	free(ids);
+	return 0;
 }
 
 static int restore(struct job *job, uint64_t *next_id, struct errlist *errs)
@@ -623,7 +660,8 @@ static int restore(struct job *job, uint64_t *next_id, struct errlist *errs)
 		return -1;
 	}
 	if (found == 0) {
-		remove_leftovers(job, 0, next_id);
+		if (remove_leftovers(job, 0, next_id, errs) < 0)
+			return -1;
 		log_info("restore", "no checkpoint in %s: starting fresh", dir);
 		return 0;
 	}
@@ -649,7 +687,8 @@ static int restore(struct job *job, uint64_t *next_id, struct errlist *errs)
 		if (restore_task(job, job->tasks[i], &meta, errs) < 0)
 			goto out;
 	job->restored_id = meta.id;
-	remove_leftovers(job, meta.id, next_id);
+	if (remove_leftovers(job, meta.id, next_id, errs) < 0)
+		goto out;
 	{
 		char when[40];
 
