@@ -11,6 +11,7 @@
 #include "job.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,20 @@ char *job_fingerprint(const struct job_cfg *cfg)
 }
 
 /* --- failure and lifecycle ------------------------------------------------ */
+
+/* Says what starting is doing, for a signal that interrupts it. */
+static void set_step(struct job *job, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_step(struct job *job, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&job->mu);
+	va_start(ap, fmt);
+	vsnprintf(job->step, sizeof(job->step), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&job->mu);
+}
 
 void job_fail(struct job *job, const char *msg)
 {
@@ -683,10 +698,14 @@ static int restore(struct job *job, uint64_t *next_id, struct errlist *errs)
 		            job->fingerprint);
 		goto out;
 	}
+	set_step(job, "restoring checkpoint %llu of %s",
+	         (unsigned long long)meta.id, dir);
 	for (int i = 0; i < job->ntasks; i++)
 		if (restore_task(job, job->tasks[i], &meta, errs) < 0)
 			goto out;
 	job->restored_id = meta.id;
+	set_step(job, "cleaning up after restoring checkpoint %llu of %s",
+	         (unsigned long long)meta.id, dir);
 	if (remove_leftovers(job, meta.id, next_id, errs) < 0)
 		goto out;
 	{
@@ -716,6 +735,8 @@ struct job *job_alloc(struct job_cfg *cfg)
 	atomic_init(&job->finished, 0);
 	atomic_init(&job->sources_ended, 0);
 	job->fingerprint = job_fingerprint(cfg);
+	job->starting = true;
+	snprintf(job->step, sizeof(job->step), "checking the job");
 	return job;
 }
 
@@ -742,6 +763,8 @@ int job_prepare(struct job *job, struct errlist *errs)
 
 	if (!job->store && open_store(job, errs) < 0)
 		return -1;
+	set_step(job, "looking for a checkpoint to restore in %s",
+	         job->cfg->checkpoint.dir);
 	if (restore(job, &next_id, errs) < 0)
 		return -1;
 	job->coord = coord_new(job, job->store, next_id);
@@ -750,14 +773,27 @@ int job_prepare(struct job *job, struct errlist *errs)
 	return 0;
 }
 
+int job_build(struct job *job, struct errlist *errs)
+{
+	if (job_validate(job->cfg, errs) < 0)
+		return -1;
+	/* The lock first: a second run on the same directory fails before
+	 * it reaches out to Kafka. */
+	set_step(job, "opening checkpoint.dir %s", job->cfg->checkpoint.dir);
+	if (open_store(job, errs) < 0)
+		return -1;
+	set_step(job, "opening the source, operators and sink (reaching "
+	         "Kafka)");
+	if (build_graph(job, errs) < 0)
+		return -1;
+	return job_prepare(job, errs);
+}
+
 struct job *job_new(struct job_cfg *cfg, struct errlist *errs)
 {
 	struct job *job = job_alloc(cfg);
 
-	/* The lock first: a second run on the same directory fails before
-	 * it reaches out to Kafka. */
-	if (job_validate(cfg, errs) < 0 || open_store(job, errs) < 0 ||
-	    build_graph(job, errs) < 0 || job_prepare(job, errs) < 0) {
+	if (job_build(job, errs) < 0) {
 		job_free(job);
 		return NULL;
 	}
@@ -770,12 +806,17 @@ int job_start(struct job *job)
 	         job->cfg->name, job->ntasks, job->fingerprint,
 	         (long long)job->cfg->checkpoint.interval_ms,
 	         job->cfg->checkpoint.dir);
+	set_step(job, "starting the tasks");
 	for (int i = 0; i < job->ntasks; i++) {
 		struct task *t = job->tasks[i];
 
 		if (t->body.start && t->body.start(t, t->body.st) < 0)
 			return -1;
 	}
+	/* From here a signal stops the job gracefully. */
+	pthread_mutex_lock(&job->mu);
+	job->starting = false;
+	pthread_mutex_unlock(&job->mu);
 	/* Downstream first, so that nothing waits on a task not yet
 	 * running. */
 	for (int i = job->ntasks - 1; i >= 0; i--) {
@@ -798,6 +839,24 @@ int job_start(struct job *job)
 void job_request_stop(struct job *job)
 {
 	coord_request_final(job->coord);
+}
+
+void job_signal_stop(struct job *job, const char *signal_name)
+{
+	pthread_mutex_lock(&job->mu);
+	if (job->starting) {
+		/* job->mu stays held: the job cannot start its tasks before
+		 * the process is gone. */
+		log_info("job", "%s while %s: stopped before the job ran; "
+		         "nothing was processed and the checkpoints in %s are "
+		         "as they were",
+		         signal_name, job->step, job->cfg->checkpoint.dir);
+		_exit(0);
+	}
+	pthread_mutex_unlock(&job->mu);
+	log_info("job", "%s: stopping with a final checkpoint (send it again "
+	         "to exit at once)", signal_name);
+	job_request_stop(job);
 }
 
 int job_wait(struct job *job)
