@@ -113,6 +113,10 @@ def case_links(h):
         check(w.count_log(r"%s in .* is not used: it is a symbolic link"
                           % os.path.basename(link)) == 1,
               "no warning about %s; log:\n%s" % (link, w.log()))
+    r = h.weir("checkpoints", ck)
+    check(r.rc == 0 and "chk-1 is not a checkpoint: it is a symbolic link"
+          in r.err, "`weir checkpoints` does not mention the chk-1 link: "
+          "exit %d, stderr:\n%s" % (r.rc, r.err))
     return "chk-N links newer and older than the checkpoints: left alone"
 
 
