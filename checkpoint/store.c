@@ -354,8 +354,7 @@ static int atomic_write(struct ckpt_store *st, const char *dir_rel,
 		             tmp_rel);
 		goto err;
 	}
-	fd = io->open(tmp,
-	              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	fd = io->open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	              0644);
 	if (fd < 0) {
 		e = errno;
@@ -1213,6 +1212,11 @@ void ckpt_meta_clear(struct ckpt_meta *meta)
 
 enum chk_name { CHK_OTHER, CHK_OUT_OF_RANGE, CHK_ID };
 
+#define OUT_OF_RANGE_WHY                                                       \
+	"its id is out of range (weir numbers checkpoints 1 to "               \
+	"9007199254740992), so weir did not write it. Move it out of the "     \
+	"checkpoint directory"
+
 /* Parses "chk-<decimal>" (no sign, no leading zeros); an id above
  * CKPT_ID_MAX (however many digits) or 0 is CHK_OUT_OF_RANGE. */
 static enum chk_name parse_chk_name(const char *name, uint64_t *id)
@@ -1268,11 +1272,7 @@ int ckpt_list_report(struct ckpt_store *st, uint64_t **ids, size_t *n,
 			continue;
 		if (kind == CHK_OUT_OF_RANGE) {
 			if (stray)
-				stray(arg, de->d_name, 0,
-				      "its id is out of range (weir numbers "
-				      "checkpoints 1 to 9007199254740992), so "
-				      "weir did not write it. Move it out of the "
-				      "checkpoint directory");
+				stray(arg, de->d_name, 0, OUT_OF_RANGE_WHY);
 			continue;
 		}
 		/* A link is not followed: what it points to is not ours. */
@@ -1340,8 +1340,8 @@ int ckpt_verify(struct ckpt_store *st, uint64_t id, struct ckpt_meta *out,
 static int open_chk_dir(struct ckpt_store *st, int top, const char *rel)
 {
 	struct stat sb;
-	int fd = openat(top, rel,
-	                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd =
+	    openat(top, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd >= 0 || (errno != ELOOP && errno != ENOTDIR))
 		return fd;

@@ -612,8 +612,8 @@ static void report_stray(void *arg, const char *name, uint64_t id,
 /* Removes directories of checkpoints newer than `newest` that never got
  * their _metadata: leftovers of a crash mid-checkpoint. Sets *next_id past
  * every chk-<id> name in use; -1 when no id is left for it. */
-static int remove_leftovers(struct job *job, uint64_t newest,
-                            uint64_t *next_id, struct errlist *errs)
+static int remove_leftovers(struct job *job, uint64_t newest, uint64_t *next_id,
+                            struct errlist *errs)
 {
 	struct strays sr = {job, 0};
 	uint64_t *ids = NULL;
@@ -783,7 +783,7 @@ int job_build(struct job *job, struct errlist *errs)
 	if (open_store(job, errs) < 0)
 		return -1;
 	set_step(job, "opening the source, operators and sink (reaching "
-	         "Kafka)");
+	              "Kafka)");
 	if (build_graph(job, errs) < 0)
 		return -1;
 	return job_prepare(job, errs);
@@ -847,15 +847,18 @@ void job_signal_stop(struct job *job, const char *signal_name)
 	if (job->starting) {
 		/* job->mu stays held: the job cannot start its tasks before
 		 * the process is gone. */
-		log_info("job", "%s while %s: stopped before the job ran; "
+		log_info("job",
+		         "%s while %s: stopped before the job ran; "
 		         "nothing was processed and the checkpoints in %s are "
 		         "as they were",
 		         signal_name, job->step, job->cfg->checkpoint.dir);
 		_exit(0);
 	}
 	pthread_mutex_unlock(&job->mu);
-	log_info("job", "%s: stopping with a final checkpoint (send it again "
-	         "to exit at once)", signal_name);
+	log_info("job",
+	         "%s: stopping with a final checkpoint (send it again "
+	         "to exit at once)",
+	         signal_name);
 	job_request_stop(job);
 }
 

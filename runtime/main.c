@@ -140,8 +140,10 @@ static void *signal_thread(void *arg)
 		job = sc->job;
 		pthread_mutex_unlock(&sc->mu);
 		if (!job) {
-			log_info("job", "%s while reading the job file: "
-			         "stopped before the job ran", strsignal(sig));
+			log_info("job",
+			         "%s while reading the job file: "
+			         "stopped before the job ran",
+			         strsignal(sig));
 			_exit(0);
 		}
 		if (n++ == 0) {

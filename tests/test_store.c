@@ -942,9 +942,9 @@ START_TEST(links_left_alone)
 	/* Removing or writing through one, named directly, is refused. */
 	ckpt_remove(st, 9);
 	ckpt_remove(st, 1);
-	ck_assert_int_eq(ckpt_write_state(st, 9, "t0", 1, "x", 1, NULL, err,
-	                                  sizeof(err)),
-	                 -1);
+	ck_assert_int_eq(
+	    ckpt_write_state(st, 9, "t0", 1, "x", 1, NULL, err, sizeof(err)),
+	    -1);
 	ck_assert_msg(strstr(err, "chk-9") && strstr(err, "symbolic link"),
 	              "%s", err);
 	ck_assert_msg(!exists(tmp), "%s left behind", tmp);
@@ -993,8 +993,9 @@ START_TEST(ids_out_of_range)
 	free(ids);
 	ck_assert_int_eq(rep.n, 3);
 	for (size_t i = 0; i < 3; i++)
-		ck_assert_msg(stray_has(&rep, strays[i], " 0: its id is out of "
-		                                         "range"),
+		ck_assert_msg(stray_has(&rep, strays[i],
+		                        " 0: its id is out of "
+		                        "range"),
 		              "%s not reported", strays[i]);
 	ckpt_store_close(st);
 }
