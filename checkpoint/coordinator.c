@@ -96,6 +96,8 @@ struct coord *coord_new(struct job *job, struct ckpt_store *st,
 	assert(c->cfg->min_pause_ms >= 0 &&
 	       c->cfg->min_pause_ms <= JOB_MAX_MS);
 	c->st = st;
+	/* job.c refuses to start when the directory leaves no id. */
+	assert(next_id >= 1 && next_id <= CKPT_ID_MAX);
 	c->next_id = c->first_id = next_id;
 	c->last_complete_id = job->restored_id;
 	c->p.acked = xcalloc(n, sizeof(bool));
@@ -224,6 +226,8 @@ static void trigger(struct coord *c, bool final)
 	struct pending *p = &c->p;
 
 	pending_reset(c);
+	/* From a valid start, 2^53 ids last 285,000 years at one per ms. */
+	assert(c->next_id <= CKPT_ID_MAX);
 	p->id = c->next_id++;
 	p->final = final;
 	p->trig_mono_ms = c->last_trigger_ms = now_mono_ms();

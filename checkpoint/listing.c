@@ -140,6 +140,16 @@ static void fill_row(struct ckpt_store *st, uint64_t id, struct row *r)
 	ckpt_meta_clear(&meta);
 }
 
+/* An entry named chk-<n> that is no checkpoint: said on stderr, so that
+ * the table stays what scripts parse. */
+static void print_stray(void *arg, const char *name, uint64_t id,
+                        const char *why)
+{
+	(void)id;
+	fprintf(stderr, "weir: %s/%s is not a checkpoint: %s\n",
+	        (const char *)arg, name, why);
+}
+
 static int width(int w, const char *s)
 {
 	int n = (int)strlen(s);
@@ -175,7 +185,7 @@ int ckpt_print_listing(const char *dir, FILE *out, char *errstr,
 	st = ckpt_store_open(dir, NULL, errstr, errlen);
 	if (!st)
 		return -1;
-	if (ckpt_list(st, &ids, &n) < 0) {
+	if (ckpt_list_report(st, &ids, &n, print_stray, (void *)dir) < 0) {
 		snprintf(errstr, errlen, "cannot list checkpoint directory %s: %s",
 		         dir, strerror(errno));
 		ckpt_store_close(st);

@@ -187,6 +187,22 @@ static char *chk_rel(uint64_t id)
 	return xasprintf("chk-%" PRIu64, id);
 }
 
+/* "a symbolic link", "a regular file", ...: for messages. */
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISLNK(mode))
+		return "a symbolic link";
+	if (S_ISREG(mode))
+		return "a regular file";
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	return "a device";
+}
+
 /* Reads a whole regular file of at most max bytes. Messages start with rel. */
 static int read_file(const char *path, const char *rel, uint64_t max,
                      unsigned char **buf, size_t *len, char *errstr,
@@ -282,11 +298,26 @@ static int ensure_chk_dir(struct ckpt_store *st, uint64_t id, bool commit,
                           char *errstr, size_t errlen)
 {
 	char *rel = chk_rel(id), *path = path_in(st, rel);
+	struct stat sb;
 	int rc = -1;
 
 	if (st->io->mkdir(path, 0755) < 0 && errno != EEXIST) {
 		seterr_errno(errstr, errlen, errno, "creating directory %s",
 		             rel);
+		goto out;
+	}
+	/* Files are then written by path: a chk-<id> that someone else
+	 * put there as a link would take them outside DIR. */
+	if (lstat(path, &sb) < 0) {
+		seterr_errno(errstr, errlen, errno, "checking directory %s",
+		             rel);
+		goto out;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		seterr(errstr, errlen,
+		       "%s is %s, not a directory weir created: weir writes no "
+		       "checkpoint through it. Move it out of %s",
+		       rel, file_kind(sb.st_mode), st->dir);
 		goto out;
 	}
 	if (commit && (sync_dir(st, st->dir, st->dir, errstr, errlen) < 0 ||
@@ -313,9 +344,18 @@ static int atomic_write(struct ckpt_store *st, const char *dir_rel,
 	const unsigned char *p = buf;
 	bool renamed = false;
 	size_t off = 0;
-	int fd, rc, e = 0;
+	int fd = -1, rc, e = 0;
 
-	fd = io->open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* A leftover temp file is replaced, never opened: a link or a hard
+	 * link there must not let the write land outside DIR. */
+	if (unlink(tmp) < 0 && errno != ENOENT) {
+		e = errno;
+		seterr_errno(errstr, errlen, e, "removing the leftover %s",
+		             tmp_rel);
+		goto err;
+	}
+	fd = io->open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	              0644);
 	if (fd < 0) {
 		e = errno;
 		seterr_errno(errstr, errlen, e, "creating %s", tmp_rel);
@@ -475,15 +515,35 @@ const char *ckpt_store_dir(const struct ckpt_store *st)
 int ckpt_store_lock(struct ckpt_store *st, char *errstr, size_t errlen)
 {
 	char *path, buf[32];
+	struct stat sb;
 	int fd, e, n;
 
 	if (st->lock_fd >= 0)
 		return 0;
 	path = path_in(st, ".lock");
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+	          0644);
+	if (fd < 0 && errno == ELOOP) {
+		seterr(errstr, errlen,
+		       "lock file %s is a symbolic link: weir writes its pid "
+		       "there and never through a link. Check where it points, "
+		       "remove it (weir creates its own), and start again",
+		       path);
+		free(path);
+		return -1;
+	}
 	if (fd < 0) {
 		seterr_errno(errstr, errlen, errno, "opening lock file %s",
 		             path);
+		free(path);
+		return -1;
+	}
+	if (fstat(fd, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		seterr(errstr, errlen,
+		       "lock file %s is %s, not a regular file: remove it "
+		       "(weir creates its own), and start again",
+		       path, file_kind(sb.st_mode));
+		close(fd);
 		free(path);
 		return -1;
 	}
@@ -1150,21 +1210,29 @@ void ckpt_meta_clear(struct ckpt_meta *meta)
 
 /* ---- whole checkpoints --------------------------------------------------- */
 
-/* Parses "chk-<decimal>" (no sign, no leading zeros). */
-static bool parse_chk_name(const char *name, uint64_t *id)
+enum chk_name { CHK_OTHER, CHK_OUT_OF_RANGE, CHK_ID };
+
+#define OUT_OF_RANGE_WHY                                                       \
+	"its id is out of range (weir numbers checkpoints 1 to "               \
+	"9007199254740992), so weir did not write it. Move it out of the "     \
+	"checkpoint directory"
+
+/* Parses "chk-<decimal>" (no sign, no leading zeros); an id above
+ * CKPT_ID_MAX (however many digits) or 0 is CHK_OUT_OF_RANGE. */
+static enum chk_name parse_chk_name(const char *name, uint64_t *id)
 {
 	const char *s = name + 4;
 	uint64_t v = 0;
 
-	if (strncmp(name, "chk-", 4) != 0 || !*s || (s[0] == '0' && s[1]))
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
-			return false;
+	if (strncmp(name, "chk-", 4) != 0 || !*s || (s[0] == '0' && s[1]) ||
+	    strspn(s, "0123456789") != strlen(s))
+		return CHK_OTHER;
+	for (; *s && v <= CKPT_ID_MAX; s++)
 		v = v * 10 + (uint64_t)(*s - '0');
-	}
+	if (v == 0 || v > CKPT_ID_MAX)
+		return CHK_OUT_OF_RANGE;
 	*id = v;
-	return true;
+	return CHK_ID;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -1176,6 +1244,12 @@ static int cmp_u64(const void *a, const void *b)
 
 int ckpt_list(struct ckpt_store *st, uint64_t **ids, size_t *n)
 {
+	return ckpt_list_report(st, ids, n, NULL, NULL);
+}
+
+int ckpt_list_report(struct ckpt_store *st, uint64_t **ids, size_t *n,
+                     ckpt_stray_fn stray, void *arg)
+{
 	DIR *d = opendir(st->dir);
 	struct dirent *de;
 	size_t cap = 0;
@@ -1186,16 +1260,33 @@ int ckpt_list(struct ckpt_store *st, uint64_t **ids, size_t *n)
 	if (!d)
 		return -1;
 	for (;;) {
+		enum chk_name kind;
 		struct stat sb;
-		uint64_t id;
+		uint64_t id = 0;
+		char why[160];
 		errno = 0;
 		if (!(de = readdir(d)))
 			break;
-		if (!parse_chk_name(de->d_name, &id))
+		kind = parse_chk_name(de->d_name, &id);
+		if (kind == CHK_OTHER)
 			continue;
-		if (fstatat(dirfd(d), de->d_name, &sb, 0) < 0 ||
-		    !S_ISDIR(sb.st_mode))
+		if (kind == CHK_OUT_OF_RANGE) {
+			if (stray)
+				stray(arg, de->d_name, 0, OUT_OF_RANGE_WHY);
 			continue;
+		}
+		/* A link is not followed: what it points to is not ours. */
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (!S_ISDIR(sb.st_mode)) {
+			snprintf(why, sizeof(why),
+			         "it is %s, not a directory weir created; weir "
+			         "neither reads, writes nor deletes through it",
+			         file_kind(sb.st_mode));
+			if (stray)
+				stray(arg, de->d_name, id, why);
+			continue;
+		}
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
 			*ids = xrealloc(*ids, cap * sizeof(**ids));
@@ -1243,22 +1334,50 @@ int ckpt_verify(struct ckpt_store *st, uint64_t id, struct ckpt_meta *out,
 	return 0;
 }
 
+/* Opens DIR/<rel> as a directory without following a link there. A link
+ * or other non-directory is logged and left alone (-1, errno ENOTDIR);
+ * a missing one is -1 with errno ENOENT. */
+static int open_chk_dir(struct ckpt_store *st, int top, const char *rel)
+{
+	struct stat sb;
+	int fd =
+	    openat(top, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0 || (errno != ELOOP && errno != ENOTDIR))
+		return fd;
+	if (fstatat(top, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+		log_warn("checkpoint",
+		         "not removing %s/%s: it is %s, not a directory weir "
+		         "created; left alone",
+		         st->dir, rel, file_kind(sb.st_mode));
+	errno = ENOTDIR;
+	return -1;
+}
+
 int ckpt_remove(struct ckpt_store *st, uint64_t id)
 {
-	char *dir = xasprintf("%s/chk-%" PRIu64, st->dir, id);
-	char *meta = xasprintf("%s/" META_NAME, dir);
+	char *rel = chk_rel(id);
 	struct dirent *de;
-	int e = 0;
+	int top, fd = -1, e = 0;
 	DIR *d;
 
-	/* _metadata first: a crash half-way leaves an incomplete checkpoint,
-	 * never a damaged one. */
-	if (unlink(meta) < 0 && errno != ENOENT)
-		e = errno;
-	d = opendir(dir);
-	if (!d) {
+	/* Everything relative to descriptors: chk-<id> is checked once and
+	 * then only unlinked from, whatever its name points to later. */
+	top = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (top < 0 || (fd = open_chk_dir(st, top, rel)) < 0) {
 		if (errno != ENOENT)
 			e = errno;
+		goto out;
+	}
+	/* _metadata first: a crash half-way leaves an incomplete checkpoint,
+	 * never a damaged one. */
+	if (unlinkat(fd, META_NAME, 0) < 0 && errno != ENOENT)
+		e = errno;
+	d = fdopendir(fd);
+	if (!d) {
+		if (!e)
+			e = errno;
+		close(fd);
 		goto out;
 	}
 	while ((de = readdir(d))) {
@@ -1269,11 +1388,12 @@ int ckpt_remove(struct ckpt_store *st, uint64_t id)
 			e = errno;
 	}
 	closedir(d);
-	if (rmdir(dir) < 0 && errno != ENOENT && !e)
+	if (unlinkat(top, rel, AT_REMOVEDIR) < 0 && errno != ENOENT && !e)
 		e = errno;
 out:
-	free(dir);
-	free(meta);
+	if (top >= 0)
+		close(top);
+	free(rel);
 	errno = e;
 	return e ? -1 : 0;
 }

@@ -44,8 +44,9 @@ void ckpt_store_close(struct ckpt_store *st); /* NULL is fine; unlocks */
 const char *ckpt_store_dir(const struct ckpt_store *st);
 
 /* Takes DIR/.lock (flock, non-blocking). Fails at once, naming the pid that
- * holds it, when another process runs a job on DIR. Released by
- * ckpt_store_close or by the process dying (even by SIGKILL). */
+ * holds it, when another process runs a job on DIR, and when .lock is a
+ * symbolic link or not a regular file (never followed nor written). Released
+ * by ckpt_store_close or by the process dying (even by SIGKILL). */
 int ckpt_store_lock(struct ckpt_store *st, char *errstr, size_t errlen);
 
 struct ckpt_file_info {
@@ -55,7 +56,8 @@ struct ckpt_file_info {
 	uint32_t state_version;
 };
 
-/* Writes DIR/chk-<id>/<task>.state atomically (creating chk-<id>/). task is
+/* Writes DIR/chk-<id>/<task>.state atomically (creating chk-<id>/; one that
+ * is a symbolic link or not a directory is refused). task is
  * a name like "op0-count-1" ([A-Za-z0-9._-]). Returns 0 and fills *out, or
  * -1 with a message naming the step that failed (errno text included). On
  * failure no file of that name is left behind. */
@@ -95,9 +97,24 @@ int ckpt_read_meta(struct ckpt_store *st, uint64_t id, struct ckpt_meta *out,
                    char *errstr, size_t errlen);
 void ckpt_meta_clear(struct ckpt_meta *meta);
 
-/* Ids of every chk-<id> directory, ascending (complete or not). *ids is
- * malloc()ed. Returns 0, or -1 with errno set. */
+/* Checkpoint ids run from 1 to CKPT_ID_MAX (2^53, the largest integer
+ * every JSON reader holds exactly). A chk-<n> outside that range is never
+ * one weir wrote. */
+#define CKPT_ID_MAX ((uint64_t)1 << 53)
+
+/* Ids of every chk-<id> directory, ascending (complete or not): real
+ * directories only, ids in range. *ids is malloc()ed. Returns 0, or -1
+ * with errno set. */
 int ckpt_list(struct ckpt_store *st, uint64_t **ids, size_t *n);
+
+/* Called for each entry named chk-<digits> that ckpt_list leaves out: a
+ * symbolic link, a file, an id out of range. id is 0 when out of range. */
+typedef void (*ckpt_stray_fn)(void *arg, const char *name, uint64_t id,
+                              const char *why);
+
+/* ckpt_list, telling stray (may be NULL) about every entry left out. */
+int ckpt_list_report(struct ckpt_store *st, uint64_t **ids, size_t *n,
+                     ckpt_stray_fn stray, void *arg);
 
 /* Reads _metadata and verifies every task file it lists (read in full,
  * checksums, lz4 frame). Returns 0 with *out filled, or -1 with the reason
@@ -105,7 +122,10 @@ int ckpt_list(struct ckpt_store *st, uint64_t **ids, size_t *n);
 int ckpt_verify(struct ckpt_store *st, uint64_t id, struct ckpt_meta *out,
                 char *errstr, size_t errlen);
 
-/* Removes DIR/chk-<id>/ and everything in it. */
+/* Removes DIR/chk-<id>/ and the files in it, through a descriptor of
+ * that directory: a chk-<id> that is a symbolic link or not a directory is
+ * left alone (logged; -1 with errno ENOTDIR), and so is whatever a link or
+ * a directory inside it points to. */
 int ckpt_remove(struct ckpt_store *st, uint64_t id);
 
 /* Keeps the newest `retain` checkpoints that have _metadata, up to and

@@ -11,6 +11,7 @@
 #include "job.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,20 @@ char *job_fingerprint(const struct job_cfg *cfg)
 }
 
 /* --- failure and lifecycle ------------------------------------------------ */
+
+/* Says what starting is doing, for a signal that interrupts it. */
+static void set_step(struct job *job, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_step(struct job *job, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&job->mu);
+	va_start(ap, fmt);
+	vsnprintf(job->step, sizeof(job->step), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&job->mu);
+}
 
 void job_fail(struct job *job, const char *msg)
 {
@@ -576,22 +591,58 @@ static int restore_task(struct job *job, struct task *t,
 	return 0;
 }
 
-/* Removes directories of checkpoints newer than `newest` that never got
- * their _metadata: leftovers of a crash mid-checkpoint. */
-static void remove_leftovers(struct job *job, uint64_t newest,
-                             uint64_t *next_id)
+struct strays {
+	struct job *job;
+	uint64_t top; /* largest id of a stray, 0 if none */
+};
+
+/* An entry of checkpoint.dir that is no checkpoint: said once, left
+ * alone, and its id (if any) never reused. */
+static void report_stray(void *arg, const char *name, uint64_t id,
+                         const char *why)
 {
+	struct strays *sr = arg;
+
+	log_warn("restore", "%s in %s is not used: %s", name,
+	         sr->job->cfg->checkpoint.dir, why);
+	if (id > sr->top)
+		sr->top = id;
+}
+
+/* Removes directories of checkpoints newer than `newest` that never got
+ * their _metadata: leftovers of a crash mid-checkpoint. Sets *next_id past
+ * every chk-<id> name in use; -1 when no id is left for it. */
+static int remove_leftovers(struct job *job, uint64_t newest, uint64_t *next_id,
+                            struct errlist *errs)
+{
+	struct strays sr = {job, 0};
 	uint64_t *ids = NULL;
 	size_t n = 0;
 
 	*next_id = newest + 1;
-	if (ckpt_list(job->store, &ids, &n) < 0)
-		return;
+	if (ckpt_list_report(job->store, &ids, &n, report_stray, &sr) < 0)
+		return 0;
+	if (n > 0 && ids[n - 1] > sr.top)
+		sr.top = ids[n - 1];
+	if (sr.top >= *next_id)
+		*next_id = sr.top + 1;
+	/* Refused before anything is removed: the directory stays as it
+	 * was for whoever looks at it. */
+	if (*next_id > CKPT_ID_MAX) {
+		errlist_add(errs,
+		            "chk-%llu in %s has the largest checkpoint id weir "
+		            "uses (%llu): no later checkpoint can be numbered. "
+		            "Move the directory aside to start fresh (the "
+		            "source then starts at source.start)",
+		            (unsigned long long)(*next_id - 1),
+		            job->cfg->checkpoint.dir,
+		            (unsigned long long)CKPT_ID_MAX);
+		free(ids);
+		return -1;
+	}
 	for (size_t i = 0; i < n; i++) {
 		char *meta;
 
-		if (ids[i] >= *next_id)
-			*next_id = ids[i] + 1;
 		if (ids[i] <= newest)
 			continue;
 		meta = xasprintf("%s/chk-%llu/_metadata", job->cfg->checkpoint.dir,
@@ -604,6 +655,7 @@ static void remove_leftovers(struct job *job, uint64_t newest,
 		free(meta);
 	}
 	free(ids);
+	return 0;
 }
 
 static int restore(struct job *job, uint64_t *next_id, struct errlist *errs)
@@ -623,7 +675,8 @@ static int restore(struct job *job, uint64_t *next_id, struct errlist *errs)
 		return -1;
 	}
 	if (found == 0) {
-		remove_leftovers(job, 0, next_id);
+		if (remove_leftovers(job, 0, next_id, errs) < 0)
+			return -1;
 		log_info("restore", "no checkpoint in %s: starting fresh", dir);
 		return 0;
 	}
@@ -645,11 +698,16 @@ static int restore(struct job *job, uint64_t *next_id, struct errlist *errs)
 		            job->fingerprint);
 		goto out;
 	}
+	set_step(job, "restoring checkpoint %llu of %s",
+	         (unsigned long long)meta.id, dir);
 	for (int i = 0; i < job->ntasks; i++)
 		if (restore_task(job, job->tasks[i], &meta, errs) < 0)
 			goto out;
 	job->restored_id = meta.id;
-	remove_leftovers(job, meta.id, next_id);
+	set_step(job, "cleaning up after restoring checkpoint %llu of %s",
+	         (unsigned long long)meta.id, dir);
+	if (remove_leftovers(job, meta.id, next_id, errs) < 0)
+		goto out;
 	{
 		char when[40];
 
@@ -677,6 +735,8 @@ struct job *job_alloc(struct job_cfg *cfg)
 	atomic_init(&job->finished, 0);
 	atomic_init(&job->sources_ended, 0);
 	job->fingerprint = job_fingerprint(cfg);
+	job->starting = true;
+	snprintf(job->step, sizeof(job->step), "checking the job");
 	return job;
 }
 
@@ -703,6 +763,8 @@ int job_prepare(struct job *job, struct errlist *errs)
 
 	if (!job->store && open_store(job, errs) < 0)
 		return -1;
+	set_step(job, "looking for a checkpoint to restore in %s",
+	         job->cfg->checkpoint.dir);
 	if (restore(job, &next_id, errs) < 0)
 		return -1;
 	job->coord = coord_new(job, job->store, next_id);
@@ -711,14 +773,27 @@ int job_prepare(struct job *job, struct errlist *errs)
 	return 0;
 }
 
+int job_build(struct job *job, struct errlist *errs)
+{
+	if (job_validate(job->cfg, errs) < 0)
+		return -1;
+	/* The lock first: a second run on the same directory fails before
+	 * it reaches out to Kafka. */
+	set_step(job, "opening checkpoint.dir %s", job->cfg->checkpoint.dir);
+	if (open_store(job, errs) < 0)
+		return -1;
+	set_step(job, "opening the source, operators and sink (reaching "
+	              "Kafka)");
+	if (build_graph(job, errs) < 0)
+		return -1;
+	return job_prepare(job, errs);
+}
+
 struct job *job_new(struct job_cfg *cfg, struct errlist *errs)
 {
 	struct job *job = job_alloc(cfg);
 
-	/* The lock first: a second run on the same directory fails before
-	 * it reaches out to Kafka. */
-	if (job_validate(cfg, errs) < 0 || open_store(job, errs) < 0 ||
-	    build_graph(job, errs) < 0 || job_prepare(job, errs) < 0) {
+	if (job_build(job, errs) < 0) {
 		job_free(job);
 		return NULL;
 	}
@@ -731,12 +806,17 @@ int job_start(struct job *job)
 	         job->cfg->name, job->ntasks, job->fingerprint,
 	         (long long)job->cfg->checkpoint.interval_ms,
 	         job->cfg->checkpoint.dir);
+	set_step(job, "starting the tasks");
 	for (int i = 0; i < job->ntasks; i++) {
 		struct task *t = job->tasks[i];
 
 		if (t->body.start && t->body.start(t, t->body.st) < 0)
 			return -1;
 	}
+	/* From here a signal stops the job gracefully. */
+	pthread_mutex_lock(&job->mu);
+	job->starting = false;
+	pthread_mutex_unlock(&job->mu);
 	/* Downstream first, so that nothing waits on a task not yet
 	 * running. */
 	for (int i = job->ntasks - 1; i >= 0; i--) {
@@ -759,6 +839,27 @@ int job_start(struct job *job)
 void job_request_stop(struct job *job)
 {
 	coord_request_final(job->coord);
+}
+
+void job_signal_stop(struct job *job, const char *signal_name)
+{
+	pthread_mutex_lock(&job->mu);
+	if (job->starting) {
+		/* job->mu stays held: the job cannot start its tasks before
+		 * the process is gone. */
+		log_info("job",
+		         "%s while %s: stopped before the job ran; "
+		         "nothing was processed and the checkpoints in %s are "
+		         "as they were",
+		         signal_name, job->step, job->cfg->checkpoint.dir);
+		_exit(0);
+	}
+	pthread_mutex_unlock(&job->mu);
+	log_info("job",
+	         "%s: stopping with a final checkpoint (send it again "
+	         "to exit at once)",
+	         signal_name);
+	job_request_stop(job);
 }
 
 int job_wait(struct job *job)

@@ -40,6 +40,8 @@ struct job {
 	char *fail_msg;         /* first failure, under mu */
 	pthread_cond_t done_cv; /* signalled when a task thread exits */
 	int running;            /* task threads still running, under mu */
+	bool starting;          /* no task thread started yet, under mu */
+	char step[256];         /* what starting is doing, under mu */
 };
 
 /* Builds the job: checks the graph, opens every operator and connector
@@ -47,6 +49,10 @@ struct job {
  * the newest checkpoint that verifies. Returns NULL with messages in errs.
  * Takes ownership of cfg. */
 struct job *job_new(struct job_cfg *cfg, struct errlist *errs);
+/* job_new in two steps, so that a signal thread can see the job while it
+ * is built: job_alloc, then job_build (0, or -1 with errs; then
+ * job_free). */
+int job_build(struct job *job, struct errlist *errs);
 
 /* Checks a job without running it: the graph and every operator's
  * configuration (nothing is connected to). Returns 0 or -1 with errs. */
@@ -68,6 +74,13 @@ int job_start(struct job *job);
 /* Graceful stop: final checkpoint, sinks flushed, tasks end. Any thread;
  * async-signal-safe it is not. */
 void job_request_stop(struct job *job);
+/* The first SIGINT/SIGTERM (signal_name as strsignal gives it), from the
+ * CLI's signal thread. While the job starts (job_build, job_start up to
+ * the first task thread) nothing is processed and everything startup did
+ * on disk is what a crash there leaves, which a restart handles: it logs
+ * what was interrupted and ends the process at once with status 0. Once
+ * the job runs it is job_request_stop. */
+void job_signal_stop(struct job *job, const char *signal_name);
 /* Waits for the end. Returns 0 when the job ended cleanly (bounded input
  * consumed, or stop requested, and the final checkpoint completed), 1 after
  * a failure (job_error() says what). */

@@ -115,33 +115,52 @@ static int cmd_validate(const char *path)
 }
 
 struct sigctx {
-	struct job *job;
+	pthread_mutex_t mu;
+	struct job *job; /* NULL while the job file is read, under mu */
 	sigset_t set;
 };
 
-/* Waits for SIGINT/SIGTERM: the first asks for a graceful stop, the
- * second exits at once (the last completed checkpoint stays valid). */
+/* Waits for SIGINT/SIGTERM from the start of `run`: the first stops what
+ * is starting at once, or asks a running job for a graceful stop
+ * (job_signal_stop); the second exits at once (the last completed
+ * checkpoint stays valid). */
 static void *signal_thread(void *arg)
 {
 	struct sigctx *sc = arg;
 	int sig, n = 0;
 
 	for (;;) {
+		struct job *job;
+
 		if (sigwait(&sc->set, &sig) != 0)
 			continue;
 		if (sig == SIGUSR1)
 			return NULL; /* the job ended */
-		if (n++ == 0) {
-			log_info("job", "%s: stopping with a final checkpoint "
-			         "(send it again to exit at once)",
+		pthread_mutex_lock(&sc->mu);
+		job = sc->job;
+		pthread_mutex_unlock(&sc->mu);
+		if (!job) {
+			log_info("job",
+			         "%s while reading the job file: "
+			         "stopped before the job ran",
 			         strsignal(sig));
-			job_request_stop(sc->job);
+			_exit(0);
+		}
+		if (n++ == 0) {
+			job_signal_stop(job, strsignal(sig));
 		} else {
 			log_warn("job", "%s again: exiting now, without a final "
 			         "checkpoint", strsignal(sig));
 			_exit(1);
 		}
 	}
+}
+
+static void end_signal_thread(struct sigctx *sc, pthread_t thr)
+{
+	pthread_kill(thr, SIGUSR1);
+	pthread_join(thr, NULL);
+	pthread_mutex_destroy(&sc->mu);
 }
 
 static int cmd_run(const char *path)
@@ -154,34 +173,41 @@ static int cmd_run(const char *path)
 	int rc;
 
 	/* Every thread created from here on (tasks, librdkafka's) inherits
-	 * the mask, so the signal thread alone takes these signals. */
+	 * the mask, so the signal thread alone takes these signals; it runs
+	 * from the start, so that a signal stops a slow start too. */
 	sigemptyset(&sc.set);
 	sigaddset(&sc.set, SIGINT);
 	sigaddset(&sc.set, SIGTERM);
 	sigaddset(&sc.set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &sc.set, NULL);
+	pthread_mutex_init(&sc.mu, NULL);
+	sc.job = NULL;
+	if (pthread_create(&sigthr, NULL, signal_thread, &sc) != 0) {
+		fprintf(stderr, "weir: cannot start the signal thread\n");
+		return 1;
+	}
 
 	cfg = load_checked(path);
-	if (!cfg)
+	if (!cfg) {
+		end_signal_thread(&sc, sigthr);
 		return 2;
-	job = job_new(cfg, &errs);
-	if (!job) {
+	}
+	job = job_alloc(cfg);
+	pthread_mutex_lock(&sc.mu);
+	sc.job = job;
+	pthread_mutex_unlock(&sc.mu);
+	if (job_build(job, &errs) < 0) {
+		end_signal_thread(&sc, sigthr);
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "weir: %s\n", errs.msgs[i]);
 		errlist_clear(&errs);
-		return 1;
-	}
-	sc.job = job;
-	if (pthread_create(&sigthr, NULL, signal_thread, &sc) != 0) {
-		fprintf(stderr, "weir: cannot start the signal thread\n");
 		job_free(job);
 		return 1;
 	}
 	if (job_start(job) < 0)
 		log_error("job", "could not start");
 	rc = job_wait(job);
-	pthread_kill(sigthr, SIGUSR1);
-	pthread_join(sigthr, NULL);
+	end_signal_thread(&sc, sigthr);
 	if (rc == 0)
 		log_info("job", "%s finished", job->cfg->name);
 	else

@@ -851,6 +851,156 @@ START_TEST(retain_incomplete_newest)
 }
 END_TEST
 
+/* ---- links and strays in DIR --------------------------------------------- */
+
+/* A directory outside DIR holding files that look like a checkpoint's. */
+static char *make_outside(const char *suffix)
+{
+	char *dir = xasprintf("%s-%s", tmpdir, suffix);
+	char *f;
+
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	f = xasprintf("%s/_metadata", dir);
+	write_all(f, "{}", 2);
+	free(f);
+	f = xasprintf("%s/t0.state", dir);
+	write_all(f, "precious", 8);
+	free(f);
+	return dir;
+}
+
+static void check_outside(const char *dir)
+{
+	char *meta = xasprintf("%s/_metadata", dir);
+	char *state = xasprintf("%s/t0.state", dir);
+	size_t len;
+	unsigned char *b;
+
+	ck_assert_msg(exists(meta), "%s was deleted through a link", meta);
+	ck_assert_msg(exists(state), "%s was deleted through a link", state);
+	b = read_all(state, &len);
+	ck_assert_msg(len == 8 && !memcmp(b, "precious", 8),
+	              "%s was changed through a link", state);
+	free(b);
+	free(meta);
+	free(state);
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+struct strays {
+	int n;
+	char text[8][512];
+};
+
+static void collect_stray(void *arg, const char *name, uint64_t id,
+                          const char *why)
+{
+	struct strays *r = arg;
+
+	ck_assert_int_lt(r->n, 8);
+	snprintf(r->text[r->n++], sizeof(r->text[0]), "%s %" PRIu64 ": %s",
+	         name, id, why);
+}
+
+/* Whether some report starts with `start` and holds `part`. */
+static bool stray_has(const struct strays *r, const char *start,
+                      const char *part)
+{
+	for (int i = 0; i < r->n; i++)
+		if (!strncmp(r->text[i], start, strlen(start)) &&
+		    strstr(r->text[i], part))
+			return true;
+	return false;
+}
+
+START_TEST(links_left_alone)
+{
+	struct ckpt_store *st = open_store(NULL);
+	char *old = make_outside("old"), *young = make_outside("young");
+	char *old_link = path_of("chk-1"), *young_link = path_of("chk-9");
+	char *tmp = xasprintf("%s/t0.state.tmp", young);
+	struct strays rep = {0};
+	uint64_t *ids;
+	size_t n;
+
+	for (uint64_t id = 2; id <= 4; id++)
+		make_ckpt(st, id, 1, true);
+	ck_assert_int_eq(symlink(old, old_link), 0);
+	ck_assert_int_eq(symlink(young, young_link), 0);
+
+	/* Neither link is a checkpoint: restore, startup cleanup and
+	 * retention never see them. */
+	ck_assert_int_eq(ckpt_list_report(st, &ids, &n, collect_stray, &rep),
+	                 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(ids[0], 2);
+	free(ids);
+	ck_assert_int_eq(rep.n, 2);
+	ck_assert(stray_has(&rep, "chk-1 1: ", "it is a symbolic link"));
+	ck_assert(stray_has(&rep, "chk-9 9: ", "it is a symbolic link"));
+	ck_assert_int_eq(ckpt_retain(st, 4, 1), 0);
+	/* Removing or writing through one, named directly, is refused. */
+	ckpt_remove(st, 9);
+	ckpt_remove(st, 1);
+	ck_assert_int_eq(
+	    ckpt_write_state(st, 9, "t0", 1, "x", 1, NULL, err, sizeof(err)),
+	    -1);
+	ck_assert_msg(strstr(err, "chk-9") && strstr(err, "symbolic link"),
+	              "%s", err);
+	ck_assert_msg(!exists(tmp), "%s left behind", tmp);
+
+	ck_assert_msg(exists(old_link) && exists(young_link), "links removed");
+	check_outside(old);
+	check_outside(young);
+	ck_assert_int_eq(ckpt_list(st, &ids, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(ids[0], 4);
+	free(ids);
+	free(old);
+	free(young);
+	free(old_link);
+	free(young_link);
+	free(tmp);
+	ckpt_store_close(st);
+}
+END_TEST
+
+START_TEST(ids_out_of_range)
+{
+	static const char *strays[] = {"chk-18446744073709551609",
+	                               "chk-9223372036854775807",
+	                               "chk-9007199254740993"};
+	struct ckpt_store *st = open_store(NULL);
+	struct strays rep = {0};
+	uint64_t *ids;
+	size_t n;
+
+	make_ckpt(st, 1, 1, true);
+	make_ckpt(st, (uint64_t)1 << 53, 1, false);
+	for (size_t i = 0; i < 3; i++) {
+		char *p = path_of("%s", strays[i]);
+		ck_assert_int_eq(mkdir(p, 0755), 0);
+		free(p);
+	}
+	ck_assert_int_eq(ckpt_list(st, &ids, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(ids[0], 1);
+	ck_assert_uint_eq(ids[1], (uint64_t)1 << 53);
+	free(ids);
+	ck_assert_int_eq(ckpt_list_report(st, &ids, &n, collect_stray, &rep),
+	                 0);
+	ck_assert_uint_eq(n, 2);
+	free(ids);
+	ck_assert_int_eq(rep.n, 3);
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_msg(stray_has(&rep, strays[i],
+		                        " 0: its id is out of "
+		                        "range"),
+		              "%s not reported", strays[i]);
+	ckpt_store_close(st);
+}
+END_TEST
+
 /* ---- lock ---------------------------------------------------------------- */
 
 START_TEST(lock_same_process)
@@ -911,6 +1061,30 @@ START_TEST(lock_other_process_killed)
 	ck_assert_ptr_nonnull(strstr(err, "use another checkpoint.dir"));
 	/* The kernel dropped the dead child's lock. */
 	ck_assert_msg(ckpt_store_lock(st, err, sizeof(err)) == 0, "%s", err);
+	ckpt_store_close(st);
+}
+END_TEST
+
+START_TEST(lock_symlink_refused)
+{
+	struct ckpt_store *st = open_store(NULL);
+	char *victim = xasprintf("%s-victim", tmpdir), *lock = path_of(".lock");
+	unsigned char *b;
+	size_t len;
+
+	write_all(victim, "precious\n", 9);
+	ck_assert_int_eq(symlink(victim, lock), 0);
+	ck_assert_int_eq(ckpt_store_lock(st, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, lock) && strstr(err, "symbolic link") &&
+	                  strstr(err, "remove it"),
+	              "%s", err);
+	b = read_all(victim, &len);
+	ck_assert_msg(len == 9 && !memcmp(b, "precious\n", 9),
+	              "the link's target was written to");
+	free(b);
+	unlink(victim);
+	free(victim);
+	free(lock);
 	ckpt_store_close(st);
 }
 END_TEST
@@ -1315,8 +1489,11 @@ static Suite *store_suite(void)
 	ADD("find_latest", find_latest_none);
 	ADD("retain", list_and_retain);
 	ADD("retain", retain_incomplete_newest);
+	ADD("links", links_left_alone);
+	ADD("links", ids_out_of_range);
 	ADD("lock", lock_same_process);
 	ADD("lock", lock_other_process_killed);
+	ADD("lock", lock_symlink_refused);
 	ADD_LOOP("faults", fault_write_state, 6);
 	ADD_LOOP("faults", fault_write_meta, 12);
 	ADD("faults", fault_new_dir_sync);
