@@ -430,6 +430,25 @@ static void report_skipped(void *arg, uint64_t id, const char *why)
 	         (unsigned long long)id, job->cfg->checkpoint.dir, why);
 }
 
+/* A restore must take the state to its last byte: bytes left over mean
+ * the file holds more than the task wrote (a payload padded to a
+ * gigabyte decodes and checksums fine), so nothing of it is trusted. */
+static int check_consumed(const struct ckpt_meta *meta,
+                          const struct ckpt_task_entry *e,
+                          const struct weir_reader *r, const char *who,
+                          struct errlist *errs)
+{
+	if (r->pos == r->len)
+		return 0;
+	errlist_add(errs,
+	            "chk-%llu/%s: %zu byte(s) after the end of %s's state "
+	            "(%zu bytes): the file is damaged. Move the checkpoint "
+	            "directory aside to start fresh",
+	            (unsigned long long)meta->id, e->file.name,
+	            r->len - r->pos, who, r->pos);
+	return -1;
+}
+
 static int read_entry(struct job *job, const struct ckpt_meta *meta,
                       const struct ckpt_task_entry *e, void **payload,
                       size_t *len, uint32_t *version, struct errlist *errs)
@@ -488,6 +507,113 @@ static bool stage_files_ours(const struct task *t,
 	return true;
 }
 
+static bool task_keyed(const struct job *job, const struct task *t)
+{
+	return t->stage >= 1 && t->stage <= (int)job->cfg->nops &&
+	       job->cfg->ops[t->stage - 1].key_field;
+}
+
+/* Whether state file `file` is t's: its own name, or for a keyed
+ * operator any task index of its stage (key groups follow their keys to
+ * any parallelism). */
+static bool task_owns(const struct job *job, const struct task *t,
+                      const char *file)
+{
+	return !strcmp(file, t->name) ||
+	       (task_keyed(job, t) && own_file(t, file));
+}
+
+/* Whether `file` is state of t's operator stage written by another
+ * operator: restore_task refuses that ("the operator changed"), so
+ * coverage leaves the stage to it. */
+static bool foreign_file(const struct job *job, const struct task *t,
+                         const char *file)
+{
+	char stage[32];
+
+	if (t->stage < 1 || t->stage > (int)job->cfg->nops)
+		return false;
+	snprintf(stage, sizeof(stage), "op%d-", t->stage - 1);
+	return !strncmp(file, stage, strlen(stage)) && !own_file(t, file);
+}
+
+static bool stage_foreign(const struct job *job, const struct task *t,
+                          const struct ckpt_meta *meta)
+{
+	for (size_t i = 0; i < meta->ntasks; i++)
+		if (foreign_file(job, t, meta->tasks[i].task))
+			return true;
+	return false;
+}
+
+/* ckpt_check_fn: a checkpoint is usable only when its _metadata lists
+ * state for every task of this job that keeps state (t->body.snapshot:
+ * sources, exactly-once sinks, keyed operators, operators with snapshot),
+ * for a keyed stage the files of task indexes 0..k-1, and nothing else.
+ * A missing entry would restore that task as if it had no state: sources
+ * from `start`, counts from zero, and duplicates in exactly-once output. */
+static int check_coverage(void *arg, const struct ckpt_meta *meta, char *why,
+                          size_t len)
+{
+	static const char advice[] =
+	    ": the file was edited or damaged, or the job changed (a sink's "
+	    "delivery, an operator)";
+	struct job *job = arg;
+
+	for (size_t i = 0; i < meta->ntasks; i++) {
+		const char *f = meta->tasks[i].task;
+		bool owned = false;
+
+		for (int k = 0; k < job->ntasks && !owned; k++) {
+			const struct task *t = job->tasks[k];
+
+			owned = (t->body.snapshot && task_owns(job, t, f)) ||
+			        foreign_file(job, t, f);
+		}
+		if (!owned) {
+			snprintf(why, len,
+			         "_metadata lists state for %s, which is no task "
+			         "of this job that keeps state%s",
+			         f, advice);
+			return -1;
+		}
+	}
+	for (int k = 0; k < job->ntasks; k++) {
+		const struct task *t = job->tasks[k];
+		size_t n = 0, top = 0;
+
+		if (!t->body.snapshot || stage_foreign(job, t, meta))
+			continue;
+		for (size_t i = 0; i < meta->ntasks; i++) {
+			const char *f = meta->tasks[i].task;
+
+			if (!task_owns(job, t, f))
+				continue;
+			n++;
+			if (task_keyed(job, t)) {
+				size_t sub = strtoul(strrchr(f, '-') + 1, NULL, 10);
+				top = sub + 1 > top ? sub + 1 : top;
+			}
+		}
+		if (n == 0) {
+			snprintf(why, len,
+			         "_metadata lists no state for %s (%s), which "
+			         "keeps state%s",
+			         t->name, t->who, advice);
+			return -1;
+		}
+		if (task_keyed(job, t) && top != n) {
+			snprintf(why, len,
+			         "_metadata lists %zu state file(s) of %s's "
+			         "stage, but its task indexes go up to %zu: some "
+			         "key groups have no state%s",
+			         n, t->who, top - 1, advice);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* A keyed operator's task takes the key groups it owns from every state
  * file of its stage, whatever parallelism wrote them. */
 static int restore_keyed(struct job *job, struct task *t,
@@ -527,6 +653,8 @@ static int restore_keyed(struct job *job, struct task *t,
 			                                      : "restore failed");
 			return -1;
 		}
+		if (check_consumed(meta, e, &r, t->who, errs) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -541,8 +669,7 @@ static int restore_task(struct job *job, struct task *t,
 	uint32_t version;
 	int rc;
 
-	if (t->stage >= 1 && t->stage <= (int)job->cfg->nops &&
-	    job->cfg->ops[t->stage - 1].key_field)
+	if (task_keyed(job, t))
 		return restore_keyed(job, t, meta, errs);
 	for (size_t i = 0; i < meta->ntasks; i++)
 		if (!strcmp(meta->tasks[i].task, t->name))
@@ -573,7 +700,7 @@ static int restore_task(struct job *job, struct task *t,
 		                                      : "restore failed");
 		return -1;
 	}
-	return 0;
+	return check_consumed(meta, e, &r, t->who, errs);
 }
 
 /* Removes directories of checkpoints newer than `newest` that never got
@@ -609,7 +736,8 @@ static void remove_leftovers(struct job *job, uint64_t newest,
 static int restore(struct job *job, uint64_t *next_id, struct errlist *errs)
 {
 	struct ckpt_meta meta = {0};
-	int found = ckpt_find_latest(job->store, &meta, report_skipped, job);
+	int found = ckpt_find_latest(job->store, &meta, check_coverage,
+	                             report_skipped, job);
 	const char *dir = job->cfg->checkpoint.dir;
 	int rc = -1;
 
