@@ -131,11 +131,11 @@ static void fill_row(struct ckpt_store *st, uint64_t id, struct row *r)
 		/* Without the job's graph this is all that can be judged:
 		 * every checkpoint holds at least its sources' positions. */
 		if (meta.ntasks == 0)
-			r->status = xasprintf("damaged: chk-%" PRIu64 "/_metadata: "
-			                      "lists no task state, not even the "
-			                      "sources' positions: it cannot be "
-			                      "restored",
-			                      id);
+			r->status = xasprintf(
+			    "damaged: chk-%" PRIu64 "/_metadata: lists no "
+			    "task state, not even the sources' positions: it "
+			    "cannot be restored",
+			    id);
 		else
 			r->status = xstrdup("complete");
 	} else {

@@ -761,8 +761,8 @@ static int frame_finish(struct frame_pass *fp, char *errstr, size_t errlen)
 		       fp->rel, fp->got, fp->want);
 	else if (fp->got != fp->want)
 		seterr(errstr, errlen,
-		       "%s: decoded %" PRIu64 " bytes but the header says %" PRIu64
-		       ": the file is damaged",
+		       "%s: decoded %" PRIu64 " bytes but the header says "
+		       "%" PRIu64 ": the file is damaged",
 		       fp->rel, fp->got, fp->want);
 	else
 		return 0;
@@ -1181,11 +1181,10 @@ static int meta_task(const char *rel, json_t *o, size_t i,
 
 static int cmp_entry(const void *a, const void *b)
 {
-	const struct ckpt_task_entry *x = *(const struct ckpt_task_entry *const *)a;
-	const struct ckpt_task_entry *y = *(const struct ckpt_task_entry *const *)b;
-	int c = strcmp(x->task, y->task);
+	const struct ckpt_task_entry *const *x = a, *const *y = b;
+	int c = strcmp((*x)->task, (*y)->task);
 
-	return c ? c : (x > y) - (x < y);
+	return c ? c : (*x > *y) - (*x < *y);
 }
 
 /* Two entries for one task: the first such pair in file order is named.

@@ -572,8 +572,8 @@ static int check_coverage(void *arg, const struct ckpt_meta *meta, char *why,
 		}
 		if (!owned) {
 			snprintf(why, len,
-			         "_metadata lists state for %s, which is no task "
-			         "of this job that keeps state%s",
+			         "_metadata lists state for %s, which is no "
+			         "task of this job that keeps state%s",
 			         f, advice);
 			return -1;
 		}
@@ -591,7 +591,8 @@ static int check_coverage(void *arg, const struct ckpt_meta *meta, char *why,
 				continue;
 			n++;
 			if (task_keyed(job, t)) {
-				size_t sub = strtoul(strrchr(f, '-') + 1, NULL, 10);
+				size_t sub =
+				    strtoul(strrchr(f, '-') + 1, NULL, 10);
 				top = sub + 1 > top ? sub + 1 : top;
 			}
 		}
@@ -605,8 +606,8 @@ static int check_coverage(void *arg, const struct ckpt_meta *meta, char *why,
 		if (task_keyed(job, t) && top != n) {
 			snprintf(why, len,
 			         "_metadata lists %zu state file(s) of %s's "
-			         "stage, but its task indexes go up to %zu: some "
-			         "key groups have no state%s",
+			         "stage, but its task indexes go up to %zu: "
+			         "some key groups have no state%s",
 			         n, t->who, top - 1, advice);
 			return -1;
 		}

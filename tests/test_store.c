@@ -1293,7 +1293,8 @@ END_TEST
 START_TEST(not_regular_files)
 {
 	struct ckpt_store *st = open_store(NULL);
-	char *state = path_of("chk-2/t1.state"), *meta = path_of("chk-2/_metadata");
+	char *state = path_of("chk-2/t1.state");
+	char *meta = path_of("chk-2/_metadata");
 	char *outside = path_of("elsewhere.state"), *out;
 	struct reports rep = {0};
 	struct ckpt_meta m;
@@ -1589,8 +1590,9 @@ START_TEST(meta_many_tasks)
 			ck_assert_int_eq(ckpt_read_meta(st, 1, &m, err,
 			                                sizeof(err)),
 			                 -1);
-			ck_assert_msg(strstr(err, "chk-1/_metadata: tasks[99995] "
-			                          "and tasks[99999] are both "
+			ck_assert_msg(strstr(err, "chk-1/_metadata: "
+			                          "tasks[99995] and "
+			                          "tasks[99999] are both "
 			                          "task t5"),
 			              "%s", err);
 		}

@@ -1,14 +1,15 @@
-"""Checkpoints edited or replaced by hand: a bounded filter + count job
-with exactly-once output (transactions) runs twice on one directory (two complete
-checkpoints, A older, B newest). Each case copies the directory, tampers
-with B in the copy and runs the job on the copy.
+"""Checkpoints edited or replaced by hand: a bounded filter + keyed count
+job with exactly-once output (transactions) runs twice on one directory
+(two complete checkpoints, A older, B newest). Each case copies the
+directory, tampers with B in the copy and runs the job on the copy.
 
 Checks:
 - a _metadata of B that is valid JSON with intact checksums but lists no
-  state for the sources, for the count operator or for the exactly-once
-  sink, "tasks": [], or lists an unknown task: `weir run` logs
-  "checkpoint B in DIR is not used: _metadata lists ..." and restores A
-  (no task restarts as if it had no state);
+  state for the sources, for the keyed count operator (all its tasks, or
+  task 0 of 2) or for the exactly-once sink, "tasks": [], or lists an
+  unknown task: `weir run` logs "checkpoint B in DIR is not used:
+  _metadata lists ..." and restores A (no task restarts as if it had no
+  state);
 - a FIFO in place of a state file or of _metadata: `weir checkpoints` and
   `weir run` return promptly, report "not a regular file (a FIFO)" and the
   run restores A;
@@ -178,7 +179,8 @@ def test():
         def job_for(ck):
             return h.write_job(os.path.basename(ck) + ".json", kafka_job(
                 "ckpt-tamper", ck, "logs", "counts",
-                [ERROR_FILTER, {"type": "count", "key": "service"}],
+                [ERROR_FILTER, {"type": "count", "key": "service",
+                                "parallelism": 2}],
                 source={"bounded": True},
                 sink={"delivery": "exactly-once",
                       "exactly_once": "transactions"},
@@ -200,6 +202,7 @@ def test():
                        if f.endswith(".state"))
         note("checkpoints %d (newest) and %d; tasks %s" % (b, a, names))
         count_task = [n for n in names if "-count-" in n][0]
+        check_eq(count_task, "op1-count-0", "the count's first task")
 
         cases = [
             ("no source entries", lambda ck: edit_meta(
@@ -208,9 +211,15 @@ def test():
             ("one source entry", lambda ck: edit_meta(
                 ck, b, drop_tasks(lambda t: t == "source-1")),
              r"_metadata lists no state for source-1 \(source#1\)"),
-            ("no count entry", lambda ck: edit_meta(
-                ck, b, drop_tasks(lambda t: t == count_task)),
-             r"_metadata lists no state for %s" % count_task),
+            ("no count entries", lambda ck: edit_meta(
+                ck, b, drop_tasks(lambda t: "-count-" in t)),
+             r"_metadata lists no state for op1-count-0 \(operators\[1\] "
+             r"count#0\)"),
+            ("count task 0 of 2", lambda ck: edit_meta(
+                ck, b, drop_tasks(lambda t: t == "op1-count-0")),
+             r"_metadata lists 1 state file\(s\) of operators\[1\] "
+             r"count#0's stage, but its task indexes go up to 1: some key "
+             r"groups have no state"),
             ("no sink entry", lambda ck: edit_meta(
                 ck, b, drop_tasks(lambda t: t.startswith("sink-"))),
              r"_metadata lists no state for sink-0 \(sink#0\)"),
