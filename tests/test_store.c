@@ -1529,6 +1529,41 @@ START_TEST(state_lz4_bomb)
 }
 END_TEST
 
+/* A chk-<n> that is a symbolic link (here to a valid checkpoint outside
+ * DIR) is no checkpoint: not listed, not restored, never followed. */
+START_TEST(chk_dir_link_not_followed)
+{
+	struct ckpt_store *st = open_store(NULL);
+	char *real = path_of("chk-2"), *moved = path_of("elsewhere");
+	char *link = path_of("chk-9"), *out;
+	struct ckpt_meta m;
+	uint64_t *ids;
+	size_t n;
+	int rc;
+
+	make_ckpt(st, 1, 2, true);
+	make_ckpt(st, 2, 2, true);
+	ck_assert_int_eq(rename(real, moved), 0);
+	ck_assert_int_eq(symlink(moved, real), 0);
+	ck_assert_int_eq(symlink(moved, link), 0);
+	ck_assert_int_eq(ckpt_list(st, &ids, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(ids[0], 1);
+	free(ids);
+	ck_assert_int_eq(ckpt_find_latest(st, &m, NULL, NULL, NULL), 1);
+	ck_assert_uint_eq(m.id, 1);
+	ckpt_meta_clear(&m);
+	out = listing(tmpdir, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_msg(!strstr(out, "\n2 ") && !strstr(out, "\n9 "), "%s", out);
+	free(out);
+	free(real);
+	free(moved);
+	free(link);
+	ckpt_store_close(st);
+}
+END_TEST
+
 /* ---- _metadata: size, many tasks, coverage ------------------------------ */
 
 /* _metadata is bounded before it is read or parsed: a large sparse one
@@ -1705,6 +1740,7 @@ static Suite *store_suite(void)
 	ADD("open", store_open_creates_parents);
 	ADD("listing", listing_output);
 	ADD("hostile", not_regular_files);
+	ADD("hostile", chk_dir_link_not_followed);
 	ADD("hostile", state_size_checked_first);
 	ADD("hostile", state_lz4_bomb);
 	ADD("hostile", meta_too_large);
