@@ -513,45 +513,54 @@ static bool task_keyed(const struct job *job, const struct task *t)
 	       job->cfg->ops[t->stage - 1].key_field;
 }
 
-/* Whether state file `file` is t's: its own name, or for a keyed
- * operator any task index of its stage (key groups follow their keys to
- * any parallelism). */
-static bool task_owns(const struct job *job, const struct task *t,
-                      const char *file)
+/* The operator stage a state file's name says ("op<n>-..." is stage
+ * n + 1, as task names are made), or 0 when it names none of this job. */
+static int file_stage(const struct job *job, const char *file)
 {
-	return !strcmp(file, t->name) ||
-	       (task_keyed(job, t) && own_file(t, file));
+	const char *p = file + 2;
+	size_t n = 0;
+
+	if (strncmp(file, "op", 2) != 0 || *p < '0' || *p > '9' ||
+	    (p[0] == '0' && p[1] != '-'))
+		return 0;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		n = n * 10 + (size_t)(*p - '0');
+		if (n >= job->cfg->nops)
+			return 0;
+	}
+	return *p == '-' ? (int)n + 1 : 0;
 }
 
-/* Whether `file` is state of t's operator stage written by another
- * operator: restore_task refuses that ("the operator changed"), so
- * coverage leaves the stage to it. */
-static bool foreign_file(const struct job *job, const struct task *t,
-                         const char *file)
+static int cmp_task_name(const void *a, const void *b)
 {
-	char stage[32];
+	const struct task *const *x = a, *const *y = b;
 
-	if (t->stage < 1 || t->stage > (int)job->cfg->nops)
-		return false;
-	snprintf(stage, sizeof(stage), "op%d-", t->stage - 1);
-	return !strncmp(file, stage, strlen(stage)) && !own_file(t, file);
+	return strcmp((*x)->name, (*y)->name);
 }
 
-static bool stage_foreign(const struct job *job, const struct task *t,
-                          const struct ckpt_meta *meta)
+static int find_task_name(const void *key, const void *elem)
 {
-	for (size_t i = 0; i < meta->ntasks; i++)
-		if (foreign_file(job, t, meta->tasks[i].task))
-			return true;
-	return false;
+	const struct task *const *t = elem;
+
+	return strcmp(key, (*t)->name);
 }
+
+/* What a checkpoint holds per operator stage, for check_coverage. */
+struct stage_cover {
+	const struct task *first; /* the stage's task 0 */
+	size_t files, top;        /* keyed: files, highest task index + 1 */
+	bool foreign;             /* files under another operator's name */
+};
 
 /* ckpt_check_fn: a checkpoint is usable only when its _metadata lists
  * state for every task of this job that keeps state (t->body.snapshot:
  * sources, exactly-once sinks, keyed operators, operators with snapshot),
  * for a keyed stage the files of task indexes 0..k-1, and nothing else.
  * A missing entry would restore that task as if it had no state: sources
- * from `start`, counts from zero, and duplicates in exactly-once output. */
+ * from `start`, counts from zero, and duplicates in exactly-once output.
+ * A stage holding another operator's files is left to restore_task,
+ * which refuses it ("the operator changed"). O(n log n): _metadata may
+ * list up to ~150,000 entries. */
 static int check_coverage(void *arg, const struct ckpt_meta *meta, char *why,
                           size_t len)
 {
@@ -559,60 +568,76 @@ static int check_coverage(void *arg, const struct ckpt_meta *meta, char *why,
 	    ": the file was edited or damaged, or the job changed (a sink's "
 	    "delivery, an operator)";
 	struct job *job = arg;
+	size_t nst = job->cfg->nops + 1;
+	const struct task **by = xcalloc((size_t)job->ntasks + 1, sizeof(*by));
+	struct stage_cover *sc = xcalloc(nst, sizeof(*sc));
+	bool *seen = xcalloc((size_t)job->ntasks + 1, sizeof(*seen));
+	int rc = -1;
 
+	for (int k = 0; k < job->ntasks; k++) {
+		const struct task *t = job->tasks[k];
+
+		by[k] = t;
+		if (t->stage >= 1 && (size_t)t->stage < nst &&
+		    !sc[t->stage].first)
+			sc[t->stage].first = t;
+	}
+	qsort(by, (size_t)job->ntasks, sizeof(*by), cmp_task_name);
 	for (size_t i = 0; i < meta->ntasks; i++) {
 		const char *f = meta->tasks[i].task;
-		bool owned = false;
+		const struct task *const *hit =
+		    bsearch(f, by, (size_t)job->ntasks, sizeof(*by),
+		            find_task_name);
+		struct stage_cover *c = &sc[file_stage(job, f)];
+		const struct task *t0 = c->first;
 
-		for (int k = 0; k < job->ntasks && !owned; k++) {
-			const struct task *t = job->tasks[k];
+		if (hit && (*hit)->body.snapshot && !task_keyed(job, *hit)) {
+			seen[(*hit)->index] = true;
+		} else if (t0 && own_file(t0, f) && task_keyed(job, t0)) {
+			size_t sub = strtoul(strrchr(f, '-') + 1, NULL, 10);
 
-			owned = (t->body.snapshot && task_owns(job, t, f)) ||
-			        foreign_file(job, t, f);
-		}
-		if (!owned) {
+			c->files++;
+			c->top = sub + 1 > c->top ? sub + 1 : c->top;
+		} else if (t0 && !own_file(t0, f)) {
+			c->foreign = true;
+		} else {
 			snprintf(why, len,
 			         "_metadata lists state for %s, which is no "
 			         "task of this job that keeps state%s",
 			         f, advice);
-			return -1;
+			goto out;
 		}
 	}
 	for (int k = 0; k < job->ntasks; k++) {
 		const struct task *t = job->tasks[k];
-		size_t n = 0, top = 0;
+		const struct stage_cover *c =
+		    t->stage >= 1 && (size_t)t->stage < nst ? &sc[t->stage]
+		                                            : NULL;
 
-		if (!t->body.snapshot || stage_foreign(job, t, meta))
+		if (!t->body.snapshot || (c && c->foreign))
 			continue;
-		for (size_t i = 0; i < meta->ntasks; i++) {
-			const char *f = meta->tasks[i].task;
-
-			if (!task_owns(job, t, f))
-				continue;
-			n++;
-			if (task_keyed(job, t)) {
-				size_t sub =
-				    strtoul(strrchr(f, '-') + 1, NULL, 10);
-				top = sub + 1 > top ? sub + 1 : top;
-			}
-		}
-		if (n == 0) {
+		if (task_keyed(job, t) ? c->files == 0 : !seen[t->index]) {
 			snprintf(why, len,
 			         "_metadata lists no state for %s (%s), which "
 			         "keeps state%s",
 			         t->name, t->who, advice);
-			return -1;
+			goto out;
 		}
-		if (task_keyed(job, t) && top != n) {
+		if (task_keyed(job, t) && c->top != c->files) {
 			snprintf(why, len,
 			         "_metadata lists %zu state file(s) of %s's "
 			         "stage, but its task indexes go up to %zu: "
 			         "some key groups have no state%s",
-			         n, t->who, top - 1, advice);
-			return -1;
+			         c->files, t->who, c->top - 1, advice);
+			goto out;
 		}
 	}
-	return 0;
+	rc = 0;
+out:
+	free(by);
+	free(sc);
+	free(seen);
+	return rc;
 }
 
 /* A keyed operator's task takes the key groups it owns from every state
