@@ -197,17 +197,26 @@ static char *chk_rel(uint64_t id)
 	return xasprintf("chk-%" PRIu64, id);
 }
 
-static const char *file_type_name(mode_t mode)
+/* "rel: not a regular file (a FIFO): ..." for a file of that mode. */
+static void seterr_not_regular(char *errstr, size_t errlen, const char *rel,
+                               mode_t mode)
 {
-	if (S_ISDIR(mode))
-		return "a directory";
-	if (S_ISFIFO(mode))
-		return "a FIFO";
-	if (S_ISSOCK(mode))
-		return "a socket";
-	if (S_ISCHR(mode) || S_ISBLK(mode))
-		return "a device";
-	return "not a file";
+	const char *what = "not a file";
+
+	if (S_ISLNK(mode))
+		what = "a symbolic link";
+	else if (S_ISDIR(mode))
+		what = "a directory";
+	else if (S_ISFIFO(mode))
+		what = "a FIFO";
+	else if (S_ISSOCK(mode))
+		what = "a socket";
+	else if (S_ISCHR(mode) || S_ISBLK(mode))
+		what = "a device";
+	seterr(errstr, errlen,
+	       "%s: not a regular file (%s): weir writes only regular files "
+	       "there and follows no links",
+	       rel, what);
 }
 
 /* Opens a file under DIR for reading, never following a symbolic link and
@@ -225,12 +234,11 @@ static int open_regular(const char *path, const char *rel, uint64_t max,
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
+		/* A link (ELOOP) or a socket (ENXIO) fails here: say what
+		 * it is rather than the errno. */
 		e = errno;
-		if (e == ELOOP && lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode))
-			seterr(errstr, errlen,
-			       "%s: not a regular file (a symbolic link): weir "
-			       "writes no links there and follows none",
-			       rel);
+		if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+			seterr_not_regular(errstr, errlen, rel, sb.st_mode);
 		else
 			seterr_errno(errstr, errlen, e, "%s: cannot open", rel);
 		return -1;
@@ -243,10 +251,7 @@ static int open_regular(const char *path, const char *rel, uint64_t max,
 	}
 	if (!S_ISREG(sb.st_mode)) {
 		close(fd);
-		seterr(errstr, errlen,
-		       "%s: not a regular file (%s): weir writes only regular "
-		       "files there",
-		       rel, file_type_name(sb.st_mode));
+		seterr_not_regular(errstr, errlen, rel, sb.st_mode);
 		return -1;
 	}
 	if (want && (uint64_t)sb.st_size != *want) {

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <lz4frame.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1287,7 +1289,7 @@ END_TEST
 
 /* ---- hostile files: FIFOs, symbolic links, sizes, bombs ------------------ */
 
-/* A FIFO, a socket's stand-in or a symbolic link where a state file or
+/* A FIFO, a socket or a symbolic link where a state file or
  * _metadata should be is refused at once: never followed, never waited
  * on. SIGALRM fails the test if anything blocks. */
 START_TEST(not_regular_files)
@@ -1327,11 +1329,27 @@ START_TEST(not_regular_files)
 	              "%s", out);
 	free(out);
 
+	/* A socket: open() fails (ENXIO), still reported by its type. */
+	ck_assert_int_eq(unlink(state), 0);
+	{
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_uint_lt(strlen(state), sizeof(sa.sun_path));
+		strcpy(sa.sun_path, state);
+		ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)),
+		                 0);
+		close(fd);
+	}
+	expect_read_fails(st, 2, "t1", NULL, "not a regular file (a socket)");
+
 	/* A symbolic link to a valid copy of the file: not followed. */
 	ck_assert_int_eq(unlink(state), 0);
 	write_all(outside, b, len);
 	ck_assert_int_eq(symlink(outside, state), 0);
-	expect_read_fails(st, 2, "t1", NULL, "a symbolic link");
+	expect_read_fails(st, 2, "t1", NULL,
+	                  "not a regular file (a symbolic link)");
 	ck_assert_int_eq(unlink(state), 0);
 	write_all(state, b, len);
 	ck_assert_int_eq(ckpt_verify(st, 2, &m, err, sizeof(err)), 0);
