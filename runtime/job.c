@@ -558,9 +558,10 @@ struct stage_cover {
  * for a keyed stage the files of task indexes 0..k-1, and nothing else.
  * A missing entry would restore that task as if it had no state: sources
  * from `start`, counts from zero, and duplicates in exactly-once output.
- * A stage holding another operator's files is left to restore_task,
- * which refuses it ("the operator changed"). O(n log n): _metadata may
- * list up to ~150,000 entries. */
+ * A checkpoint of another job or graph, and a stage holding another
+ * operator's files, are left to restore() and restore_task, which refuse
+ * them with both graphs or "the operator changed". O(n log n): _metadata
+ * may list up to ~150,000 entries. */
 static int check_coverage(void *arg, const struct ckpt_meta *meta, char *why,
                           size_t len)
 {
@@ -574,6 +575,11 @@ static int check_coverage(void *arg, const struct ckpt_meta *meta, char *why,
 	bool *seen = xcalloc((size_t)job->ntasks + 1, sizeof(*seen));
 	int rc = -1;
 
+	if (strcmp(meta->job, job->cfg->name) != 0 ||
+	    strcmp(meta->fingerprint, job->fingerprint) != 0) {
+		rc = 0;
+		goto out;
+	}
 	for (int k = 0; k < job->ntasks; k++) {
 		const struct task *t = job->tasks[k];
 
