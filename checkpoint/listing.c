@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -57,7 +58,8 @@ static uint64_t state_bytes(const char *dir, uint64_t id)
 		struct stat sb;
 		if (n < 6 || strcmp(de->d_name + n - 6, ".state") != 0)
 			continue;
-		if (fstatat(dirfd(d), de->d_name, &sb, 0) == 0 &&
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) ==
+		        0 &&
 		    S_ISREG(sb.st_mode))
 			sum += (uint64_t)sb.st_size;
 	}
@@ -126,7 +128,16 @@ static void fill_row(struct ckpt_store *st, uint64_t id, struct row *r)
 	}
 	free(meta_path);
 	if (ckpt_verify(st, id, &meta, err, sizeof(err)) == 0) {
-		r->status = xstrdup("complete");
+		/* Without the job's graph this is all that can be judged:
+		 * every checkpoint holds at least its sources' positions. */
+		if (meta.ntasks == 0)
+			r->status = xasprintf(
+			    "damaged: chk-%" PRIu64 "/_metadata: lists no "
+			    "task state, not even the sources' positions: it "
+			    "cannot be restored",
+			    id);
+		else
+			r->status = xstrdup("complete");
 	} else {
 		r->status = xasprintf("damaged: %s", err);
 		/* The state files may be what is broken: show what we can. */

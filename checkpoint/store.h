@@ -67,7 +67,8 @@ int ckpt_write_state(struct ckpt_store *st, uint64_t id, const char *task,
 
 /* Reads and verifies a state file. expect (may be NULL) is what _metadata
  * says about it: size and checksum must match. On success *payload is
- * malloc()ed (caller frees), *len its size. */
+ * malloc()ed (caller frees), *len its size; with payload NULL the file is
+ * only verified, in constant memory. */
 int ckpt_read_state(struct ckpt_store *st, uint64_t id, const char *task,
                     const struct ckpt_file_info *expect, void **payload,
                     size_t *len, uint32_t *state_version, char *errstr,
@@ -117,8 +118,8 @@ int ckpt_list_report(struct ckpt_store *st, uint64_t **ids, size_t *n,
                      ckpt_stray_fn stray, void *arg);
 
 /* Reads _metadata and verifies every task file it lists (read in full,
- * checksums, lz4 frame). Returns 0 with *out filled, or -1 with the reason
- * in errstr. */
+ * checksums, lz4 frame), streaming: memory does not grow with the state.
+ * Returns 0 with *out filled, or -1 with the reason in errstr. */
 int ckpt_verify(struct ckpt_store *st, uint64_t id, struct ckpt_meta *out,
                 char *errstr, size_t errlen);
 
@@ -136,11 +137,18 @@ int ckpt_retain(struct ckpt_store *st, uint64_t newest, int retain);
 /* Called for every checkpoint that is skipped, newest first, with why. */
 typedef void (*ckpt_report_fn)(void *arg, uint64_t id, const char *why);
 
-/* Finds the newest checkpoint that verifies. Returns 1 with *out filled, 0
- * when the directory holds no checkpoint at all, -1 when checkpoints exist
- * but none verifies (every reason reported). */
+/* The caller's judgement of a checkpoint whose _metadata reads well,
+ * before its state files are read: 0 when it may be used, else -1 with why
+ * (reported as is). The store knows no job graph; the job does. */
+typedef int (*ckpt_check_fn)(void *arg, const struct ckpt_meta *meta,
+                             char *why, size_t len);
+
+/* Finds the newest checkpoint that check (may be NULL) accepts and that
+ * verifies. report and check get arg. Returns 1 with *out filled, 0 when
+ * the directory holds no checkpoint at all, -1 when checkpoints exist but
+ * none is usable (every reason reported). */
 int ckpt_find_latest(struct ckpt_store *st, struct ckpt_meta *out,
-                     ckpt_report_fn report, void *arg);
+                     ckpt_check_fn check, ckpt_report_fn report, void *arg);
 
 /* Prints `weir checkpoints DIR`: one line per checkpoint, newest first:
  * id, completed time (UTC), total size, status (complete, incomplete,

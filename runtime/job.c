@@ -445,6 +445,25 @@ static void report_skipped(void *arg, uint64_t id, const char *why)
 	         (unsigned long long)id, job->cfg->checkpoint.dir, why);
 }
 
+/* A restore must take the state to its last byte: bytes left over mean
+ * the file holds more than the task wrote (a payload padded to a
+ * gigabyte decodes and checksums fine), so nothing of it is trusted. */
+static int check_consumed(const struct ckpt_meta *meta,
+                          const struct ckpt_task_entry *e,
+                          const struct weir_reader *r, const char *who,
+                          struct errlist *errs)
+{
+	if (r->pos == r->len)
+		return 0;
+	errlist_add(errs,
+	            "chk-%llu/%s: %zu byte(s) after the end of %s's state "
+	            "(%zu bytes): the file is damaged. Move the checkpoint "
+	            "directory aside to start fresh",
+	            (unsigned long long)meta->id, e->file.name,
+	            r->len - r->pos, who, r->pos);
+	return -1;
+}
+
 static int read_entry(struct job *job, const struct ckpt_meta *meta,
                       const struct ckpt_task_entry *e, void **payload,
                       size_t *len, uint32_t *version, struct errlist *errs)
@@ -503,6 +522,145 @@ static bool stage_files_ours(const struct task *t,
 	return true;
 }
 
+static bool task_keyed(const struct job *job, const struct task *t)
+{
+	return t->stage >= 1 && t->stage <= (int)job->cfg->nops &&
+	       job->cfg->ops[t->stage - 1].key_field;
+}
+
+/* The operator stage a state file's name says ("op<n>-..." is stage
+ * n + 1, as task names are made), or 0 when it names none of this job. */
+static int file_stage(const struct job *job, const char *file)
+{
+	const char *p = file + 2;
+	size_t n = 0;
+
+	if (strncmp(file, "op", 2) != 0 || *p < '0' || *p > '9' ||
+	    (p[0] == '0' && p[1] != '-'))
+		return 0;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		n = n * 10 + (size_t)(*p - '0');
+		if (n >= job->cfg->nops)
+			return 0;
+	}
+	return *p == '-' ? (int)n + 1 : 0;
+}
+
+static int cmp_task_name(const void *a, const void *b)
+{
+	const struct task *const *x = a, *const *y = b;
+
+	return strcmp((*x)->name, (*y)->name);
+}
+
+static int find_task_name(const void *key, const void *elem)
+{
+	const struct task *const *t = elem;
+
+	return strcmp(key, (*t)->name);
+}
+
+/* What a checkpoint holds per operator stage, for check_coverage. */
+struct stage_cover {
+	const struct task *first; /* the stage's task 0 */
+	size_t files, top;        /* keyed: files, highest task index + 1 */
+	bool foreign;             /* files under another operator's name */
+};
+
+/* ckpt_check_fn: a checkpoint is usable only when its _metadata lists
+ * state for every task of this job that keeps state (t->body.snapshot:
+ * sources, exactly-once sinks, keyed operators, operators with snapshot),
+ * for a keyed stage the files of task indexes 0..k-1, and nothing else.
+ * A missing entry would restore that task as if it had no state: sources
+ * from `start`, counts from zero, and duplicates in exactly-once output.
+ * A checkpoint of another job or graph, and a stage holding another
+ * operator's files, are left to restore() and restore_task, which refuse
+ * them with both graphs or "the operator changed". O(n log n): _metadata
+ * may list up to ~150,000 entries. */
+static int check_coverage(void *arg, const struct ckpt_meta *meta, char *why,
+                          size_t len)
+{
+	static const char advice[] =
+	    ": the file was edited or damaged, or the job changed (a sink's "
+	    "delivery, an operator)";
+	struct job *job = arg;
+	size_t nst = job->cfg->nops + 1;
+	const struct task **by = xcalloc((size_t)job->ntasks + 1, sizeof(*by));
+	struct stage_cover *sc = xcalloc(nst, sizeof(*sc));
+	bool *seen = xcalloc((size_t)job->ntasks + 1, sizeof(*seen));
+	int rc = -1;
+
+	if (strcmp(meta->job, job->cfg->name) != 0 ||
+	    strcmp(meta->fingerprint, job->fingerprint) != 0) {
+		rc = 0;
+		goto out;
+	}
+	for (int k = 0; k < job->ntasks; k++) {
+		const struct task *t = job->tasks[k];
+
+		by[k] = t;
+		if (t->stage >= 1 && (size_t)t->stage < nst &&
+		    !sc[t->stage].first)
+			sc[t->stage].first = t;
+	}
+	qsort(by, (size_t)job->ntasks, sizeof(*by), cmp_task_name);
+	for (size_t i = 0; i < meta->ntasks; i++) {
+		const char *f = meta->tasks[i].task;
+		const struct task *const *hit =
+		    bsearch(f, by, (size_t)job->ntasks, sizeof(*by),
+		            find_task_name);
+		struct stage_cover *c = &sc[file_stage(job, f)];
+		const struct task *t0 = c->first;
+
+		if (hit && (*hit)->body.snapshot && !task_keyed(job, *hit)) {
+			seen[(*hit)->index] = true;
+		} else if (t0 && own_file(t0, f) && task_keyed(job, t0)) {
+			size_t sub = strtoul(strrchr(f, '-') + 1, NULL, 10);
+
+			c->files++;
+			c->top = sub + 1 > c->top ? sub + 1 : c->top;
+		} else if (t0 && !own_file(t0, f)) {
+			c->foreign = true;
+		} else {
+			snprintf(why, len,
+			         "_metadata lists state for %s, which is no "
+			         "task of this job that keeps state%s",
+			         f, advice);
+			goto out;
+		}
+	}
+	for (int k = 0; k < job->ntasks; k++) {
+		const struct task *t = job->tasks[k];
+		const struct stage_cover *c =
+		    t->stage >= 1 && (size_t)t->stage < nst ? &sc[t->stage]
+		                                            : NULL;
+
+		if (!t->body.snapshot || (c && c->foreign))
+			continue;
+		if (task_keyed(job, t) ? c->files == 0 : !seen[t->index]) {
+			snprintf(why, len,
+			         "_metadata lists no state for %s (%s), which "
+			         "keeps state%s",
+			         t->name, t->who, advice);
+			goto out;
+		}
+		if (task_keyed(job, t) && c->top != c->files) {
+			snprintf(why, len,
+			         "_metadata lists %zu state file(s) of %s's "
+			         "stage, but its task indexes go up to %zu: "
+			         "some key groups have no state%s",
+			         c->files, t->who, c->top - 1, advice);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(by);
+	free(sc);
+	free(seen);
+	return rc;
+}
+
 /* A keyed operator's task takes the key groups it owns from every state
  * file of its stage, whatever parallelism wrote them. */
 static int restore_keyed(struct job *job, struct task *t,
@@ -542,6 +700,8 @@ static int restore_keyed(struct job *job, struct task *t,
 			                                      : "restore failed");
 			return -1;
 		}
+		if (check_consumed(meta, e, &r, t->who, errs) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -556,8 +716,7 @@ static int restore_task(struct job *job, struct task *t,
 	uint32_t version;
 	int rc;
 
-	if (t->stage >= 1 && t->stage <= (int)job->cfg->nops &&
-	    job->cfg->ops[t->stage - 1].key_field)
+	if (task_keyed(job, t))
 		return restore_keyed(job, t, meta, errs);
 	for (size_t i = 0; i < meta->ntasks; i++)
 		if (!strcmp(meta->tasks[i].task, t->name))
@@ -588,7 +747,7 @@ static int restore_task(struct job *job, struct task *t,
 		                                      : "restore failed");
 		return -1;
 	}
-	return 0;
+	return check_consumed(meta, e, &r, t->who, errs);
 }
 
 struct strays {
@@ -661,7 +820,8 @@ static int remove_leftovers(struct job *job, uint64_t newest, uint64_t *next_id,
 static int restore(struct job *job, uint64_t *next_id, struct errlist *errs)
 {
 	struct ckpt_meta meta = {0};
-	int found = ckpt_find_latest(job->store, &meta, report_skipped, job);
+	int found = ckpt_find_latest(job->store, &meta, check_coverage,
+	                             report_skipped, job);
 	const char *dir = job->cfg->checkpoint.dir;
 	int rc = -1;
 

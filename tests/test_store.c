@@ -15,6 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <lz4frame.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -739,7 +743,7 @@ START_TEST(find_latest_falls_back)
 	for (uint64_t id = 1; id <= 3; id++)
 		make_ckpt(st, id, 2, true);
 	damage_ckpt(3, how);
-	ck_assert_int_eq(ckpt_find_latest(st, &m, collect, &rep), 1);
+	ck_assert_int_eq(ckpt_find_latest(st, &m, NULL, collect, &rep), 1);
 	ck_assert_uint_eq(m.id, 2);
 	ck_assert_uint_eq(m.ntasks, 2);
 	ckpt_meta_clear(&m);
@@ -756,12 +760,12 @@ START_TEST(find_latest_none)
 	struct reports rep = {0};
 	struct ckpt_meta m;
 
-	ck_assert_int_eq(ckpt_find_latest(st, &m, collect, &rep), 0);
+	ck_assert_int_eq(ckpt_find_latest(st, &m, NULL, collect, &rep), 0);
 	ck_assert_int_eq(rep.n, 0);
 
 	/* Only incomplete ones: nothing was ever committed. */
 	make_ckpt(st, 1, 1, false);
-	ck_assert_int_eq(ckpt_find_latest(st, &m, collect, &rep), 0);
+	ck_assert_int_eq(ckpt_find_latest(st, &m, NULL, collect, &rep), 0);
 	ck_assert_int_eq(rep.n, 1);
 	ck_assert_uint_eq(rep.ids[0], 1);
 	ck_assert_ptr_null(m.job);
@@ -772,8 +776,8 @@ START_TEST(find_latest_none)
 	make_ckpt(st, 3, 2, true);
 	damage_ckpt(2, TRUNCATE);
 	damage_ckpt(3, FLIP);
-	ck_assert_int_eq(ckpt_find_latest(st, &m, NULL, NULL), -1);
-	ck_assert_int_eq(ckpt_find_latest(st, &m, collect, &rep), -1);
+	ck_assert_int_eq(ckpt_find_latest(st, &m, NULL, NULL, NULL), -1);
+	ck_assert_int_eq(ckpt_find_latest(st, &m, NULL, collect, &rep), -1);
 	ck_assert_ptr_null(m.job);
 	ck_assert_int_eq(rep.n, 3);
 	ck_assert_uint_eq(rep.ids[0], 3);
@@ -1281,7 +1285,7 @@ START_TEST(fault_write_meta)
 	              fc->step, err);
 	check_untouched(good, "_metadata");
 	/* A restart now takes checkpoint 1. */
-	ck_assert_int_eq(ckpt_find_latest(good, &m, collect, &rep), 1);
+	ck_assert_int_eq(ckpt_find_latest(good, &m, NULL, collect, &rep), 1);
 	ck_assert_uint_eq(m.id, 1);
 	ckpt_meta_clear(&m);
 	ckpt_store_close(st);
@@ -1457,6 +1461,436 @@ START_TEST(listing_output)
 }
 END_TEST
 
+/* ---- hostile files: FIFOs, symbolic links, sizes, bombs ------------------ */
+
+/* A FIFO, a socket or a symbolic link where a state file or
+ * _metadata should be is refused at once: never followed, never waited
+ * on. SIGALRM fails the test if anything blocks. */
+START_TEST(not_regular_files)
+{
+	struct ckpt_store *st = open_store(NULL);
+	char *state = path_of("chk-2/t1.state");
+	char *meta = path_of("chk-2/_metadata");
+	char *outside = path_of("elsewhere.state"), *out;
+	struct reports rep = {0};
+	struct ckpt_meta m;
+	size_t len;
+	unsigned char *b;
+	int rc;
+
+	alarm(20);
+	make_ckpt(st, 1, 2, true);
+	make_ckpt(st, 2, 2, true);
+
+	/* A FIFO named like a state file. */
+	b = read_all(state, &len);
+	ck_assert_int_eq(unlink(state), 0);
+	ck_assert_int_eq(mkfifo(state, 0644), 0);
+	expect_read_fails(st, 2, "t1", NULL, "not a regular file (a FIFO)");
+	ck_assert_int_eq(ckpt_verify(st, 2, &m, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "chk-2/t1.state: not a regular file"), "%s",
+	              err);
+	ck_assert_int_eq(ckpt_find_latest(st, &m, NULL, collect, &rep), 1);
+	ck_assert_uint_eq(m.id, 1);
+	ckpt_meta_clear(&m);
+	ck_assert_msg(strstr(rep.why[0], "damaged: chk-2/t1.state: not a "
+	                                 "regular file (a FIFO)"),
+	              "%s", rep.why[0]);
+	out = listing(tmpdir, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_msg(strstr(out, "damaged: chk-2/t1.state: not a regular "
+	                          "file"),
+	              "%s", out);
+	free(out);
+
+	/* A socket: open() fails (ENXIO), still reported by its type. */
+	ck_assert_int_eq(unlink(state), 0);
+	{
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_uint_lt(strlen(state), sizeof(sa.sun_path));
+		strcpy(sa.sun_path, state);
+		ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)),
+		                 0);
+		close(fd);
+	}
+	expect_read_fails(st, 2, "t1", NULL, "not a regular file (a socket)");
+
+	/* A symbolic link to a valid copy of the file: not followed. */
+	ck_assert_int_eq(unlink(state), 0);
+	write_all(outside, b, len);
+	ck_assert_int_eq(symlink(outside, state), 0);
+	expect_read_fails(st, 2, "t1", NULL,
+	                  "not a regular file (a symbolic link)");
+	ck_assert_int_eq(unlink(state), 0);
+	write_all(state, b, len);
+	ck_assert_int_eq(ckpt_verify(st, 2, &m, err, sizeof(err)), 0);
+	ckpt_meta_clear(&m);
+
+	/* A FIFO as _metadata. */
+	ck_assert_int_eq(unlink(meta), 0);
+	ck_assert_int_eq(mkfifo(meta, 0644), 0);
+	ck_assert_int_eq(ckpt_read_meta(st, 2, &m, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "chk-2/_metadata: not a regular file (a "
+	                          "FIFO)"),
+	              "%s", err);
+	rep.n = 0;
+	ck_assert_int_eq(ckpt_find_latest(st, &m, NULL, collect, &rep), 1);
+	ck_assert_uint_eq(m.id, 1);
+	ckpt_meta_clear(&m);
+	out = listing(tmpdir, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_msg(strstr(out, "damaged: chk-2/_metadata: not a regular "
+	                          "file (a FIFO)"),
+	              "%s", out);
+	free(out);
+	alarm(0);
+	free(b);
+	free(state);
+	free(meta);
+	free(outside);
+	ckpt_store_close(st);
+}
+END_TEST
+
+/* Peak RSS in KiB of a child that runs fn(st, id); its exit status says
+ * whether fn returned 0 (1 otherwise), its message goes to errbuf. */
+struct child_run {
+	long maxrss_kib;
+	int status;
+	char msg[1024];
+};
+
+static void in_child(struct ckpt_store *st, uint64_t id, bool listing_too,
+                     struct child_run *cr)
+{
+	struct rusage ru;
+	int fds[2], status;
+	ssize_t got;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct ckpt_meta m;
+		char e[1024] = "";
+		int rc = ckpt_verify(st, id, &m, e, sizeof(e));
+
+		if (rc == 0)
+			ckpt_meta_clear(&m);
+		if (listing_too) {
+			FILE *devnull = fopen("/dev/null", "w");
+			ckpt_print_listing(tmpdir, devnull, e + strlen(e),
+			                   sizeof(e) - strlen(e));
+			fclose(devnull);
+		}
+		if (write(fds[1], e, strlen(e)) < 0)
+			_exit(2);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	close(fds[1]);
+	got = read(fds[0], cr->msg, sizeof(cr->msg) - 1);
+	cr->msg[got > 0 ? got : 0] = '\0';
+	close(fds[0]);
+	ck_assert_int_eq(wait4(pid, &status, 0, &ru), pid);
+	ck_assert(WIFEXITED(status));
+	cr->status = WEXITSTATUS(status);
+	cr->maxrss_kib = ru.ru_maxrss;
+}
+
+/* A state file whose size differs from _metadata's is refused before a
+ * byte of it is read: a 3 GiB sparse file costs no memory. */
+START_TEST(state_size_checked_first)
+{
+	struct ckpt_store *st = open_store(NULL);
+	char *state = path_of("chk-1/t1.state");
+	struct child_run cr;
+
+	make_ckpt(st, 1, 2, true);
+	ck_assert_int_eq(truncate(state, (off_t)3 << 30), 0);
+	in_child(st, 1, true, &cr);
+	ck_assert_int_eq(cr.status, 1);
+	ck_assert_msg(strstr(cr.msg, "chk-1/t1.state: 3221225472 bytes but "
+	                             "_metadata says ") &&
+	                  strstr(cr.msg, "the file is truncated or was "
+	                                 "replaced"),
+	              "%s", cr.msg);
+	ck_assert_msg(cr.maxrss_kib < 100 * 1024,
+	              "verifying used %ld KiB", cr.maxrss_kib);
+	free(state);
+	ckpt_store_close(st);
+}
+END_TEST
+
+/* Writes chk-<id>/<task>.state holding one lz4 frame of `zeros` zero
+ * bytes after `head`, compressed block by block (little memory), sealed
+ * like weir seals it; fills *info. */
+static void write_bomb(uint64_t id, const char *task, const char *head,
+                       uint64_t zeros, struct ckpt_file_info *info)
+{
+	static unsigned char zero[65536];
+	LZ4F_preferences_t prefs;
+	LZ4F_cctx *cctx;
+	size_t bound, n, hl = strlen(head);
+	unsigned char *dst, hdr[HDR_LEN], tr[TRAILER_LEN];
+	char *path = path_of("chk-%" PRIu64 "/%s.state", id, task);
+	XXH64_state_t *xs = XXH64_createState();
+	uint64_t total = hl + zeros, sum, size = 0;
+	FILE *f = fopen(path, "wb");
+
+	ck_assert_ptr_nonnull(f);
+	memset(&prefs, 0, sizeof(prefs));
+	prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+	prefs.frameInfo.contentSize = total;
+	ck_assert(!LZ4F_isError(
+	    LZ4F_createCompressionContext(&cctx, LZ4F_VERSION)));
+	bound = LZ4F_compressBound(sizeof(zero), &prefs) + 64;
+	dst = xmalloc(bound);
+	memcpy(hdr, "WEIRSTAT", 8);
+	put_le(hdr + 8, 1, 4);
+	put_le(hdr + 12, 3, 4);
+	put_le(hdr + 16, total, 8);
+	XXH64_reset(xs, 0);
+#define EMIT(p, len)                                                           \
+	do {                                                                   \
+		ck_assert_uint_eq(fwrite(p, 1, len, f), len);                  \
+		XXH64_update(xs, p, len);                                      \
+		size += len;                                                   \
+	} while (0)
+	EMIT(hdr, HDR_LEN);
+	n = LZ4F_compressBegin(cctx, dst, bound, &prefs);
+	ck_assert(!LZ4F_isError(n));
+	EMIT(dst, n);
+	n = LZ4F_compressUpdate(cctx, dst, bound, head, hl, NULL);
+	ck_assert(!LZ4F_isError(n));
+	EMIT(dst, n);
+	for (uint64_t left = zeros; left > 0;) {
+		size_t k = left < sizeof(zero) ? (size_t)left : sizeof(zero);
+		n = LZ4F_compressUpdate(cctx, dst, bound, zero, k, NULL);
+		ck_assert(!LZ4F_isError(n));
+		EMIT(dst, n);
+		left -= k;
+	}
+	n = LZ4F_compressEnd(cctx, dst, bound, NULL);
+	ck_assert(!LZ4F_isError(n));
+	EMIT(dst, n);
+#undef EMIT
+	sum = XXH64_digest(xs);
+	memcpy(tr, "WEIREND1", 8);
+	put_le(tr + 8, sum, 8);
+	ck_assert_uint_eq(fwrite(tr, 1, TRAILER_LEN, f), TRAILER_LEN);
+	ck_assert_int_eq(fclose(f), 0);
+	memset(info, 0, sizeof(*info));
+	snprintf(info->name, sizeof(info->name), "%s.state", task);
+	info->size = size + TRAILER_LEN;
+	info->checksum = sum;
+	info->state_version = 3;
+	LZ4F_freeCompressionContext(cctx);
+	XXH64_freeState(xs);
+	free(dst);
+	free(path);
+}
+
+/* A few MB of lz4 that decode to 1 GiB, with every checksum and size in
+ * order: verifying it (as `weir checkpoints` and restore do) streams the
+ * frame and never holds the payload. */
+START_TEST(state_lz4_bomb)
+{
+	struct ckpt_store *st = open_store(NULL);
+	struct ckpt_task_entry t = {.task = "t0"};
+	struct ckpt_meta m = {.job = "job1", .fingerprint = "fp", .id = 1,
+	                      .tasks = &t, .ntasks = 1, .offsets_json = "{}"};
+	struct child_run cr;
+
+	char *dir = path_of("chk-1");
+
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	free(dir);
+	write_bomb(1, "t0", "state", (uint64_t)1 << 30, &t.file);
+	ck_assert_uint_lt(t.file.size, 8u << 20);
+	ck_assert_msg(ckpt_write_meta(st, &m, err, sizeof(err)) == 0, "%s", err);
+	in_child(st, 1, true, &cr);
+	ck_assert_msg(cr.status == 0, "verify: %s", cr.msg);
+	ck_assert_msg(cr.maxrss_kib < 100 * 1024,
+	              "verifying a %" PRIu64 "-byte bomb used %ld KiB",
+	              t.file.size, cr.maxrss_kib);
+	ckpt_store_close(st);
+}
+END_TEST
+
+/* A chk-<n> that is a symbolic link (here to a valid checkpoint outside
+ * DIR) is no checkpoint: not listed, not restored, never followed. */
+START_TEST(chk_dir_link_not_followed)
+{
+	struct ckpt_store *st = open_store(NULL);
+	char *real = path_of("chk-2"), *moved = path_of("elsewhere");
+	char *link = path_of("chk-9"), *out;
+	struct ckpt_meta m;
+	uint64_t *ids;
+	size_t n;
+	int rc;
+
+	make_ckpt(st, 1, 2, true);
+	make_ckpt(st, 2, 2, true);
+	ck_assert_int_eq(rename(real, moved), 0);
+	ck_assert_int_eq(symlink(moved, real), 0);
+	ck_assert_int_eq(symlink(moved, link), 0);
+	ck_assert_int_eq(ckpt_list(st, &ids, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(ids[0], 1);
+	free(ids);
+	ck_assert_int_eq(ckpt_find_latest(st, &m, NULL, NULL, NULL), 1);
+	ck_assert_uint_eq(m.id, 1);
+	ckpt_meta_clear(&m);
+	out = listing(tmpdir, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_msg(!strstr(out, "\n2 ") && !strstr(out, "\n9 "), "%s", out);
+	free(out);
+	free(real);
+	free(moved);
+	free(link);
+	ckpt_store_close(st);
+}
+END_TEST
+
+/* ---- _metadata: size, many tasks, coverage ------------------------------ */
+
+/* _metadata is bounded before it is read or parsed: a large sparse one
+ * costs nothing. */
+START_TEST(meta_too_large)
+{
+	struct ckpt_store *st = open_store(NULL);
+	char *meta = path_of("chk-1/_metadata");
+	struct ckpt_meta m;
+
+	make_ckpt(st, 1, 1, true);
+	ck_assert_int_eq(truncate(meta, (off_t)17 << 20), 0);
+	ck_assert_int_eq(ckpt_read_meta(st, 1, &m, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "chk-1/_metadata: 17825792 bytes, larger "
+	                          "than any file weir writes there"),
+	              "%s", err);
+	free(meta);
+	ckpt_store_close(st);
+}
+END_TEST
+
+/* 100,000 task entries: read in well under a second (the duplicate check
+ * once compared every pair: 35 s), and a duplicate among them is still
+ * named. A complexity test with generous slack, not a benchmark. */
+START_TEST(meta_many_tasks)
+{
+	enum { N = 100000 };
+	struct ckpt_store *st = open_store(NULL);
+	char *meta = path_of("chk-1/_metadata"), *dir = path_of("chk-1");
+	struct ckpt_meta m;
+	FILE *f;
+	int64_t t0;
+
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	for (int dup = 0; dup < 2; dup++) {
+		f = fopen(meta, "w");
+		ck_assert_ptr_nonnull(f);
+		fprintf(f, "{\"format\":1,\"id\":1,\"job\":\"j\","
+		        "\"fingerprint\":\"f\",\"triggered_at\":1,"
+		        "\"completed_at\":2,\"offsets\":{},\"tasks\":[");
+		for (int i = 0; i < N; i++) {
+			int k = dup && i == N - 1 ? 5 : N - i;
+			fprintf(f, "%s{\"task\":\"t%d\",\"file\":\"t%d.state\","
+			        "\"size\":40,\"checksum\":\"0000000000000001\","
+			        "\"state_version\":1}",
+			        i ? "," : "", k, k);
+		}
+		fprintf(f, "]}\n");
+		ck_assert_int_eq(fclose(f), 0);
+		t0 = now_mono_us();
+		if (!dup) {
+			ck_assert_msg(ckpt_read_meta(st, 1, &m, err,
+			                             sizeof(err)) == 0,
+			              "%s", err);
+			ck_assert_uint_eq(m.ntasks, N);
+			ck_assert_str_eq(m.tasks[0].task, "t100000");
+			ckpt_meta_clear(&m);
+		} else {
+			ck_assert_int_eq(ckpt_read_meta(st, 1, &m, err,
+			                                sizeof(err)),
+			                 -1);
+			ck_assert_msg(strstr(err, "chk-1/_metadata: "
+			                          "tasks[99995] and "
+			                          "tasks[99999] are both "
+			                          "task t5"),
+			              "%s", err);
+		}
+		ck_assert_msg(now_mono_us() - t0 < 5000000,
+		              "reading %d task entries took %lld ms", N,
+		              (long long)(now_mono_us() - t0) / 1000);
+	}
+	free(meta);
+	free(dir);
+	ckpt_store_close(st);
+}
+END_TEST
+
+/* The caller's judgement of a checkpoint (the job knows its graph, the
+ * store does not): one it refuses is reported with the caller's reason
+ * and the next older one is used; its state files are not even read. */
+static int refuse_3(void *arg, const struct ckpt_meta *meta, char *why,
+                    size_t len)
+{
+	(void)arg;
+	if (meta->id != 3)
+		return 0;
+	snprintf(why, len, "_metadata lists no state for source-1");
+	return -1;
+}
+
+START_TEST(find_latest_check)
+{
+	struct ckpt_store *st = open_store(NULL);
+	char *state = path_of("chk-3/t0.state");
+	struct reports rep = {0};
+	struct ckpt_meta m;
+
+	alarm(20);
+	for (uint64_t id = 1; id <= 3; id++)
+		make_ckpt(st, id, 2, true);
+	ck_assert_int_eq(unlink(state), 0);
+	ck_assert_int_eq(mkfifo(state, 0644), 0);
+	ck_assert_int_eq(ckpt_find_latest(st, &m, refuse_3, collect, &rep), 1);
+	ck_assert_uint_eq(m.id, 2);
+	ckpt_meta_clear(&m);
+	ck_assert_int_eq(rep.n, 1);
+	ck_assert_uint_eq(rep.ids[0], 3);
+	ck_assert_str_eq(rep.why[0], "_metadata lists no state for source-1");
+	alarm(0);
+	free(state);
+	ckpt_store_close(st);
+}
+END_TEST
+
+/* `weir checkpoints` knows no graph, but a complete checkpoint always
+ * holds its sources' positions: "tasks": [] cannot be restored. */
+START_TEST(listing_no_tasks)
+{
+	struct ckpt_store *st = open_store(NULL);
+	struct ckpt_meta m = {.job = "j", .fingerprint = "f", .id = 4,
+	                      .offsets_json = "{}"};
+	char *out;
+	int rc;
+
+	ck_assert_int_eq(ckpt_write_meta(st, &m, err, sizeof(err)), 0);
+	out = listing(tmpdir, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_msg(strstr(out, "damaged: chk-4/_metadata: lists no task "
+	                          "state"),
+	              "%s", out);
+	free(out);
+	ckpt_store_close(st);
+}
+END_TEST
+
 /* ---- suite --------------------------------------------------------------- */
 
 static Suite *store_suite(void)
@@ -1500,6 +1934,14 @@ static Suite *store_suite(void)
 	ADD("faults", short_writes_and_eintr);
 	ADD("open", store_open_creates_parents);
 	ADD("listing", listing_output);
+	ADD("hostile", not_regular_files);
+	ADD("hostile", chk_dir_link_not_followed);
+	ADD("hostile", state_size_checked_first);
+	ADD("hostile", state_lz4_bomb);
+	ADD("hostile", meta_too_large);
+	ADD("hostile", meta_many_tasks);
+	ADD("find_latest", find_latest_check);
+	ADD("listing", listing_no_tasks);
 #undef ADD
 #undef ADD_LOOP
 	return s;
