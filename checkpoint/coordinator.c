@@ -327,6 +327,8 @@ static void complete(struct coord *c)
 			continue;
 		meta.tasks[n].task = c->job->tasks[i]->name;
 		meta.tasks[n].file = p->files[i];
+		meta.tasks[n].parallelism =
+		    (uint32_t)c->job->tasks[i]->parallelism;
 		bytes += p->files[i].size;
 		n++;
 	}

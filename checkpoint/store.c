@@ -1058,6 +1058,12 @@ int ckpt_write_meta(struct ckpt_store *st, const struct ckpt_meta *meta,
 		              (json_int_t)t->file.size, "checksum", sum,
 		              "state_version",
 		              (json_int_t)t->file.state_version);
+		if (o && t->parallelism &&
+		    json_object_set_new(o, "parallelism",
+		                        json_integer(t->parallelism)) < 0) {
+			json_decref(o);
+			o = NULL;
+		}
 		if (!o || json_array_append_new(tasks, o) < 0) {
 			seterr(errstr, errlen, "%s/_metadata: cannot encode task %s",
 			       dir_rel, t->task);
@@ -1169,7 +1175,7 @@ static int meta_task(const char *rel, json_t *o, size_t i,
                      struct ckpt_task_entry *t, char *errstr, size_t errlen)
 {
 	char where[48];
-	json_t *task, *file, *size, *sum, *sv;
+	json_t *task, *file, *size, *sum, *sv, *par;
 	const char *s, *why;
 	json_int_t n;
 
@@ -1226,6 +1232,17 @@ static int meta_task(const char *rel, json_t *o, size_t i,
 		return -1;
 	}
 	t->file.state_version = (uint32_t)n;
+	/* Optional: _metadata before it was recorded lacks it. */
+	par = json_object_get(o, "parallelism");
+	if (par && (!json_is_integer(par) || json_integer_value(par) < 1 ||
+	            json_integer_value(par) > UINT16_MAX)) {
+		seterr(errstr, errlen,
+		       "%s: %sparallelism should be an integer from 1 to %d: "
+		       "the file is damaged",
+		       rel, where, UINT16_MAX);
+		return -1;
+	}
+	t->parallelism = par ? (uint32_t)json_integer_value(par) : 0;
 	snprintf(t->file.name, sizeof(t->file.name), "%s",
 	         json_string_value(file));
 	t->task = xstrdup(json_string_value(task));

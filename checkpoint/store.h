@@ -77,6 +77,10 @@ int ckpt_read_state(struct ckpt_store *st, uint64_t id, const char *task,
 struct ckpt_task_entry {
 	char *task;
 	struct ckpt_file_info file;
+	/* Tasks of the stage that wrote it, so that a restore can tell that
+	 * a keyed stage's file is missing; 0: not recorded (_metadata
+	 * written before weir recorded it). */
+	uint32_t parallelism;
 };
 
 struct ckpt_meta {

@@ -564,6 +564,8 @@ static int find_task_name(const void *key, const void *elem)
 struct stage_cover {
 	const struct task *first; /* the stage's task 0 */
 	size_t files, top;        /* keyed: files, highest task index + 1 */
+	uint32_t writers;         /* keyed: the parallelism that wrote them,
+	                           * as _metadata records it (0: unknown) */
 	bool foreign;             /* files under another operator's name */
 };
 
@@ -619,6 +621,8 @@ static int check_coverage(void *arg, const struct ckpt_meta *meta, char *why,
 
 			c->files++;
 			c->top = sub + 1 > c->top ? sub + 1 : c->top;
+			if (meta->tasks[i].parallelism > c->writers)
+				c->writers = meta->tasks[i].parallelism;
 		} else if (t0 && !own_file(t0, f)) {
 			c->foreign = true;
 		} else {
@@ -642,6 +646,15 @@ static int check_coverage(void *arg, const struct ckpt_meta *meta, char *why,
 			         "_metadata lists no state for %s (%s), which "
 			         "keeps state%s",
 			         t->name, t->who, advice);
+			goto out;
+		}
+		if (task_keyed(job, t) && c->writers &&
+		    (c->files != c->writers || c->top != c->writers)) {
+			snprintf(why, len,
+			         "_metadata lists %zu state file(s) of %s's "
+			         "stage, written by %u task(s): some key groups "
+			         "have no state%s",
+			         c->files, t->who, c->writers, advice);
 			goto out;
 		}
 		if (task_keyed(job, t) && c->top != c->files) {

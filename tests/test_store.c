@@ -168,6 +168,7 @@ static void make_ckpt(struct ckpt_store *st, uint64_t id, int ntasks,
 		snprintf(name, sizeof(name), "t%d", i);
 		payload_for(id, i, payload, sizeof(payload));
 		tasks[i].task = xstrdup(name);
+		tasks[i].parallelism = (uint32_t)i; /* 0: not recorded */
 		ck_assert_msg(ckpt_write_state(st, id, name, 3, payload,
 		                               strlen(payload), &tasks[i].file,
 		                               err, sizeof(err)) == 0,
@@ -513,6 +514,8 @@ START_TEST(meta_roundtrip)
 	ck_assert_str_eq(m.tasks[2].task, "t2");
 	ck_assert_str_eq(m.tasks[2].file.name, "t2.state");
 	ck_assert_uint_eq(m.tasks[2].file.state_version, 3);
+	ck_assert_uint_eq(m.tasks[0].parallelism, 0);
+	ck_assert_uint_eq(m.tasks[2].parallelism, 2);
 	ck_assert_str_eq(m.offsets_json, "{\"logs\":{\"0\":120,\"1\":98}}");
 	ckpt_meta_clear(&m);
 	ckpt_meta_clear(&m); /* cleared twice is fine */
@@ -630,6 +633,12 @@ START_TEST(meta_bad_files)
 	     "\"file\":\"a.state\",\"size\":1,\"checksum\":"
 	     "\"0000000000000001\"}],\"offsets\":{}}",
 	     "tasks[0].state_version is missing"},
+	    {"{\"format\":1,\"id\":5,\"job\":\"j\",\"fingerprint\":\"f\","
+	     "\"triggered_at\":1,\"completed_at\":2,\"tasks\":[{\"task\":\"a\","
+	     "\"file\":\"a.state\",\"size\":1,\"checksum\":"
+	     "\"0000000000000001\",\"state_version\":1,\"parallelism\":0}],"
+	     "\"offsets\":{}}",
+	     "tasks[0].parallelism should be an integer from 1 to 65535"},
 	    {"{\"format\":1,\"id\":5,\"job\":\"j\",\"fingerprint\":\"f\","
 	     "\"triggered_at\":1,\"completed_at\":2,\"tasks\":[{\"task\":\"a\","
 	     "\"file\":\"a.state\",\"size\":1,\"checksum\":"

@@ -218,8 +218,13 @@ def test():
             ("count task 0 of 2", lambda ck: edit_meta(
                 ck, b, drop_tasks(lambda t: t == "op1-count-0")),
              r"_metadata lists 1 state file\(s\) of operators\[1\] "
-             r"count#0's stage, but its task indexes go up to 1: some key "
-             r"groups have no state"),
+             r"count#0's stage, written by 2 task\(s\): some key groups "
+             r"have no state"),
+            ("count task 1 of 2", lambda ck: edit_meta(
+                ck, b, drop_tasks(lambda t: t == "op1-count-1")),
+             r"_metadata lists 1 state file\(s\) of operators\[1\] "
+             r"count#0's stage, written by 2 task\(s\): some key groups "
+             r"have no state"),
             ("no sink entry", lambda ck: edit_meta(
                 ck, b, drop_tasks(lambda t: t.startswith("sink-"))),
              r"_metadata lists no state for sink-0 \(sink#0\)"),
