@@ -46,7 +46,7 @@ static void update(struct keyed_state *ks, uint64_t id)
 	uint64_t c = 1;
 
 	kstate_set_key(ks, key, (size_t)n);
-	if (kstate_get(ks, "n", 1, &v, &vlen) == WEIR_OK && vlen == 8) {
+	if (kstate_get(ks, "n", 1, &v, &vlen) == 0 && vlen == 8) {
 		memcpy(&c, v, 8);
 		c++;
 	}

@@ -25,7 +25,7 @@
  *             failures fail the job.
  *
  *   DONE      The final checkpoint completed or failed, or the job failed
- *             (coord_shutdown). job->finished is set; the thread ends.
+ *             (coord_shutdown). flow->finished is set; the thread ends.
  *
  * Only one checkpoint is ever in flight, and ids only grow, so every task
  * sees barriers in id order and a late acknowledgement of a failed
@@ -40,7 +40,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "job.h"
+#include "flow.h"
 #include "log.h"
 #include "store.h"
 #include "task.h"
@@ -62,8 +62,9 @@ struct pending {
 };
 
 struct coord {
-	struct job *job;
+	struct flow *flow;
 	const struct job_ckpt_cfg *cfg;
+	char *job_name, *fingerprint;   /* copies, for every _metadata */
 	struct ckpt_store *st;
 	struct ckpt_writer *writer;
 	pthread_t thread;
@@ -81,14 +82,17 @@ struct coord {
 	uint64_t last_complete_id;      /* this run's, or the restored one */
 };
 
-struct coord *coord_new(struct job *job, struct ckpt_store *st,
-                        uint64_t next_id)
+struct coord *coord_new(struct flow *flow, const struct job_ckpt_cfg *cfg,
+                        const char *job_name, const char *fingerprint,
+                        struct ckpt_store *st, uint64_t next_id)
 {
 	struct coord *c = xcalloc(1, sizeof(*c));
-	size_t n = (size_t)job->ntasks;
+	size_t n = (size_t)flow->ntasks;
 
-	c->job = job;
-	c->cfg = &job->cfg->checkpoint;
+	c->flow = flow;
+	c->cfg = cfg;
+	c->job_name = xstrdup(job_name);
+	c->fingerprint = xstrdup(fingerprint);
 	/* The job file held them to a day each: the deadlines below add
 	 * them to a monotonic clock in ms without overflow. */
 	assert(c->cfg->interval_ms >= 0 && c->cfg->interval_ms <= JOB_MAX_MS);
@@ -99,7 +103,7 @@ struct coord *coord_new(struct job *job, struct ckpt_store *st,
 	/* job.c refuses to start when the directory leaves no id. */
 	assert(next_id >= 1 && next_id <= CKPT_ID_MAX);
 	c->next_id = c->first_id = next_id;
-	c->last_complete_id = job->restored_id;
+	c->last_complete_id = flow->restored_id;
 	c->p.acked = xcalloc(n, sizeof(bool));
 	c->p.has_file = xcalloc(n, sizeof(bool));
 	c->p.files = xcalloc(n, sizeof(struct ckpt_file_info));
@@ -118,7 +122,7 @@ void coord_set_writer(struct coord *c, struct ckpt_writer *w)
 static void pending_reset(struct coord *c)
 {
 	struct pending *p = &c->p;
-	size_t n = (size_t)c->job->ntasks;
+	size_t n = (size_t)c->flow->ntasks;
 
 	for (size_t i = 0; i < n; i++) {
 		free(p->offsets[i]);
@@ -140,6 +144,8 @@ void coord_free(struct coord *c)
 	free(c->p.has_file);
 	free(c->p.files);
 	free(c->p.offsets);
+	free(c->job_name);
+	free(c->fingerprint);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	free(c);
@@ -170,7 +176,7 @@ void coord_decline(struct coord *c, uint64_t id, int task, const char *why)
 {
 	pthread_mutex_lock(&c->mu);
 	if (c->state == CS_PENDING && c->p.id == id && !c->p.failure) {
-		c->p.failure = xasprintf("%s: %s", c->job->tasks[task]->who,
+		c->p.failure = xasprintf("%s: %s", c->flow->tasks[task]->who,
 		                         why);
 		pthread_cond_signal(&c->cv);
 	}
@@ -206,18 +212,16 @@ static void finish_job(struct coord *c, bool ok)
 {
 	c->state = CS_DONE;
 	c->final_ok = ok;
-	atomic_store(&c->job->finished, 1);
-	for (int i = 0; i < c->job->ntasks; i++)
-		wake_signal(&c->job->tasks[i]->wake);
+	flow_finish(c->flow);
 }
 
-/* job_fail() wakes the coordinator (coord_wake), which takes c->mu: call
+/* flow_fail() wakes the coordinator (coord_wake), which takes c->mu: call
  * it without holding that. Nothing here depends on what other threads post
  * meanwhile. */
 static void fail_job(struct coord *c, const char *msg)
 {
 	pthread_mutex_unlock(&c->mu);
-	job_fail(c->job, msg);
+	flow_fail(c->flow, msg);
 	pthread_mutex_lock(&c->mu);
 }
 
@@ -235,8 +239,8 @@ static void trigger(struct coord *c, bool final)
 	c->state = CS_PENDING;
 	log_debug("coordinator", "checkpoint %llu triggered%s",
 	          (unsigned long long)p->id, final ? " (final)" : "");
-	for (int i = 0; i < c->job->nsources; i++)
-		task_trigger(c->job->tasks[i], p->id, final);
+	for (int i = 0; i < c->flow->nsources; i++)
+		task_trigger(c->flow->tasks[i], p->id, final);
 }
 
 static void fail(struct coord *c, const char *why)
@@ -253,7 +257,7 @@ static void fail(struct coord *c, const char *why)
 		          "but the next start resumes from the previous "
 		          "checkpoint and may write part of it again",
 		          (unsigned long long)p->id, why);
-		if (!job_stopping(c->job)) {
+		if (!flow_stopping(c->flow)) {
 			char *msg = xasprintf("final checkpoint %llu failed: %s",
 			                      (unsigned long long)p->id, why);
 			fail_job(c, msg);
@@ -297,7 +301,7 @@ static char *merge_offsets(struct coord *c)
 	json_t *all = json_object();
 	char *text;
 
-	for (int i = 0; i < c->job->ntasks; i++) {
+	for (int i = 0; i < c->flow->ntasks; i++) {
 		json_t *o;
 
 		if (!c->p.offsets[i])
@@ -321,20 +325,20 @@ static void complete(struct coord *c)
 	size_t n = 0;
 	int rc;
 
-	meta.tasks = xcalloc((size_t)c->job->ntasks, sizeof(*meta.tasks));
-	for (int i = 0; i < c->job->ntasks; i++) {
+	meta.tasks = xcalloc((size_t)c->flow->ntasks, sizeof(*meta.tasks));
+	for (int i = 0; i < c->flow->ntasks; i++) {
 		if (!p->has_file[i])
 			continue;
-		meta.tasks[n].task = c->job->tasks[i]->name;
+		meta.tasks[n].task = c->flow->tasks[i]->name;
 		meta.tasks[n].file = p->files[i];
 		meta.tasks[n].parallelism =
-		    (uint32_t)c->job->tasks[i]->parallelism;
+		    (uint32_t)c->flow->tasks[i]->parallelism;
 		bytes += p->files[i].size;
 		n++;
 	}
 	meta.ntasks = n;
-	meta.job = c->job->cfg->name;
-	meta.fingerprint = c->job->fingerprint;
+	meta.job = c->job_name;
+	meta.fingerprint = c->fingerprint;
 	meta.id = p->id;
 	meta.triggered_ms = p->trig_wall_ms;
 	meta.completed_ms = now_wall_ms();
@@ -361,8 +365,8 @@ static void complete(struct coord *c)
 	         (unsigned long long)p->id,
 	         (long long)(c->last_end_ms - p->trig_mono_ms), n,
 	         (unsigned long long)bytes, p->final ? " (final)" : "");
-	for (int i = 0; i < c->job->ntasks; i++)
-		task_notify_complete(c->job->tasks[i], p->id);
+	for (int i = 0; i < c->flow->ntasks; i++)
+		task_notify_complete(c->flow->tasks[i], p->id);
 	if (ckpt_retain(c->st, p->id, c->cfg->retain) < 0)
 		log_warn("coordinator", "could not remove old checkpoints in %s",
 		         ckpt_store_dir(c->st));
@@ -379,16 +383,16 @@ static char *missing_acks(struct coord *c)
 {
 	size_t len = 0, cap = 256;
 	char *s = xmalloc(cap);
-	char waiting[sizeof(c->job->tasks[0]->waiting)];
+	char waiting[sizeof(c->flow->tasks[0]->waiting)];
 
 	s[0] = '\0';
-	for (int i = 0; i < c->job->ntasks; i++) {
-		const char *who = c->job->tasks[i]->who;
+	for (int i = 0; i < c->flow->ntasks; i++) {
+		const char *who = c->flow->tasks[i]->who;
 		size_t need;
 
 		if (c->p.acked[i])
 			continue;
-		task_waiting(c->job->tasks[i], waiting, sizeof(waiting));
+		task_waiting(c->flow->tasks[i], waiting, sizeof(waiting));
 		need = strlen(who) + strlen(waiting) + 6;
 		if (len + need >= cap) {
 			cap = (len + need) * 2;
@@ -404,7 +408,7 @@ static char *missing_acks(struct coord *c)
 
 /* Sleeps until mono_ms (-1: no deadline) or an event. Every event is
  * signalled on c->cv: acks, declines, a final checkpoint requested, the
- * shutdown, and a job failure (job_fail calls coord_wake). */
+ * shutdown, and a job failure (flow_fail calls coord_wake). */
 static void wait_until(struct coord *c, int64_t mono_ms)
 {
 	struct timespec ts;
@@ -425,7 +429,7 @@ static void *coord_main(void *arg)
 	while (c->state != CS_DONE) {
 		int64_t now = now_mono_ms();
 
-		if (c->shutdown || job_stopping(c->job)) {
+		if (c->shutdown || flow_stopping(c->flow)) {
 			if (c->state == CS_PENDING)
 				ckpt_writer_discard(c->writer, c->p.id);
 			finish_job(c, false);
@@ -440,7 +444,7 @@ static void *coord_main(void *arg)
 			}
 			/* A fresh job's first checkpoint is taken at once; its
 			 * sources wait for it (see run_source). */
-			if (c->completed == 0 && c->job->restored_id == 0 &&
+			if (c->completed == 0 && c->flow->restored_id == 0 &&
 			    c->next_id == c->first_id) {
 				trigger(c, false);
 				continue;
@@ -462,7 +466,7 @@ static void *coord_main(void *arg)
 			char *why = xstrdup(c->p.failure);
 			fail(c, why);
 			free(why);
-		} else if (c->p.nacked == c->job->ntasks) {
+		} else if (c->p.nacked == c->flow->ntasks) {
 			complete(c);
 		} else if (now >= c->p.trig_mono_ms + c->cfg->timeout_ms) {
 			char *missing = missing_acks(c);

@@ -10,16 +10,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "jobfile.h"
+#include "ckpt_cfg.h"
 
-struct job;
+struct flow;
 struct coord;
 struct ckpt_store;
 struct ckpt_writer;
 struct ckpt_file_info;
 
-struct coord *coord_new(struct job *job, struct ckpt_store *st,
-                        uint64_t next_id);
+/* Checkpoints flow's tasks into st, from id next_id on. job_name and
+ * fingerprint go into every _metadata; the coordinator borrows all. */
+struct coord *coord_new(struct flow *flow, const struct job_ckpt_cfg *cfg,
+                        const char *job_name, const char *fingerprint,
+                        struct ckpt_store *st, uint64_t next_id);
 void coord_set_writer(struct coord *c, struct ckpt_writer *w);
 int coord_start(struct coord *c);
 
@@ -36,8 +39,8 @@ void coord_decline(struct coord *c, uint64_t id, int task, const char *why);
 void coord_request_final(struct coord *c);
 /* The job failed: abort what is in flight and end the thread. */
 void coord_shutdown(struct coord *c);
-/* Makes the coordinator look at the job again now (job_fail calls it: a
- * failure is posted without the coordinator's lock). Any thread except the
+/* Makes the coordinator look at the job again now (a failed flow calls
+ * it: a failure is posted without the coordinator's lock). Any thread except the
  * coordinator's own. */
 void coord_wake(struct coord *c);
 void coord_join(struct coord *c);

@@ -9,15 +9,19 @@
 
 #include <stddef.h>
 
-#include "jobfile.h"
+#include "ckpt_cfg.h"
+#include "connector_cfg.h"
 #include "task.h"
+#include "weir/weir.h"
 
 int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
                       int partitions, struct task_body *body, char *err,
                       size_t errlen);
 int generator_source_open(struct task *t, const struct job_source_cfg *cfg,
                           struct task_body *body, char *err, size_t errlen);
+/* ckpt: the transactional sink's timeout follows the checkpoints'. */
 int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
+                    const struct job_ckpt_cfg *ckpt,
                     const char *job_name, const char *src_topic,
                     int source_partitions, struct task_body *body,
                     char *err, size_t errlen);

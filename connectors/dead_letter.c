@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "connectors.h"
-#include "job.h"
+#include "task.h"
 #include "kafka_common.h"
 #include "util.h"
 
@@ -111,16 +111,16 @@ int dlq_send(struct dead_letter *d, const struct weir_record *rec,
 	return 0;
 }
 
-int dlq_flush(struct dead_letter *d, struct job *job, char *err,
+int dlq_flush(struct dead_letter *d, struct task *t, char *err,
               size_t errlen)
 {
-	while (rd_kafka_outq_len(d->rk) > 0 && !job_stopping(job))
+	while (rd_kafka_outq_len(d->rk) > 0 && !task_stopping(t))
 		rd_kafka_flush(d->rk, 100);
 	if (d->err) {
 		snprintf(err, errlen, "%s", d->what);
 		return -1;
 	}
-	return job_stopping(job) ? -1 : 0;
+	return task_stopping(t) ? -1 : 0;
 }
 
 void dlq_free(struct dead_letter *d)

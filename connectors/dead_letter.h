@@ -9,10 +9,10 @@
 
 #include <stddef.h>
 
-#include "jobfile.h"
+#include "connector_cfg.h"
 #include "record.h"
 
-struct job;
+struct task;
 struct dead_letter;
 
 /* what: the JSON path of the operator, for messages. */
@@ -21,8 +21,8 @@ struct dead_letter *dlq_new(const char *what, const char *brokers,
                             char *err, size_t errlen);
 int dlq_send(struct dead_letter *d, const struct weir_record *rec,
              const char *who, const char *why, char *err, size_t errlen);
-/* Waits until everything sent is delivered. */
-int dlq_flush(struct dead_letter *d, struct job *job, char *err,
+/* Waits until everything sent is delivered, or t's job stops. */
+int dlq_flush(struct dead_letter *d, struct task *t, char *err,
               size_t errlen);
 void dlq_free(struct dead_letter *d);
 

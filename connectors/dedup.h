@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "jobfile.h"
+#include "connector_cfg.h"
 
 struct dedup;
 

@@ -8,7 +8,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "jobfile.h"
+#include "connector_cfg.h"
 
 /* A configuration with bootstrap.servers, then each of `defaults` (NULL-
  * terminated key, value pairs), then the user's properties (which win).

@@ -26,7 +26,7 @@
 
 #include "connectors.h"
 #include "dedup.h"
-#include "job.h"
+#include "task.h"
 #include "kafka_sink.h"
 #include "lineage.h"
 #include "log.h"
@@ -313,7 +313,7 @@ int ksink_produce(struct task *t, struct ksink *s, int32_t part,
 			kwait_begin(s, &w);
 		waited = true;
 		rd_kafka_poll(s->rk, FLUSH_STEP_MS);
-		if (s->dr_err || job_stopping(t->job)) {
+		if (s->dr_err || task_stopping(t)) {
 			ksink_headers_free(hdrs);
 			rc = s->dr_err ? delivery_failed(t, s) : -1;
 			break;
@@ -395,7 +395,7 @@ int ksink_wait_delivered(struct task *t, struct ksink *s)
 		rd_kafka_flush(s->rk, FLUSH_STEP_MS);
 		if (s->dr_err)
 			break;
-		if ((stopping = job_stopping(t->job)))
+		if ((stopping = task_stopping(t)))
 			break;
 		kwait_note(t, s, &w);
 	}
@@ -521,7 +521,7 @@ static void ksink_close(struct task *t, void *st)
 	if (s->txn && s->rk)
 		txn_close(t, s);
 	else if (s->rk) {
-		int wait = t && job_stopping(t->job) ? 2000 : 30000;
+		int wait = t && task_stopping(t) ? 2000 : 30000;
 
 		if (rd_kafka_flush(s->rk, wait) != RD_KAFKA_RESP_ERR_NO_ERROR)
 			log_warn(t ? t->who : "sink",
@@ -547,6 +547,7 @@ static void ksink_close(struct task *t, void *st)
 }
 
 int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
+                    const struct job_ckpt_cfg *ckpt,
                     const char *job_name, const char *src_topic,
                     int source_partitions, struct task_body *body,
                     char *err, size_t errlen)
@@ -562,6 +563,7 @@ int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
 	char e[256];
 
 	s->cfg = cfg;
+	s->ckpt = ckpt;
 	s->job_name = job_name;
 	s->src_topic = src_topic;
 	s->seqs = lineage_seq_new();

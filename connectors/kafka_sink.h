@@ -10,8 +10,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ckpt_cfg.h"
 #include "kafka_common.h"
 #include "task.h"
+#include "weir/weir.h"
 
 struct dedup;
 struct lineage_seq;
@@ -19,6 +21,7 @@ struct txn;
 
 struct ksink {
 	const struct job_sink_cfg *cfg;
+	const struct job_ckpt_cfg *ckpt; /* the transaction timeout follows */
 	const char *job_name;
 	const char *src_topic;
 	bool eo;                /* exactly-once by de-duplication */

@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "connectors.h"
-#include "job.h"
+#include "task.h"
 #include "kafka_common.h"
 #include "log.h"
 #include "util.h"

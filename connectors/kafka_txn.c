@@ -52,7 +52,7 @@
 #include <unistd.h>
 
 #include "connectors.h"
-#include "job.h"
+#include "task.h"
 #include "kafka_sink.h"
 #include "log.h"
 #include "util.h"
@@ -394,7 +394,7 @@ static int commit(struct task *t, struct ksink *s)
 			         "transaction: %s; retrying", id,
 			         rd_kafka_error_string(e));
 			rd_kafka_error_destroy(e);
-			if (job_stopping(t->job))
+			if (task_stopping(t))
 				return -1;
 			continue;
 		}
@@ -657,7 +657,7 @@ int txn_setup(struct ksink *s, struct task *t, rd_kafka_conf_t *conf,
               char *err, size_t errlen)
 {
 	struct txn *x = xcalloc(1, sizeof(*x));
-	const struct job_cfg *jc = t->job->cfg;
+	const struct job_ckpt_cfg *ck = s->ckpt;
 	char prefix[200], e[256], v[32];
 	size_t sz = sizeof(prefix);
 	const char *kill = getenv("WEIR_TEST_KILL_AT_COMMIT");
@@ -682,9 +682,9 @@ int txn_setup(struct ksink *s, struct task *t, rd_kafka_conf_t *conf,
 		int64_t ms;
 
 		/* Both are at most a day (the job file's range). */
-		assert(jc->checkpoint.interval_ms <= JOB_MAX_MS &&
-		       jc->checkpoint.timeout_ms <= JOB_MAX_MS);
-		ms = 4 * (jc->checkpoint.interval_ms + jc->checkpoint.timeout_ms);
+		assert(ck->interval_ms <= JOB_MAX_MS &&
+		       ck->timeout_ms <= JOB_MAX_MS);
+		ms = 4 * (ck->interval_ms + ck->timeout_ms);
 		ms = ms < 60000 ? 60000 : ms > 900000 ? 900000 : ms;
 		snprintf(v, sizeof(v), "%lld", (long long)ms);
 		if (rd_kafka_conf_set(conf, "transaction.timeout.ms", v, e,

@@ -6,7 +6,8 @@
 #ifndef WEIR_REGISTRY_H
 #define WEIR_REGISTRY_H
 
-#include "jobfile.h"
+#include "op_cfg.h"
+#include "util.h"
 #include "weir/weir.h"
 
 /* Returns the operator for cfg (loading a plugin if needed) or NULL with a

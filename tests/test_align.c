@@ -32,6 +32,7 @@
 #include "store.h"
 #include "task.h"
 #include "util.h"
+#include "weir/weir.h"
 
 #define NPARTS 4
 #define PER_PART 3000
@@ -303,7 +304,7 @@ static void rig_build_full(struct rig *r, const char *dir, int interval_ms,
 		t->body.snapshot = src_snapshot;
 		t->body.restore = src_restore;
 	}
-	r->job->nsources = 2;
+	r->job->flow.nsources = 2;
 	for (int i = 0; i < 2; i++) {
 		struct task *t;
 

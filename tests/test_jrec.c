@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "jrec.h"
+#include "keyfield.h"
 #include "keyroute.h"
 
 /* The message jrec must give for a value jansson refuses. */

@@ -21,6 +21,7 @@
 
 #include "keyed_state.h"
 #include "keyroute.h"
+#include "weir/weir.h"
 #include "task.h"
 
 #define REQUIRE(cond, ...)                                                    \
@@ -95,11 +96,11 @@ static void check_live(struct keyed_state *ks, const struct model *m)
 			int rc = kstate_get(ks, names[q], 1, &v, &vlen);
 
 			if (!m->v[id][q]) {
-				REQUIRE(rc == WEIR_EEOF, "key %u: %s present",
+				REQUIRE(rc < 0, "key %u: %s present",
 				        id, names[q]);
 				continue;
 			}
-			REQUIRE(rc == WEIR_OK && vlen == 8, "key %u: %s missing",
+			REQUIRE(rc == 0 && vlen == 8, "key %u: %s missing",
 			        id, names[q]);
 			memcpy(&got, v, 8);
 			REQUIRE(got == m->v[id][q], "key %u: %s is %llu, "

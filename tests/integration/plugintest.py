@@ -41,7 +41,7 @@ def plugin(h, var, name=None):
 
 def api_version():
     """WEIR_API_VERSION from weir.h."""
-    with open(os.path.join(REPO, "runtime", "include", "weir",
+    with open(os.path.join(REPO, "api", "include", "weir",
                            "weir.h")) as f:
         m = re.search(r"^#define WEIR_API_VERSION (\d+)", f.read(), re.M)
     check(m, "no WEIR_API_VERSION in weir.h")

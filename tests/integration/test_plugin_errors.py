@@ -77,6 +77,36 @@ def open_failure(h):
     return "open failure reported as operators[1].fail_open (exit 2)"
 
 
+def validating(h):
+    """open knows whether it only checks the configuration: weir validate
+    calls it once (validating), weir run once validating and then once per
+    running instance, and a failure only a running instance has shows in
+    run alone, as a failed job (exit 1), not a bad job file (exit 2)."""
+    lib = plugin(h, "FAILING_PLUGIN")
+    job = h.write_job("validating.json", kafka_job(
+        "validating", h.path("ck-validating"), "logs", "out",
+        [{"type": "plugin", "library": lib, "parallelism": 2,
+          "fail_running": "no such host"}]))
+    r = h.weir("validate", job)
+    no_crash(r, "weir validate")
+    check_eq(r.rc, 0, "`weir validate` exit code; stderr:\n%s" % r.err)
+    opens = re.findall(r"open: (\w+), task (\d) of (\d)", r.err)
+    check_eq(opens, [("validating", "0", "2")],
+             "opens of `weir validate`")
+    r = h.weir("run", job)
+    no_crash(r, "weir run")
+    check_eq(r.rc, 1, "`weir run` exit code when only a running "
+             "instance's open fails (the job failed; its file is fine); "
+             "stderr:\n%s" % r.err)
+    opens = re.findall(r"open: (\w+), task (\d) of (\d)", r.err)
+    check_eq(opens, [("validating", "0", "2"), ("running", "0", "2")],
+             "opens of `weir run` (the first running one fails)")
+    check("operators[0].fail_running: asked to fail when running: no such "
+          "host" in r.err, "`weir run` does not name the failure; "
+          "stderr:\n%s" % r.err)
+    return "open validating once, then running per instance"
+
+
 def process_failure(h):
     lib = plugin(h, "FAILING_PLUGIN")
     ck = h.path("ck-process")
@@ -181,7 +211,7 @@ def swapped_operator(h, keyed):
 def test():
     with Harness("plugin-errors") as h:
         h.broker({"logs": 4, "out": 4})
-        return "; ".join([abi_mismatch(h), open_failure(h),
+        return "; ".join([abi_mismatch(h), open_failure(h), validating(h),
                           process_failure(h), swapped_operator(h, False),
                           swapped_operator(h, True)])
 

@@ -53,9 +53,9 @@ def install(dest):
     check(found["weir.h"].endswith("/include/weir/weir.h"),
           "weir.h installed at %s" % found["weir.h"])
     with open(found["weir.h"]) as a, open(os.path.join(
-            REPO, "runtime", "include", "weir", "weir.h")) as b:
+            REPO, "api", "include", "weir", "weir.h")) as b:
         check(a.read() == b.read(), "the installed weir.h differs from "
-              "runtime/include/weir/weir.h")
+              "api/include/weir/weir.h")
     return found
 
 

@@ -1,14 +1,14 @@
 """What the public API is, read from the files that define it: the
-functions runtime/include/weir/weir.h declares and the names
-runtime/weir.dynlist exports. Shared by test_exports.py and
+functions api/include/weir/weir.h declares and the names
+job/weir.dynlist exports. Shared by test_exports.py and
 test_plugin_install.py."""
 
 import os
 import re
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-WEIR_H = os.path.join(REPO, "runtime", "include", "weir", "weir.h")
-DYNLIST = os.path.join(REPO, "runtime", "weir.dynlist")
+WEIR_H = os.path.join(REPO, "api", "include", "weir", "weir.h")
+DYNLIST = os.path.join(REPO, "job", "weir.dynlist")
 
 
 def strip_comments(text):

@@ -3,6 +3,9 @@
  * reports a plugin's errors. It forwards every record unchanged, except:
  *
  *   "fail_open": "why"     open fails with weir_error("fail_open: ...")
+ *   "fail_running": "why"  open fails only for a running instance, not
+ *                          when it only checks the configuration
+ *                          (weir_validating)
  *   "fail_on": "text"      process fails on the first record whose value
  *                          contains text, naming the record
  *
@@ -50,6 +53,16 @@ static int failing_open(weir_ctx_t *ctx, const char *config_json,
 	char *why = config_string(config_json, "fail_open");
 	struct failing *f;
 
+	weir_log(ctx, "open: %s, task %d of %d",
+	         weir_validating(ctx) ? "validating" : "running",
+	         weir_task_index(ctx), weir_task_parallelism(ctx));
+	if (!why && !weir_validating(ctx) &&
+	    (why = config_string(config_json, "fail_running"))) {
+		weir_error(ctx, "fail_running: asked to fail when running: %s",
+		           why);
+		free(why);
+		return WEIR_ERR;
+	}
 	if (why) {
 		weir_error(ctx, "fail_open: asked to fail in open: %s", why);
 		free(why);

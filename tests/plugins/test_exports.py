@@ -2,13 +2,13 @@
 """The weir executable exports exactly the public operator API.
 
 A plugin's references to weir_* resolve to the weir executable at load,
-so weir must export them (runtime/weir.dynlist), and nothing else of its
+so weir must export them (job/weir.dynlist), and nothing else of its
 own: an exported internal symbol would become API by accident, and would
 interpose on a plugin's own function of the same name.
 
 Checks, on the executable in $WEIR with `nm -D --defined-only`:
 - the weir_* symbols exported are exactly the functions weir.h declares,
-  which are exactly the names in runtime/weir.dynlist;
+  which are exactly the names in job/weir.dynlist;
 - every other exported symbol is on the explicit list below.
 """
 import os
@@ -67,7 +67,7 @@ def main():
         fail("found only %d functions in %s: %s" % (len(api), WEIR_H,
                                                     sorted(api)))
     if api != listed:
-        fail("runtime/weir.dynlist does not match weir.h: missing %s, "
+        fail("job/weir.dynlist does not match weir.h: missing %s, "
              "not in weir.h %s" % (sorted(api - listed),
                                    sorted(listed - api)))
     syms = exported(WEIR)
@@ -94,7 +94,7 @@ def main():
                                      else ""))
     if others:
         fail("weir exports symbols that are not the public API: %s. "
-             "Export only what runtime/weir.dynlist lists; if one is "
+             "Export only what job/weir.dynlist lists; if one is "
              "needed, add it to OWN_ALLOWED here with the reason"
              % ", ".join(others))
     print("ok test_exports: %d weir_* functions exported = weir.h = "

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""runtime/include/weir/weir.h stands alone, in strict C and in C++.
+"""api/include/weir/weir.h stands alone, in strict C and in C++.
 
 A plugin author includes weir.h and nothing else of weir, with their own
 compiler flags. The header must compile on its own (it includes what it

@@ -3,7 +3,7 @@
  *
  * Snapshot section: u64 number of keys, then per key: u64 key group,
  * bytes key, u64 number of names, then (bytes name, bytes value) each;
- * bytes are a u64 length and the bytes (weir_write_bytes). Keys come in
+ * bytes are a u64 length and the bytes (bytes_put_str). Keys come in
  * any order (this code writes them group by group); a restore takes them
  * as they come.
  *
@@ -189,12 +189,12 @@ int kstate_get(struct keyed_state *ks, const void *name, size_t len,
 	void *v;
 
 	if (!ks->cur)
-		return WEIR_EEOF;
+		return -1;
 	v = kvmap_get(ks->cur->names, name, len, vlen);
 	if (!v)
-		return WEIR_EEOF;
+		return -1;
 	*value = v;
-	return WEIR_OK;
+	return 0;
 }
 
 void kstate_put(struct keyed_state *ks, const void *name, size_t len,
@@ -226,7 +226,7 @@ void kstate_delete(struct keyed_state *ks, const void *name, size_t len)
 	kvmap_del(ks->cur->names, name, len);
 }
 
-int kstate_iterate(struct keyed_state *ks, weir_state_fn fn, void *arg)
+int kstate_iterate(struct keyed_state *ks, kstate_fn fn, void *arg)
 {
 	const void *k, *v;
 	size_t kl, vl, pos = 0;
@@ -281,12 +281,12 @@ static void write_group(struct weir_writer *w, int g,
 		const void *nk, *nv;
 		size_t nkl, nvl, npos = 0;
 
-		weir_write_u64(w, (uint64_t)g);
-		weir_write_bytes(w, e->key, e->klen);
-		weir_write_u64(w, kvmap_count(e->names));
+		bytes_put_u64(w, (uint64_t)g);
+		bytes_put_str(w, e->key, e->klen);
+		bytes_put_u64(w, kvmap_count(e->names));
 		while (kvmap_next(e->names, &npos, &nk, &nkl, &nv, &nvl)) {
-			weir_write_bytes(w, nk, nkl);
-			weir_write_bytes(w, nv, nvl);
+			bytes_put_str(w, nk, nkl);
+			bytes_put_str(w, nv, nvl);
 		}
 	}
 }
@@ -296,7 +296,7 @@ int kstate_fill(struct keyed_state *ks, struct weir_writer *w, char *err,
 {
 	struct kstate_snap *s = &ks->snap;
 
-	weir_write_u64(w, s->nkeys);
+	bytes_put_u64(w, s->nkeys);
 	for (int g = 0; g < KEY_GROUPS; g++) {
 		if (s->views[g].n == 0)
 			continue;
@@ -349,7 +349,7 @@ int kstate_restore(struct keyed_state *ks, struct weir_reader *r, int index,
 {
 	uint64_t nkeys, group, nnames;
 
-	if (weir_read_u64(r, &nkeys) != WEIR_OK)
+	if (bytes_get_u64(r, &nkeys) < 0)
 		goto trunc;
 	for (uint64_t i = 0; i < nkeys; i++) {
 		const void *k, *nk, *nv;
@@ -357,9 +357,9 @@ int kstate_restore(struct keyed_state *ks, struct weir_reader *r, int index,
 		struct cowent *e = NULL;
 		int g;
 
-		if (weir_read_u64(r, &group) != WEIR_OK ||
-		    weir_read_bytes(r, &k, &kl) != WEIR_OK ||
-		    weir_read_u64(r, &nnames) != WEIR_OK)
+		if (bytes_get_u64(r, &group) < 0 ||
+		    bytes_get_str(r, &k, &kl) < 0 ||
+		    bytes_get_u64(r, &nnames) < 0)
 			goto trunc;
 		g = key_group(k, kl);
 		if (group != (uint64_t)g) {
@@ -376,8 +376,8 @@ int kstate_restore(struct keyed_state *ks, struct weir_reader *r, int index,
 			e = e ? cowmap_own(m, e) : cowmap_add(m, k, kl);
 		}
 		for (uint64_t j = 0; j < nnames; j++) {
-			if (weir_read_bytes(r, &nk, &nkl) != WEIR_OK ||
-			    weir_read_bytes(r, &nv, &nvl) != WEIR_OK)
+			if (bytes_get_str(r, &nk, &nkl) < 0 ||
+			    bytes_get_str(r, &nv, &nvl) < 0)
 				goto trunc;
 			if (e)
 				kvmap_put(e->names, nk, nkl, nv, nvl);

@@ -117,37 +117,13 @@ size_t record_hdr_encode(char *dst, const char *name, size_t name_len,
 	return (size_t)(p - dst);
 }
 
-/* --- public accessors ---------------------------------------------------- */
-
-const void *weir_record_key(const weir_record_t *rec, size_t *len)
-{
-	*len = rec->key_len;
-	return rec->key;
-}
-
-const void *weir_record_value(const weir_record_t *rec, size_t *len)
-{
-	*len = rec->value_len;
-	return rec->value;
-}
-
-int64_t weir_record_timestamp(const weir_record_t *rec)
-{
-	return rec->timestamp;
-}
-
-size_t weir_record_header_count(const weir_record_t *rec)
-{
-	return rec->nhdrs;
-}
-
-int weir_record_header_at(const weir_record_t *rec, size_t idx,
-                          const char **name, const void **value, size_t *len)
+int record_header_at(const struct weir_record *rec, size_t idx,
+                     const char **name, const void **value, size_t *len)
 {
 	const char *p = rec->hdrs;
 
 	if (idx >= rec->nhdrs)
-		return WEIR_EEOF;
+		return -1;
 	for (size_t i = 0;; i++) {
 		size_t nl = (size_t)get_le(p, 2);
 		size_t vl = (size_t)get_le(p + 2 + nl + 1, 4);
@@ -156,21 +132,8 @@ int weir_record_header_at(const weir_record_t *rec, size_t idx,
 			*name = p + 2;
 			*value = p + 2 + nl + 1 + 4;
 			*len = vl;
-			return WEIR_OK;
+			return 0;
 		}
 		p += 2 + nl + 1 + 4 + vl;
 	}
-}
-
-void weir_record_lineage(const weir_record_t *rec, const char **topic,
-                         int32_t *partition, int64_t *offset, uint32_t *seq)
-{
-	if (topic)
-		*topic = rec->topic;
-	if (partition)
-		*partition = rec->partition;
-	if (offset)
-		*offset = rec->offset;
-	if (seq)
-		*seq = rec->seq;
 }

@@ -8,19 +8,33 @@
 
 #include <stdbool.h>
 
-#include "jobfile.h"
+#include "op_cfg.h"
 #include "task.h"
+#include "util.h"
 #include "weir/weir.h"
 
-struct dead_letter;
 struct fpath;
 struct jrec;
 
+/* Where on_error "dead-letter" sends the records an operator refuses
+ * (connectors/ provides it). send: the record unchanged, with why; flush:
+ * wait until everything sent is delivered (at every barrier, so that no
+ * checkpoint covers a lost record); free: at the end. send and flush
+ * return 0, or -1 with a message in err. Task thread. */
+struct opctx_dead_letters {
+	int (*send)(void *arg, const struct weir_record *rec, const char *who,
+	            const char *why, char *err, size_t errlen);
+	int (*flush)(void *arg, struct task *t, char *err, size_t errlen);
+	void (*free)(void *arg);
+	void *arg;
+};
+
 /* t is NULL when the operator is only opened to validate its config. The
- * ctx borrows op, cfg and dlq (may be NULL). */
+ * ctx borrows op and cfg, and owns dl's arg (dl may be NULL: none). */
 struct weir_ctx *opctx_new(const weir_operator_t *op,
                            const struct job_op_cfg *cfg, int op_index,
-                           struct task *t, struct dead_letter *dlq);
+                           struct task *t,
+                           const struct opctx_dead_letters *dl);
 /* Calls open; on failure adds its message, prefixed with the operator's
  * JSON path, to errs. */
 int opctx_open(struct weir_ctx *ctx, struct errlist *errs);
@@ -33,6 +47,11 @@ void opctx_bind(struct weir_ctx *ctx, struct task_body *body);
  * from its own file, and refused when rescaled. */
 int opctx_restore_part(struct weir_ctx *ctx, struct weir_reader *r,
                        uint32_t version, bool own, bool rescaled);
+
+/* The input record's value read as JSON, tokenized the first time the
+ * operator, its keyed state or its routing asks, then shared. Borrowed;
+ * valid until the next input record. Only while process runs. */
+struct jrec *opctx_input_json(struct weir_ctx *ctx);
 
 /* rec's value read as JSON, for the built-in operators. For the input
  * record being processed it is the view that routing and keyed state

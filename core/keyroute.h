@@ -9,16 +9,7 @@
 
 #include <stddef.h>
 
-#include "jrec.h"
-
 int key_group(const void *key, size_t len);
 int key_group_owner(int group, int parallelism);
-
-/* The bytes that stand for the field at path of a record as a key: a
- * string's characters (borrowed from j), a number's or literal's text (in
- * buf). A record that is not JSON, a missing field, an object or an array
- * gives the empty key. */
-const char *key_text(struct jrec *j, const struct fpath *path, char *buf,
-                     size_t buflen, size_t *len);
 
 #endif

@@ -12,8 +12,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "weir/weir.h"
-
 struct weir_record {
 	const char *key;        /* NULL: no key */
 	const char *value;
@@ -58,5 +56,9 @@ struct weir_record *batch_add(struct batch *b, const void *key,
 size_t record_hdr_encoded_size(size_t name_len, size_t value_len);
 size_t record_hdr_encode(char *dst, const char *name, size_t name_len,
                          const void *value, size_t value_len);
+/* Header idx of rec (0-based): 0 with its NUL-terminated name and its
+ * value, or -1 past the last. */
+int record_header_at(const struct weir_record *rec, size_t idx,
+                     const char **name, const void **value, size_t *len);
 
 #endif

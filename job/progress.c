@@ -24,8 +24,8 @@ static struct stage_sum sum_stage(const struct job *job, int stage)
 	struct stage_sum s = {0, 0, 0, 0};
 	bool lag_known = true, any = false;
 
-	for (int i = 0; i < job->ntasks; i++) {
-		struct task *t = job->tasks[i];
+	for (int i = 0; i < job->flow.ntasks; i++) {
+		struct task *t = job->flow.tasks[i];
 		int64_t lag;
 
 		if (t->stage != stage)

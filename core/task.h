@@ -17,23 +17,10 @@
 #include "chan.h"
 #include "record.h"
 
-struct job;
+#include "bytes.h"
+
+struct flow;
 struct task;
-struct fpath;
-struct jrec;
-struct dead_letter;
-
-/* The bytes of a snapshot being written; it is the public weir_writer_t. */
-struct weir_writer {
-	char *p;
-	size_t len, cap;
-};
-
-/* The bytes of a snapshot being restored; the public weir_reader_t. */
-struct weir_reader {
-	const char *p;
-	size_t len, pos;
-};
 
 /* The part of a snapshot serialised off the task thread, from a view of
  * the state captured at the barrier (managed keyed state). fill appends it
@@ -87,14 +74,26 @@ struct task_body {
 
 enum route {
 	ROUTE_FORWARD,   /* one output */
-	ROUTE_KEY,       /* by key group of a JSON field of the value */
+	ROUTE_KEY,       /* by key group of the record's key (task_keyer) */
 	ROUTE_PARTITION, /* by source partition: keeps per-partition order */
+};
+
+/* How a task that routes by key finds an output record's key: the layer
+ * that knows what a key is (a field of a JSON value) provides it. key
+ * sets *key to the key's bytes (in value, in buf, or static) and returns
+ * their length; a record without one has the empty key. Task thread. */
+struct task_keyer {
+	size_t (*key)(void *st, struct task *t, const void *value,
+	              size_t value_len, char *buf, size_t buflen,
+	              const char **key);
+	void (*free)(void *st);
+	void *st;
 };
 
 #define KEY_GROUPS 128
 
 struct task {
-	struct job *job;
+	struct flow *flow;
 	int index;              /* in job->tasks */
 	int stage;              /* 0 = source, 1..n operators, n+1 sink */
 	int sub;                /* instance within the stage */
@@ -105,7 +104,9 @@ struct task {
 	pthread_t thread;
 	bool started;
 	struct task_body body;
-	struct dead_letter *dlq;    /* on_error dead-letter, owned */
+	/* Its body keeps managed keyed state (api/opctx.c), which a restore
+	 * takes by key group from every file of the stage. */
+	bool keyed;
 
 	struct chan **in;
 	int nin;
@@ -116,7 +117,7 @@ struct task {
 	int nout;
 	struct batch **cur;     /* batch being filled, per output */
 	enum route route;
-	struct fpath *route_key;
+	struct task_keyer keyer; /* ROUTE_KEY; owned */
 
 	/* Set by the coordinator, read by the task. */
 	/* Source: barrier to inject, id << 1 | final; 0 none. A newer
@@ -128,13 +129,6 @@ struct task {
 	/* The input record being processed, for emit and errors. */
 	const struct weir_record *cur_in;
 	uint32_t emit_seq;
-	/* cur_in's value read as JSON, shared by routing, keyed state and
-	 * the operator (task_input_json); in_json_of is the record it was
-	 * last pointed at. Values routed that are not cur_in's use
-	 * route_json. Both keep their token buffers from record to record. */
-	struct jrec *in_json;
-	const struct weir_record *in_json_of;
-	struct jrec *route_json;
 	int64_t wait_hint_ms;   /* source: sleep at most this long */
 
 	/* What the task waits for outside the job (task_set_waiting); ""
@@ -154,7 +148,7 @@ struct task {
 
 #define SKIP_LOG_INTERVAL_MS 1000
 
-struct task *task_new(struct job *job, int index, int stage, int sub,
+struct task *task_new(struct flow *flow, int index, int stage, int sub,
                       int parallelism, const char *name, const char *who);
 void task_free(struct task *t);
 int task_start(struct task *t);
@@ -169,15 +163,13 @@ int task_emit(struct task *t, const void *key, size_t key_len,
 
 /* Makes rec the input record being processed (NULL: none). */
 void task_set_input(struct task *t, const struct weir_record *rec);
-/* The value of the input record being processed, as JSON: tokenized the
- * first time routing, keyed state or the operator asks, and then shared.
- * Borrowed; valid until the next task_set_input. */
-struct jrec *task_input_json(struct task *t);
 
 /* Stops the whole job with an error; msg names what failed and what to do.
  * Returns -1. */
 int task_fail(struct task *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The job is stopping after a failure: give up what waits. Any thread. */
+bool task_stopping(const struct task *t);
 
 /* While the task is held up by something outside the job (a sink waiting
  * for Kafka to acknowledge its records), says what: a checkpoint that times
@@ -192,8 +184,5 @@ void task_waiting(struct task *t, char *buf, size_t len);
 /* Coordinator side. */
 void task_trigger(struct task *t, uint64_t id, bool final);
 void task_notify_complete(struct task *t, uint64_t id);
-
-/* Membuf helpers behind weir_writer_t. */
-void writer_reserve(struct weir_writer *w, size_t more);
 
 #endif

@@ -4,16 +4,15 @@
  */
 #include "opctx.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "dead_letter.h"
-#include "job.h"
 #include "jrec.h"
 #include "keyed_state.h"
-#include "keyroute.h"
+#include "keyfield.h"
 #include "log.h"
 #include "util.h"
 
@@ -24,21 +23,28 @@ struct weir_ctx {
 	const struct job_op_cfg *cfg;
 	int op_index;
 	struct task *t;         /* NULL while validating */
-	struct dead_letter *dlq;
+	struct opctx_dead_letters dl; /* on_error dead-letter; send NULL: none */
 	void *state;
 	bool opened;
 	/* Managed keyed state, when the operator has a "key". */
 	struct keyed_state *ks;
 	struct fpath *keypath;
 	const struct weir_record *key_of; /* record whose key is set */
-	struct jrec json; /* opctx_json of a record that is not the input */
+	/* The input record's value read as JSON, shared by the operator,
+	 * its keyed state and its routing (opctx_input_json); in_json_of is
+	 * the record it was last pointed at. json: opctx_json of a record
+	 * that is not the input. Both keep their token buffers. */
+	struct jrec in_json;
+	const struct weir_record *in_json_of;
+	struct jrec json;
 	char who[96];
 	char err[2048];
 };
 
 struct weir_ctx *opctx_new(const weir_operator_t *op,
                            const struct job_op_cfg *cfg, int op_index,
-                           struct task *t, struct dead_letter *dlq)
+                           struct task *t,
+                           const struct opctx_dead_letters *dl)
 {
 	struct weir_ctx *ctx = xcalloc(1, sizeof(*ctx));
 
@@ -46,7 +52,9 @@ struct weir_ctx *opctx_new(const weir_operator_t *op,
 	ctx->cfg = cfg;
 	ctx->op_index = op_index;
 	ctx->t = t;
-	ctx->dlq = dlq;
+	if (dl)
+		ctx->dl = *dl;
+	jrec_init(&ctx->in_json, NULL, 0);
 	jrec_init(&ctx->json, NULL, 0);
 	if (cfg->key_field) {
 		ctx->ks = kstate_new();
@@ -107,7 +115,10 @@ void opctx_free(struct weir_ctx *ctx)
 		ctx->op->close(ctx, ctx->state);
 	kstate_free(ctx->ks);
 	fpath_free(ctx->keypath);
+	jrec_clear(&ctx->in_json);
 	jrec_clear(&ctx->json);
+	if (ctx->dl.free)
+		ctx->dl.free(ctx->dl.arg);
 	free(ctx);
 }
 
@@ -119,11 +130,13 @@ static int op_process(struct task *t, void *st, struct batch *b)
 
 	for (uint32_t i = 0; i < b->n; i++) {
 		task_set_input(t, &b->recs[i]);
+		/* Records are compared by address, and batches reuse them. */
 		ctx->key_of = NULL;
+		ctx->in_json_of = NULL;
 		ctx->err[0] = '\0';
 		if (ctx->op->process(ctx, ctx->state, &b->recs[i]) != WEIR_OK) {
 			task_set_input(t, NULL);
-			if (job_stopping(t->job))
+			if (task_stopping(t))
 				return -1;
 			return task_fail(t, "%s: %s", t->who,
 			                 ctx->err[0] ? ctx->err
@@ -139,7 +152,7 @@ static int op_flush(struct task *t, void *st, uint64_t id)
 	struct weir_ctx *ctx = st;
 	char err[512];
 
-	if (ctx->dlq && dlq_flush(ctx->dlq, t->job, err, sizeof(err)) < 0)
+	if (ctx->dl.flush && ctx->dl.flush(ctx->dl.arg, t, err, sizeof(err)) < 0)
 		return task_fail(t, "%s: checkpoint %llu: %s", t->who,
 		                 (unsigned long long)id, err);
 	return 0;
@@ -381,7 +394,8 @@ int weir_record_error(weir_ctx_t *ctx, const weir_record_t *rec,
 	case ON_ERROR_DEAD_LETTER: {
 		char err[512];
 
-		if (dlq_send(ctx->dlq, rec, t->who, why, err, sizeof(err)) < 0)
+		if (ctx->dl.send(ctx->dl.arg, rec, t->who, why, err,
+		                 sizeof(err)) < 0)
 			return task_fail(t, "%s: %s", t->who, err);
 		atomic_fetch_add(&t->n_skipped, 1);
 		return WEIR_OK;
@@ -416,6 +430,11 @@ void weir_log(weir_ctx_t *ctx, const char *fmt, ...)
 	log_info(ctx->who, "%s", msg);
 }
 
+int weir_validating(const weir_ctx_t *ctx)
+{
+	return ctx->t == NULL;
+}
+
 int weir_task_index(const weir_ctx_t *ctx)
 {
 	return ctx->t ? ctx->t->sub : 0;
@@ -426,10 +445,22 @@ int weir_task_parallelism(const weir_ctx_t *ctx)
 	return ctx->t ? ctx->t->parallelism : ctx->cfg->parallelism;
 }
 
+struct jrec *opctx_input_json(struct weir_ctx *ctx)
+{
+	const struct weir_record *rec = ctx->t->cur_in;
+
+	assert(rec);
+	if (ctx->in_json_of != rec) {
+		jrec_reset(&ctx->in_json, rec->value, rec->value_len);
+		ctx->in_json_of = rec;
+	}
+	return &ctx->in_json;
+}
+
 struct jrec *opctx_json(weir_ctx_t *ctx, const weir_record_t *rec)
 {
 	if (ctx->t && rec == ctx->t->cur_in)
-		return task_input_json(ctx->t);
+		return opctx_input_json(ctx);
 	jrec_reset(&ctx->json, rec->value, rec->value_len);
 	return &ctx->json;
 }
@@ -477,7 +508,7 @@ static int current_key(weir_ctx_t *ctx)
 		return weir_error(ctx, "keyed state used outside process");
 	if (ctx->key_of == rec)
 		return WEIR_OK;
-	k = key_text(task_input_json(ctx->t), ctx->keypath, buf, sizeof(buf),
+	k = key_text(opctx_input_json(ctx), ctx->keypath, buf, sizeof(buf),
 	             &len);
 	kstate_set_key(ctx->ks, k, len);
 	ctx->key_of = rec;
@@ -498,9 +529,11 @@ int weir_state_get(weir_ctx_t *ctx, const void *name, size_t name_len,
 {
 	int rc = current_key(ctx);
 
-	return rc != WEIR_OK ? rc
-	                     : kstate_get(ctx->ks, name, name_len, value,
-	                                  value_len);
+	if (rc != WEIR_OK)
+		return rc;
+	return kstate_get(ctx->ks, name, name_len, value, value_len) < 0
+	           ? WEIR_EEOF
+	           : WEIR_OK;
 }
 
 int weir_state_put(weir_ctx_t *ctx, const void *name, size_t name_len,
@@ -533,63 +566,38 @@ int weir_state_iterate(weir_ctx_t *ctx, weir_state_fn fn, void *arg)
 
 int weir_write(weir_writer_t *w, const void *buf, size_t len)
 {
-	writer_reserve(w, len);
-	if (len)
-		memcpy(w->p + w->len, buf, len);
-	w->len += len;
+	bytes_put(w, buf, len);
 	return WEIR_OK;
 }
 
 int weir_write_u64(weir_writer_t *w, uint64_t v)
 {
-	unsigned char b[8];
-
-	for (int i = 0; i < 8; i++)
-		b[i] = (unsigned char)(v >> (8 * i));
-	return weir_write(w, b, 8);
+	bytes_put_u64(w, v);
+	return WEIR_OK;
 }
 
 int weir_write_bytes(weir_writer_t *w, const void *buf, size_t len)
 {
-	weir_write_u64(w, len);
-	return weir_write(w, buf, len);
+	bytes_put_str(w, buf, len);
+	return WEIR_OK;
 }
 
 int weir_read(weir_reader_t *r, void *buf, size_t len)
 {
-	if (r->len - r->pos < len)
-		return WEIR_EEOF;
-	if (len)
-		memcpy(buf, r->p + r->pos, len);
-	r->pos += len;
-	return WEIR_OK;
+	return bytes_get(r, buf, len) < 0 ? WEIR_EEOF : WEIR_OK;
 }
 
 int weir_read_u64(weir_reader_t *r, uint64_t *v)
 {
-	unsigned char b[8];
-
-	if (weir_read(r, b, 8) != WEIR_OK)
-		return WEIR_EEOF;
-	*v = 0;
-	for (int i = 0; i < 8; i++)
-		*v |= (uint64_t)b[i] << (8 * i);
-	return WEIR_OK;
+	return bytes_get_u64(r, v) < 0 ? WEIR_EEOF : WEIR_OK;
 }
 
 int weir_read_bytes(weir_reader_t *r, const void **buf, size_t *len)
 {
-	uint64_t n;
-
-	if (weir_read_u64(r, &n) != WEIR_OK || r->len - r->pos < n)
-		return WEIR_EEOF;
-	*buf = r->p + r->pos;
-	*len = (size_t)n;
-	r->pos += (size_t)n;
-	return WEIR_OK;
+	return bytes_get_str(r, buf, len) < 0 ? WEIR_EEOF : WEIR_OK;
 }
 
 size_t weir_read_remaining(const weir_reader_t *r)
 {
-	return r->len - r->pos;
+	return bytes_left(r);
 }

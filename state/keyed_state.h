@@ -18,9 +18,12 @@
 #include <stddef.h>
 
 #include "task.h"
-#include "weir/weir.h"
 
 struct keyed_state;
+
+/* Visits one name and value of the current key; non-zero stops. */
+typedef int (*kstate_fn)(void *arg, const void *name, size_t name_len,
+                         const void *value, size_t value_len);
 
 struct keyed_state *kstate_new(void);
 /* Stops and waits for a snapshot still being serialised, then frees. NULL
@@ -36,12 +39,13 @@ void kstate_set_key(struct keyed_state *ks, const void *key, size_t len);
 void kstate_current_key(const struct keyed_state *ks, const void **key,
                         size_t *len);
 
+/* 0 with the value (borrowed until the next change), or -1: none. */
 int kstate_get(struct keyed_state *ks, const void *name, size_t len,
                const void **value, size_t *vlen);
 void kstate_put(struct keyed_state *ks, const void *name, size_t len,
                 const void *value, size_t vlen);
 void kstate_delete(struct keyed_state *ks, const void *name, size_t len);
-int kstate_iterate(struct keyed_state *ks, weir_state_fn fn, void *arg);
+int kstate_iterate(struct keyed_state *ks, kstate_fn fn, void *arg);
 
 /* Captures the state as it is now for a snapshot, first waiting until the
  * previous snapshot was released. Task thread, at the barrier. Must be

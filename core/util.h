@@ -38,6 +38,16 @@ void fmt_wall_ms(int64_t ms, char *buf, size_t len);
  * edits; NULL otherwise. For "did you mean ...?" hints. */
 const char *closest_name(const char *s, const char *const *names, size_t n);
 
+/* A list of key/value strings, in order (settings passed through). */
+struct kv {
+	char *key, *value;
+};
+
+struct kv_list {
+	struct kv *items;
+	size_t n;
+};
+
 /* A growing list of messages, each "path: what was wrong; what to do". */
 struct errlist {
 	char **msgs;

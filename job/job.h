@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "flow.h"
 #include "jobfile.h"
 #include "util.h"
 
@@ -22,32 +23,21 @@ struct ckpt_writer;
 struct job {
 	struct job_cfg *cfg;
 	char *fingerprint;      /* readable description of the graph */
-	struct task **tasks;
-	int ntasks;
-	int nsources;
-	struct chan **chans;
-	int nchans;
+	struct flow flow;       /* the tasks and channels, running */
 	struct ckpt_store *store;
 	const struct ckpt_io *io;   /* file system calls; NULL: POSIX */
 	struct ckpt_writer *writer;
 	struct coord *coord;
-	uint64_t restored_id;   /* 0: started fresh */
 
-	atomic_int hard_stop;   /* a failure: every task stops now */
-	atomic_int finished;    /* final checkpoint done (or given up) */
-	atomic_int sources_ended;
 	pthread_mutex_t mu;
-	char *fail_msg;         /* first failure, under mu */
-	pthread_cond_t done_cv; /* signalled when a task thread exits */
-	int running;            /* task threads still running, under mu */
 	bool starting;          /* no task thread started yet, under mu */
 	char step[256];         /* what starting is doing, under mu */
 };
 
-/* Builds the job: checks the graph, opens every operator and connector
- * (reaching Kafka), locks and reads the checkpoint directory and restores
- * the newest checkpoint that verifies. Returns NULL with messages in errs.
- * Takes ownership of cfg. */
+/* Builds the job from a configuration that passed job_validate: opens
+ * every operator and connector (reaching Kafka), locks and reads the
+ * checkpoint directory and restores the newest checkpoint that verifies.
+ * Returns NULL with messages in errs. Takes ownership of cfg. */
 struct job *job_new(struct job_cfg *cfg, struct errlist *errs);
 /* job_new in two steps, so that a signal thread can see the job while it
  * is built: job_alloc, then job_build (0, or -1 with errs; then
@@ -88,11 +78,9 @@ int job_wait(struct job *job);
 const char *job_error(struct job *job);
 void job_free(struct job *job);
 
-/* For tasks and the coordinator. */
+/* Stops the job now with an error (flow_fail). Any thread. */
 void job_fail(struct job *job, const char *msg);
 bool job_stopping(const struct job *job);
-void job_source_ended(struct job *job);
-void job_task_exited(struct job *job);
 
 /* A stable description of the graph: stages, their types and parallelism.
  * A checkpoint is restored only by a job with the same fingerprint. */

@@ -18,25 +18,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "coordinator.h"
-#include "job.h"
-#include "jrec.h"
+#include "flow.h"
 #include "keyroute.h"
 #include "log.h"
 #include "util.h"
-#include "writer.h"
 
 /* The longest a task sleeps. Every event that lets it go on signals its
  * wake-up (chan.h), so this is only a safety net; a source may ask for less
  * (wait_hint_ms). */
 #define CHAN_SLEEP_MS 1000
 
-struct task *task_new(struct job *job, int index, int stage, int sub,
+struct task *task_new(struct flow *flow, int index, int stage, int sub,
                       int parallelism, const char *name, const char *who)
 {
 	struct task *t = xcalloc(1, sizeof(*t));
 
-	t->job = job;
+	t->flow = flow;
 	t->index = index;
 	t->stage = stage;
 	t->sub = sub;
@@ -52,10 +49,6 @@ struct task *task_new(struct job *job, int index, int stage, int sub,
 	atomic_init(&t->lag, -1);
 	t->wait_hint_ms = CHAN_SLEEP_MS;
 	pthread_mutex_init(&t->waiting_mu, NULL);
-	t->in_json = xmalloc(sizeof(*t->in_json));
-	t->route_json = xmalloc(sizeof(*t->route_json));
-	jrec_init(t->in_json, NULL, 0);
-	jrec_init(t->route_json, NULL, 0);
 	return t;
 }
 
@@ -71,11 +64,8 @@ void task_free(struct task *t)
 	free(t->in_blocked);
 	free(t->in_eos);
 	free(t->out);
-	fpath_free(t->route_key);
-	jrec_clear(t->in_json);
-	jrec_clear(t->route_json);
-	free(t->in_json);
-	free(t->route_json);
+	if (t->keyer.free)
+		t->keyer.free(t->keyer.st);
 	wake_destroy(&t->wake);
 	pthread_mutex_destroy(&t->waiting_mu);
 	free(t);
@@ -89,8 +79,13 @@ int task_fail(struct task *t, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	job_fail(t->job, msg);
+	flow_fail(t->flow, msg);
 	return -1;
+}
+
+bool task_stopping(const struct task *t)
+{
+	return flow_stopping(t->flow);
 }
 
 void task_set_waiting(struct task *t, const char *fmt, ...)
@@ -136,28 +131,6 @@ void task_set_input(struct task *t, const struct weir_record *rec)
 {
 	t->cur_in = rec;
 	t->emit_seq = 0;
-	t->in_json_of = NULL;
-}
-
-struct jrec *task_input_json(struct task *t)
-{
-	const struct weir_record *rec = t->cur_in;
-
-	assert(rec);
-	if (t->in_json_of != rec) {
-		jrec_reset(t->in_json, rec->value, rec->value_len);
-		t->in_json_of = rec;
-	}
-	return t->in_json;
-}
-
-void writer_reserve(struct weir_writer *w, size_t more)
-{
-	if (w->cap - w->len >= more)
-		return;
-	while (w->cap - w->len < more)
-		w->cap = w->cap ? w->cap * 2 : 4096;
-	w->p = xrealloc(w->p, w->cap);
 }
 
 /* --- output ------------------------------------------------------------- */
@@ -171,7 +144,7 @@ static int push_wait(struct task *t, struct chan *c, const struct elem *e)
 
 		if (chan_try_push(c, e))
 			return 0;
-		if (job_stopping(t->job))
+		if (flow_stopping(t->flow))
 			return -1;
 		wake_wait(&t->wake, seen, CHAN_SLEEP_MS);
 	}
@@ -224,19 +197,11 @@ static int pick_output(struct task *t, const void *value, size_t value_len,
 		return (int)((uint32_t)(p < 0 ? 0 : p) % (uint32_t)t->nout);
 	}
 	case ROUTE_KEY: {
-		const struct weir_record *in = t->cur_in;
-		struct jrec *j = t->route_json;
 		const char *k;
-		size_t klen;
 		char buf[64];
+		size_t klen = t->keyer.key(t->keyer.st, t, value, value_len,
+		                           buf, sizeof(buf), &k);
 
-		/* A record passed on as it came (weir_forward) is read once
-		 * for the operator and its routing. */
-		if (in && value == in->value && value_len == in->value_len)
-			j = task_input_json(t);
-		else
-			jrec_reset(j, value, value_len);
-		k = key_text(j, t->route_key, buf, sizeof(buf), &klen);
 		return key_group_owner(key_group(k, klen), t->nout);
 	}
 	}
@@ -297,11 +262,11 @@ static int take_checkpoint(struct task *t, uint64_t id)
 			free(offsets);
 			return -1;
 		}
-		ckpt_writer_submit(t->job->writer, id, t->index, t->name,
-		                   t->body.state_version, w.p, w.len, offsets,
-		                   &tail);
+		t->flow->hooks.submit(t->flow->hooks.arg, t, id,
+		                      t->body.state_version, w.p, w.len,
+		                      offsets, &tail);
 	} else {
-		coord_ack(t->job->coord, id, t->index, NULL, NULL);
+		t->flow->hooks.ack(t->flow->hooks.arg, t, id);
 	}
 	log_debug(t->who, "checkpoint %llu: state captured in %lld us",
 	          (unsigned long long)id, (long long)(now_mono_us() - t0));
@@ -324,12 +289,12 @@ static int handle_complete(struct task *t)
  * body sees its completion (offsets committed, transactions closed). */
 static void wait_finished(struct task *t)
 {
-	while (!atomic_load(&t->job->finished) && !job_stopping(t->job)) {
+	while (!atomic_load(&t->flow->finished) && !flow_stopping(t->flow)) {
 		unsigned seen = wake_epoch(&t->wake);
 
 		if (handle_complete(t) < 0)
 			return;
-		if (atomic_load(&t->job->finished) || job_stopping(t->job))
+		if (atomic_load(&t->flow->finished) || flow_stopping(t->flow))
 			break;
 		wake_wait(&t->wake, seen, CHAN_SLEEP_MS);
 	}
@@ -347,7 +312,7 @@ static void run_source(struct task *t)
 		uint64_t trig;
 		bool progress = false;
 
-		if (job_stopping(t->job))
+		if (flow_stopping(t->flow))
 			return;
 		if (handle_complete(t) < 0)
 			return;
@@ -370,7 +335,7 @@ static void run_source(struct task *t)
 		 * complete: a crash at any moment then restores concrete
 		 * start offsets and where the sink's output began. */
 		if (!ended && t->complete_seen == 0 &&
-		    t->job->restored_id == 0) {
+		    t->flow->restored_id == 0) {
 			wake_wait(&t->wake, seen, CHAN_SLEEP_MS);
 			continue;
 		}
@@ -382,7 +347,7 @@ static void run_source(struct task *t)
 				ended = true;
 				if (flush_outputs(t) < 0)
 					return;
-				job_source_ended(t->job);
+				flow_source_ended(t->flow);
 			}
 		}
 		if (!progress) {
@@ -467,7 +432,7 @@ static void run_consumer(struct task *t)
 		unsigned seen = wake_epoch(&t->wake);
 		bool progress = false;
 
-		if (job_stopping(t->job))
+		if (flow_stopping(t->flow))
 			return;
 		if (handle_complete(t) < 0)
 			return;
@@ -525,7 +490,7 @@ static void *task_main(void *arg)
 	          (unsigned long long)atomic_load(&t->n_in),
 	          (unsigned long long)atomic_load(&t->n_out),
 	          (unsigned long long)atomic_load(&t->n_skipped));
-	job_task_exited(t->job);
+	flow_task_exited(t->flow);
 	return NULL;
 }
 

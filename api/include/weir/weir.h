@@ -2,8 +2,10 @@
  * weir.h - the operator API of weir, the whole contract for operator authors.
  *
  * An operator is a table of callbacks (weir_operator_t) that the runtime
- * calls on the thread of the task that runs it. Built-in operators use this
- * header and nothing else of the runtime, exactly like plugins.
+ * calls for each instance (task) that runs it. Built-in operators use this
+ * header too; filter, count and dedup also read values through the
+ * runtime's shared JSON view of the current record, which plugins cannot
+ * reach yet.
  *
  * Ownership, one rule for the whole API: whatever the runtime hands to a
  * callback (records, config text, readers, writers) is borrowed and valid
@@ -11,9 +13,20 @@
  * runtime (emitted keys and values, written state) is copied before the call
  * returns.
  *
- * Threads: every callback of one operator instance runs on that instance's
- * task thread, one at a time. The functions below may only be called from
- * inside a callback, on that thread, with the ctx the callback received.
+ * Threads: the callbacks of one operator instance never run at the same
+ * time. open and restore run on the thread that builds the job, before the
+ * instance's task thread starts; process, snapshot and checkpoint_complete
+ * run on the task thread; close runs on the thread that ends the job,
+ * after the task thread has ended. Instances of one operator (parallelism
+ * N) run on N threads at once, so keep everything in the state open
+ * returns, never in globals. The functions below may only be called from
+ * inside a callback, with the ctx the callback received.
+ *
+ * Validation: `weir validate`, and `weir run` before it builds the job,
+ * call open (then close) once per operator only to check its
+ * configuration; weir_validating() tells that call apart from a running
+ * instance's, so open can skip what only a running instance needs
+ * (connections, files, threads).
  */
 #ifndef WEIR_WEIR_H
 #define WEIR_WEIR_H
@@ -108,7 +121,13 @@ int weir_record_error(weir_ctx_t *ctx, const weir_record_t *rec,
 void weir_log(weir_ctx_t *ctx, const char *fmt, ...)
     WEIR_PRINTF(2, 3);
 
-/* Which instance this is: 0 <= index < parallelism. */
+/* 1 when open runs only to check the configuration (see Validation
+ * above): no records will come and close follows at once; 0 for a running
+ * instance. */
+int weir_validating(const weir_ctx_t *ctx);
+
+/* Which instance this is: 0 <= index < parallelism. While validating,
+ * index 0 of the configured parallelism. */
 int weir_task_index(const weir_ctx_t *ctx);
 int weir_task_parallelism(const weir_ctx_t *ctx);
 

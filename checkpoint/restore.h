@@ -1,0 +1,38 @@
+/*
+ * restore.h - restoring a job's tasks from the newest usable checkpoint
+ * of its directory. Usable: its _metadata lists state for exactly the
+ * tasks of this graph that keep state, and every file verifies (sizes,
+ * checksums, lz4 frames) before any state is applied, so nothing is
+ * restored half-way. A checkpoint that is not usable is reported and the
+ * next older one tried; none usable is an error that says what to do.
+ */
+#ifndef WEIR_RESTORE_H
+#define WEIR_RESTORE_H
+
+#include <stdint.h>
+
+#include "store.h"
+
+struct flow;
+struct errlist;
+
+struct ckpt_restore {
+	struct flow *flow;          /* its tasks are restored */
+	struct ckpt_store *store;   /* locked */
+	const char *dir;            /* for messages */
+	const char *job_name;       /* a checkpoint of another job is refused */
+	const char *fingerprint;    /* and one of another graph */
+	/* Told what restore is doing, for a signal that interrupts it
+	 * (may be NULL). */
+	void (*step)(void *arg, const char *what);
+	void *arg;
+};
+
+/* Restores the flow's tasks (main thread, before they start) and sets
+ * flow->restored_id (0: nothing to restore, a fresh start). Removes the
+ * directories of checkpoints that never completed. *next_id receives the
+ * id of the next checkpoint. Returns 0, or -1 with messages in errs. */
+int ckpt_restore(const struct ckpt_restore *r, uint64_t *next_id,
+                 struct errlist *errs);
+
+#endif
