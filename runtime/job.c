@@ -10,6 +10,7 @@
  */
 #include "job.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -464,17 +465,16 @@ static int check_consumed(const struct ckpt_meta *meta,
 	return -1;
 }
 
+/* e's payload, decoded and verified once by ckpt_load_latest: borrowed
+ * from meta, which frees it. */
 static int read_entry(struct job *job, const struct ckpt_meta *meta,
                       const struct ckpt_task_entry *e, void **payload,
                       size_t *len, uint32_t *version, struct errlist *errs)
 {
-	char err[512];
-
-	if (ckpt_read_state(job->store, meta->id, e->task, &e->file, payload,
-	                    len, version, err, sizeof(err)) < 0) {
-		errlist_add(errs, "%s", err);
-		return -1;
-	}
+	assert(e->payload);
+	*payload = e->payload;
+	*len = e->payload_len;
+	*version = e->file.state_version;
 	return 0;
 }
 
@@ -707,7 +707,6 @@ static int restore_keyed(struct job *job, struct task *t,
 		rc = opctx_restore_part(t->body.st, &r, version,
 		                        !rescaled && !strcmp(e->task, t->name),
 		                        rescaled);
-		free(payload);
 		if (rc < 0) {
 			errlist_add(errs, "%s", job->fail_msg ? job->fail_msg
 			                                      : "restore failed");
@@ -754,7 +753,6 @@ static int restore_task(struct job *job, struct task *t,
 	r.p = payload;
 	r.len = len;
 	rc = t->body.restore(t, t->body.st, &r, version);
-	free(payload);
 	if (rc < 0) {
 		errlist_add(errs, "%s", job->fail_msg ? job->fail_msg
 		                                      : "restore failed");
@@ -833,7 +831,7 @@ static int remove_leftovers(struct job *job, uint64_t newest, uint64_t *next_id,
 static int restore(struct job *job, uint64_t *next_id, struct errlist *errs)
 {
 	struct ckpt_meta meta = {0};
-	int found = ckpt_find_latest(job->store, &meta, check_coverage,
+	int found = ckpt_load_latest(job->store, &meta, check_coverage,
 	                             report_skipped, job);
 	const char *dir = job->cfg->checkpoint.dir;
 	int rc = -1;

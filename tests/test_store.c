@@ -764,6 +764,43 @@ START_TEST(find_latest_falls_back)
 }
 END_TEST
 
+/* Restore's search keeps each decoded payload of the checkpoint it hands
+ * back (and only of that one: what chk-3 decoded before its damaged file
+ * is freed, which the sanitizer build checks). */
+START_TEST(load_latest_keeps_payloads)
+{
+	struct ckpt_store *st = open_store(NULL);
+	struct reports rep = {0};
+	struct ckpt_meta m;
+	char want[256];
+
+	for (uint64_t id = 1; id <= 3; id++)
+		make_ckpt(st, id, 3, true);
+	damage_ckpt(3, FLIP);
+	ck_assert_int_eq(ckpt_load_latest(st, &m, NULL, collect, &rep), 1);
+	ck_assert_uint_eq(m.id, 2);
+	ck_assert_uint_eq(m.ntasks, 3);
+	for (size_t i = 0; i < m.ntasks; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "t%zu", i);
+		payload_for(2, (int)i, want, sizeof(want));
+		ck_assert_str_eq(m.tasks[i].task, name);
+		ck_assert_uint_eq(m.tasks[i].payload_len, strlen(want));
+		ck_assert_int_eq(memcmp(m.tasks[i].payload, want, strlen(want)),
+		                 0);
+	}
+	ckpt_meta_clear(&m);
+	ck_assert_int_eq(rep.n, 1);
+	ck_assert_msg(strstr(rep.why[0], "chk-3/t1.state"), "%s", rep.why[0]);
+	/* The plain search keeps nothing. */
+	ck_assert_int_eq(ckpt_find_latest(st, &m, NULL, NULL, NULL), 1);
+	ck_assert_ptr_null(m.tasks[0].payload);
+	ckpt_meta_clear(&m);
+	ckpt_store_close(st);
+}
+END_TEST
+
 START_TEST(find_latest_none)
 {
 	struct ckpt_store *st = open_store(NULL);
@@ -2204,6 +2241,7 @@ static Suite *store_suite(void)
 	ADD("verify", verify_missing_task_file);
 	ADD_LOOP("find_latest", find_latest_falls_back, 3);
 	ADD("find_latest", find_latest_none);
+	ADD("find_latest", load_latest_keeps_payloads);
 	ADD("retain", list_and_retain);
 	ADD("retain", retain_incomplete_newest);
 	ADD("links", links_left_alone);
