@@ -1169,6 +1169,9 @@ static struct {
 	 * opened last under such a name, are counted (and fail). */
 	const char *path;
 	int fd;
+	/* Before the first openat: chk-2 is moved to chk-2.moved and a
+	 * symbolic link to swap_to put in its place. */
+	const char *swap_to;
 } fault;
 
 static bool hit(enum op op)
@@ -1282,6 +1285,15 @@ static int f_fstatat(int dfd, const char *name, struct stat *sb, int flags)
 
 static int f_openat(int dfd, const char *name, int flags, mode_t mode)
 {
+	if (fault.swap_to) {
+		char *chk = path_of("chk-2"), *moved = path_of("chk-2.moved");
+
+		ck_assert_int_eq(rename(chk, moved), 0);
+		ck_assert_int_eq(symlink(fault.swap_to, chk), 0);
+		fault.swap_to = NULL;
+		free(chk);
+		free(moved);
+	}
 	if (hit(OP_OPENAT)) {
 		errno = fault.err;
 		return -1;
@@ -1508,6 +1520,31 @@ START_TEST(short_writes_and_eintr)
 	ck_assert_int_eq(memcmp(p, data, len), 0);
 	free(p);
 	free(data);
+	ckpt_store_close(st);
+}
+END_TEST
+
+/* chk-2 swapped for a link to another directory after it was checked:
+ * the write still lands in the directory that was checked, never through
+ * the link. */
+START_TEST(write_after_chk_dir_swapped)
+{
+	struct ckpt_store *st = open_store(&faulty_io);
+	char *outside = path_of("outside"), *there, *moved;
+
+	ck_assert_int_eq(mkdir(outside, 0755), 0);
+	arm(OP_OPEN, 0, 0);
+	fault.swap_to = outside;
+	ck_assert_msg(ckpt_write_state(st, 2, "t5", 1, "payload", 7, NULL,
+	                               err, sizeof(err)) == 0,
+	              "%s", err);
+	there = path_of("outside/t5.state");
+	moved = path_of("chk-2.moved/t5.state");
+	ck_assert_msg(!exists(there), "written through the link: %s", there);
+	ck_assert_msg(exists(moved), "%s missing", moved);
+	free(there);
+	free(moved);
+	free(outside);
 	ckpt_store_close(st);
 }
 END_TEST
@@ -2256,6 +2293,7 @@ static Suite *store_suite(void)
 	ADD_LOOP("faults", fault_read_find_latest,
 	         (int)(sizeof(read_faults) / sizeof(read_faults[0])));
 	ADD("faults", fault_read_verify);
+	ADD("faults", write_after_chk_dir_swapped);
 	ADD("faults", fault_read_listing);
 	ADD("open", store_open_creates_parents);
 	ADD("listing", listing_output);
