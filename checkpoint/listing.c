@@ -2,10 +2,10 @@
  * listing.c - `weir checkpoints DIR`: a table of the checkpoints in a
  * directory, newest first, with what a restore would make of each. It only
  * reads: it takes no lock (a running job may own DIR) and creates nothing.
+ * Every file system call goes through the store's struct ckpt_io.
  */
 #include "store.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -42,29 +42,51 @@ static void fmt_size(uint64_t bytes, char *buf, size_t len)
 	snprintf(buf, len, "%.1f %s", v, units[u]);
 }
 
-/* Bytes of the *.state files in chk-<id>/, whatever _metadata says. */
-static uint64_t state_bytes(const char *dir, uint64_t id)
+/* Bytes of the *.state files in chk-<id>/, whatever _metadata says.
+ * Returns 0, or -1 with errno set when chk-<id>/ cannot be listed. */
+static int state_bytes(struct ckpt_store *st, uint64_t id, uint64_t *sum)
 {
-	char *path = xasprintf("%s/chk-%" PRIu64, dir, id);
-	DIR *d = opendir(path);
+	const struct ckpt_io *io = ckpt_store_io(st);
+	char *path = xasprintf("%s/chk-%" PRIu64, ckpt_store_dir(st), id);
+	int fd = io->open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+	                  0);
 	struct dirent *de;
-	uint64_t sum = 0;
+	int e = 0;
+	DIR *d;
 
 	free(path);
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		size_t n = strlen(de->d_name);
+	*sum = 0;
+	if (fd < 0)
+		return -1;
+	if (!(d = io->fdopendir(fd))) {
+		e = errno;
+		io->close(fd);
+		errno = e;
+		return -1;
+	}
+	for (;;) {
+		size_t n;
 		struct stat sb;
+		errno = 0;
+		if (!(de = io->readdir(d))) {
+			e = errno;
+			break;
+		}
+		n = strlen(de->d_name);
 		if (n < 6 || strcmp(de->d_name + n - 6, ".state") != 0)
 			continue;
-		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) ==
-		        0 &&
-		    S_ISREG(sb.st_mode))
-			sum += (uint64_t)sb.st_size;
+		if (io->fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue;
+			e = errno;
+			break;
+		}
+		if (S_ISREG(sb.st_mode))
+			*sum += (uint64_t)sb.st_size;
 	}
-	closedir(d);
-	return sum;
+	io->closedir(d);
+	errno = e;
+	return e ? -1 : 0;
 }
 
 static void append(char **s, size_t *len, const char *piece)
@@ -111,22 +133,27 @@ static char *fmt_offsets(const char *json)
 
 static void fill_row(struct ckpt_store *st, uint64_t id, struct row *r)
 {
-	char *meta_path = xasprintf("%s/chk-%" PRIu64 "/_metadata",
-	                            ckpt_store_dir(st), id);
 	struct ckpt_meta meta;
 	char err[1024];
-	struct stat sb;
+	uint64_t bytes;
 
 	snprintf(r->id, sizeof(r->id), "%" PRIu64, id);
 	snprintf(r->completed, sizeof(r->completed), "-");
-	fmt_size(state_bytes(ckpt_store_dir(st), id), r->size, sizeof(r->size));
-	if (stat(meta_path, &sb) < 0 && errno == ENOENT) {
+	if (state_bytes(st, id, &bytes) == 0) {
+		fmt_size(bytes, r->size, sizeof(r->size));
+	} else {
+		/* On stderr, like a stray entry: the table stays parsable. */
+		fprintf(stderr,
+		        "weir: cannot list %s/chk-%" PRIu64 " to sum its "
+		        "state files: %s; its size is shown as ?\n",
+		        ckpt_store_dir(st), id, strerror(errno));
+		snprintf(r->size, sizeof(r->size), "?");
+	}
+	if (!ckpt_has_meta(st, id)) {
 		r->status = xstrdup("incomplete (no _metadata)");
 		r->offsets = xstrdup("-");
-		free(meta_path);
 		return;
 	}
-	free(meta_path);
 	if (ckpt_verify(st, id, &meta, err, sizeof(err)) == 0) {
 		/* Without the job's graph this is all that can be judged:
 		 * every checkpoint holds at least its sources' positions. */
@@ -171,14 +198,22 @@ static int width(int w, const char *s)
 int ckpt_print_listing(const char *dir, FILE *out, char *errstr,
                        size_t errlen)
 {
+	return ckpt_print_listing_io(dir, NULL, out, errstr, errlen);
+}
+
+int ckpt_print_listing_io(const char *dir, const struct ckpt_io *io,
+                          FILE *out, char *errstr, size_t errlen)
+{
 	int wid = 2, wcomp = 9, wsize = 4, wstat = 6;
 	struct ckpt_store *st;
+	struct ckpt_io fs;
 	struct row *rows;
 	struct stat sb;
 	uint64_t *ids;
 	size_t n;
 
-	if (stat(dir, &sb) < 0) {
+	ckpt_io_resolve(&fs, io);
+	if (fs.fstatat(AT_FDCWD, dir, &sb, 0) < 0) {
 		if (errno == ENOENT)
 			snprintf(errstr, errlen,
 			         "no such checkpoint directory: %s", dir);
@@ -193,7 +228,7 @@ int ckpt_print_listing(const char *dir, FILE *out, char *errstr,
 		return -1;
 	}
 	/* The directory exists, so opening the store creates nothing. */
-	st = ckpt_store_open(dir, NULL, errstr, errlen);
+	st = ckpt_store_open(dir, io, errstr, errlen);
 	if (!st)
 		return -1;
 	if (ckpt_list_report(st, &ids, &n, print_stray, (void *)dir) < 0) {

@@ -6,11 +6,11 @@
  */
 #include "restore.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "flow.h"
 #include "log.h"
@@ -61,18 +61,24 @@ static int check_consumed(const struct ckpt_meta *meta,
 	return -1;
 }
 
-static int read_entry(const struct ckpt_restore *rs, const struct ckpt_meta *meta,
-                      const struct ckpt_task_entry *e, void **payload,
-                      size_t *len, uint32_t *version, struct errlist *errs)
+/* e's payload, decoded and verified once by ckpt_load_latest: borrowed
+ * from meta, which frees it (or drop_payload, after its last reader). */
+static void read_entry(const struct ckpt_task_entry *e, void **payload,
+                       size_t *len, uint32_t *version)
 {
-	char err[512];
+	assert(e->payload || e->payload_len == 0);
+	*payload = e->payload;
+	*len = e->payload_len;
+	*version = e->file.state_version;
+}
 
-	if (ckpt_read_state(rs->store, meta->id, e->task, &e->file, payload,
-	                    len, version, err, sizeof(err)) < 0) {
-		errlist_add(errs, "%s", err);
-		return -1;
-	}
-	return 0;
+/* Frees a payload nobody reads any more, so that restore holds at most
+ * what the tasks still to restore need, not the whole checkpoint. */
+static void drop_payload(struct ckpt_task_entry *e)
+{
+	free(e->payload);
+	e->payload = NULL;
+	e->payload_len = 0;
 }
 
 /* Is `file` a state file of t's operator: "op<stage>-<name>-<sub>", the
@@ -280,7 +286,7 @@ out:
 /* A keyed operator's task takes the key groups it owns from every state
  * file of its stage, whatever parallelism wrote them. */
 static int restore_keyed(const struct ckpt_restore *rs, struct task *t,
-                         const struct ckpt_meta *meta, struct errlist *errs)
+                         struct ckpt_meta *meta, struct errlist *errs)
 {
 	int old_par;
 	bool rescaled;
@@ -303,14 +309,12 @@ static int restore_keyed(const struct ckpt_restore *rs, struct task *t,
 
 		if (!own_file(t, e->task))
 			continue;
-		if (read_entry(rs, meta, e, &payload, &len, &version, errs) < 0)
-			return -1;
+		read_entry(e, &payload, &len, &version);
 		r.p = payload;
 		r.len = len;
 		rc = opctx_restore_part(t->body.st, &r, version,
 		                        !rescaled && !strcmp(e->task, t->name),
 		                        rescaled);
-		free(payload);
 		if (rc < 0) {
 			errlist_add(errs, "%s", rs->flow->fail_msg ? rs->flow->fail_msg
 			                                      : "restore failed");
@@ -319,13 +323,19 @@ static int restore_keyed(const struct ckpt_restore *rs, struct task *t,
 		if (check_consumed(meta, e, &r, t->who, errs) < 0)
 			return -1;
 	}
+	/* Every task of the stage reads every file of it (each keeps its
+	 * own key groups); after the last one they are no longer needed. */
+	if (t->sub == t->parallelism - 1)
+		for (size_t i = 0; i < meta->ntasks; i++)
+			if (own_file(t, meta->tasks[i].task))
+				drop_payload(&meta->tasks[i]);
 	return 0;
 }
 
 static int restore_task(const struct ckpt_restore *rs, struct task *t,
-                        const struct ckpt_meta *meta, struct errlist *errs)
+                        struct ckpt_meta *meta, struct errlist *errs)
 {
-	const struct ckpt_task_entry *e = NULL;
+	struct ckpt_task_entry *e = NULL;
 	struct weir_reader r = {0};
 	void *payload = NULL;
 	size_t len = 0;
@@ -352,18 +362,18 @@ static int restore_task(const struct ckpt_restore *rs, struct task *t,
 		            t->who);
 		return -1;
 	}
-	if (read_entry(rs, meta, e, &payload, &len, &version, errs) < 0)
-		return -1;
+	read_entry(e, &payload, &len, &version);
 	r.p = payload;
 	r.len = len;
 	rc = t->body.restore(t, t->body.st, &r, version);
-	free(payload);
 	if (rc < 0) {
 		errlist_add(errs, "%s", rs->flow->fail_msg ? rs->flow->fail_msg
 		                                      : "restore failed");
 		return -1;
 	}
-	return check_consumed(meta, e, &r, t->who, errs);
+	rc = check_consumed(meta, e, &r, t->who, errs);
+	drop_payload(e);
+	return rc;
 }
 
 struct strays {
@@ -416,18 +426,11 @@ static int remove_leftovers(const struct ckpt_restore *rs, uint64_t newest, uint
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		char *meta;
-
-		if (ids[i] <= newest)
+		if (ids[i] <= newest || ckpt_has_meta(rs->store, ids[i]))
 			continue;
-		meta = xasprintf("%s/chk-%llu/_metadata", rs->dir,
-		                 (unsigned long long)ids[i]);
-		if (access(meta, F_OK) != 0) {
-			log_info("restore", "removing chk-%llu: it never "
-			         "completed", (unsigned long long)ids[i]);
-			ckpt_remove(rs->store, ids[i]);
-		}
-		free(meta);
+		log_info("restore", "removing chk-%llu: it never completed",
+		         (unsigned long long)ids[i]);
+		ckpt_remove(rs->store, ids[i]);
 	}
 	free(ids);
 	return 0;
@@ -437,7 +440,7 @@ int ckpt_restore(const struct ckpt_restore *rs, uint64_t *next_id,
                  struct errlist *errs)
 {
 	struct ckpt_meta meta = {0};
-	int found = ckpt_find_latest(rs->store, &meta, check_coverage,
+	int found = ckpt_load_latest(rs->store, &meta, check_coverage,
 	                             report_skipped, (void *)rs);
 	const char *dir = rs->dir;
 	int rc = -1;

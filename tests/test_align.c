@@ -646,14 +646,14 @@ static int faulty_fsync(int fd)
 	return ckpt_io_posix.fsync(fd);
 }
 
-static int faulty_rename(const char *a, const char *b)
+static int faulty_rename(int fa, const char *a, int fb, const char *b)
 {
 	if (atomic_load(&armed) && fail_which == 2) {
 		atomic_fetch_add(&injected, 1);
 		errno = fail_errno;
 		return -1;
 	}
-	return ckpt_io_posix.rename(a, b);
+	return ckpt_io_posix.renameat(fa, a, fb, b);
 }
 
 static struct ckpt_io faulty_io;
@@ -672,7 +672,7 @@ static void run_with_fault(int which, int err)
 	faulty_io = ckpt_io_posix;
 	faulty_io.write = faulty_write;
 	faulty_io.fsync = faulty_fsync;
-	faulty_io.rename = faulty_rename;
+	faulty_io.renameat = faulty_rename;
 	fail_which = which;
 	fail_errno = err;
 	atomic_store(&armed, 0);

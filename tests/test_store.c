@@ -5,6 +5,7 @@
  * I/O failures, and the `weir checkpoints` listing.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -763,6 +764,43 @@ START_TEST(find_latest_falls_back)
 }
 END_TEST
 
+/* Restore's search keeps each decoded payload of the checkpoint it hands
+ * back (and only of that one: what chk-3 decoded before its damaged file
+ * is freed, which the sanitizer build checks). */
+START_TEST(load_latest_keeps_payloads)
+{
+	struct ckpt_store *st = open_store(NULL);
+	struct reports rep = {0};
+	struct ckpt_meta m;
+	char want[256];
+
+	for (uint64_t id = 1; id <= 3; id++)
+		make_ckpt(st, id, 3, true);
+	damage_ckpt(3, FLIP);
+	ck_assert_int_eq(ckpt_load_latest(st, &m, NULL, collect, &rep), 1);
+	ck_assert_uint_eq(m.id, 2);
+	ck_assert_uint_eq(m.ntasks, 3);
+	for (size_t i = 0; i < m.ntasks; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "t%zu", i);
+		payload_for(2, (int)i, want, sizeof(want));
+		ck_assert_str_eq(m.tasks[i].task, name);
+		ck_assert_uint_eq(m.tasks[i].payload_len, strlen(want));
+		ck_assert_int_eq(memcmp(m.tasks[i].payload, want, strlen(want)),
+		                 0);
+	}
+	ckpt_meta_clear(&m);
+	ck_assert_int_eq(rep.n, 1);
+	ck_assert_msg(strstr(rep.why[0], "chk-3/t1.state"), "%s", rep.why[0]);
+	/* The plain search keeps nothing. */
+	ck_assert_int_eq(ckpt_find_latest(st, &m, NULL, NULL, NULL), 1);
+	ck_assert_ptr_null(m.tasks[0].payload);
+	ckpt_meta_clear(&m);
+	ckpt_store_close(st);
+}
+END_TEST
+
 START_TEST(find_latest_none)
 {
 	struct ckpt_store *st = open_store(NULL);
@@ -1104,7 +1142,22 @@ END_TEST
 
 /* ---- fault injection ----------------------------------------------------- */
 
-enum op { OP_OPEN, OP_WRITE, OP_FSYNC, OP_RENAME, OP_CLOSE, OP_MKDIR, NOPS };
+enum op {
+	OP_OPEN,
+	OP_WRITE,
+	OP_FSYNC,
+	OP_CLOSE,
+	OP_MKDIR,
+	OP_PREAD,
+	OP_FSTAT,
+	OP_FSTATAT,
+	OP_OPENAT,
+	OP_UNLINKAT,
+	OP_RENAMEAT,
+	OP_FDOPENDIR,
+	OP_READDIR,
+	NOPS
+};
 
 static struct {
 	enum op op;
@@ -1112,6 +1165,13 @@ static struct {
 	int err;
 	int calls[NOPS];
 	bool dribble; /* short writes and EINTR */
+	/* With path, only calls on a name holding it, or on the descriptor
+	 * opened last under such a name, are counted (and fail). */
+	const char *path;
+	int fd;
+	/* Before the first openat: chk-2 is moved to chk-2.moved and a
+	 * symbolic link to swap_to put in its place. */
+	const char *swap_to;
 } fault;
 
 static bool hit(enum op op)
@@ -1119,13 +1179,28 @@ static bool hit(enum op op)
 	return ++fault.calls[op] == fault.nth && fault.op == op;
 }
 
+static bool hit_name(enum op op, const char *name)
+{
+	return (!fault.path || strstr(name, fault.path)) && hit(op);
+}
+
+static bool hit_fd(enum op op, int fd)
+{
+	return (!fault.path || fd == fault.fd) && hit(op);
+}
+
 static int f_open(const char *p, int flags, mode_t mode)
 {
-	if (hit(OP_OPEN)) {
+	int fd;
+
+	if (hit_name(OP_OPEN, p)) {
 		errno = fault.err;
 		return -1;
 	}
-	return open(p, flags, mode);
+	fd = open(p, flags, mode);
+	if (fault.path && strstr(p, fault.path))
+		fault.fd = fd;
+	return fd;
 }
 
 static ssize_t f_write(int fd, const void *buf, size_t len)
@@ -1153,13 +1228,13 @@ static int f_fsync(int fd)
 	return fsync(fd);
 }
 
-static int f_rename(const char *a, const char *b)
+static int f_renameat(int fa, const char *a, int fb, const char *b)
 {
-	if (hit(OP_RENAME)) {
+	if (hit(OP_RENAMEAT)) {
 		errno = fault.err;
 		return -1;
 	}
-	return rename(a, b);
+	return renameat(fa, a, fb, b);
 }
 
 static int f_close(int fd)
@@ -1181,12 +1256,99 @@ static int f_mkdir(const char *p, mode_t mode)
 	return mkdir(p, mode);
 }
 
-static const struct ckpt_io faulty_io = {f_open,  f_write, f_fsync,
-                                         f_rename, f_close, f_mkdir};
+static ssize_t f_pread(int fd, void *buf, size_t len, off_t off)
+{
+	if (hit_fd(OP_PREAD, fd)) {
+		errno = fault.err;
+		return -1;
+	}
+	return pread(fd, buf, len, off);
+}
+
+static int f_fstat(int fd, struct stat *sb)
+{
+	if (hit_fd(OP_FSTAT, fd)) {
+		errno = fault.err;
+		return -1;
+	}
+	return fstat(fd, sb);
+}
+
+static int f_fstatat(int dfd, const char *name, struct stat *sb, int flags)
+{
+	if (hit_name(OP_FSTATAT, name)) {
+		errno = fault.err;
+		return -1;
+	}
+	return fstatat(dfd, name, sb, flags);
+}
+
+static int f_openat(int dfd, const char *name, int flags, mode_t mode)
+{
+	if (fault.swap_to) {
+		char *chk = path_of("chk-2"), *moved = path_of("chk-2.moved");
+
+		ck_assert_int_eq(rename(chk, moved), 0);
+		ck_assert_int_eq(symlink(fault.swap_to, chk), 0);
+		fault.swap_to = NULL;
+		free(chk);
+		free(moved);
+	}
+	if (hit(OP_OPENAT)) {
+		errno = fault.err;
+		return -1;
+	}
+	return openat(dfd, name, flags, mode);
+}
+
+static int f_unlinkat(int dfd, const char *name, int flags)
+{
+	if (hit(OP_UNLINKAT)) {
+		errno = fault.err;
+		return -1;
+	}
+	return unlinkat(dfd, name, flags);
+}
+
+static DIR *f_fdopendir(int fd)
+{
+	if (hit(OP_FDOPENDIR)) {
+		errno = fault.err;
+		return NULL;
+	}
+	return fdopendir(fd);
+}
+
+static struct dirent *f_readdir(DIR *d)
+{
+	if (hit(OP_READDIR)) {
+		errno = fault.err;
+		return NULL;
+	}
+	return readdir(d);
+}
+
+/* Calls left out (rename, flock, ...) are the POSIX ones. */
+static const struct ckpt_io faulty_io = {
+	.open = f_open,
+	.write = f_write,
+	.fsync = f_fsync,
+	.close = f_close,
+	.mkdir = f_mkdir,
+	.pread = f_pread,
+	.fstat = f_fstat,
+	.fstatat = f_fstatat,
+	.openat = f_openat,
+	.unlinkat = f_unlinkat,
+	.renameat = f_renameat,
+	.fdopendir = f_fdopendir,
+	.readdir = f_readdir,
+};
 
 static void arm(enum op op, int nth, int e)
 {
 	memset(&fault, 0, sizeof(fault));
+	fault.fd = -1;
 	fault.op = op;
 	fault.nth = nth;
 	fault.err = e;
@@ -1216,21 +1378,22 @@ static void check_untouched(struct ckpt_store *st, const char *name)
 
 START_TEST(fault_write_state)
 {
-	/* chk-2/ exists, so: open tmp, write, fsync, close, rename; no
-	 * directory fsync (_metadata's write does that). */
+	/* chk-2/ exists, so: open chk-2/, then within it create tmp, write,
+	 * fsync, close, rename; no directory fsync (_metadata's write does
+	 * that). */
 	static const struct fault_case cases[] = {
-	    {OP_OPEN, 1, EACCES, "creating chk-2/t5.state.tmp: Permission "
-	                         "denied"},
+	    {OP_OPENAT, 1, EACCES, "creating chk-2/t5.state.tmp: Permission "
+	                           "denied"},
 	    {OP_WRITE, 1, ENOSPC, "writing chk-2/t5.state.tmp: No space left "
 	                          "on device"},
 	    {OP_FSYNC, 1, EIO, "syncing chk-2/t5.state.tmp: Input/output "
 	                       "error"},
 	    {OP_CLOSE, 1, EIO, "closing chk-2/t5.state.tmp: Input/output "
 	                       "error"},
-	    {OP_RENAME, 1, EXDEV, "renaming chk-2/t5.state.tmp to t5.state: "
-	                          "Invalid cross-device link"},
-	    {OP_RENAME, 1, EIO, "renaming chk-2/t5.state.tmp to t5.state: "
-	                        "Input/output error"},
+	    {OP_RENAMEAT, 1, EXDEV, "renaming chk-2/t5.state.tmp to t5.state: "
+	                            "Invalid cross-device link"},
+	    {OP_RENAMEAT, 1, EIO, "renaming chk-2/t5.state.tmp to t5.state: "
+	                          "Input/output error"},
 	};
 	const struct fault_case *fc = &cases[_i];
 	struct ckpt_store *good = open_store(NULL);
@@ -1253,28 +1416,29 @@ END_TEST
 
 START_TEST(fault_write_meta)
 {
-	/* mkdir chk-2 (exists), then open/fsync/close of DIR and of chk-2/
-	 * (the task files' renames), then the write as above and
-	 * open/fsync/close of chk-2/ again. */
+	/* mkdir chk-2 (exists), open chk-2/, open/fsync/close of DIR, fsync
+	 * of chk-2/ (the task files' renames), then the write as above
+	 * within chk-2/ and its fsync again. */
 	static const struct fault_case cases[] = {
 	    {OP_MKDIR, 1, EROFS, "creating directory chk-2: Read-only file "
 	                         "system"},
+	    {OP_OPEN, 1, EMFILE, "opening directory chk-2: Too many open "
+	                         "files"},
+	    {OP_OPEN, 2, EMFILE, "to sync it: Too many open files"}, /* DIR */
 	    {OP_FSYNC, 1, EIO, "Input/output error"}, /* syncing DIR */
-	    {OP_OPEN, 2, EMFILE, "opening directory chk-2 to sync it: Too "
-	                         "many open files"},
 	    {OP_FSYNC, 2, EIO, "syncing directory chk-2: Input/output error"},
-	    {OP_OPEN, 3, ENOSPC, "creating chk-2/_metadata.tmp: No space"},
+	    {OP_UNLINKAT, 1, EACCES, "removing the leftover "
+	                             "chk-2/_metadata.tmp: Permission denied"},
+	    {OP_OPENAT, 1, ENOSPC, "creating chk-2/_metadata.tmp: No space"},
 	    {OP_WRITE, 1, ENOSPC, "writing chk-2/_metadata.tmp: No space left "
 	                          "on device"},
 	    {OP_FSYNC, 3, EIO, "syncing chk-2/_metadata.tmp: Input/output "
 	                       "error"},
-	    {OP_CLOSE, 3, EIO, "closing chk-2/_metadata.tmp"},
-	    {OP_RENAME, 1, EXDEV, "renaming chk-2/_metadata.tmp to _metadata: "
-	                          "Invalid cross-device link"},
-	    {OP_RENAME, 1, EIO, "renaming chk-2/_metadata.tmp to _metadata: "
-	                        "Input/output error"},
-	    {OP_OPEN, 4, EMFILE, "opening directory chk-2 to sync it: Too "
-	                         "many open files"},
+	    {OP_CLOSE, 2, EIO, "closing chk-2/_metadata.tmp"},
+	    {OP_RENAMEAT, 1, EXDEV, "renaming chk-2/_metadata.tmp to "
+	                            "_metadata: Invalid cross-device link"},
+	    {OP_RENAMEAT, 1, EIO, "renaming chk-2/_metadata.tmp to _metadata: "
+	                          "Input/output error"},
 	    {OP_FSYNC, 4, EIO, "syncing directory chk-2: Input/output error"},
 	};
 	const struct fault_case *fc = &cases[_i];
@@ -1360,6 +1524,184 @@ START_TEST(short_writes_and_eintr)
 }
 END_TEST
 
+/* chk-2 swapped for a link to another directory after it was checked:
+ * the write still lands in the directory that was checked, never through
+ * the link. */
+START_TEST(write_after_chk_dir_swapped)
+{
+	struct ckpt_store *st = open_store(&faulty_io);
+	char *outside = path_of("outside"), *there, *moved;
+
+	ck_assert_int_eq(mkdir(outside, 0755), 0);
+	arm(OP_OPEN, 0, 0);
+	fault.swap_to = outside;
+	ck_assert_msg(ckpt_write_state(st, 2, "t5", 1, "payload", 7, NULL,
+	                               err, sizeof(err)) == 0,
+	              "%s", err);
+	there = path_of("outside/t5.state");
+	moved = path_of("chk-2.moved/t5.state");
+	ck_assert_msg(!exists(there), "written through the link: %s", there);
+	ck_assert_msg(exists(moved), "%s missing", moved);
+	free(there);
+	free(moved);
+	free(outside);
+	ckpt_store_close(st);
+}
+END_TEST
+
+/* Read faults: the checkpoint they hit is reported unusable with what
+ * failed on which file, and restore falls back to the older one; a
+ * directory that cannot be listed fails the search, never a crash. */
+struct read_fault {
+	enum op op;
+	int nth;
+	int err;
+	const char *path; /* see fault.path; NULL: every call counts */
+	int found;        /* what ckpt_find_latest returns */
+	const char *why;  /* the report on chk-2, or with found -1 the errno
+	                   * text of the report on DIR */
+};
+
+static const struct read_fault read_faults[] = {
+    {OP_PREAD, 1, EIO, "chk-2/_metadata", 1,
+     "damaged: chk-2/_metadata: cannot read: Input/output error"},
+    {OP_FSTAT, 1, EIO, "chk-2/_metadata", 1,
+     "damaged: chk-2/_metadata: cannot stat: Input/output error"},
+    {OP_OPEN, 1, EACCES, "chk-2/_metadata", 1,
+     "damaged: chk-2/_metadata: cannot open: Permission denied"},
+    {OP_PREAD, 1, EIO, "chk-2/t1.state", 1,
+     "damaged: chk-2/t1.state: cannot read: Input/output error"},
+    {OP_PREAD, 3, EIO, "chk-2/t1.state", 1,
+     "damaged: chk-2/t1.state: cannot read: Input/output error"},
+    {OP_FSTAT, 1, EIO, "chk-2/t0.state", 1,
+     "damaged: chk-2/t0.state: cannot stat: Input/output error"},
+    {OP_OPEN, 1, EACCES, "chk-2/t0.state", 1,
+     "damaged: chk-2/t0.state: cannot open: Permission denied"},
+    {OP_OPEN, 1, EMFILE, NULL, -1, "Too many open files"},
+    {OP_FDOPENDIR, 1, ENOMEM, NULL, -1, "Cannot allocate memory"},
+    {OP_READDIR, 1, EIO, NULL, -1, "Input/output error"},
+    {OP_FSTATAT, 1, EIO, NULL, -1, "Input/output error"},
+};
+
+START_TEST(fault_read_find_latest)
+{
+	const struct read_fault *fc = &read_faults[_i];
+	struct ckpt_store *good = open_store(NULL);
+	struct ckpt_store *st = open_store(&faulty_io);
+	struct reports rep = {0};
+	struct ckpt_meta m;
+	char *want;
+
+	make_ckpt(good, 1, 2, true);
+	make_ckpt(good, 2, 2, true);
+	arm(fc->op, fc->nth, fc->err);
+	fault.path = fc->path;
+	ck_assert_int_eq(ckpt_find_latest(st, &m, NULL, collect, &rep),
+	                 fc->found);
+	ck_assert_int_eq(fault.calls[fc->op] >= fc->nth, 1);
+	ck_assert_int_eq(rep.n, 1);
+	if (fc->found == 1) {
+		ck_assert_uint_eq(m.id, 1);
+		ck_assert_uint_eq(rep.ids[0], 2);
+		want = xstrdup(fc->why);
+	} else {
+		ck_assert_uint_eq(rep.ids[0], 0);
+		want = xasprintf("cannot list checkpoint directory %s: %s",
+		                 tmpdir, fc->why);
+	}
+	ck_assert_str_eq(rep.why[0], want);
+	free(want);
+	ckpt_meta_clear(&m);
+	ckpt_store_close(st);
+	ckpt_store_close(good);
+}
+END_TEST
+
+START_TEST(fault_read_verify)
+{
+	struct ckpt_store *good = open_store(NULL);
+	struct ckpt_store *st = open_store(&faulty_io);
+	struct ckpt_meta m;
+
+	make_ckpt(good, 1, 2, true);
+	arm(OP_PREAD, 2, EIO);
+	fault.path = "chk-1/t1.state";
+	ck_assert_int_eq(ckpt_verify(st, 1, &m, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "chk-1/t1.state: cannot read: Input/output "
+	                      "error");
+	ck_assert_ptr_null(m.tasks);
+	arm(OP_FSTAT, 1, EIO);
+	ck_assert_int_eq(ckpt_read_meta(st, 1, &m, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "chk-1/_metadata: cannot stat: Input/output "
+	                      "error");
+	ckpt_store_close(st);
+	ckpt_store_close(good);
+}
+END_TEST
+
+static char *listing_io(const char *dir, const struct ckpt_io *io,
+                        int *rc);
+
+/* The line of `weir checkpoints` output that starts with id. */
+static char *listing_row(const char *out, const char *id)
+{
+	size_t n = strlen(id);
+
+	for (const char *l = out; l && *l; l = strchr(l, '\n') + 1) {
+		if (!strncmp(l, id, n) && l[n] == ' ')
+			return xstrndup(l, strcspn(l, "\n"));
+		if (!strchr(l, '\n'))
+			break;
+	}
+	return NULL;
+}
+
+START_TEST(fault_read_listing)
+{
+	struct ckpt_store *good = open_store(NULL);
+	char *out, *row, *want;
+	int rc;
+
+	make_ckpt(good, 1, 2, true);
+	make_ckpt(good, 2, 2, true);
+	/* DIR cannot be listed: said so, nothing printed. */
+	arm(OP_READDIR, 1, EIO);
+	out = listing_io(tmpdir, &faulty_io, &rc);
+	ck_assert_int_eq(rc, -1);
+	want = xasprintf("cannot list checkpoint directory %s: Input/output "
+	                 "error",
+	                 tmpdir);
+	ck_assert_str_eq(err, want);
+	free(want);
+	free(out);
+	/* A state file that cannot be read: that checkpoint is damaged. */
+	arm(OP_PREAD, 1, EIO);
+	fault.path = "chk-2/t0.state";
+	out = listing_io(tmpdir, &faulty_io, &rc);
+	ck_assert_int_eq(rc, 0);
+	row = listing_row(out, "2");
+	ck_assert_msg(row && strstr(row, "damaged: chk-2/t0.state: cannot "
+	                                 "read: Input/output error"),
+	              "%s", out);
+	free(row);
+	row = listing_row(out, "1");
+	ck_assert_msg(row && strstr(row, " complete "), "%s", out);
+	free(row);
+	free(out);
+	/* chk-2/ cannot be listed to sum its files: size "?". */
+	arm(OP_OPEN, 1, EACCES);
+	fault.path = "chk-2";
+	out = listing_io(tmpdir, &faulty_io, &rc);
+	ck_assert_int_eq(rc, 0);
+	row = listing_row(out, "2");
+	ck_assert_msg(row && strstr(row, " ? ") && strstr(row, " complete "),
+	              "%s", out);
+	free(row);
+	free(out);
+	ckpt_store_close(good);
+}
+END_TEST
+
 START_TEST(store_open_creates_parents)
 {
 	char *dir = path_of("a/b/c/");
@@ -1386,16 +1728,22 @@ END_TEST
 
 /* ---- listing ------------------------------------------------------------- */
 
-static char *listing(const char *dir, int *rc)
+static char *listing_io(const char *dir, const struct ckpt_io *io, int *rc)
 {
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
 	ck_assert_ptr_nonnull(f);
-	*rc = ckpt_print_listing(dir, f, err, sizeof(err));
+	*rc = io ? ckpt_print_listing_io(dir, io, f, err, sizeof(err))
+	         : ckpt_print_listing(dir, f, err, sizeof(err));
 	fclose(f);
 	return buf;
+}
+
+static char *listing(const char *dir, int *rc)
+{
+	return listing_io(dir, NULL, rc);
 }
 
 START_TEST(listing_output)
@@ -1930,6 +2278,7 @@ static Suite *store_suite(void)
 	ADD("verify", verify_missing_task_file);
 	ADD_LOOP("find_latest", find_latest_falls_back, 3);
 	ADD("find_latest", find_latest_none);
+	ADD("find_latest", load_latest_keeps_payloads);
 	ADD("retain", list_and_retain);
 	ADD("retain", retain_incomplete_newest);
 	ADD("links", links_left_alone);
@@ -1938,9 +2287,14 @@ static Suite *store_suite(void)
 	ADD("lock", lock_other_process_killed);
 	ADD("lock", lock_symlink_refused);
 	ADD_LOOP("faults", fault_write_state, 6);
-	ADD_LOOP("faults", fault_write_meta, 12);
+	ADD_LOOP("faults", fault_write_meta, 13);
 	ADD("faults", fault_new_dir_sync);
 	ADD("faults", short_writes_and_eintr);
+	ADD_LOOP("faults", fault_read_find_latest,
+	         (int)(sizeof(read_faults) / sizeof(read_faults[0])));
+	ADD("faults", fault_read_verify);
+	ADD("faults", write_after_chk_dir_swapped);
+	ADD("faults", fault_read_listing);
 	ADD("open", store_open_creates_parents);
 	ADD("listing", listing_output);
 	ADD("hostile", not_regular_files);

@@ -1,0 +1,43 @@
+/*
+ * statefile.h - the state-file codec: one task's snapshot as a
+ * self-checking file (header, one lz4 frame, trailer with XXH64), encoded
+ * in memory and decoded in one streaming pass that verifies as it reads.
+ * The layout is in statefile.c's head comment.
+ */
+#ifndef WEIR_CKPT_STATEFILE_H
+#define WEIR_CKPT_STATEFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ckpt_io.h"
+
+struct ckpt_file_info {
+	char name[128];    /* file name inside chk-<id>/ */
+	uint64_t size;     /* bytes on disk */
+	uint64_t checksum; /* XXH64 of the whole file but the trailer */
+	uint32_t state_version;
+};
+
+/* NULL when task is a valid task name ([A-Za-z0-9._-]{1,99}, not starting
+ * with '.', without ".."), else what is wrong with it. */
+const char *ckpt_task_name_problem(const char *task);
+
+/* Encodes payload as a state file of task (rel, "chk-<id>/<task>.state",
+ * in messages). Returns 0 with *file malloc()ed (caller frees), *size and
+ * *checksum, or -1 with a message. */
+int ckpt_statefile_encode(const char *task, const char *rel,
+                          uint32_t state_version, const void *payload,
+                          size_t len, unsigned char **file, size_t *size,
+                          uint64_t *checksum, char *errstr, size_t errlen);
+
+/* Reads and checks the state file at path (rel in messages) in one
+ * streaming pass; expect (may be NULL) is what _metadata says of it. The
+ * payload is kept (*payload malloc()ed) only when payload is not NULL;
+ * verifying alone holds a chunk and a scratch buffer. */
+int ckpt_statefile_read(const struct ckpt_io *io, const char *path,
+                        const char *rel, const struct ckpt_file_info *expect,
+                        unsigned char **payload, uint64_t *len, uint32_t *sv,
+                        char *errstr, size_t errlen);
+
+#endif
