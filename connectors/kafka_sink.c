@@ -8,7 +8,7 @@
  * record that is not in Kafka: at-least-once. A delivery failure fails the
  * job, so no later checkpoint can complete past a lost record.
  *
- * Exactly-once (replay with de-duplication, dedup.h) adds state: for each
+ * Exactly-once (replay with de-duplication, kafka_eo.h) adds state: for each
  * output partition, the offset up to which this task's output is settled
  * at the checkpoint. After a restore the task reads its output partitions
  * from there before writing, and drops what replay produces again. The
@@ -25,8 +25,8 @@
 #include <string.h>
 
 #include "connectors.h"
-#include "dedup.h"
 #include "job.h"
+#include "kafka_eo.h"
 #include "kafka_sink.h"
 #include "lineage.h"
 #include "log.h"
@@ -219,7 +219,7 @@ static void record_origin(char *buf, size_t len, const struct weir_record *r,
 	if (hdrs &&
 	    rd_kafka_header_get_last(hdrs, "weir.lineage", &v, &vl) ==
 	        RD_KAFKA_RESP_ERR_NO_ERROR &&
-	    dedup_parse_lineage(v, vl, &topic, &tl, &p, &o, &seq) == 0) {
+	    lineage_parse(v, vl, &topic, &tl, &p, &o, &seq) == 0) {
 		snprintf(buf, len, "%.*s[%d]@%lld", (int)tl, topic, (int)p,
 		         (long long)o);
 		return;
@@ -363,7 +363,7 @@ static int produce_record(struct task *t, struct ksink *s,
 		part = (r->partition < 0 ? 0 : r->partition) %
 		       s->out_partitions;
 	if (s->eo && s->dd &&
-	    dedup_written(s->dd, r->partition, part, r->offset, seq)) {
+	    eo_table_written(s->dd, r->partition, part, r->offset, seq)) {
 		ksink_headers_free(hdrs);
 		s->dropped++;
 		return 0;
@@ -426,8 +426,8 @@ static int ksink_snapshot(struct task *t, void *st, uint64_t id,
 			s->settled[p] = s->delivered[p] + 1;
 		weir_write_u64(w, (uint64_t)s->settled[p]);
 	}
-	if (s->dd && dedup_entries(s->dd) == 0) {
-		dedup_free(s->dd);
+	if (s->dd && eo_table_entries(s->dd) == 0) {
+		eo_table_free(s->dd);
 		s->dd = NULL;
 	}
 	return 0;
@@ -473,7 +473,7 @@ static int ksink_restore(struct task *t, void *st, struct weir_reader *r,
 static int ksink_start(struct task *t, void *st)
 {
 	struct ksink *s = st;
-	struct dedup_scan_stats stats;
+	struct eo_scan_stats stats;
 	char err[1024];
 
 	if (!s->restored) {
@@ -492,10 +492,9 @@ static int ksink_start(struct task *t, void *st)
 		}
 		return 0;
 	}
-	s->dd = dedup_new();
-	if (dedup_scan(s->dd, s->cfg, s->job_name, s->src_topic,
-	               s->out_partitions, s->settled, &stats, err,
-	               sizeof(err)) < 0)
+	s->dd = eo_table_new();
+	if (eo_scan(s->dd, s->cfg, s->job_name, s->src_topic, s->out_partitions,
+	            s->settled, &stats, err, sizeof(err)) < 0)
 		return task_fail(t, "%s: %s", t->who, err);
 	log_info(t->who,
 	         "exactly-once: read %lld record(s) of %s written after the "
@@ -538,7 +537,7 @@ static void ksink_close(struct task *t, void *st)
 		rd_kafka_topic_destroy(s->rkt);
 	if (s->rk)
 		rd_kafka_destroy(s->rk);
-	dedup_free(s->dd);
+	eo_table_free(s->dd);
 	lineage_seq_free(s->seqs);
 	txn_free(s->txn);
 	free(s->settled);

@@ -13,7 +13,7 @@
 #include "kafka_common.h"
 #include "task.h"
 
-struct dedup;
+struct eo_table;
 struct lineage_seq;
 struct txn;
 
@@ -25,7 +25,7 @@ struct ksink {
 	bool restored;
 	int64_t *settled;       /* eo: per output partition */
 	int64_t *delivered;     /* highest offset delivered, -1 none */
-	struct dedup *dd;
+	struct eo_table *dd;
 	uint64_t dropped;
 	struct lineage_seq *seqs; /* numbers each source record's outputs */
 	struct txn *txn;        /* exactly-once by transactions, else NULL */

@@ -1,8 +1,8 @@
 /*
- * dedup.c - the sink's de-duplication table and output tail scan (see
- * dedup.h).
+ * kafka_eo.c - the Kafka sink's exactly-once by de-duplication: the table
+ * of what was written and the output tail scan (see kafka_eo.h).
  */
-#include "dedup.h"
+#include "kafka_eo.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,6 +12,7 @@
 #include "connectors.h"
 #include "kafka_common.h"
 #include "kvmap.h"
+#include "lineage.h"
 #include "util.h"
 
 struct mark {
@@ -19,19 +20,19 @@ struct mark {
 	uint64_t seq;
 };
 
-struct dedup {
+struct eo_table {
 	struct kvmap *m; /* (src part, out part) -> struct mark */
 };
 
-struct dedup *dedup_new(void)
+struct eo_table *eo_table_new(void)
 {
-	struct dedup *d = xcalloc(1, sizeof(*d));
+	struct eo_table *d = xcalloc(1, sizeof(*d));
 
 	d->m = kvmap_new();
 	return d;
 }
 
-void dedup_free(struct dedup *d)
+void eo_table_free(struct eo_table *d)
 {
 	if (!d)
 		return;
@@ -39,7 +40,7 @@ void dedup_free(struct dedup *d)
 	free(d);
 }
 
-size_t dedup_entries(const struct dedup *d)
+size_t eo_table_entries(const struct eo_table *d)
 {
 	return kvmap_count(d->m);
 }
@@ -49,8 +50,8 @@ static bool after(int64_t o1, uint64_t s1, int64_t o2, uint64_t s2)
 	return o1 > o2 || (o1 == o2 && s1 > s2);
 }
 
-void dedup_note(struct dedup *d, int32_t src_part, int32_t out_part,
-                int64_t offset, uint64_t seq)
+void eo_table_note(struct eo_table *d, int32_t src_part, int32_t out_part,
+                   int64_t offset, uint64_t seq)
 {
 	int32_t key[2] = {src_part, out_part};
 	struct mark *m = kvmap_get(d->m, key, sizeof(key), NULL);
@@ -62,8 +63,8 @@ void dedup_note(struct dedup *d, int32_t src_part, int32_t out_part,
 		*m = nm;
 }
 
-bool dedup_written(struct dedup *d, int32_t src_part, int32_t out_part,
-                   int64_t offset, uint64_t seq)
+bool eo_table_written(struct eo_table *d, int32_t src_part, int32_t out_part,
+                      int64_t offset, uint64_t seq)
 {
 	int32_t key[2] = {src_part, out_part};
 	struct mark *m;
@@ -80,46 +81,6 @@ bool dedup_written(struct dedup *d, int32_t src_part, int32_t out_part,
 	return false;
 }
 
-int dedup_parse_lineage(const char *s, size_t len, const char **topic,
-                        size_t *topic_len, int32_t *part, int64_t *offset,
-                        uint64_t *seq)
-{
-	/* Each field's largest value: partition, offset, seq. */
-	static const uint64_t max[3] = {INT32_MAX, INT64_MAX, UINT64_MAX};
-	uint64_t v[3];
-	size_t i, slashes = 0, pos;
-
-	/* The last three fields are numbers; the topic is what precedes. */
-	for (i = len; i > 0 && slashes < 3; i--)
-		if (s[i - 1] == '/')
-			slashes++;
-	if (slashes < 3 || i == 0)
-		return -1;
-	*topic = s;
-	*topic_len = i;
-	pos = i + 1;
-	for (int k = 0; k < 3; k++) {
-		size_t start = pos;
-
-		v[k] = 0;
-		for (; pos < len && s[pos] >= '0' && s[pos] <= '9'; pos++) {
-			unsigned d = (unsigned)(s[pos] - '0');
-
-			if (v[k] > (max[k] - d) / 10)
-				return -1;
-			v[k] = v[k] * 10 + d;
-		}
-		if (pos == start || (k < 2 ? pos >= len || s[pos] != '/'
-		                          : pos != len))
-			return -1;
-		pos++;
-	}
-	*part = (int32_t)v[0];
-	*offset = (int64_t)v[1];
-	*seq = v[2];
-	return 0;
-}
-
 static bool header_is(rd_kafka_headers_t *h, const char *name,
                       const char *want)
 {
@@ -131,9 +92,9 @@ static bool header_is(rd_kafka_headers_t *h, const char *name,
 	       len == strlen(want) && memcmp(val, want, len) == 0;
 }
 
-static void note_message(struct dedup *d, rd_kafka_message_t *m,
+static void note_message(struct eo_table *d, rd_kafka_message_t *m,
                          const char *job, const char *src_topic,
-                         struct dedup_scan_stats *stats)
+                         struct eo_scan_stats *stats)
 {
 	rd_kafka_headers_t *h = NULL;
 	const void *val;
@@ -148,18 +109,16 @@ static void note_message(struct dedup *d, rd_kafka_message_t *m,
 	    !header_is(h, "weir.job", job) ||
 	    rd_kafka_header_get_last(h, "weir.lineage", &val, &len) !=
 	        RD_KAFKA_RESP_ERR_NO_ERROR ||
-	    dedup_parse_lineage(val, len, &topic, &tlen, &part, &off, &seq) <
-	        0 ||
+	    lineage_parse(val, len, &topic, &tlen, &part, &off, &seq) < 0 ||
 	    tlen != strlen(src_topic) || memcmp(topic, src_topic, tlen) != 0)
 		return;
 	stats->ours++;
-	dedup_note(d, part, m->partition, off, seq);
+	eo_table_note(d, part, m->partition, off, seq);
 }
 
-int dedup_scan(struct dedup *d, const struct job_sink_cfg *cfg,
-               const char *job, const char *src_topic, int nparts,
-               const int64_t *from, struct dedup_scan_stats *stats,
-               char *err, size_t errlen)
+int eo_scan(struct eo_table *d, const struct job_sink_cfg *cfg, const char *job,
+            const char *src_topic, int nparts, const int64_t *from,
+            struct eo_scan_stats *stats, char *err, size_t errlen)
 {
 	static const char *const defaults[] = {
 	    "enable.auto.commit", "false",
