@@ -1,6 +1,12 @@
 /*
- * kafka_eo.c - the Kafka sink's exactly-once by de-duplication: the table
- * of what was written and the output tail scan (see kafka_eo.h).
+ * kafka_eo.c - the Kafka sink's exactly-once by de-duplication (see
+ * kafka_eo.h): the table of what was written, the output tail scan, and
+ * the sink's mode (eo_mode, kafka_sink.h).
+ *
+ * The mode's state: for each output partition, the offset up to which this
+ * task's output is settled at the checkpoint. After a restore the task
+ * reads its output partitions from there before writing, and drops what
+ * replay produces again.
  */
 #include "kafka_eo.h"
 
@@ -10,9 +16,12 @@
 #include <string.h>
 
 #include "connectors.h"
+#include "job.h"
 #include "kafka_common.h"
+#include "kafka_sink.h"
 #include "kvmap.h"
 #include "lineage.h"
+#include "log.h"
 #include "util.h"
 
 struct mark {
@@ -238,3 +247,189 @@ out_free:
 	free(pos);
 	return rc;
 }
+
+/* --- the sink's mode ---------------------------------------------------- */
+
+/* The mode's state (struct ksink's mst). */
+struct eo {
+	int64_t *settled;       /* per output partition */
+	struct eo_table *dd;    /* after a restore, until replay passes it */
+	uint64_t dropped;
+	bool restored;
+};
+
+static int eo_setup(struct ksink *s, struct task *t, rd_kafka_conf_t *conf,
+                    char *err, size_t errlen)
+{
+	struct eo *eo = xcalloc(1, sizeof(*eo));
+
+	(void)t;
+	(void)conf;
+	(void)err;
+	(void)errlen;
+	eo->settled = xcalloc((size_t)s->out_partitions, sizeof(int64_t));
+	s->mst = eo;
+	return 0;
+}
+
+/* The sink picks output partitions itself (murmur2 of the key like Java
+ * clients, the source partition for records without a key), so replay
+ * sends every record where it went the first time; and drops what was
+ * written before the crash. */
+static int32_t eo_pick(struct ksink *s, const struct weir_record *r,
+                       uint64_t seq)
+{
+	struct eo *eo = s->mst;
+	int32_t part;
+
+	if (s->cfg->partitioner == PARTITIONER_SOURCE)
+		part = ksink_source_partition(r);
+	else if (r->key)
+		part = rd_kafka_msg_partitioner_murmur2(
+		    s->rkt, r->key, r->key_len, s->out_partitions, NULL, NULL);
+	else
+		part = ksink_source_partition(r) % s->out_partitions;
+	if (eo->dd &&
+	    eo_table_written(eo->dd, r->partition, part, r->offset, seq)) {
+		eo->dropped++;
+		return KSINK_DROP;
+	}
+	return part;
+}
+
+static int eo_process(struct task *t, void *st, struct batch *b)
+{
+	return ksink_process(t, st, b, eo_pick);
+}
+
+static int eo_snapshot(struct task *t, void *st, uint64_t id,
+                       struct weir_writer *w, char **offsets)
+{
+	struct ksink *s = st;
+	struct eo *eo = s->mst;
+
+	(void)t;
+	(void)id;
+	(void)offsets;
+	/* flush ran first: everything before the barrier is delivered. */
+	weir_write_u64(w, (uint64_t)s->out_partitions);
+	for (int p = 0; p < s->out_partitions; p++) {
+		if (s->delivered[p] + 1 > eo->settled[p])
+			eo->settled[p] = s->delivered[p] + 1;
+		weir_write_u64(w, (uint64_t)eo->settled[p]);
+	}
+	if (eo->dd && eo_table_entries(eo->dd) == 0) {
+		eo_table_free(eo->dd);
+		eo->dd = NULL;
+	}
+	return 0;
+}
+
+static int eo_restore(struct task *t, void *st, struct weir_reader *r,
+                      uint32_t version)
+{
+	struct ksink *s = st;
+	struct eo *eo = s->mst;
+	uint64_t n, v;
+
+	if (version == 2)
+		return task_fail(t,
+		                 "%s: this checkpoint was written with "
+		                 "\"exactly_once\": \"transactions\"; its sink "
+		                 "state cannot drive de-duplication. Switch the "
+		                 "sink back to \"transactions\", or move the "
+		                 "checkpoint directory aside to start fresh",
+		                 t->who);
+	if (version != 1 || weir_read_u64(r, &n) != WEIR_OK)
+		return task_fail(t, "%s: unknown sink state", t->who);
+	if ((int)n != s->out_partitions)
+		return task_fail(t,
+		                 "%s: the checkpoint knows %d partition(s) of "
+		                 "%s, the topic now has %d; exactly-once cannot "
+		                 "tell where its output went. Restore with the "
+		                 "original partition count, or move the "
+		                 "checkpoint directory aside to start fresh",
+		                 t->who, (int)n, s->cfg->topic,
+		                 s->out_partitions);
+	for (int p = 0; p < s->out_partitions; p++) {
+		if (weir_read_u64(r, &v) != WEIR_OK)
+			return task_fail(t, "%s: sink state is truncated",
+			                 t->who);
+		eo->settled[p] = (int64_t)v;
+	}
+	eo->restored = true;
+	return 0;
+}
+
+/* Exactly-once, before the first record: after a restore, learn what was
+ * written after the checkpoint; on a fresh start, where output begins. */
+static int eo_start(struct task *t, void *st)
+{
+	struct ksink *s = st;
+	struct eo *eo = s->mst;
+	struct eo_scan_stats stats;
+	char err[1024];
+
+	if (!eo->restored) {
+		for (int p = 0; p < s->out_partitions; p++) {
+			int64_t lo, hi;
+			rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+			    s->rk, s->cfg->topic, p, &lo, &hi,
+			    KAFKA_START_TIMEOUT_MS);
+
+			if (e)
+				return task_fail(t, "%s: cannot read the offsets "
+				                 "of %s[%d]: %s", t->who,
+				                 s->cfg->topic, p,
+				                 rd_kafka_err2str(e));
+			eo->settled[p] = hi;
+		}
+		return 0;
+	}
+	eo->dd = eo_table_new();
+	if (eo_scan(eo->dd, s->cfg, s->job_name, s->src_topic, s->out_partitions,
+	            eo->settled, &stats, err, sizeof(err)) < 0)
+		return task_fail(t, "%s: %s", t->who, err);
+	log_info(t->who,
+	         "exactly-once: read %lld record(s) of %s written after the "
+	         "checkpoint in %lld ms; %lld are this job's and will not be "
+	         "written again",
+	         (long long)stats.records, s->cfg->topic, (long long)stats.ms,
+	         (long long)stats.ours);
+	return 0;
+}
+
+static void eo_close(struct task *t, struct ksink *s)
+{
+	struct eo *eo = s->mst;
+
+	ksink_close_flush(t, s);
+	if (eo->dropped)
+		log_info(t ? t->who : "sink", "exactly-once: %llu replayed "
+		         "record(s) were already in %s and not written again",
+		         (unsigned long long)eo->dropped, s->cfg->topic);
+}
+
+static void eo_free(void *mst)
+{
+	struct eo *eo = mst;
+
+	if (!eo)
+		return;
+	eo_table_free(eo->dd);
+	free(eo->settled);
+	free(eo);
+}
+
+const struct ksink_mode eo_mode = {
+    .name = "exactly-once by de-duplication",
+    .state_version = 1,
+    .setup = eo_setup,
+    .process = eo_process,
+    .flush = ksink_flush,
+    .snapshot = eo_snapshot,
+    .restore = eo_restore,
+    .start = eo_start,
+    .close = eo_close,
+    .free = eo_free,
+};
