@@ -323,16 +323,31 @@ class Harness:
                       cp.stderr.decode("utf-8", "replace"))
 
 
+def broker_binary(weir):
+    """weir-broker where `weir broker` finds it: next to weir (installed),
+    or in tools/ beside it (the build tree)."""
+    d = os.path.dirname(os.path.abspath(weir))
+    for p in (os.path.join(d, "weir-broker"),
+              os.path.join(d, "tools", "weir-broker")):
+        if os.path.exists(p):
+            return p
+    return None
+
+
 def snapshot_binary(dest, timeout=90):
-    """Copies $WEIR to dest and returns dest, so that one test runs one
-    binary even if it is relinked meanwhile (others rebuild while tests
-    run). Retries while the binary is being written (missing, not
-    executable, or `weir version` failing)."""
+    """Copies $WEIR, and weir-broker next to it, to dest and returns dest,
+    so that one test runs one binary even if it is relinked meanwhile
+    (others rebuild while tests run). Retries while the binary is being
+    written (missing, not executable, or `weir version` failing)."""
     deadline = time.monotonic() + timeout
     while True:
         err = None
         try:
             shutil.copy2(WEIR, dest)
+            broker = broker_binary(WEIR)
+            if broker:
+                shutil.copy2(broker, os.path.join(os.path.dirname(dest),
+                                                  "weir-broker"))
             cp = subprocess.run([dest, "version"], capture_output=True,
                                 timeout=10)
             if cp.returncode == 0 and cp.stdout.startswith(b"weir "):

@@ -1,15 +1,16 @@
 /*
- * broker.c - `weir broker`: librdkafka's mock cluster, a real Kafka-protocol
- * broker in this process on 127.0.0.1, with topics created up front. It
- * prints its bootstrap address as the first line on stdout and serves until
- * SIGINT or SIGTERM.
+ * broker.c - weir-broker, which `weir broker` runs: librdkafka's mock
+ * cluster, a real Kafka-protocol broker in this process on 127.0.0.1, with
+ * topics created up front. It prints its bootstrap address as the first
+ * line on stdout and serves until SIGINT or SIGTERM.
  *
  * The mock cluster of librdkafka 2.0 always listens on a port the kernel
  * picks. For --port, this file defines bind(): the executable's definition
  * takes precedence over libc's for librdkafka, and while `wanted_port` is
  * set it turns the mock's one bind to 127.0.0.1:0 into 127.0.0.1:PORT. It
- * is the one piece of process-global state in weir, used only by this
- * command, before any other thread binds a socket.
+ * is process-global state, set once before any other thread binds a
+ * socket; it is why the broker is a program of its own and the weir
+ * executable, which runs jobs, carries no bind() of its own.
  *
  * Failure tests can also inject protocol errors: each line on stdin of the
  * form "fail API ERROR [COUNT]" makes the next COUNT (default 1) requests
@@ -30,7 +31,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "connectors.h"
 #include "log.h"
 #include "util.h"
 
@@ -197,7 +197,7 @@ static void *control_main(void *arg)
 	return NULL;
 }
 
-int broker_main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	struct topic_arg *topics = xcalloc((size_t)argc, sizeof(*topics));
 	int ntopics = 0, port = 0, rc = 2, sig;
@@ -208,6 +208,7 @@ int broker_main(int argc, char **argv)
 	pthread_t ctl;
 	char e[256];
 
+	log_init();
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--topic") && i + 1 < argc) {
 			if (parse_topic(argv[++i], &topics[ntopics]) < 0)
