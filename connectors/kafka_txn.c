@@ -45,7 +45,6 @@
  */
 #include <assert.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +74,6 @@ struct txn {
 	uint64_t commits;
 	uint64_t restored_id;    /* checkpoint the copies came from, 0 none */
 	bool restored;
-	long kill_at_commit;     /* test hook: SIGKILL before this commit */
 };
 
 static void txn_free(void *mst)
@@ -378,8 +376,8 @@ static int commit(struct task *t, struct ksink *s)
 	struct txn *x = s->mst;
 	uint64_t id = x->precommitted;
 
-	if (x->kill_at_commit > 0 && (long)x->commits + 1 == x->kill_at_commit)
-		raise(SIGKILL); /* test hook: die between complete and commit */
+	log_debug(t->who, "committing checkpoint %" PRIu64 "'s transaction: "
+	          "%" PRIu64 " record(s)", id, x->nrecs);
 	for (;;) {
 		rd_kafka_error_t *e =
 		    rd_kafka_commit_transaction(s->rk, TXN_CALL_TIMEOUT_MS);
@@ -661,12 +659,9 @@ static int txn_setup(struct ksink *s, struct task *t, rd_kafka_conf_t *conf,
 	const struct job_cfg *jc = t->job->cfg;
 	char prefix[200], e[256], v[32];
 	size_t sz = sizeof(prefix);
-	const char *kill = getenv("WEIR_TEST_KILL_AT_COMMIT");
 
 	s->mst = x;
 	x->base = xcalloc((size_t)s->out_partitions, sizeof(int64_t));
-	if (kill)
-		x->kill_at_commit = strtol(kill, NULL, 10);
 	if (rd_kafka_conf_get(conf, "transactional.id", prefix, &sz) !=
 	        RD_KAFKA_CONF_OK || !prefix[0])
 		snprintf(prefix, sizeof(prefix), "weir-%s-sink", s->job_name);

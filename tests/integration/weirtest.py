@@ -279,17 +279,28 @@ class Harness:
         """Makes the next `count` requests of Kafka API `api` fail with
         `error` (needs broker(control=True)); returns once the broker
         confirms."""
+        self.broker_command("fail %s %s %d" % (api, error, count),
+                            r"the next \d+ %s request\(s\) fail with %s"
+                            % (api, error))
+
+    def broker_delay(self, api, ms, nth=1):
+        """Holds the broker's response to the `nth` next request of Kafka
+        API `api` for `ms` milliseconds (needs broker(control=True));
+        returns once the broker confirms."""
+        self.broker_command("delay %s %d %d" % (api, ms, nth),
+                            r"the response to %s request %d from now is "
+                            r"held" % (api, nth))
+
+    def broker_command(self, line, confirmation):
         p = self.broker_proc
-        before = p.count_log(r"the next \d+ %s request\(s\) fail with %s"
-                             % (api, error))
-        p.p.stdin.write(("fail %s %s %d\n" % (api, error, count)).encode())
+        before = p.count_log(confirmation)
+        p.p.stdin.write((line + "\n").encode())
         p.p.stdin.flush()
         deadline = time.monotonic() + START_TIMEOUT
-        while p.count_log(r"the next \d+ %s request\(s\) fail with %s"
-                          % (api, error)) <= before:
+        while p.count_log(confirmation) <= before:
             check(time.monotonic() < deadline,
-                  "weir broker did not confirm `fail %s %s`; log:\n%s"
-                  % (api, error, tail(p.log())))
+                  "weir broker did not confirm `%s`; log:\n%s"
+                  % (line, tail(p.log())))
             time.sleep(0.02)
 
     def write_job(self, name, job):
