@@ -15,8 +15,9 @@
  *                        committed when the checkpoint completes; the
  *                        open transaction's records are the state.
  *
- * Every member but name may be NULL (nothing to do). They run where the
- * task body's hooks of the same names run (task.h), with the sink.
+ * name, process and flush are required; any other member may be NULL
+ * (nothing to do). They run where the task body's hooks of the same names
+ * run (task.h), with the sink.
  */
 #ifndef WEIR_KAFKA_SINK_H
 #define WEIR_KAFKA_SINK_H
