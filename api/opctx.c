@@ -184,7 +184,7 @@ static int op_snapshot(struct task *t, void *st, uint64_t id,
 	return 0;
 }
 
-/* Freezes the keyed state for the writer. This waits only when the
+/* Freezes the keyed state for the persister. This waits only when the
  * writer still serialises the previous snapshot (its checkpoint was
  * aborted while it was queued behind others): say so when it is long. */
 static int op_snapshot_tail(struct task *t, void *st, uint64_t id,

@@ -695,7 +695,7 @@ def bench_state(res, tmp, args, broker):
 def bench_cow(res, n):
     """What the snapshot costs the task after the barrier: batches of 100
     count updates of random existing keys with no snapshot out, with one
-    frozen (every first change copies), and after the writer is through
+    frozen (every first change copies), and after the persister is through
     (copies are freed), all on one thread (bench/kstate_cow.c)."""
     out = subprocess.run([KSTATE_COW, str(n), "5000"], check=True,
                          stdout=subprocess.PIPE, text=True).stdout

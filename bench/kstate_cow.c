@@ -1,15 +1,15 @@
 /*
  * kstate_cow.c - what a snapshot of keyed state costs the task after the
- * barrier, apart from sharing the CPU with the snapshot writer. Builds
+ * barrier, apart from sharing the CPU with the snapshot persister. Builds
  * NKEYS keys of count-like state (name "n", 8 bytes), then times batches of
  * BATCH updates of random existing keys, all on this one thread, in three
  * phases of equal length:
  *
  *   plain   no snapshot out
- *   frozen  a snapshot frozen, the writer not started: every update of a
+ *   frozen  a snapshot frozen, the persister not started: every update of a
  *           key not copied yet copies it (and a group's first update its
  *           slot array)
- *   thaw    the writer is through (filled here, timed), not released yet:
+ *   thaw    the persister is through (filled here, timed), not released yet:
  *           a group's first update frees what was copied for it
  *
  * and prints one line per phase: "PHASE: N batches of BATCH updates, cpu

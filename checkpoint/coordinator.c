@@ -2,7 +2,7 @@
  * coordinator.c - the checkpoint coordinator (see coordinator.h).
  *
  * One thread runs this state machine; everything it reads or writes is
- * under c->mu. Tasks and the snapshot writer only post events (ack,
+ * under c->mu. Tasks and the snapshot persister only post events (ack,
  * decline) and signal c->cv.
  *
  *   IDLE      No checkpoint in flight. The next one is due at
@@ -45,7 +45,7 @@
 #include "store.h"
 #include "task.h"
 #include "util.h"
-#include "writer.h"
+#include "persister.h"
 
 enum coord_state { CS_IDLE, CS_PENDING, CS_DONE };
 
@@ -66,7 +66,7 @@ struct coord {
 	const struct job_ckpt_cfg *cfg;
 	char *job_name, *fingerprint;   /* copies, for every _metadata */
 	struct ckpt_store *st;
-	struct ckpt_writer *writer;
+	struct ckpt_persister *persister;
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t mu;
@@ -114,9 +114,9 @@ struct coord *coord_new(struct flow *flow, const struct job_ckpt_cfg *cfg,
 	return c;
 }
 
-void coord_set_writer(struct coord *c, struct ckpt_writer *w)
+void coord_set_persister(struct coord *c, struct ckpt_persister *w)
 {
-	c->writer = w;
+	c->persister = w;
 }
 
 static void pending_reset(struct coord *c)
@@ -249,7 +249,7 @@ static void fail(struct coord *c, const char *why)
 	int tol = c->cfg->tolerable_failures;
 
 	c->consecutive_failures++;
-	ckpt_writer_discard(c->writer, p->id);
+	ckpt_persister_discard(c->persister, p->id);
 	c->last_end_ms = now_mono_ms();
 	if (p->final) {
 		log_error("coordinator",
@@ -431,7 +431,7 @@ static void *coord_main(void *arg)
 
 		if (c->shutdown || flow_stopping(c->flow)) {
 			if (c->state == CS_PENDING)
-				ckpt_writer_discard(c->writer, c->p.id);
+				ckpt_persister_discard(c->persister, c->p.id);
 			finish_job(c, false);
 			break;
 		}

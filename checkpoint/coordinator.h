@@ -15,7 +15,7 @@
 struct flow;
 struct coord;
 struct ckpt_store;
-struct ckpt_writer;
+struct ckpt_persister;
 struct ckpt_file_info;
 
 /* Checkpoints flow's tasks into st, from id next_id on. job_name and
@@ -23,7 +23,7 @@ struct ckpt_file_info;
 struct coord *coord_new(struct flow *flow, const struct job_ckpt_cfg *cfg,
                         const char *job_name, const char *fingerprint,
                         struct ckpt_store *st, uint64_t next_id);
-void coord_set_writer(struct coord *c, struct ckpt_writer *w);
+void coord_set_persister(struct coord *c, struct ckpt_persister *w);
 int coord_start(struct coord *c);
 
 /* A task finished its part of checkpoint id. file is NULL for a task with

@@ -20,7 +20,7 @@
  *   DIR/chk-<id>/_metadata    JSON; the checkpoint exists once it is there
  *
  * Thread safety: a store handle may be used from several threads at once
- * (the coordinator and the snapshot writer); it holds no mutable state
+ * (the coordinator and the snapshot persister); it holds no mutable state
  * beyond the lock file descriptor.
  */
 #ifndef WEIR_CKPT_STORE_H

@@ -1,8 +1,8 @@
 /*
  * connectors.h - what reads from and writes to the world: the Kafka source
  * and sink, the in-memory generator source and the discard sink (tests and
- * benchmarks), and the embedded broker command. Each *_open fills a task
- * body; errors go to err with what to do about them.
+ * benchmarks). Each *_open fills a task body; errors go to err with what
+ * to do about them.
  */
 #ifndef WEIR_CONNECTORS_H
 #define WEIR_CONNECTORS_H
@@ -37,8 +37,5 @@ int discard_sink_open(struct task *t, const struct job_sink_cfg *cfg,
 int kafka_probe(const char *what, const char *brokers,
                 const struct kv_list *props, const char *topic,
                 int *partitions, char *err, size_t errlen);
-
-/* `weir broker [--port N] [--topic NAME:PARTITIONS]...` */
-int broker_main(int argc, char **argv);
 
 #endif

@@ -8,16 +8,9 @@
  * record that is not in Kafka: at-least-once. A delivery failure fails the
  * job, so no later checkpoint can complete past a lost record.
  *
- * Exactly-once (replay with de-duplication, dedup.h) adds state: for each
- * output partition, the offset up to which this task's output is settled
- * at the checkpoint. After a restore the task reads its output partitions
- * from there before writing, and drops what replay produces again. The
- * sink then picks output partitions itself (murmur2 of the key like Java
- * clients, the source partition for records without a key), so replay
- * sends every record where it went the first time.
- *
- * Exactly-once by transactions is in kafka_txn.c; it replaces the body's
- * hooks and shares producing and delivery with this file (kafka_sink.h).
+ * The two exactly-once modes are tables of functions (kafka_sink.h) in
+ * kafka_eo.c (replay with de-duplication) and kafka_txn.c (transactions);
+ * they share producing and delivery with this file.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -25,7 +18,6 @@
 #include <string.h>
 
 #include "connectors.h"
-#include "dedup.h"
 #include "task.h"
 #include "kafka_sink.h"
 #include "lineage.h"
@@ -76,17 +68,8 @@ int ksink_fatal(struct task *t, struct ksink *s)
 	rd_kafka_resp_err_t e = rd_kafka_fatal_error(s->rk, reason,
 	                                             sizeof(reason));
 
-	if (s->txn && (e == RD_KAFKA_RESP_ERR__FENCED ||
-	               e == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
-	               e == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH))
-		return task_fail(t,
-		                 "%s: fenced: another producer with transactional "
-		                 "id \"%s\" has started (%s), so this instance "
-		                 "may no longer write. It stops without "
-		                 "committing; its open transaction is aborted by "
-		                 "the broker. If the other instance is not meant "
-		                 "to run, stop it and start this job again",
-		                 t->who, txn_id(s->txn), reason);
+	if (s->mode->fatal && s->mode->fatal(t, s, e, reason) < 0)
+		return -1;
 	return task_fail(t,
 	                 "%s: the producer failed for good: %s (%s). The job "
 	                 "stops; start it again to resume from the last "
@@ -219,7 +202,7 @@ static void record_origin(char *buf, size_t len, const struct weir_record *r,
 	if (hdrs &&
 	    rd_kafka_header_get_last(hdrs, "weir.lineage", &v, &vl) ==
 	        RD_KAFKA_RESP_ERR_NO_ERROR &&
-	    dedup_parse_lineage(v, vl, &topic, &tl, &p, &o, &seq) == 0) {
+	    lineage_parse(v, vl, &topic, &tl, &p, &o, &seq) == 0) {
 		snprintf(buf, len, "%.*s[%d]@%lld", (int)tl, topic, (int)p,
 		         (long long)o);
 		return;
@@ -325,10 +308,15 @@ int ksink_produce(struct task *t, struct ksink *s, int32_t part,
 	return rc;
 }
 
+int32_t ksink_source_partition(const struct weir_record *r)
+{
+	return r->partition < 0 ? 0 : r->partition;
+}
+
 /* Produces r with its headers and weir's lineage headers, to the partition
- * the sink's mode picks (and not at all when de-duplication drops it). */
+ * pick says (and not at all when it says KSINK_DROP). */
 static int produce_record(struct task *t, struct ksink *s,
-                          const struct weir_record *r)
+                          const struct weir_record *r, ksink_pick_fn *pick)
 {
 	bool lin_hdrs = s->cfg->lineage_headers;
 	/* No headers at all: no allocation for them either. */
@@ -337,7 +325,7 @@ static int produce_record(struct task *t, struct ksink *s,
 	        ? rd_kafka_headers_new((size_t)r->nhdrs + 2 * lin_hdrs)
 	        : NULL;
 	char lin[320];
-	int32_t part = RD_KAFKA_PARTITION_UA;
+	int32_t part;
 	uint64_t seq = 0;
 
 	for (size_t i = 0; i < r->nhdrs; i++) {
@@ -354,30 +342,20 @@ static int produce_record(struct task *t, struct ksink *s,
 		rd_kafka_header_add(hdrs, "weir.lineage", -1, lin,
 		                    ksink_lineage(lin, sizeof(lin), r, seq));
 	}
-	if (s->cfg->partitioner == PARTITIONER_SOURCE)
-		part = r->partition < 0 ? 0 : r->partition;
-	else if (s->eo && r->key)
-		part = rd_kafka_msg_partitioner_murmur2(
-		    s->rkt, r->key, r->key_len, s->out_partitions, NULL, NULL);
-	else if (s->eo)
-		part = (r->partition < 0 ? 0 : r->partition) %
-		       s->out_partitions;
-	if (s->eo && s->dd &&
-	    dedup_written(s->dd, r->partition, part, r->offset, seq)) {
+	part = pick(s, r, seq);
+	if (part == KSINK_DROP) {
 		ksink_headers_free(hdrs);
-		s->dropped++;
 		return 0;
 	}
 	return ksink_produce(t, s, part, r->timestamp, r->key, r->key_len,
 	                     r->value, r->value_len, hdrs, r);
 }
 
-static int ksink_process(struct task *t, void *st, struct batch *b)
+int ksink_process(struct task *t, struct ksink *s, struct batch *b,
+                  ksink_pick_fn *pick)
 {
-	struct ksink *s = st;
-
 	for (uint32_t i = 0; i < b->n; i++)
-		if (produce_record(t, s, &b->recs[i]) < 0)
+		if (produce_record(t, s, &b->recs[i], pick) < 0)
 			return -1;
 	rd_kafka_poll(s->rk, 0);
 	if (s->dr_err)
@@ -405,105 +383,10 @@ int ksink_wait_delivered(struct task *t, struct ksink *s)
 	return stopping ? -1 : 0;
 }
 
-static int ksink_flush(struct task *t, void *st, uint64_t id)
+int ksink_flush(struct task *t, void *st, uint64_t id)
 {
 	(void)id;
 	return ksink_wait_delivered(t, st);
-}
-
-static int ksink_snapshot(struct task *t, void *st, uint64_t id,
-                          struct weir_writer *w, char **offsets)
-{
-	struct ksink *s = st;
-
-	(void)t;
-	(void)id;
-	(void)offsets;
-	/* flush ran first: everything before the barrier is delivered. */
-	weir_write_u64(w, (uint64_t)s->out_partitions);
-	for (int p = 0; p < s->out_partitions; p++) {
-		if (s->delivered[p] + 1 > s->settled[p])
-			s->settled[p] = s->delivered[p] + 1;
-		weir_write_u64(w, (uint64_t)s->settled[p]);
-	}
-	if (s->dd && dedup_entries(s->dd) == 0) {
-		dedup_free(s->dd);
-		s->dd = NULL;
-	}
-	return 0;
-}
-
-static int ksink_restore(struct task *t, void *st, struct weir_reader *r,
-                         uint32_t version)
-{
-	struct ksink *s = st;
-	uint64_t n, v;
-
-	if (version == 2)
-		return task_fail(t,
-		                 "%s: this checkpoint was written with "
-		                 "\"exactly_once\": \"transactions\"; its sink "
-		                 "state cannot drive de-duplication. Switch the "
-		                 "sink back to \"transactions\", or move the "
-		                 "checkpoint directory aside to start fresh",
-		                 t->who);
-	if (version != 1 || weir_read_u64(r, &n) != WEIR_OK)
-		return task_fail(t, "%s: unknown sink state", t->who);
-	if ((int)n != s->out_partitions)
-		return task_fail(t,
-		                 "%s: the checkpoint knows %d partition(s) of "
-		                 "%s, the topic now has %d; exactly-once cannot "
-		                 "tell where its output went. Restore with the "
-		                 "original partition count, or move the "
-		                 "checkpoint directory aside to start fresh",
-		                 t->who, (int)n, s->cfg->topic,
-		                 s->out_partitions);
-	for (int p = 0; p < s->out_partitions; p++) {
-		if (weir_read_u64(r, &v) != WEIR_OK)
-			return task_fail(t, "%s: sink state is truncated",
-			                 t->who);
-		s->settled[p] = (int64_t)v;
-	}
-	s->restored = true;
-	return 0;
-}
-
-/* Exactly-once, before the first record: after a restore, learn what was
- * written after the checkpoint; on a fresh start, where output begins. */
-static int ksink_start(struct task *t, void *st)
-{
-	struct ksink *s = st;
-	struct dedup_scan_stats stats;
-	char err[1024];
-
-	if (!s->restored) {
-		for (int p = 0; p < s->out_partitions; p++) {
-			int64_t lo, hi;
-			rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-			    s->rk, s->cfg->topic, p, &lo, &hi,
-			    KAFKA_START_TIMEOUT_MS);
-
-			if (e)
-				return task_fail(t, "%s: cannot read the offsets "
-				                 "of %s[%d]: %s", t->who,
-				                 s->cfg->topic, p,
-				                 rd_kafka_err2str(e));
-			s->settled[p] = hi;
-		}
-		return 0;
-	}
-	s->dd = dedup_new();
-	if (dedup_scan(s->dd, s->cfg, s->job_name, s->src_topic,
-	               s->out_partitions, s->settled, &stats, err,
-	               sizeof(err)) < 0)
-		return task_fail(t, "%s: %s", t->who, err);
-	log_info(t->who,
-	         "exactly-once: read %lld record(s) of %s written after the "
-	         "checkpoint in %lld ms; %lld are this job's and will not be "
-	         "written again",
-	         (long long)stats.records, s->cfg->topic, (long long)stats.ms,
-	         (long long)stats.ours);
-	return 0;
 }
 
 static void ksink_idle(struct task *t, void *st)
@@ -514,36 +397,68 @@ static void ksink_idle(struct task *t, void *st)
 	rd_kafka_poll(s->rk, 0);
 }
 
+void ksink_close_flush(struct task *t, struct ksink *s)
+{
+	int wait = t && task_stopping(t) ? 2000 : 30000;
+
+	if (rd_kafka_flush(s->rk, wait) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_warn(t ? t->who : "sink",
+		         "%d record(s) not delivered at close; they are after "
+		         "the last checkpoint and will be written again on "
+		         "restart",
+		         rd_kafka_outq_len(s->rk));
+}
+
 static void ksink_close(struct task *t, void *st)
 {
 	struct ksink *s = st;
 
-	if (s->txn && s->rk)
-		txn_close(t, s);
-	else if (s->rk) {
-		int wait = t && task_stopping(t) ? 2000 : 30000;
-
-		if (rd_kafka_flush(s->rk, wait) != RD_KAFKA_RESP_ERR_NO_ERROR)
-			log_warn(t ? t->who : "sink",
-			         "%d record(s) not delivered at close; they "
-			         "are after the last checkpoint and will be "
-			         "written again on restart",
-			         rd_kafka_outq_len(s->rk));
-	}
-	if (s->dropped)
-		log_info(t ? t->who : "sink", "exactly-once: %llu replayed "
-		         "record(s) were already in %s and not written again",
-		         (unsigned long long)s->dropped, s->cfg->topic);
+	if (s->rk && s->mode->close)
+		s->mode->close(t, s);
 	if (s->rkt)
 		rd_kafka_topic_destroy(s->rkt);
 	if (s->rk)
 		rd_kafka_destroy(s->rk);
-	dedup_free(s->dd);
+	if (s->mode->free)
+		s->mode->free(s->mst);
 	lineage_seq_free(s->seqs);
-	txn_free(s->txn);
-	free(s->settled);
 	free(s->delivered);
 	free(s);
+}
+
+/* --- at-least-once ------------------------------------------------------ */
+
+/* librdkafka's partitioner (murmur2_random, see the defaults below), or
+ * the source partition. */
+static int32_t alo_pick(struct ksink *s, const struct weir_record *r,
+                        uint64_t seq)
+{
+	(void)seq;
+	if (s->cfg->partitioner == PARTITIONER_SOURCE)
+		return ksink_source_partition(r);
+	return RD_KAFKA_PARTITION_UA;
+}
+
+static int alo_process(struct task *t, void *st, struct batch *b)
+{
+	return ksink_process(t, st, b, alo_pick);
+}
+
+static const struct ksink_mode alo_mode = {
+    .name = "at-least-once",
+    .state_version = 1,
+    .process = alo_process,
+    .flush = ksink_flush,
+    .close = ksink_close_flush,
+};
+
+static const struct ksink_mode *mode_of(const struct job_sink_cfg *cfg)
+{
+	if (cfg->delivery != DELIVERY_EXACTLY_ONCE)
+		return &alo_mode;
+	if (cfg->exactly_once == EXACTLY_ONCE_TRANSACTIONS)
+		return &txn_mode;
+	return &eo_mode;
 }
 
 int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
@@ -567,8 +482,7 @@ int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
 	s->job_name = job_name;
 	s->src_topic = src_topic;
 	s->seqs = lineage_seq_new();
-	s->eo = cfg->delivery == DELIVERY_EXACTLY_ONCE &&
-	        cfg->exactly_once == EXACTLY_ONCE_DEDUP;
+	s->mode = mode_of(cfg);
 	if (kafka_probe("sink", cfg->brokers, &cfg->properties, cfg->topic,
 	                &s->out_partitions, err, errlen) < 0)
 		goto fail;
@@ -588,9 +502,7 @@ int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
 	                      err, errlen);
 	if (!conf)
 		goto fail;
-	if (cfg->delivery == DELIVERY_EXACTLY_ONCE &&
-	    cfg->exactly_once == EXACTLY_ONCE_TRANSACTIONS &&
-	    txn_setup(s, t, conf, err, errlen) < 0) {
+	if (s->mode->setup && s->mode->setup(s, t, conf, err, errlen) < 0) {
 		rd_kafka_conf_destroy(conf);
 		goto fail;
 	}
@@ -603,25 +515,22 @@ int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
 		goto fail;
 	}
 	s->rkt = rd_kafka_topic_new(s->rk, cfg->topic, NULL);
-	s->settled = xcalloc((size_t)s->out_partitions, sizeof(int64_t));
 	s->delivered = xmalloc((size_t)s->out_partitions * sizeof(int64_t));
 	for (int p = 0; p < s->out_partitions; p++)
 		s->delivered[p] = -1;
 
 	memset(body, 0, sizeof(*body));
 	body->st = s;
-	body->state_version = 1;
-	body->process = ksink_process;
-	body->flush = ksink_flush;
+	body->state_version = s->mode->state_version;
+	body->process = s->mode->process;
+	body->flush = s->mode->flush;
+	body->snapshot = s->mode->snapshot;
+	body->restore = s->mode->restore;
+	body->start = s->mode->start;
+	body->complete = s->mode->complete;
 	body->idle = ksink_idle;
 	body->close = ksink_close;
-	if (s->eo) {
-		body->snapshot = ksink_snapshot;
-		body->restore = ksink_restore;
-		body->start = ksink_start;
-	}
-	if (s->txn)
-		txn_attach(body);
+	log_debug(t->who, "sink delivery: %s", s->mode->name);
 	return 0;
 fail:
 	ksink_close(NULL, s);

@@ -1,8 +1,23 @@
 /*
  * kafka_sink.h - what the Kafka sink's files share: the sink task's state,
- * producing one record, and waiting for delivery. kafka_sink.c is the sink
- * (at-least-once, and exactly-once by de-duplication); kafka_txn.c adds
- * exactly-once by transactions.
+ * producing one record, waiting for delivery, and the table of functions
+ * each delivery mode fills. kafka_sink_open picks the table from the
+ * config; the common code never asks which mode it serves.
+ *
+ *   at-least-once        (kafka_sink.c) every record produced before
+ *                        barrier n is delivered before checkpoint n; no
+ *                        state.
+ *   exactly-once, dedup  (kafka_eo.c, eo_mode) the offsets settled per
+ *                        output partition are the state; after a restore
+ *                        the output tail is read and replayed records
+ *                        already there are dropped.
+ *   exactly-once, txn    (kafka_txn.c, txn_mode) Kafka transactions
+ *                        committed when the checkpoint completes; the
+ *                        open transaction's records are the state.
+ *
+ * name, process and flush are required; any other member may be NULL
+ * (nothing to do). They run where the task body's hooks of the same names
+ * run (task.h), with the sink.
  */
 #ifndef WEIR_KAFKA_SINK_H
 #define WEIR_KAFKA_SINK_H
@@ -15,23 +30,52 @@
 #include "task.h"
 #include "weir/weir.h"
 
-struct dedup;
+struct ksink;
 struct lineage_seq;
-struct txn;
+
+struct ksink_mode {
+	const char *name;
+	/* Of the snapshot's bytes, handed back to restore. */
+	uint32_t state_version;
+	/* Before the producer exists: creates the mode's state (s->mst) and
+	 * adds its settings to conf. s->out_partitions is known. */
+	int (*setup)(struct ksink *s, struct task *t, rd_kafka_conf_t *conf,
+	             char *err, size_t errlen);
+	/* One batch (ksink_process serves a mode that only picks where each
+	 * record goes). */
+	int (*process)(struct task *t, void *st, struct batch *b);
+	/* At the barrier: what checkpoint id covers is in Kafka (or in the
+	 * transaction). */
+	int (*flush)(struct task *t, void *st, uint64_t id);
+	int (*snapshot)(struct task *t, void *st, uint64_t id,
+	                struct weir_writer *w, char **offsets);
+	int (*restore)(struct task *t, void *st, struct weir_reader *r,
+	               uint32_t version);
+	int (*start)(struct task *t, void *st);
+	int (*complete)(struct task *t, void *st, uint64_t id);
+	/* A fatal producer error the mode can explain: stops the task
+	 * (task_fail) and returns -1, or returns 0 to leave it to the
+	 * general message. */
+	int (*fatal)(struct task *t, struct ksink *s, rd_kafka_resp_err_t e,
+	             const char *reason);
+	/* At close, while the producer still exists (t may be NULL). */
+	void (*close)(struct task *t, struct ksink *s);
+	/* Frees s->mst; runs also when setup failed half way. */
+	void (*free)(void *mst);
+};
+
+extern const struct ksink_mode eo_mode;  /* kafka_eo.c */
+extern const struct ksink_mode txn_mode; /* kafka_txn.c */
 
 struct ksink {
 	const struct job_sink_cfg *cfg;
 	const struct job_ckpt_cfg *ckpt; /* the transaction timeout follows */
 	const char *job_name;
 	const char *src_topic;
-	bool eo;                /* exactly-once by de-duplication */
-	bool restored;
-	int64_t *settled;       /* eo: per output partition */
+	const struct ksink_mode *mode;
+	void *mst;              /* the mode's state, owned by the mode */
 	int64_t *delivered;     /* highest offset delivered, -1 none */
-	struct dedup *dd;
-	uint64_t dropped;
 	struct lineage_seq *seqs; /* numbers each source record's outputs */
-	struct txn *txn;        /* exactly-once by transactions, else NULL */
 	rd_kafka_t *rk;
 	rd_kafka_topic_t *rkt;
 	int out_partitions;
@@ -47,6 +91,20 @@ struct ksink {
 	 * thread, like dr_err. */
 	char kafka_err[200];
 };
+
+/* Where ksink_process sends r, the seq-th output of its source record:
+ * a partition, RD_KAFKA_PARTITION_UA (librdkafka's partitioner), or
+ * KSINK_DROP (already in Kafka). */
+#define KSINK_DROP (-2)
+typedef int32_t ksink_pick_fn(struct ksink *s, const struct weir_record *r,
+                              uint64_t seq);
+
+/* Produces each record of b with its headers and weir's lineage headers
+ * to the partition pick says, then serves delivery reports. */
+int ksink_process(struct task *t, struct ksink *s, struct batch *b,
+                  ksink_pick_fn *pick);
+/* The partition of r under sink.partitioner "source". */
+int32_t ksink_source_partition(const struct weir_record *r);
 
 /* Hands one record to librdkafka, waiting while its queue is full. hdrs
  * becomes librdkafka's, or is destroyed on failure. part may be
@@ -72,21 +130,14 @@ void ksink_headers_free(rd_kafka_headers_t *hdrs);
  * what it waits for (task_set_waiting), which a checkpoint that times out
  * reports. */
 int ksink_wait_delivered(struct task *t, struct ksink *s);
+/* ksink_wait_delivered as a flush hook. */
+int ksink_flush(struct task *t, void *st, uint64_t id);
+/* At close: waits a while for what is not delivered yet, and says what
+ * was not. */
+void ksink_close_flush(struct task *t, struct ksink *s);
 
 /* Stops the job after a fatal producer error, saying what it means (a
  * fenced transactional producer: another instance took over). */
 int ksink_fatal(struct task *t, struct ksink *s);
-
-/* Transactions (kafka_txn.c). txn_setup adds the transactional settings
- * to conf before the producer exists; txn_attach then takes over the
- * body's hooks. */
-int txn_setup(struct ksink *s, struct task *t, rd_kafka_conf_t *conf,
-              char *err, size_t errlen);
-void txn_attach(struct task_body *body);
-/* At close: aborts a transaction that is still open (a restart restores
- * its records from the checkpoint). */
-void txn_close(struct task *t, struct ksink *s);
-void txn_free(struct txn *x);
-const char *txn_id(const struct txn *x);
 
 #endif

@@ -45,7 +45,6 @@
  */
 #include <assert.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,16 +73,13 @@ struct txn {
 	bool marker_checked;
 	uint64_t commits;
 	uint64_t restored_id;    /* checkpoint the copies came from, 0 none */
-	long kill_at_commit;     /* test hook: SIGKILL before this commit */
+	bool restored;
 };
 
-const char *txn_id(const struct txn *x)
+static void txn_free(void *mst)
 {
-	return x ? x->id : "";
-}
+	struct txn *x = mst;
 
-void txn_free(struct txn *x)
-{
 	if (!x)
 		return;
 	free(x->recs.p);
@@ -212,6 +208,7 @@ static int produce_copies(struct task *t, struct ksink *s,
 static int call_failed(struct task *t, struct ksink *s, const char *step,
                        rd_kafka_error_t *e)
 {
+	struct txn *x = s->mst;
 	char msg[512];
 
 	snprintf(msg, sizeof(msg), "%s", rd_kafka_error_string(e));
@@ -223,12 +220,12 @@ static int call_failed(struct task *t, struct ksink *s, const char *step,
 	return task_fail(t, "%s: %s of transaction \"%s\" failed: %s. The "
 	                 "job stops; start it again to resume from the last "
 	                 "completed checkpoint",
-	                 t->who, step, s->txn->id, msg);
+	                 t->who, step, x->id, msg);
 }
 
 static int begin(struct task *t, struct ksink *s)
 {
-	struct txn *x = s->txn;
+	struct txn *x = s->mst;
 	rd_kafka_error_t *e;
 
 	if (x->open)
@@ -246,7 +243,7 @@ static int begin(struct task *t, struct ksink *s)
  * after this task's last record in each partition it wrote. */
 static rd_kafka_error_t *add_marker(struct ksink *s, uint64_t id)
 {
-	struct txn *x = s->txn;
+	struct txn *x = s->mst;
 	rd_kafka_topic_partition_list_t *l =
 	    rd_kafka_topic_partition_list_new(s->out_partitions);
 	rd_kafka_consumer_group_metadata_t *g =
@@ -279,7 +276,7 @@ static int64_t read_marker(struct ksink *s, char *err, size_t errlen)
 	static const char *const defaults[] = {
 	    "enable.auto.commit", "false",
 	    NULL};
-	struct txn *x = s->txn;
+	struct txn *x = s->mst;
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
 	rd_kafka_topic_partition_list_t *l;
@@ -334,7 +331,7 @@ static int64_t read_marker(struct ksink *s, char *err, size_t errlen)
 /* Pre-commit of checkpoint id: everything delivered, marker added. */
 static int precommit(struct task *t, struct ksink *s, uint64_t id)
 {
-	struct txn *x = s->txn;
+	struct txn *x = s->mst;
 	rd_kafka_error_t *e;
 
 	if (ksink_wait_delivered(t, s) < 0)
@@ -355,7 +352,9 @@ static void check_marker(struct task *t, struct ksink *s, uint64_t id)
 	char err[512];
 	int64_t m;
 
-	s->txn->marker_checked = true;
+	struct txn *x = s->mst;
+
+	x->marker_checked = true;
 	m = read_marker(s, err, sizeof(err));
 	if (m < 0)
 		log_warn(t->who, "%s", err);
@@ -374,11 +373,11 @@ static void check_marker(struct task *t, struct ksink *s, uint64_t id)
 /* Commits the open transaction, covering checkpoint x->precommitted. */
 static int commit(struct task *t, struct ksink *s)
 {
-	struct txn *x = s->txn;
+	struct txn *x = s->mst;
 	uint64_t id = x->precommitted;
 
-	if (x->kill_at_commit > 0 && (long)x->commits + 1 == x->kill_at_commit)
-		raise(SIGKILL); /* test hook: die between complete and commit */
+	log_debug(t->who, "committing checkpoint %" PRIu64 "'s transaction: "
+	          "%" PRIu64 " record(s)", id, x->nrecs);
 	for (;;) {
 		rd_kafka_error_t *e =
 		    rd_kafka_commit_transaction(s->rk, TXN_CALL_TIMEOUT_MS);
@@ -429,7 +428,7 @@ static int commit(struct task *t, struct ksink *s)
 static int txn_process(struct task *t, void *st, struct batch *b)
 {
 	struct ksink *s = st;
-	struct txn *x = s->txn;
+	struct txn *x = s->mst;
 	struct weir_reader copy;
 	size_t at;
 	int rc;
@@ -464,7 +463,7 @@ static int txn_process(struct task *t, void *st, struct batch *b)
 /* Moves the held records into the open transaction. */
 static int release_held(struct task *t, struct ksink *s)
 {
-	struct txn *x = s->txn;
+	struct txn *x = s->mst;
 
 	if (x->nheld == 0)
 		return 0;
@@ -492,7 +491,7 @@ static int txn_snapshot(struct task *t, void *st, uint64_t id,
                         struct weir_writer *w, char **offsets)
 {
 	struct ksink *s = st;
-	struct txn *x = s->txn;
+	struct txn *x = s->mst;
 	bool keep = x->open && x->precommitted == id;
 
 	(void)t;
@@ -508,7 +507,7 @@ static int txn_restore(struct task *t, void *st, struct weir_reader *r,
                        uint32_t version)
 {
 	struct ksink *s = st;
-	struct txn *x = s->txn;
+	struct txn *x = s->mst;
 	uint64_t id, n;
 	const void *p;
 	size_t len;
@@ -532,7 +531,7 @@ static int txn_restore(struct task *t, void *st, struct weir_reader *r,
 	weir_write(&x->recs, p, len);
 	x->nrecs = n;
 	x->restored_id = id;
-	s->restored = true;
+	x->restored = true;
 	return 0;
 }
 
@@ -540,7 +539,7 @@ static int txn_restore(struct task *t, void *st, struct weir_reader *r,
  * aborted when this instance fenced the old one? */
 static int recover(struct task *t, struct ksink *s)
 {
-	struct txn *x = s->txn;
+	struct txn *x = s->mst;
 	uint64_t id = x->restored_id;
 	int64_t t0 = now_mono_ms();
 	char err[512];
@@ -584,7 +583,7 @@ static int recover(struct task *t, struct ksink *s)
 static int txn_start(struct task *t, void *st)
 {
 	struct ksink *s = st;
-	struct txn *x = s->txn;
+	struct txn *x = s->mst;
 	uint64_t n = x->nrecs;
 	rd_kafka_error_t *e;
 
@@ -593,7 +592,7 @@ static int txn_start(struct task *t, void *st)
 	e = rd_kafka_init_transactions(s->rk, KAFKA_START_TIMEOUT_MS);
 	if (e)
 		return call_failed(t, s, "init", e);
-	if (!s->restored) {
+	if (!x->restored) {
 		if (getentropy(&x->token, sizeof(x->token)) < 0)
 			x->token = (uint64_t)now_mono_us() ^ (uint64_t)getpid();
 		log_info(t->who, "transactions: id \"%s\", no checkpoint to "
@@ -612,7 +611,7 @@ static int txn_start(struct task *t, void *st)
 static int txn_complete(struct task *t, void *st, uint64_t id)
 {
 	struct ksink *s = st;
-	struct txn *x = s->txn;
+	struct txn *x = s->mst;
 
 	if (!x->precommitted || id < x->precommitted)
 		return 0;
@@ -621,9 +620,9 @@ static int txn_complete(struct task *t, void *st, uint64_t id)
 	return release_held(t, s);
 }
 
-void txn_close(struct task *t, struct ksink *s)
+static void txn_close(struct task *t, struct ksink *s)
 {
-	struct txn *x = s->txn;
+	struct txn *x = s->mst;
 	rd_kafka_error_t *e;
 
 	if (!x->open)
@@ -653,19 +652,16 @@ static bool user_set(const struct job_sink_cfg *cfg, const char *key)
 	return false;
 }
 
-int txn_setup(struct ksink *s, struct task *t, rd_kafka_conf_t *conf,
-              char *err, size_t errlen)
+static int txn_setup(struct ksink *s, struct task *t, rd_kafka_conf_t *conf,
+                     char *err, size_t errlen)
 {
 	struct txn *x = xcalloc(1, sizeof(*x));
 	const struct job_ckpt_cfg *ck = s->ckpt;
 	char prefix[200], e[256], v[32];
 	size_t sz = sizeof(prefix);
-	const char *kill = getenv("WEIR_TEST_KILL_AT_COMMIT");
 
-	s->txn = x;
+	s->mst = x;
 	x->base = xcalloc((size_t)s->out_partitions, sizeof(int64_t));
-	if (kill)
-		x->kill_at_commit = strtol(kill, NULL, 10);
 	if (rd_kafka_conf_get(conf, "transactional.id", prefix, &sz) !=
 	        RD_KAFKA_CONF_OK || !prefix[0])
 		snprintf(prefix, sizeof(prefix), "weir-%s-sink", s->job_name);
@@ -697,13 +693,37 @@ int txn_setup(struct ksink *s, struct task *t, rd_kafka_conf_t *conf,
 	return 0;
 }
 
-void txn_attach(struct task_body *body)
+/* A fenced transactional producer: another instance took over. */
+static int txn_fatal(struct task *t, struct ksink *s, rd_kafka_resp_err_t e,
+                     const char *reason)
 {
-	body->state_version = TXN_STATE_VERSION;
-	body->process = txn_process;
-	body->flush = txn_flush;
-	body->snapshot = txn_snapshot;
-	body->restore = txn_restore;
-	body->start = txn_start;
-	body->complete = txn_complete;
+	struct txn *x = s->mst;
+
+	if (e != RD_KAFKA_RESP_ERR__FENCED &&
+	    e != RD_KAFKA_RESP_ERR_PRODUCER_FENCED &&
+	    e != RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
+		return 0;
+	return task_fail(t,
+	                 "%s: fenced: another producer with transactional "
+	                 "id \"%s\" has started (%s), so this instance "
+	                 "may no longer write. It stops without "
+	                 "committing; its open transaction is aborted by "
+	                 "the broker. If the other instance is not meant "
+	                 "to run, stop it and start this job again",
+	                 t->who, x->id, reason);
 }
+
+const struct ksink_mode txn_mode = {
+    .name = "exactly-once by transactions",
+    .state_version = TXN_STATE_VERSION,
+    .setup = txn_setup,
+    .process = txn_process,
+    .flush = txn_flush,
+    .snapshot = txn_snapshot,
+    .restore = txn_restore,
+    .start = txn_start,
+    .complete = txn_complete,
+    .fatal = txn_fatal,
+    .close = txn_close,
+    .free = txn_free,
+};

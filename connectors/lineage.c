@@ -64,3 +64,43 @@ uint64_t lineage_seq_next(struct lineage_seq *ls, int32_t partition,
 	}
 	return c->next++;
 }
+
+int lineage_parse(const char *s, size_t len, const char **topic,
+                  size_t *topic_len, int32_t *part, int64_t *offset,
+                  uint64_t *seq)
+{
+	/* Each field's largest value: partition, offset, seq. */
+	static const uint64_t max[3] = {INT32_MAX, INT64_MAX, UINT64_MAX};
+	uint64_t v[3];
+	size_t i, slashes = 0, pos;
+
+	/* The last three fields are numbers; the topic is what precedes. */
+	for (i = len; i > 0 && slashes < 3; i--)
+		if (s[i - 1] == '/')
+			slashes++;
+	if (slashes < 3 || i == 0)
+		return -1;
+	*topic = s;
+	*topic_len = i;
+	pos = i + 1;
+	for (int k = 0; k < 3; k++) {
+		size_t start = pos;
+
+		v[k] = 0;
+		for (; pos < len && s[pos] >= '0' && s[pos] <= '9'; pos++) {
+			unsigned d = (unsigned)(s[pos] - '0');
+
+			if (v[k] > (max[k] - d) / 10)
+				return -1;
+			v[k] = v[k] * 10 + d;
+		}
+		if (pos == start || (k < 2 ? pos >= len || s[pos] != '/'
+		                          : pos != len))
+			return -1;
+		pos++;
+	}
+	*part = (int32_t)v[0];
+	*offset = (int64_t)v[1];
+	*seq = v[2];
+	return 0;
+}

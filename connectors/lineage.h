@@ -17,6 +17,7 @@
 #ifndef WEIR_LINEAGE_H
 #define WEIR_LINEAGE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct lineage_seq;
@@ -30,5 +31,11 @@ void lineage_seq_free(struct lineage_seq *ls);
  * source partition (partition < 0) share one counter of their own. */
 uint64_t lineage_seq_next(struct lineage_seq *ls, int32_t partition,
                           int64_t offset);
+
+/* Parses a weir.lineage header "topic/partition/offset/seq". The topic
+ * may contain '/'. Returns 0, or -1 when it is not one. */
+int lineage_parse(const char *s, size_t len, const char **topic,
+                  size_t *topic_len, int32_t *part, int64_t *offset,
+                  uint64_t *seq);
 
 #endif

@@ -5,7 +5,7 @@
  *
  * The flow knows no job file, no Kafka and no checkpoint files. The job
  * (job/) builds it stage by stage, wires the hooks to the checkpoint
- * coordinator and snapshot writer, and starts the task threads; tasks and
+ * coordinator and snapshot persister, and starts the task threads; tasks and
  * the coordinator read the flags below.
  *
  * Threads: the hooks are called from task threads (submit, ack,

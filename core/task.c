@@ -240,7 +240,7 @@ int task_emit(struct task *t, const void *key, size_t key_len,
 /* --- checkpoints ---------------------------------------------------------- */
 
 /* Takes this task's part of checkpoint id: make the output durable, capture
- * the state (bytes, and a view the writer serialises later), hand it to the
+ * the state (bytes, and a view the persister serialises later), hand it to the
  * writer, then forward the barrier. */
 static int take_checkpoint(struct task *t, uint64_t id)
 {

@@ -26,7 +26,7 @@ struct task;
  * the state captured at the barrier (managed keyed state). fill appends it
  * to the bytes the body's snapshot wrote: 0, or -1 with a message. release
  * tells the body the view is no longer needed. Both run on the snapshot
- * writer's thread; release exactly once, after fill, or without fill when
+ * persister's thread; release exactly once, after fill, or without fill when
  * the checkpoint was aborted first. fill NULL: no such part. */
 struct snap_tail {
 	int (*fill)(void *arg, struct weir_writer *w, char *err,
@@ -57,7 +57,7 @@ struct task_body {
 	 * object text for _metadata ({"topic":{"0":42}}). */
 	int (*snapshot)(struct task *t, void *st, uint64_t id,
 	                struct weir_writer *w, char **offsets);
-	/* Right after snapshot: capture what the snapshot writer serialises
+	/* Right after snapshot: capture what the snapshot persister serialises
 	 * after those bytes, in *tail. Fails only before capturing. */
 	int (*snapshot_tail)(struct task *t, void *st, uint64_t id,
 	                     struct snap_tail *tail);

@@ -29,7 +29,7 @@
 #include "restore.h"
 #include "store.h"
 #include "task.h"
-#include "writer.h"
+#include "persister.h"
 
 /* --- validation ------------------------------------------------------------ */
 
@@ -385,7 +385,7 @@ out:
 
 /* --- checkpoint hooks ------------------------------------------------------- */
 
-/* The flow's hooks (core/flow.h), wired to the snapshot writer and the
+/* The flow's hooks (core/flow.h), wired to the snapshot persister and the
  * coordinator. */
 static void hook_submit(void *arg, struct task *t, uint64_t id,
                         uint32_t state_version, char *bytes, size_t len,
@@ -393,7 +393,7 @@ static void hook_submit(void *arg, struct task *t, uint64_t id,
 {
 	struct job *job = arg;
 
-	ckpt_writer_submit(job->writer, id, t->index, t->name, state_version,
+	ckpt_persister_submit(job->persister, id, t->index, t->name, state_version,
 	                   bytes, len, offsets, tail);
 }
 
@@ -476,8 +476,8 @@ int job_prepare(struct job *job, struct errlist *errs)
 	job->coord = coord_new(&job->flow, &job->cfg->checkpoint,
 	                       job->cfg->name, job->fingerprint, job->store,
 	                       next_id);
-	job->writer = ckpt_writer_new(job->store, job->coord);
-	coord_set_writer(job->coord, job->writer);
+	job->persister = ckpt_persister_new(job->store, job->coord);
+	coord_set_persister(job->coord, job->persister);
 	return 0;
 }
 
@@ -609,8 +609,8 @@ int job_wait(struct job *job)
 		task_join(f->tasks[i]);
 	coord_shutdown(job->coord);
 	coord_join(job->coord);
-	ckpt_writer_free(job->writer);
-	job->writer = NULL;
+	ckpt_persister_free(job->persister);
+	job->persister = NULL;
 	if (job_stopping(job))
 		return 1;
 	return coord_final_ok(job->coord) ? 0 : 1;
@@ -629,7 +629,7 @@ void job_free(struct job *job)
 		t->body.close = NULL;
 	}
 	flow_destroy(&job->flow);
-	ckpt_writer_free(job->writer);
+	ckpt_persister_free(job->persister);
 	coord_free(job->coord);
 	ckpt_store_close(job->store);
 	jobfile_free(job->cfg);

@@ -18,7 +18,7 @@
 struct task;
 struct coord;
 struct ckpt_store;
-struct ckpt_writer;
+struct ckpt_persister;
 
 struct job {
 	struct job_cfg *cfg;
@@ -26,7 +26,7 @@ struct job {
 	struct flow flow;       /* the tasks and channels, running */
 	struct ckpt_store *store;
 	const struct ckpt_io *io;   /* file system calls; NULL: POSIX */
-	struct ckpt_writer *writer;
+	struct ckpt_persister *persister;
 	struct coord *coord;
 
 	pthread_mutex_t mu;

@@ -4,6 +4,8 @@
  * Exit codes: 0 success, 1 the job or command failed, 2 bad command line
  * or bad job file.
  */
+#include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -229,6 +231,41 @@ static int cmd_checkpoints(const char *dir)
 	return 0;
 }
 
+/* `weir broker ARGS` runs weir-broker (tools/broker.c) with ARGS: it is
+ * next to weir, installed and in the build tree. argv is {"broker",
+ * ARGS..., NULL}. Returns only on failure. */
+static int cmd_broker(char **argv)
+{
+	static const char *const where[] = {"weir-broker"};
+	char dir[PATH_MAX], path[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+
+	if (n <= 0) {
+		fprintf(stderr, "weir broker: cannot find the weir executable "
+		        "(/proc/self/exe): %s\n", strerror(errno));
+		return 1;
+	}
+	dir[n] = '\0';
+	*strrchr(dir, '/') = '\0';
+	for (size_t i = 0; i < NELEM(where); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, where[i]);
+		if (access(path, F_OK) != 0)
+			continue;
+		argv[0] = path;
+		execv(path, argv);
+		fprintf(stderr, "weir broker: cannot run %s: %s\n", path,
+		        strerror(errno));
+		return 1;
+	}
+	fprintf(stderr,
+	        "weir broker: %s/weir-broker is missing. The embedded broker "
+	        "is a program of its own, installed next to weir (`meson "
+	        "install` puts both in one directory): install it there, or "
+	        "run weir-broker directly\n",
+	        dir);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
@@ -245,7 +282,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(cmd, "broker"))
-		return broker_main(argc - 1, argv + 1);
+		return cmd_broker(argv + 1);
 	if (!strcmp(cmd, "run") || !strcmp(cmd, "validate") ||
 	    !strcmp(cmd, "checkpoints")) {
 		if (argc != 3) {

@@ -14,7 +14,7 @@
  *                         (the previous view is gone), freezes each
  *                         non-empty group into snap.views, clears
  *                         snap.done[g] for those, sets snap.out. The views
- *                         reach the writer through its queue's mutex.
+ *                         reach the persister through its queue's mutex.
  *   kstate_fill (writer)  serialises the views group by group and sets
  *                         snap.done[g] (release) after each: from then on
  *                         the task may change group g in place.
@@ -25,7 +25,7 @@
  * (acquire), and thaws every group once it sees snap.out clear. A thaw
  * moves what was copied to ks->trash, which each change, and each idle
  * turn of the task, empties a little: the copies a snapshot caused are
- * freed soon after the writer is through, without a pause for freeing
+ * freed soon after the persister is through, without a pause for freeing
  * them all at once.
  */
 #include "keyed_state.h"
@@ -134,7 +134,7 @@ static void thaw_all(struct keyed_state *ks)
 	ks->thaw_pending = false;
 }
 
-/* Thaws every group once the writer released the view. */
+/* Thaws every group once the persister released the view. */
 static void thaw_if_released(struct keyed_state *ks)
 {
 	if (ks->thaw_pending &&
@@ -142,7 +142,7 @@ static void thaw_if_released(struct keyed_state *ks)
 		thaw_all(ks);
 }
 
-/* The map of group g, ready to be changed: thawed when the writer is
+/* The map of group g, ready to be changed: thawed when the persister is
  * through with it, created when the group had no key yet. Frees a little
  * of the trash on the way. */
 static struct cowmap *group_to_change(struct keyed_state *ks, int g)

@@ -7,9 +7,9 @@
  *
  * A snapshot is taken in two parts so that the task does not stop for the
  * size of its state. At the barrier the task freezes the state (O(key
- * groups)); the snapshot writer's thread then serialises the frozen view
+ * groups)); the snapshot persister's thread then serialises the frozen view
  * while the task goes on changing the state, which copies only what it
- * changes in groups the writer has not reached yet. At most one snapshot
+ * changes in groups the persister has not reached yet. At most one snapshot
  * is out at a time: a freeze waits until the previous one was released.
  */
 #ifndef WEIR_KEYED_STATE_H
@@ -53,7 +53,7 @@ int kstate_iterate(struct keyed_state *ks, kstate_fn fn, void *arg);
 void kstate_freeze(struct keyed_state *ks);
 /* Appends the snapshot section of what kstate_freeze captured to w.
  * Returns 0, or -1 with a message when kstate_free stopped it. One thread
- * other than the task (the snapshot writer), before kstate_release. */
+ * other than the task (the snapshot persister), before kstate_release. */
 int kstate_fill(struct keyed_state *ks, struct weir_writer *w, char *err,
                 size_t errlen);
 /* The captured view is no longer needed, whether it was filled or not.
@@ -61,7 +61,7 @@ int kstate_fill(struct keyed_state *ks, struct weir_writer *w, char *err,
 void kstate_release(struct keyed_state *ks);
 
 /* kstate_freeze, then points tail at kstate_fill and kstate_release of
- * ks, for the snapshot writer. Task thread, at the barrier. */
+ * ks, for the snapshot persister. Task thread, at the barrier. */
 void kstate_capture(struct keyed_state *ks, struct snap_tail *tail);
 
 /* The task has nothing else to do: frees some of what snapshots made it

@@ -1,6 +1,6 @@
 /*
  * test_align.c - barrier alignment and the checkpoint protocol, end to end
- * through the real task threads, channels, coordinator, snapshot writer
+ * through the real task threads, channels, coordinator, snapshot persister
  * and store, with test bodies.
  *
  * Two sources (one slow, one fast) each emit two partitions of numbered
@@ -14,7 +14,7 @@
  *
  * Checkers also count their records per block of BLOCK offsets in managed
  * keyed state, captured at the barrier and serialised later by the
- * snapshot writer while the checker goes on: in every checkpoint those
+ * snapshot persister while the checker goes on: in every checkpoint those
  * counts must be exactly what the checker's own counts say it had seen,
  * so a view that missed or caught a change across the barrier, or a tail
  * lost on an abort or a write fault, shows.

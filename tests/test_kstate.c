@@ -2,7 +2,7 @@
  * test_kstate.c - managed keyed state and its two-part snapshots: what
  * kstate_fill writes is the state at kstate_freeze whatever the task
  * changed after, the task sees its own changes, copies made for a
- * snapshot are freed once the writer is through (or gave the view back
+ * snapshot are freed once the persister is through (or gave the view back
  * unfilled, as for an aborted checkpoint), a freeze waits for the previous
  * snapshot, kstate_free waits for a writer still reading, and a restore
  * with another parallelism puts every key in exactly one task. The
@@ -275,8 +275,8 @@ static void freeze_and_change_all(struct keyed_state *ks, struct model *m,
 	ck_assert_uint_ge(kstate_kept(ks), m->n);
 }
 
-/* What a snapshot made the task keep is let go of as soon as the writer
- * is through: group by group as the writer passes them (the task then
+/* What a snapshot made the task keep is let go of as soon as the persister
+ * is through: group by group as the persister passes them (the task then
  * changes them in place again), or all groups at a release; and freed a
  * little with each change, and more when the task is idle, never all in
  * one change. */
@@ -487,7 +487,7 @@ static void *fill_main(void *arg)
 	return NULL;
 }
 
-/* Builds m->n keys in f->ks, freezes, and starts the writer. */
+/* Builds m->n keys in f->ks, freezes, and starts the persister. */
 static pthread_t build_and_start_writer(struct filler *f, struct model *m)
 {
 	pthread_t th;
@@ -498,7 +498,7 @@ static pthread_t build_and_start_writer(struct filler *f, struct model *m)
 	return th;
 }
 
-/* The writer fills while the task keeps changing every kind of thing;
+/* The persister fills while the task keeps changing every kind of thing;
  * each round's bytes are the state at its freeze. */
 START_TEST(concurrent_fill_while_task_changes)
 {
@@ -563,7 +563,7 @@ START_TEST(freeze_waits_for_previous_release)
 }
 END_TEST
 
-/* kstate_free with the writer still reading stops it and waits for the
+/* kstate_free with the persister still reading stops it and waits for the
  * release before freeing anything. */
 START_TEST(free_waits_for_the_writer)
 {

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dedup.h"
+#include "kafka_eo.h"
 #include "kafka_sink.h"
 #include "lineage.h"
 #include "record.h"
@@ -42,9 +42,7 @@ static void same(const char *topic, int32_t part, int64_t off, uint64_t seq)
 	ck_assert_str_eq(got, want);
 	if (part < 0 || off < 0)
 		return; /* records a Kafka sink never gets */
-	ck_assert_int_eq(dedup_parse_lineage(got, (size_t)n, &t, &tl, &p, &o,
-	                                     &s),
-	                 0);
+	ck_assert_int_eq(lineage_parse(got, (size_t)n, &t, &tl, &p, &o, &s), 0);
 	ck_assert_uint_eq(tl, strlen(topic));
 	ck_assert_int_eq(memcmp(t, topic, tl), 0);
 	ck_assert_int_eq(p, part);
@@ -95,12 +93,11 @@ START_TEST(malformed)
 	uint64_t sq;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(dedup_parse_lineage(bad[i], strlen(bad[i]), &t,
-		                                  &tl, &p, &o, &sq) < 0,
+		ck_assert_msg(lineage_parse(bad[i], strlen(bad[i]), &t, &tl, &p,
+		                            &o, &sq) < 0,
 		              "accepted \"%s\"", bad[i]);
 	/* The topic may hold '/': the last three fields are the numbers. */
-	ck_assert_int_eq(dedup_parse_lineage("a/b/3/4/5", 9, &t, &tl, &p, &o,
-	                                     &sq),
+	ck_assert_int_eq(lineage_parse("a/b/3/4/5", 9, &t, &tl, &p, &o, &sq),
 	                 0);
 	ck_assert_uint_eq(tl, 3);
 	ck_assert_int_eq(p, 3);
@@ -216,7 +213,7 @@ START_TEST(numbering_property)
 		size_t n = sink_input(full, seed, &g, nsrc, nrec, zero, ndst,
 		                      depth);
 		size_t written[3] = {0}, nw = 0, nr, ngot = 0;
-		struct dedup *dd = dedup_new();
+		struct eo_table *dd = eo_table_new();
 
 		/* Unique and growing per source partition. */
 		{
@@ -284,8 +281,8 @@ START_TEST(numbering_property)
 				got[ngot++] = *o;
 				nw++;
 				if (o->offset >= cut[o->src])
-					dedup_note(dd, o->src, o->dst, o->offset,
-					           o->seq);
+					eo_table_note(dd, o->src, o->dst,
+					              o->offset, o->seq);
 			}
 		}
 		/* The replay, through the sink's numbering and dedup. */
@@ -293,10 +290,11 @@ START_TEST(numbering_property)
 		for (size_t i = 0; i < nr; i++) {
 			struct out *o = &replay[i];
 
-			if (!dedup_written(dd, o->src, o->dst, o->offset, o->seq))
+			if (!eo_table_written(dd, o->src, o->dst, o->offset,
+			                      o->seq))
 				got[ngot++] = *o;
 		}
-		dedup_free(dd);
+		eo_table_free(dd);
 
 		/* Every output exactly once, and per output partition in the
 		 * order the run without a crash wrote each source partition's

@@ -5,8 +5,9 @@ Checks: `weir validate` on bad job files (unknown operator type, bad where
 op, wrong types, missing required fields, unknown fields, several problems
 at once) exits 2 and prints each problem as `FILE: <json.path>: <message>`;
 a good file exits 0; `weir run` on a bad file exits 2; no command or an
-unknown one exits 2; `weir checkpoints /nonexistent` exits 1 with a
-message; a job whose broker port is closed fails (non-zero) with a message
+unknown one exits 2; `weir broker` with bad arguments exits 2, and
+without weir-broker beside weir exits 1 naming it; `weir checkpoints
+/nonexistent` exits 1 with a message; a job whose broker port is closed fails (non-zero) with a message
 naming the address and "cannot reach"; a second `weir run` on a checkpoint
 directory held by a running job exits 1 at once naming the holder's pid; a
 job restored with a changed graph is refused (exit 1, "different job
@@ -16,8 +17,11 @@ Every case runs even when an earlier one fails; all failures are reported.
 """
 
 import copy
+import os
 import re
+import shutil
 import signal
+import subprocess
 
 from weirtest import (Harness, TestFailure, check, check_eq, free_port,
                       main, note)
@@ -164,6 +168,21 @@ def test():
                 check_eq(r.rc, 2, "`weir broker %s`: exit code"
                          % " ".join(args))
         case("unreadable job files, bad broker arguments", unreadable_files)
+
+        def broker_missing():
+            # `weir broker` runs weir-broker from beside weir; a weir
+            # alone says what is missing instead of failing obscurely.
+            alone = h.path("alone")
+            os.mkdir(alone)
+            weir = shutil.copy2(h.weir_bin, os.path.join(alone, "weir"))
+            cp = subprocess.run([weir, "broker"], capture_output=True,
+                                text=True, timeout=30)
+            check_eq(cp.returncode, 1, "`weir broker` without weir-broker: "
+                     "exit code")
+            check(os.path.join(alone, "weir-broker") + " is missing"
+                  in cp.stderr, "`weir broker` without weir-broker does "
+                  "not name it: %r" % cp.stderr)
+        case("weir broker without weir-broker", broker_missing)
 
         def no_dir():
             r = h.weir("checkpoints", "/nonexistent/weir-ck")

@@ -9,7 +9,8 @@ test checks with kafka-python reading the output:
 - commit order: each checkpoint's transaction is committed only after that
   checkpoint completed, and a run without failures writes every record
   exactly once; a restart after a graceful stop writes nothing;
-- a SIGKILL between "checkpoint complete" and the commit: the restart
+- a SIGKILL between "checkpoint complete" and the commit (the broker holds
+  the commit's response, `weir broker`'s "delay EndTxn"): the restart
   finds the transaction uncommitted and writes exactly its records again
   (on this broker they then appear twice; nothing is lost, nothing else is
   repeated);
@@ -81,6 +82,27 @@ def commit_order(log):
     return done, commits
 
 
+def kill_in_commit(h, job, nth):
+    """Runs the job with the broker holding the response to the nth commit
+    (EndTxn), and SIGKILLs weir once that commit's checkpoint is complete
+    and the commit is under way: the crash between "checkpoint complete"
+    and the commit's result. Returns the killed run's log."""
+    h.broker_delay("EndTxn", 30_000, nth)
+    w = h.weir_run(job, extra_env={"WEIR_LOG": "debug"})
+    pat = r"committing checkpoint (\d+)'s transaction"
+    w.wait_for_log(r"(?s)(%s.*){%d}" % (pat, nth), timeout=60)
+    n = int(re.findall(pat, w.log())[nth - 1])
+    w.wait_for_log(r"checkpoint %d complete in" % n)
+    check(not re.search(r"committed checkpoint %d's transaction" % n,
+                        w.log()),
+          "checkpoint %d's transaction was committed although the broker "
+          "held the commit's response" % n)
+    w.kill()
+    check_eq(w.rc, -9, "exit status of the run killed during commit #%d"
+             % nth)
+    return w.log()
+
+
 def finish(h, w, producer):
     producer.finish()
     wait_caught_up(h.brokers, "logs", GROUP, proc=w, timeout=90)
@@ -125,7 +147,7 @@ def scenario_clean():
 
 def scenario_kill_before_commit():
     with Harness("txn-kill") as h:
-        h.broker({"logs": 4, "out": 4})
+        h.broker({"logs": 4, "out": 4}, control=True)
         # One sink task: with two, the other one may commit and start its
         # next transaction before the kill, and on this broker those
         # aborted records would show up as well.
@@ -134,10 +156,7 @@ def scenario_kill_before_commit():
         records = log_records(20_000, 302, 4)
         producer = BackgroundProducer(h.brokers, "logs", records, seconds=4)
         producer.start()
-        w = h.weir_run(job, extra_env={"WEIR_TEST_KILL_AT_COMMIT": "4"})
-        rc = w.wait(timeout=60)
-        check_eq(rc, -9, "exit status of the run told to die before its "
-                 "4th commit")
+        kill_in_commit(h, job, 4)
         newest = [r.id for r in list_checkpoints(h, h.path("ck"))
                   if r.status == "complete"][0]
 
@@ -162,7 +181,7 @@ def scenario_kill_before_commit():
         # records appear twice, nothing else.
         check_eq(len(twice), kept, "records seen twice (the uncommitted "
                  "transaction, written again)")
-        return ("kill before commit #4: checkpoint %d's %d records written "
+        return ("kill during commit #4: checkpoint %d's %d records written "
                 "again, nothing lost, nothing else repeated"
                 % (newest, kept))
 
@@ -172,14 +191,12 @@ def scenario_no_lineage():
     the checkpoint for an uncommitted transaction are written again with
     the input's headers only, like every other record."""
     with Harness("txn-nolin") as h:
-        h.broker({"logs": 4, "out": 4})
+        h.broker({"logs": 4, "out": 4}, control=True)
         job = txn_job(h, "txn-nolin", sinks=1, lineage_headers=False)
         records = log_records(8_000, 303, 4)
         producer = BackgroundProducer(h.brokers, "logs", records, seconds=2)
         producer.start()
-        w = h.weir_run(job, extra_env={"WEIR_TEST_KILL_AT_COMMIT": "3"})
-        check_eq(w.wait(timeout=60), -9, "exit status of the run told to "
-                 "die before its 3rd commit")
+        kill_in_commit(h, job, 3)
         w = h.weir_run(job)
         w.wait_for_log(r"restored checkpoint \d+ with [1-9]\d* record\(s\) "
                        r"in its transaction")
@@ -195,7 +212,7 @@ def scenario_no_lineage():
             seen[m.value] += 1
         lost = set(want) - set(seen)
         check(not lost, "lineage_headers false: %d records lost" % len(lost))
-        return ("lineage_headers false: %d records, a kill before commit "
+        return ("lineage_headers false: %d records, a kill during commit "
                 "#3, the kept transaction written again with the input's "
                 "headers only, nothing lost" % len(want))
 

@@ -279,17 +279,28 @@ class Harness:
         """Makes the next `count` requests of Kafka API `api` fail with
         `error` (needs broker(control=True)); returns once the broker
         confirms."""
+        self.broker_command("fail %s %s %d" % (api, error, count),
+                            r"the next \d+ %s request\(s\) fail with %s"
+                            % (api, error))
+
+    def broker_delay(self, api, ms, nth=1):
+        """Holds the broker's response to the `nth` next request of Kafka
+        API `api` for `ms` milliseconds (needs broker(control=True));
+        returns once the broker confirms."""
+        self.broker_command("delay %s %d %d" % (api, ms, nth),
+                            r"the response to %s request %d from now is "
+                            r"held" % (api, nth))
+
+    def broker_command(self, line, confirmation):
         p = self.broker_proc
-        before = p.count_log(r"the next \d+ %s request\(s\) fail with %s"
-                             % (api, error))
-        p.p.stdin.write(("fail %s %s %d\n" % (api, error, count)).encode())
+        before = p.count_log(confirmation)
+        p.p.stdin.write((line + "\n").encode())
         p.p.stdin.flush()
         deadline = time.monotonic() + START_TIMEOUT
-        while p.count_log(r"the next \d+ %s request\(s\) fail with %s"
-                          % (api, error)) <= before:
+        while p.count_log(confirmation) <= before:
             check(time.monotonic() < deadline,
-                  "weir broker did not confirm `fail %s %s`; log:\n%s"
-                  % (api, error, tail(p.log())))
+                  "weir broker did not confirm `%s`; log:\n%s"
+                  % (line, tail(p.log())))
             time.sleep(0.02)
 
     def write_job(self, name, job):
@@ -323,16 +334,27 @@ class Harness:
                       cp.stderr.decode("utf-8", "replace"))
 
 
+def broker_binary(weir):
+    """weir-broker where `weir broker` finds it: next to weir (installed,
+    and in the build tree)."""
+    p = os.path.join(os.path.dirname(os.path.abspath(weir)), "weir-broker")
+    return p if os.path.exists(p) else None
+
+
 def snapshot_binary(dest, timeout=90):
-    """Copies $WEIR to dest and returns dest, so that one test runs one
-    binary even if it is relinked meanwhile (others rebuild while tests
-    run). Retries while the binary is being written (missing, not
-    executable, or `weir version` failing)."""
+    """Copies $WEIR, and weir-broker next to it, to dest and returns dest,
+    so that one test runs one binary even if it is relinked meanwhile
+    (others rebuild while tests run). Retries while the binary is being
+    written (missing, not executable, or `weir version` failing)."""
     deadline = time.monotonic() + timeout
     while True:
         err = None
         try:
             shutil.copy2(WEIR, dest)
+            broker = broker_binary(WEIR)
+            if broker:
+                shutil.copy2(broker, os.path.join(os.path.dirname(dest),
+                                                  "weir-broker"))
             cp = subprocess.run([dest, "version"], capture_output=True,
                                 timeout=10)
             if cp.returncode == 0 and cp.stdout.startswith(b"weir "):

@@ -1,5 +1,5 @@
 /*
- * writer.c - the snapshot writer thread (see writer.h). Work is a FIFO of
+ * persister.c - the snapshot persister thread (see persister.h). Work is a FIFO of
  * writes and discards. A discard marks the checkpoint aborted, so a write
  * for it that is still queued, or arrives later from a slow task, is
  * dropped instead of re-creating the directory the discard removed.
@@ -9,7 +9,7 @@
  * held no longer than it takes to serialise it. A dropped write releases
  * its tail unfilled.
  */
-#include "writer.h"
+#include "persister.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -36,7 +36,7 @@ struct work {
 	struct snap_tail tail;
 };
 
-struct ckpt_writer {
+struct ckpt_persister {
 	struct ckpt_store *st;
 	struct coord *coord;
 	pthread_t thread;
@@ -48,7 +48,7 @@ struct ckpt_writer {
 	size_t naborted, capaborted;
 };
 
-static bool is_aborted(struct ckpt_writer *w, uint64_t id)
+static bool is_aborted(struct ckpt_persister *w, uint64_t id)
 {
 	for (size_t i = 0; i < w->naborted; i++)
 		if (w->aborted[i] == id)
@@ -74,13 +74,13 @@ static int fill_tail(struct work *wk, char *err, size_t errlen)
 	release_tail(wk);
 	wk->buf = ww.p;
 	wk->len = ww.len;
-	log_debug("writer", "checkpoint %llu: %s serialised, %zu bytes, "
+	log_debug("persister", "checkpoint %llu: %s serialised, %zu bytes, "
 	          "%lld us", (unsigned long long)wk->id, wk->name, wk->len,
 	          (long long)(now_mono_us() - t0));
 	return rc;
 }
 
-static void do_write(struct ckpt_writer *w, struct work *wk)
+static void do_write(struct ckpt_persister *w, struct work *wk)
 {
 	struct ckpt_file_info info;
 	char err[512];
@@ -95,7 +95,7 @@ static void do_write(struct ckpt_writer *w, struct work *wk)
 		coord_decline(w->coord, wk->id, wk->task, err);
 		return;
 	}
-	log_debug("writer", "checkpoint %llu: %s written, %zu bytes raw, "
+	log_debug("persister", "checkpoint %llu: %s written, %zu bytes raw, "
 	          "%llu on disk, %lld us",
 	          (unsigned long long)wk->id, wk->name, wk->len,
 	          (unsigned long long)info.size,
@@ -105,9 +105,9 @@ static void do_write(struct ckpt_writer *w, struct work *wk)
 	wk->offsets = NULL;
 }
 
-static void *writer_main(void *arg)
+static void *persister_main(void *arg)
 {
-	struct ckpt_writer *w = arg;
+	struct ckpt_persister *w = arg;
 
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
@@ -145,15 +145,15 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-struct ckpt_writer *ckpt_writer_new(struct ckpt_store *st, struct coord *c)
+struct ckpt_persister *ckpt_persister_new(struct ckpt_store *st, struct coord *c)
 {
-	struct ckpt_writer *w = xcalloc(1, sizeof(*w));
+	struct ckpt_persister *w = xcalloc(1, sizeof(*w));
 
 	w->st = st;
 	w->coord = c;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
-	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+	if (pthread_create(&w->thread, NULL, persister_main, w) != 0) {
 		pthread_mutex_destroy(&w->mu);
 		pthread_cond_destroy(&w->cv);
 		free(w);
@@ -162,7 +162,7 @@ struct ckpt_writer *ckpt_writer_new(struct ckpt_store *st, struct coord *c)
 	return w;
 }
 
-static void enqueue(struct ckpt_writer *w, struct work *wk)
+static void enqueue(struct ckpt_persister *w, struct work *wk)
 {
 	pthread_mutex_lock(&w->mu);
 	if (wk->discard && !is_aborted(w, wk->id)) {
@@ -182,7 +182,7 @@ static void enqueue(struct ckpt_writer *w, struct work *wk)
 	pthread_mutex_unlock(&w->mu);
 }
 
-void ckpt_writer_submit(struct ckpt_writer *w, uint64_t id, int task,
+void ckpt_persister_submit(struct ckpt_persister *w, uint64_t id, int task,
                         const char *name, uint32_t state_version, char *buf,
                         size_t len, char *offsets,
                         const struct snap_tail *tail)
@@ -201,7 +201,7 @@ void ckpt_writer_submit(struct ckpt_writer *w, uint64_t id, int task,
 	enqueue(w, wk);
 }
 
-void ckpt_writer_discard(struct ckpt_writer *w, uint64_t id)
+void ckpt_persister_discard(struct ckpt_persister *w, uint64_t id)
 {
 	struct work *wk = xcalloc(1, sizeof(*wk));
 
@@ -210,7 +210,7 @@ void ckpt_writer_discard(struct ckpt_writer *w, uint64_t id)
 	enqueue(w, wk);
 }
 
-void ckpt_writer_free(struct ckpt_writer *w)
+void ckpt_persister_free(struct ckpt_persister *w)
 {
 	if (!w)
 		return;

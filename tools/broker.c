@@ -1,20 +1,26 @@
 /*
- * broker.c - `weir broker`: librdkafka's mock cluster, a real Kafka-protocol
- * broker in this process on 127.0.0.1, with topics created up front. It
- * prints its bootstrap address as the first line on stdout and serves until
- * SIGINT or SIGTERM.
+ * broker.c - weir-broker, which `weir broker` runs: librdkafka's mock
+ * cluster, a real Kafka-protocol broker in this process on 127.0.0.1, with
+ * topics created up front. It prints its bootstrap address as the first
+ * line on stdout and serves until SIGINT or SIGTERM.
  *
  * The mock cluster of librdkafka 2.0 always listens on a port the kernel
  * picks. For --port, this file defines bind(): the executable's definition
  * takes precedence over libc's for librdkafka, and while `wanted_port` is
  * set it turns the mock's one bind to 127.0.0.1:0 into 127.0.0.1:PORT. It
- * is the one piece of process-global state in weir, used only by this
- * command, before any other thread binds a socket.
+ * is process-global state, set once before any other thread binds a
+ * socket; it is why the broker is a program of its own and the weir
+ * executable, which runs jobs, carries no bind() of its own.
  *
  * Failure tests can also inject protocol errors: each line on stdin of the
  * form "fail API ERROR [COUNT]" makes the next COUNT (default 1) requests
  * of that Kafka API fail with that error code, e.g. "fail EndTxn
- * PRODUCER_FENCED". The broker confirms each command in its log.
+ * PRODUCER_FENCED". A line "delay API MS [NTH]" holds the response to the
+ * NTH next request (default 1) of that API for MS milliseconds, e.g. to
+ * kill a process while its commit is in flight (the mock of librdkafka
+ * 2.0.2 honours it for the APIs whose handlers take injected errors, e.g.
+ * Produce and EndTxn, not Metadata). The broker confirms each command in
+ * its log.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -30,7 +36,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "connectors.h"
 #include "log.h"
 #include "util.h"
 
@@ -76,7 +81,9 @@ static void usage(FILE *f)
 	        "dropped,\nnew ones refused), SIGUSR2 brings it back; topics "
 	        "and data are kept.\nEach stdin line \"fail API ERROR [COUNT]\" "
 	        "makes the next COUNT requests of\nthat API fail with that "
-	        "error, e.g. \"fail EndTxn PRODUCER_FENCED\".\n");
+	        "error, e.g. \"fail EndTxn PRODUCER_FENCED\".\nEach line "
+	        "\"delay API MS [NTH]\" holds the response to the NTH next "
+	        "request\nof that API (default 1) for MS milliseconds.\n");
 }
 
 struct topic_arg {
@@ -147,7 +154,24 @@ static int error_code(const char *name, rd_kafka_resp_err_t *out)
 	return -1;
 }
 
-static void control_line(rd_kafka_mock_cluster_t *mc, char *line)
+/* The protocol key of API, or -1 after saying which names are known. */
+static int known_api(const char *api)
+{
+	char known[512];
+	size_t at = 0;
+	int key = api_key(api);
+
+	if (key >= 0)
+		return key;
+	for (size_t i = 0; i < NELEM(apis) && at < sizeof(known); i++)
+		at += (size_t)snprintf(known + at, sizeof(known) - at, "%s%s",
+		                       i ? ", " : "", apis[i].name);
+	log_warn("broker", "stdin: unknown API \"%s\"; known: %s", api, known);
+	return -1;
+}
+
+/* "fail API ERROR [COUNT]" */
+static void control_fail(rd_kafka_mock_cluster_t *mc, const char *line)
 {
 	char api[64], err[64];
 	long count = 1;
@@ -155,26 +179,13 @@ static void control_line(rd_kafka_mock_cluster_t *mc, char *line)
 	rd_kafka_resp_err_t code;
 	int key;
 
-	line[strcspn(line, "\r\n")] = '\0';
-	if (!line[0])
-		return;
 	if (n < 2 || count < 1 || count > 1000) {
 		log_warn("broker", "stdin: \"%s\" is not a command; expected "
 		         "\"fail API ERROR [COUNT]\"", line);
 		return;
 	}
-	if ((key = api_key(api)) < 0) {
-		char known[512];
-		size_t at = 0;
-
-		for (size_t i = 0; i < NELEM(apis) && at < sizeof(known); i++)
-			at += (size_t)snprintf(known + at, sizeof(known) - at,
-			                       "%s%s", i ? ", " : "",
-			                       apis[i].name);
-		log_warn("broker", "stdin: unknown API \"%s\"; known: %s", api,
-		         known);
+	if ((key = known_api(api)) < 0)
 		return;
-	}
 	if (error_code(err, &code) < 0) {
 		log_warn("broker", "stdin: unknown error \"%s\"; use the "
 		         "names rd_kafka_err2name prints, e.g. PRODUCER_FENCED",
@@ -187,6 +198,43 @@ static void control_line(rd_kafka_mock_cluster_t *mc, char *line)
 	         api, err);
 }
 
+/* "delay API MS [NTH]": the NTH next request is answered MS late, the
+ * ones before it at once (the broker's queue of injected errors, with no
+ * error and a round-trip time). */
+static void control_delay(rd_kafka_mock_cluster_t *mc, const char *line)
+{
+	char api[64];
+	long ms, nth = 1;
+	int n = sscanf(line, "delay %63s %ld %ld", api, &ms, &nth);
+	int key;
+
+	if (n < 2 || ms < 1 || ms > 600000 || nth < 1 || nth > 1000) {
+		log_warn("broker", "stdin: \"%s\" is not a command; expected "
+		         "\"delay API MS [NTH]\" (MS 1 to 600000, NTH 1 to "
+		         "1000)", line);
+		return;
+	}
+	if ((key = known_api(api)) < 0)
+		return;
+	for (long i = 1; i <= nth; i++)
+		rd_kafka_mock_broker_push_request_error_rtts(
+		    mc, 1, (int16_t)key, 1, RD_KAFKA_RESP_ERR_NO_ERROR,
+		    i == nth ? (int)ms : 0);
+	log_info("broker", "the response to %s request %ld from now is held "
+	         "for %ld ms", api, nth, ms);
+}
+
+static void control_line(rd_kafka_mock_cluster_t *mc, char *line)
+{
+	line[strcspn(line, "\r\n")] = '\0';
+	if (!line[0])
+		return;
+	if (!strncmp(line, "delay ", 6))
+		control_delay(mc, line);
+	else
+		control_fail(mc, line);
+}
+
 static void *control_main(void *arg)
 {
 	rd_kafka_mock_cluster_t *mc = arg;
@@ -197,7 +245,7 @@ static void *control_main(void *arg)
 	return NULL;
 }
 
-int broker_main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	struct topic_arg *topics = xcalloc((size_t)argc, sizeof(*topics));
 	int ntopics = 0, port = 0, rc = 2, sig;
@@ -208,6 +256,7 @@ int broker_main(int argc, char **argv)
 	pthread_t ctl;
 	char e[256];
 
+	log_init();
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--topic") && i + 1 < argc) {
 			if (parse_topic(argv[++i], &topics[ntopics]) < 0)

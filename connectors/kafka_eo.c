@@ -1,0 +1,434 @@
+/*
+ * kafka_eo.c - the Kafka sink's exactly-once by de-duplication (see
+ * kafka_eo.h): the table of what was written, the output tail scan, and
+ * the sink's mode (eo_mode, kafka_sink.h).
+ *
+ * The mode's state: for each output partition, the offset up to which this
+ * task's output is settled at the checkpoint. After a restore the task
+ * reads its output partitions from there before writing, and drops what
+ * replay produces again.
+ */
+#include "kafka_eo.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connectors.h"
+#include "kafka_common.h"
+#include "kafka_sink.h"
+#include "kvmap.h"
+#include "lineage.h"
+#include "log.h"
+#include "util.h"
+
+struct mark {
+	int64_t offset;
+	uint64_t seq;
+};
+
+struct eo_table {
+	struct kvmap *m; /* (src part, out part) -> struct mark */
+};
+
+struct eo_table *eo_table_new(void)
+{
+	struct eo_table *d = xcalloc(1, sizeof(*d));
+
+	d->m = kvmap_new();
+	return d;
+}
+
+void eo_table_free(struct eo_table *d)
+{
+	if (!d)
+		return;
+	kvmap_free(d->m);
+	free(d);
+}
+
+size_t eo_table_entries(const struct eo_table *d)
+{
+	return kvmap_count(d->m);
+}
+
+static bool after(int64_t o1, uint64_t s1, int64_t o2, uint64_t s2)
+{
+	return o1 > o2 || (o1 == o2 && s1 > s2);
+}
+
+void eo_table_note(struct eo_table *d, int32_t src_part, int32_t out_part,
+                   int64_t offset, uint64_t seq)
+{
+	int32_t key[2] = {src_part, out_part};
+	struct mark *m = kvmap_get(d->m, key, sizeof(key), NULL);
+	struct mark nm = {offset, seq};
+
+	if (!m)
+		kvmap_put(d->m, key, sizeof(key), &nm, sizeof(nm));
+	else if (after(offset, seq, m->offset, m->seq))
+		*m = nm;
+}
+
+bool eo_table_written(struct eo_table *d, int32_t src_part, int32_t out_part,
+                      int64_t offset, uint64_t seq)
+{
+	int32_t key[2] = {src_part, out_part};
+	struct mark *m;
+
+	if (kvmap_count(d->m) == 0)
+		return false;
+	m = kvmap_get(d->m, key, sizeof(key), NULL);
+	if (!m)
+		return false;
+	if (!after(offset, seq, m->offset, m->seq))
+		return true;
+	/* Replay has passed what was written: nothing more to drop here. */
+	kvmap_del(d->m, key, sizeof(key));
+	return false;
+}
+
+static bool header_is(rd_kafka_headers_t *h, const char *name,
+                      const char *want)
+{
+	const void *val;
+	size_t len;
+
+	return rd_kafka_header_get_last(h, name, &val, &len) ==
+	           RD_KAFKA_RESP_ERR_NO_ERROR &&
+	       len == strlen(want) && memcmp(val, want, len) == 0;
+}
+
+static void note_message(struct eo_table *d, rd_kafka_message_t *m,
+                         const char *job, const char *src_topic,
+                         struct eo_scan_stats *stats)
+{
+	rd_kafka_headers_t *h = NULL;
+	const void *val;
+	size_t len, tlen;
+	const char *topic;
+	int32_t part;
+	int64_t off;
+	uint64_t seq;
+
+	stats->records++;
+	if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+	    !header_is(h, "weir.job", job) ||
+	    rd_kafka_header_get_last(h, "weir.lineage", &val, &len) !=
+	        RD_KAFKA_RESP_ERR_NO_ERROR ||
+	    lineage_parse(val, len, &topic, &tlen, &part, &off, &seq) < 0 ||
+	    tlen != strlen(src_topic) || memcmp(topic, src_topic, tlen) != 0)
+		return;
+	stats->ours++;
+	eo_table_note(d, part, m->partition, off, seq);
+}
+
+int eo_scan(struct eo_table *d, const struct job_sink_cfg *cfg, const char *job,
+            const char *src_topic, int nparts, const int64_t *from,
+            struct eo_scan_stats *stats, char *err, size_t errlen)
+{
+	static const char *const defaults[] = {
+	    "enable.auto.commit", "false",
+	    "enable.partition.eof", "false",
+	    "auto.offset.reset", "error",
+	    "group.id", "weir-dedup",
+	    "fetch.wait.max.ms", "10",
+	    "isolation.level", "read_uncommitted",
+	    NULL};
+	rd_kafka_conf_t *conf;
+	rd_kafka_t *rk;
+	rd_kafka_topic_partition_list_t *l;
+	int64_t *end = xcalloc((size_t)nparts, sizeof(int64_t));
+	int64_t *pos = xcalloc((size_t)nparts, sizeof(int64_t));
+	int64_t t0 = now_mono_ms(), deadline;
+	char e[256];
+	int rc = -1, left = 0;
+
+	memset(stats, 0, sizeof(*stats));
+	conf = kafka_conf_new("sink", cfg->brokers, defaults, NULL, err,
+	                      errlen);
+	if (!conf)
+		goto out_free;
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
+	if (!rk) {
+		snprintf(err, errlen, "sink: cannot create a consumer: %s", e);
+		goto out_free;
+	}
+	l = rd_kafka_topic_partition_list_new(nparts);
+	for (int p = 0; p < nparts; p++) {
+		int64_t lo, hi;
+		rd_kafka_resp_err_t rerr = rd_kafka_query_watermark_offsets(
+		    rk, cfg->topic, p, &lo, &hi, KAFKA_START_TIMEOUT_MS);
+
+		if (rerr) {
+			snprintf(err, errlen,
+			         "sink: cannot read the offsets of %s[%d]: %s",
+			         cfg->topic, p, rd_kafka_err2str(rerr));
+			goto out;
+		}
+		if (from[p] < lo) {
+			snprintf(err, errlen,
+			         "sink: exactly-once needs to read %s[%d] from "
+			         "offset %" PRId64 " to know what was written "
+			         "before the crash, but the broker holds %" PRId64
+			         "..%" PRId64 " only (retention). Output may "
+			         "hold duplicates if you go on: move the "
+			         "checkpoint directory aside to start fresh",
+			         cfg->topic, p, from[p], lo, hi);
+			goto out;
+		}
+		end[p] = hi;
+		pos[p] = from[p];
+		if (from[p] < hi) {
+			left++;
+			rd_kafka_topic_partition_list_add(l, cfg->topic, p)
+			    ->offset = from[p];
+		}
+	}
+	if (left && rd_kafka_assign(rk, l) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		snprintf(err, errlen, "sink: cannot assign %s", cfg->topic);
+		goto out;
+	}
+	deadline = now_mono_ms() + 60000;
+	while (left > 0) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+
+		if (now_mono_ms() > deadline) {
+			snprintf(err, errlen,
+			         "sink: reading the output tail of %s took "
+			         "more than 60 s", cfg->topic);
+			goto out;
+		}
+		if (!m) {
+			/* Offsets that deliver no message (control records)
+			 * still move the position. */
+			rd_kafka_position(rk, l);
+			for (int i = 0; i < l->cnt; i++) {
+				int p = l->elems[i].partition;
+
+				if (l->elems[i].offset >= end[p] &&
+				    pos[p] < end[p]) {
+					pos[p] = end[p];
+					left--;
+				}
+			}
+			continue;
+		}
+		if (m->err) {
+			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF &&
+			    rd_kafka_fatal_error(rk, NULL, 0)) {
+				snprintf(err, errlen, "sink: %s",
+				         rd_kafka_message_errstr(m));
+				rd_kafka_message_destroy(m);
+				goto out;
+			}
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		if (m->partition >= 0 && m->partition < nparts &&
+		    pos[m->partition] < end[m->partition]) {
+			note_message(d, m, job, src_topic, stats);
+			pos[m->partition] = m->offset + 1;
+			if (pos[m->partition] >= end[m->partition])
+				left--;
+		}
+		rd_kafka_message_destroy(m);
+	}
+	stats->ms = now_mono_ms() - t0;
+	rc = 0;
+out:
+	rd_kafka_topic_partition_list_destroy(l);
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+out_free:
+	free(end);
+	free(pos);
+	return rc;
+}
+
+/* --- the sink's mode ---------------------------------------------------- */
+
+/* The mode's state (struct ksink's mst). */
+struct eo {
+	int64_t *settled;       /* per output partition */
+	struct eo_table *dd;    /* after a restore, until replay passes it */
+	uint64_t dropped;
+	bool restored;
+};
+
+static int eo_setup(struct ksink *s, struct task *t, rd_kafka_conf_t *conf,
+                    char *err, size_t errlen)
+{
+	struct eo *eo = xcalloc(1, sizeof(*eo));
+
+	(void)t;
+	(void)conf;
+	(void)err;
+	(void)errlen;
+	eo->settled = xcalloc((size_t)s->out_partitions, sizeof(int64_t));
+	s->mst = eo;
+	return 0;
+}
+
+/* The sink picks output partitions itself (murmur2 of the key like Java
+ * clients, the source partition for records without a key), so replay
+ * sends every record where it went the first time; and drops what was
+ * written before the crash. */
+static int32_t eo_pick(struct ksink *s, const struct weir_record *r,
+                       uint64_t seq)
+{
+	struct eo *eo = s->mst;
+	int32_t part;
+
+	if (s->cfg->partitioner == PARTITIONER_SOURCE)
+		part = ksink_source_partition(r);
+	else if (r->key)
+		part = rd_kafka_msg_partitioner_murmur2(
+		    s->rkt, r->key, r->key_len, s->out_partitions, NULL, NULL);
+	else
+		part = ksink_source_partition(r) % s->out_partitions;
+	if (eo->dd &&
+	    eo_table_written(eo->dd, r->partition, part, r->offset, seq)) {
+		eo->dropped++;
+		return KSINK_DROP;
+	}
+	return part;
+}
+
+static int eo_process(struct task *t, void *st, struct batch *b)
+{
+	return ksink_process(t, st, b, eo_pick);
+}
+
+static int eo_snapshot(struct task *t, void *st, uint64_t id,
+                       struct weir_writer *w, char **offsets)
+{
+	struct ksink *s = st;
+	struct eo *eo = s->mst;
+
+	(void)t;
+	(void)id;
+	(void)offsets;
+	/* flush ran first: everything before the barrier is delivered. */
+	weir_write_u64(w, (uint64_t)s->out_partitions);
+	for (int p = 0; p < s->out_partitions; p++) {
+		if (s->delivered[p] + 1 > eo->settled[p])
+			eo->settled[p] = s->delivered[p] + 1;
+		weir_write_u64(w, (uint64_t)eo->settled[p]);
+	}
+	if (eo->dd && eo_table_entries(eo->dd) == 0) {
+		eo_table_free(eo->dd);
+		eo->dd = NULL;
+	}
+	return 0;
+}
+
+static int eo_restore(struct task *t, void *st, struct weir_reader *r,
+                      uint32_t version)
+{
+	struct ksink *s = st;
+	struct eo *eo = s->mst;
+	uint64_t n, v;
+
+	if (version == 2)
+		return task_fail(t,
+		                 "%s: this checkpoint was written with "
+		                 "\"exactly_once\": \"transactions\"; its sink "
+		                 "state cannot drive de-duplication. Switch the "
+		                 "sink back to \"transactions\", or move the "
+		                 "checkpoint directory aside to start fresh",
+		                 t->who);
+	if (version != 1 || weir_read_u64(r, &n) != WEIR_OK)
+		return task_fail(t, "%s: unknown sink state", t->who);
+	if ((int)n != s->out_partitions)
+		return task_fail(t,
+		                 "%s: the checkpoint knows %d partition(s) of "
+		                 "%s, the topic now has %d; exactly-once cannot "
+		                 "tell where its output went. Restore with the "
+		                 "original partition count, or move the "
+		                 "checkpoint directory aside to start fresh",
+		                 t->who, (int)n, s->cfg->topic,
+		                 s->out_partitions);
+	for (int p = 0; p < s->out_partitions; p++) {
+		if (weir_read_u64(r, &v) != WEIR_OK)
+			return task_fail(t, "%s: sink state is truncated",
+			                 t->who);
+		eo->settled[p] = (int64_t)v;
+	}
+	eo->restored = true;
+	return 0;
+}
+
+/* Exactly-once, before the first record: after a restore, learn what was
+ * written after the checkpoint; on a fresh start, where output begins. */
+static int eo_start(struct task *t, void *st)
+{
+	struct ksink *s = st;
+	struct eo *eo = s->mst;
+	struct eo_scan_stats stats;
+	char err[1024];
+
+	if (!eo->restored) {
+		for (int p = 0; p < s->out_partitions; p++) {
+			int64_t lo, hi;
+			rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+			    s->rk, s->cfg->topic, p, &lo, &hi,
+			    KAFKA_START_TIMEOUT_MS);
+
+			if (e)
+				return task_fail(t, "%s: cannot read the offsets "
+				                 "of %s[%d]: %s", t->who,
+				                 s->cfg->topic, p,
+				                 rd_kafka_err2str(e));
+			eo->settled[p] = hi;
+		}
+		return 0;
+	}
+	eo->dd = eo_table_new();
+	if (eo_scan(eo->dd, s->cfg, s->job_name, s->src_topic, s->out_partitions,
+	            eo->settled, &stats, err, sizeof(err)) < 0)
+		return task_fail(t, "%s: %s", t->who, err);
+	log_info(t->who,
+	         "exactly-once: read %lld record(s) of %s written after the "
+	         "checkpoint in %lld ms; %lld are this job's and will not be "
+	         "written again",
+	         (long long)stats.records, s->cfg->topic, (long long)stats.ms,
+	         (long long)stats.ours);
+	return 0;
+}
+
+static void eo_close(struct task *t, struct ksink *s)
+{
+	struct eo *eo = s->mst;
+
+	ksink_close_flush(t, s);
+	if (eo->dropped)
+		log_info(t ? t->who : "sink", "exactly-once: %llu replayed "
+		         "record(s) were already in %s and not written again",
+		         (unsigned long long)eo->dropped, s->cfg->topic);
+}
+
+static void eo_free(void *mst)
+{
+	struct eo *eo = mst;
+
+	if (!eo)
+		return;
+	eo_table_free(eo->dd);
+	free(eo->settled);
+	free(eo);
+}
+
+const struct ksink_mode eo_mode = {
+    .name = "exactly-once by de-duplication",
+    .state_version = 1,
+    .setup = eo_setup,
+    .process = eo_process,
+    .flush = ksink_flush,
+    .snapshot = eo_snapshot,
+    .restore = eo_restore,
+    .start = eo_start,
+    .close = eo_close,
+    .free = eo_free,
+};
