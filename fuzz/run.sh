@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, AddressSanitizer + UndefinedBehavior
 # Sanitizer) in build-fuzz/ and runs each for a bounded time, niced, from
-# its committed corpus in fuzz/corpus/<target>/. Inputs that reach new
-# coverage are kept in build-fuzz/corpus/<target>/ (not committed); a crash,
-# a sanitizer report, a leak, more than FUZZ_RSS_MB of memory or one input
-# running longer than FUZZ_TIMEOUT seconds is a finding, written to
-# build-fuzz/findings/<target>/ and reported at the end.
+# its committed corpus in fuzz/corpus/<target>/ with the dictionary
+# fuzz/<target>.dict. Inputs that reach new coverage are kept in
+# build-fuzz/corpus/<target>/ (not committed); a crash, a sanitizer report,
+# a leak, more than FUZZ_RSS_MB of memory or one input running longer than
+# FUZZ_TIMEOUT seconds is a finding, written to build-fuzz/findings/<target>/
+# and reported at the end.
 #
 #   fuzz/run.sh                 every target, FUZZ_SECONDS (60) each
 #   fuzz/run.sh jrec state      only those targets
-#   FUZZ_SECONDS=600 fuzz/run.sh jobfile
+#   FUZZ_SECONDS=600 fuzz/run.sh jobfile   longer
+#   FUZZ_TIMEOUT, FUZZ_RSS_MB, FUZZ_MAX_LEN (64 KiB): the limits
 #
 # Not part of tests/run.sh: the normal suite only replays the committed
 # corpus (the fuzz_corpus_* tests). Exits 1 when any target found something.
@@ -57,10 +59,12 @@ for t in "${targets[@]}"; do
   [ -x "$exe" ] || { echo "weir fuzz: no target $t (${all[*]})" >&2; exit 2; }
   work="$dir/corpus/$t" findings="$dir/findings/$t"
   mkdir -p "$work" "$findings"
+  dict=()
+  [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
   echo "=== fuzz_$t: ${seconds}s, -timeout=$timeout -rss_limit_mb=$rss_mb ==="
   nice -n 10 "$exe" -max_total_time="$seconds" -timeout="$timeout" \
     -rss_limit_mb="$rss_mb" -malloc_limit_mb="$rss_mb" -max_len="$max_len" \
-    -print_final_stats=1 -artifact_prefix="$findings/" \
+    -print_final_stats=1 -artifact_prefix="$findings/" "${dict[@]}" \
     "$work" "fuzz/corpus/$t" >"$dir/fuzz-$t.log" 2>&1
   rc=$?
   grep -E "^#[0-9]+ +(DONE|pulse)|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb" \
