@@ -501,12 +501,23 @@ static bool text_op(const struct pred *p, const char *s, size_t n)
 		return wlen == 0 || memmem(s, n, want, wlen) != NULL;
 	case OP_PREFIX:
 		return n >= wlen && memcmp(s, want, wlen) == 0;
-	default:
-		/* REG_STARTEND: strings may hold NUL bytes (\u0000), and the
-		 * bytes of a field are not NUL-terminated. */
+	default: {
+		/* REG_STARTEND: strings may hold NUL bytes (\u0000). The bytes
+		 * of a field are not NUL-terminated, and glibc stays within
+		 * rm_eo, but sanitizers' regexec interceptors run strlen on
+		 * the string first: match a terminated copy. */
+		char small[256], *copy = n < sizeof(small) ? small : xmalloc(n + 1);
+		bool hit;
+
+		memcpy(copy, s, n);
+		copy[n] = '\0';
 		m[0].rm_so = 0;
 		m[0].rm_eo = (regoff_t)n;
-		return regexec(&p->re, s, 1, m, REG_STARTEND) == 0;
+		hit = regexec(&p->re, copy, 1, m, REG_STARTEND) == 0;
+		if (copy != small)
+			free(copy);
+		return hit;
+	}
 	}
 }
 
