@@ -133,9 +133,10 @@ static long hex4(const char *s, size_t at, size_t n)
 		return -1;
 	for (size_t i = at; i < at + 4; i++) {
 		char c = s[i];
-		int d = is_digit(c) ? c - '0'
+		int d = is_digit(c)            ? c - '0'
 		        : c >= 'a' && c <= 'f' ? c - 'a' + 10
-		        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		        : c >= 'A' && c <= 'F' ? c - 'A' + 10
+		                               : -1;
 
 		if (d < 0)
 			return -1;
@@ -238,7 +239,8 @@ static bool string_ok(const char *s, size_t n, bool key, bool *escapes)
 		if (c < 0x20)
 			return false;
 		if (c >= 0x80) {
-			size_t k = utf8_len((const unsigned char *)s + i, n - i);
+			size_t k =
+			    utf8_len((const unsigned char *)s + i, n - i);
 
 			if (k == 0)
 				return false;
@@ -249,8 +251,14 @@ static bool string_ok(const char *s, size_t n, bool key, bool *escapes)
 		if (i + 1 >= n)
 			return false;
 		switch (s[i + 1]) {
-		case '"': case '\\': case '/': case 'b':
-		case 'f': case 'n': case 'r': case 't':
+		case '"':
+		case '\\':
+		case '/':
+		case 'b':
+		case 'f':
+		case 'n':
+		case 'r':
+		case 't':
 			i += 2;
 			continue;
 		case 'u':
@@ -331,9 +339,10 @@ static bool number_ok(const char *s, size_t n)
 		return false;
 	if (!real)
 		return digits < 19 ||
-		       (digits == 19 &&
-		        memcmp(s + neg, neg ? "9223372036854775808"
-		                            : "9223372036854775807", 19) <= 0);
+		       (digits == 19 && memcmp(s + neg,
+		                               neg ? "9223372036854775808"
+		                                   : "9223372036854775807",
+		                               19) <= 0);
 	/* Without an exponent, only 309 digits or more reach DBL_MAX. */
 	if (!expo && digits < 300)
 		return true;
@@ -344,9 +353,12 @@ static bool number_ok(const char *s, size_t n)
 static bool primitive_ok(const char *s, size_t n)
 {
 	switch (s[0]) {
-	case 't': return n == 4 && memcmp(s, "true", 4) == 0;
-	case 'f': return n == 5 && memcmp(s, "false", 5) == 0;
-	case 'n': return n == 4 && memcmp(s, "null", 4) == 0;
+	case 't':
+		return n == 4 && memcmp(s, "true", 4) == 0;
+	case 'f':
+		return n == 5 && memcmp(s, "false", 5) == 0;
+	case 'n':
+		return n == 4 && memcmp(s, "null", 4) == 0;
 	}
 	return number_ok(s, n);
 }
@@ -497,7 +509,7 @@ static int tokenize(struct jrec *j)
 static bool depth_ok(const char *s, size_t n)
 {
 	size_t depth = 0;
-	char prev = '[';  /* the last byte outside strings, not white space */
+	char prev = '['; /* the last byte outside strings, not white space */
 
 	/* Each level takes a byte: short text cannot pass the limit. */
 	if (n <= MAX_DEPTH)
@@ -549,8 +561,8 @@ static bool load_doc(struct jrec *j)
 		         "value is not JSON: the value is empty");
 		return false;
 	}
-	j->doc = json_loadb(j->raw, j->len, JSON_DECODE_ANY | JSON_ALLOW_NUL,
-	                    &e);
+	j->doc =
+	    json_loadb(j->raw, j->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
 	if (!j->doc)
 		snprintf(j->err, sizeof(j->err),
 		         "value is not JSON: %.110s at byte %d", e.text,
@@ -567,8 +579,8 @@ static bool read_value(struct jrec *j)
 		return true;
 	if (!load_doc(j))
 		return false;
-	j->norm = jansson_made(json_dumps(j->doc,
-	                                  JSON_COMPACT | JSON_ENCODE_ANY));
+	j->norm =
+	    jansson_made(json_dumps(j->doc, JSON_COMPACT | JSON_ENCODE_ANY));
 	j->text = j->norm;
 	j->text_len = strlen(j->norm);
 	if (text_ok(j))
@@ -595,8 +607,8 @@ json_t *jrec_doc(struct jrec *j)
 /* --- Field paths -------------------------------------------------------- */
 
 struct fpath {
-	char *dotted;   /* as written */
-	char *buf;      /* a copy with the dots replaced by NULs */
+	char *dotted; /* as written */
+	char *buf;    /* a copy with the dots replaced by NULs */
 	size_t n;
 	struct {
 		const char *name; /* into buf */
@@ -711,15 +723,22 @@ json_type jrec_type(const struct jrec *j, int tok)
 	const char *s = j->text + t->start;
 
 	switch (t->type) {
-	case JSMN_OBJECT: return JSON_OBJECT;
-	case JSMN_ARRAY: return JSON_ARRAY;
-	case JSMN_STRING: return JSON_STRING;
-	default: break;
+	case JSMN_OBJECT:
+		return JSON_OBJECT;
+	case JSMN_ARRAY:
+		return JSON_ARRAY;
+	case JSMN_STRING:
+		return JSON_STRING;
+	default:
+		break;
 	}
 	switch (s[0]) {
-	case 't': return JSON_TRUE;
-	case 'f': return JSON_FALSE;
-	case 'n': return JSON_NULL;
+	case 't':
+		return JSON_TRUE;
+	case 'f':
+		return JSON_FALSE;
+	case 'n':
+		return JSON_NULL;
 	}
 	for (int i = 0; i < t->end - t->start; i++)
 		if (s[i] == '.' || s[i] == 'e' || s[i] == 'E')
@@ -749,8 +768,7 @@ size_t jrec_scalar_text(struct jrec *j, int tok, char *buf, size_t cap)
 	case JSON_STRING:
 		/* The check let through no control byte, so a string without
 		 * a backslash is written back as it is, quotes around. */
-		if (n + 2 > cap ||
-		    (j->escapes && memchr(raw, '\\', n)))
+		if (n + 2 > cap || (j->escapes && memchr(raw, '\\', n)))
 			return 0;
 		buf[0] = '"';
 		memcpy(buf + 1, raw, n);

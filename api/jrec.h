@@ -24,22 +24,22 @@
 #include <stddef.h>
 
 struct jrec {
-	const char *raw;    /* the value as given, borrowed */
+	const char *raw; /* the value as given, borrowed */
 	size_t len;
-	int state;          /* 0 not read yet, 1 tokens ready, -1 not JSON */
-	char err[160];      /* why it is not JSON */
+	int state;     /* 0 not read yet, 1 tokens ready, -1 not JSON */
+	char err[160]; /* why it is not JSON */
 	/* What the tokens index: raw, or in the rare case that jansson
 	 * accepts what the check refused, jansson's compact rewrite of it
 	 * (owned, in norm). */
 	const char *text;
 	size_t text_len;
 	char *norm;
-	void *toks;         /* jsmn tokens, kept from record to record */
+	void *toks; /* jsmn tokens, kept from record to record */
 	int ntok;
 	unsigned int cap;
-	bool escapes;       /* some string token holds a backslash */
-	json_t *doc;        /* the whole tree, once jrec_doc asked for it */
-	json_t *scratch;    /* the last string decoded from an escape */
+	bool escapes;    /* some string token holds a backslash */
+	json_t *doc;     /* the whole tree, once jrec_doc asked for it */
+	json_t *scratch; /* the last string decoded from an escape */
 };
 
 /* Points j at a value (raw may be NULL when len is 0); nothing is read

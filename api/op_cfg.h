@@ -8,14 +8,14 @@
 enum on_error_policy { ON_ERROR_SKIP, ON_ERROR_FAIL, ON_ERROR_DEAD_LETTER };
 
 struct job_op_cfg {
-	char *type;                 /* required: "filter", "count", "map", "dedup",
+	char *type;        /* required: "filter", "count", "map", "dedup",
 	                               "plugin" */
-	char *config_json;          /* the whole object after ${} substitution */
-	char *key_field;            /* "key": routes by this field; NULL if none */
-	int parallelism;            /* default 1 */
-	enum on_error_policy on_error;  /* default skip */
-	char *dead_letter_topic;    /* required iff on_error is dead-letter */
-	char *library;              /* "plugin" only: path of the .so */
+	char *config_json; /* the whole object after ${} substitution */
+	char *key_field;   /* "key": routes by this field; NULL if none */
+	int parallelism;   /* default 1 */
+	enum on_error_policy on_error; /* default skip */
+	char *dead_letter_topic; /* required iff on_error is dead-letter */
+	char *library;           /* "plugin" only: path of the .so */
 };
 
 #endif

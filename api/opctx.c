@@ -22,8 +22,9 @@ struct weir_ctx {
 	const weir_operator_t *op;
 	const struct job_op_cfg *cfg;
 	int op_index;
-	struct task *t;         /* NULL while validating */
-	struct opctx_dead_letters dl; /* on_error dead-letter; send NULL: none */
+	struct task *t; /* NULL while validating */
+	struct opctx_dead_letters
+	    dl; /* on_error dead-letter; send NULL: none */
 	void *state;
 	bool opened;
 	/* Managed keyed state, when the operator has a "key". */
@@ -43,8 +44,7 @@ struct weir_ctx {
 
 struct weir_ctx *opctx_new(const weir_operator_t *op,
                            const struct job_op_cfg *cfg, int op_index,
-                           struct task *t,
-                           const struct opctx_dead_letters *dl)
+                           struct task *t, const struct opctx_dead_letters *dl)
 {
 	struct weir_ctx *ctx = xcalloc(1, sizeof(*ctx));
 
@@ -99,8 +99,9 @@ int opctx_open(struct weir_ctx *ctx, struct errlist *errs)
 		return 0;
 	}
 	if (ctx->op->open(ctx, ctx->cfg->config_json, &ctx->state) != WEIR_OK) {
-		add_prefixed(ctx, errs, ctx->err[0] ? ctx->err
-		                                    : "open failed without a message");
+		add_prefixed(ctx, errs,
+		             ctx->err[0] ? ctx->err
+		                         : "open failed without a message");
 		return -1;
 	}
 	ctx->opened = true;
@@ -138,9 +139,10 @@ static int op_process(struct task *t, void *st, struct batch *b)
 			task_set_input(t, NULL);
 			if (task_stopping(t))
 				return -1;
-			return task_fail(t, "%s: %s", t->who,
-			                 ctx->err[0] ? ctx->err
-			                             : "process failed without a message");
+			return task_fail(
+			    t, "%s: %s", t->who,
+			    ctx->err[0] ? ctx->err
+			                : "process failed without a message");
 		}
 	}
 	task_set_input(t, NULL);
@@ -152,7 +154,8 @@ static int op_flush(struct task *t, void *st, uint64_t id)
 	struct weir_ctx *ctx = st;
 	char err[512];
 
-	if (ctx->dl.flush && ctx->dl.flush(ctx->dl.arg, t, err, sizeof(err)) < 0)
+	if (ctx->dl.flush &&
+	    ctx->dl.flush(ctx->dl.arg, t, err, sizeof(err)) < 0)
 		return task_fail(t, "%s: checkpoint %llu: %s", t->who,
 		                 (unsigned long long)id, err);
 	return 0;
@@ -173,8 +176,10 @@ static int op_snapshot(struct task *t, void *st, uint64_t id,
 	ctx->err[0] = '\0';
 	weir_write_u64(w, 0);
 	at = w->len;
-	if (ctx->op->snapshot && ctx->op->snapshot(ctx, ctx->state, w) != WEIR_OK)
-		return task_fail(t, "%s: snapshot of checkpoint %llu failed: %s",
+	if (ctx->op->snapshot &&
+	    ctx->op->snapshot(ctx, ctx->state, w) != WEIR_OK)
+		return task_fail(t,
+		                 "%s: snapshot of checkpoint %llu failed: %s",
 		                 t->who, (unsigned long long)id,
 		                 ctx->err[0] ? ctx->err : "no message");
 	raw = w->len - at;
@@ -198,7 +203,8 @@ static int op_snapshot_tail(struct task *t, void *st, uint64_t id,
 	kstate_capture(ctx->ks, tail);
 	waited = now_mono_us() - t0;
 	if (waited >= SNAPSHOT_WAIT_LOG_US)
-		log_info(t->who, "checkpoint %llu: waited %lld ms for the "
+		log_info(t->who,
+		         "checkpoint %llu: waited %lld ms for the "
 		         "previous checkpoint's keyed state to be written",
 		         (unsigned long long)id, (long long)(waited / 1000));
 	return 0;
@@ -229,21 +235,26 @@ int opctx_restore_part(struct weir_ctx *ctx, struct weir_reader *r,
 	raw.len = (size_t)raw_len;
 	r->pos += (size_t)raw_len;
 	if (raw_len > 0 && rescaled)
-		return task_fail(t,
-		                 "%s: the job is restored with another "
-		                 "parallelism, but %s keeps state of its own "
-		                 "(snapshot/restore), which cannot be split by "
-		                 "key. Restore with the parallelism the "
-		                 "checkpoint was taken with, or keep the state in "
-		                 "managed keyed state (weir_state_*)",
-		                 t->who, ctx->op->name);
+		return task_fail(
+		    t,
+		    "%s: the job is restored with another "
+		    "parallelism, but %s keeps state of its own "
+		    "(snapshot/restore), which cannot be split by "
+		    "key. Restore with the parallelism the "
+		    "checkpoint was taken with, or keep the state in "
+		    "managed keyed state (weir_state_*)",
+		    t->who, ctx->op->name);
 	if (own && (raw_len > 0 || ctx->op->restore)) {
 		if (!ctx->op->restore)
-			return task_fail(t, "%s: the checkpoint holds state but "
-			                 "the operator has no restore", t->who);
+			return task_fail(t,
+			                 "%s: the checkpoint holds state but "
+			                 "the operator has no restore",
+			                 t->who);
 		if (ctx->op->restore(ctx, ctx->state, &raw, version) != WEIR_OK)
-			return task_fail(t, "%s: restore failed (state version "
-			                 "%u): %s", t->who, version,
+			return task_fail(t,
+			                 "%s: restore failed (state version "
+			                 "%u): %s",
+			                 t->who, version,
 			                 ctx->err[0] ? ctx->err : "no message");
 	}
 	if (weir_read_u64(r, &managed) != WEIR_OK)
@@ -335,9 +346,8 @@ int weir_forward(weir_ctx_t *ctx, const weir_record_t *rec)
 		return weir_error(ctx, "weir_forward called outside process");
 	like = *rec;
 	like.seq = next_seq(t);
-	return task_emit(t, rec->key, rec->key_len, rec->value,
-	                 rec->value_len, rec->hdrs, rec->hdrs_len, rec->nhdrs,
-	                 &like) < 0
+	return task_emit(t, rec->key, rec->key_len, rec->value, rec->value_len,
+	                 rec->hdrs, rec->hdrs_len, rec->nhdrs, &like) < 0
 	           ? WEIR_ERR
 	           : WEIR_OK;
 }
@@ -384,13 +394,15 @@ int weir_record_error(weir_ctx_t *ctx, const weir_record_t *rec,
 	switch (ctx->cfg->on_error) {
 	case ON_ERROR_FAIL:
 		sample(rec, smp, sizeof(smp));
-		return task_fail(t, "%s: record %s[%d]@%lld: %s (value: %s). "
-		                 "on_error is \"fail\", so the job stops; no "
-		                 "checkpoint includes this record. Fix the input, "
-		                 "or set on_error to \"skip\" or \"dead-letter\", "
-		                 "and start the job again",
-		                 t->who, rec->topic, rec->partition,
-		                 (long long)rec->offset, why, smp);
+		return task_fail(
+		    t,
+		    "%s: record %s[%d]@%lld: %s (value: %s). "
+		    "on_error is \"fail\", so the job stops; no "
+		    "checkpoint includes this record. Fix the input, "
+		    "or set on_error to \"skip\" or \"dead-letter\", "
+		    "and start the job again",
+		    t->who, rec->topic, rec->partition, (long long)rec->offset,
+		    why, smp);
 	case ON_ERROR_DEAD_LETTER: {
 		char err[512];
 
@@ -412,8 +424,8 @@ int weir_record_error(weir_ctx_t *ctx, const weir_record_t *rec,
 		         "skipped record %s[%d]@%lld: %s (value: %s); %llu "
 		         "skipped in all (on_error \"skip\"; use \"fail\" or "
 		         "\"dead-letter\" to keep them)",
-		         rec->topic, rec->partition, (long long)rec->offset, why,
-		         smp, (unsigned long long)total);
+		         rec->topic, rec->partition, (long long)rec->offset,
+		         why, smp, (unsigned long long)total);
 		t->skip_log_ms = now_mono_ms();
 	}
 	return WEIR_OK;
@@ -482,11 +494,12 @@ int opctx_key_field(weir_ctx_t *ctx, const weir_record_t *rec,
 		*rc = weir_record_error(ctx, rec, "field \"%s\" is missing",
 		                        fpath_str(p));
 	else if (tok == JREC_NOT_SCALAR)
-		*rc = weir_record_error(ctx, rec,
-		                        "field \"%s\" is an object or an array; "
-		                        "a key is a string, number, boolean or "
-		                        "null",
-		                        fpath_str(p));
+		*rc =
+		    weir_record_error(ctx, rec,
+		                      "field \"%s\" is an object or an array; "
+		                      "a key is a string, number, boolean or "
+		                      "null",
+		                      fpath_str(p));
 	return tok < 0 ? -1 : tok;
 }
 

@@ -33,8 +33,7 @@ struct opctx_dead_letters {
  * ctx borrows op and cfg, and owns dl's arg (dl may be NULL: none). */
 struct weir_ctx *opctx_new(const weir_operator_t *op,
                            const struct job_op_cfg *cfg, int op_index,
-                           struct task *t,
-                           const struct opctx_dead_letters *dl);
+                           struct task *t, const struct opctx_dead_letters *dl);
 /* Calls open; on failure adds its message, prefixed with the operator's
  * JSON path, to errs. */
 int opctx_open(struct weir_ctx *ctx, struct errlist *errs);

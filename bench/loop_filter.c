@@ -16,7 +16,7 @@
 
 #include "loop_json.h"
 
-static const char *const levels[] = {"INFO", "INFO", "WARN", "ERROR",
+static const char *const levels[] = {"INFO",  "INFO", "WARN", "ERROR",
                                      "DEBUG", "INFO", "INFO", "ERROR"};
 
 static double now_s(void)
@@ -35,7 +35,8 @@ int main(int argc, char **argv)
 	double t0, dt;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: loop_filter COUNT_PER_PARTITION PARTITIONS\n");
+		fprintf(stderr,
+		        "usage: loop_filter COUNT_PER_PARTITION PARTITIONS\n");
 		return 2;
 	}
 	count = strtoll(argv[1], NULL, 10);
@@ -44,11 +45,12 @@ int main(int argc, char **argv)
 	for (int32_t p = 0; p < parts; p++) {
 		for (int64_t seq = 0; seq < count; seq++) {
 			uint64_t h = (uint64_t)seq * 2654435761u + (uint64_t)p;
-			int n = snprintf(val, sizeof(val),
-			                 "{\"seq\":%" PRId64 ",\"level\":\"%s\","
-			                 "\"service\":\"svc-%d\",\"msg\":\"request "
-			                 "%" PRId64 " done\"}",
-			                 seq, levels[h % 8], (int)(h % 13), seq);
+			int n =
+			    snprintf(val, sizeof(val),
+			             "{\"seq\":%" PRId64 ",\"level\":\"%s\","
+			             "\"service\":\"svc-%d\",\"msg\":\"request "
+			             "%" PRId64 " done\"}",
+			             seq, levels[h % 8], (int)(h % 13), seq);
 
 			matches += is_error(val, (size_t)n);
 		}

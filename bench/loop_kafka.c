@@ -34,8 +34,8 @@ static rd_kafka_t *client_new(rd_kafka_type_t type, const char *brokers)
 		    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "20", err,
 		                      sizeof(err)) != RD_KAFKA_CONF_OK)
 			goto fail;
-	} else if (rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof(err)) !=
-	           RD_KAFKA_CONF_OK) {
+	} else if (rd_kafka_conf_set(conf, "linger.ms", "5", err,
+	                             sizeof(err)) != RD_KAFKA_CONF_OK) {
 		goto fail;
 	}
 	rk = rd_kafka_new(type, conf, err, sizeof(err));
@@ -58,7 +58,8 @@ int main(int argc, char **argv)
 	int nparts = 0;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: loop_kafka BROKERS IN_TOPIC OUT_TOPIC\n");
+		fprintf(stderr,
+		        "usage: loop_kafka BROKERS IN_TOPIC OUT_TOPIC\n");
 		return 2;
 	}
 	cons = client_new(RD_KAFKA_CONSUMER, argv[1]);
@@ -69,7 +70,8 @@ int main(int argc, char **argv)
 		if (rd_kafka_metadata(cons, 0, rkt, &md, 10000) !=
 		        RD_KAFKA_RESP_ERR_NO_ERROR ||
 		    md->topic_cnt != 1 || md->topics[0].err) {
-			fprintf(stderr, "loop_kafka: no metadata for %s\n", argv[2]);
+			fprintf(stderr, "loop_kafka: no metadata for %s\n",
+			        argv[2]);
 			return 1;
 		}
 		nparts = md->topics[0].partition_cnt;
@@ -114,15 +116,18 @@ int main(int argc, char **argv)
 			if (is_error(m->payload, m->len)) {
 				rd_kafka_resp_err_t err;
 
-				while ((err = rd_kafka_producev(
-				            prod, RD_KAFKA_V_TOPIC(argv[3]),
-				            RD_KAFKA_V_VALUE(m->payload, m->len),
-				            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-				            RD_KAFKA_V_END)) ==
-				       RD_KAFKA_RESP_ERR__QUEUE_FULL)
+				while (
+				    (err = rd_kafka_producev(
+				         prod, RD_KAFKA_V_TOPIC(argv[3]),
+				         RD_KAFKA_V_VALUE(m->payload, m->len),
+				         RD_KAFKA_V_MSGFLAGS(
+				             RD_KAFKA_MSG_F_COPY),
+				         RD_KAFKA_V_END)) ==
+				    RD_KAFKA_RESP_ERR__QUEUE_FULL)
 					rd_kafka_poll(prod, 10);
 				if (err) {
-					fprintf(stderr, "loop_kafka: produce: %s\n",
+					fprintf(stderr,
+					        "loop_kafka: produce: %s\n",
 					        rd_kafka_err2str(err));
 					return 1;
 				}

@@ -10,12 +10,12 @@
 #include "cfg_limits.h"
 
 struct job_ckpt_cfg {
-	char *dir;                  /* required */
-	int64_t interval_ms;        /* default 1000; 0 disables periodic */
-	int64_t timeout_ms;         /* default 10000, 1..JOB_MAX_MS */
-	int64_t min_pause_ms;       /* default 0, up to JOB_MAX_MS */
-	int retain;                 /* default 3, 1..JOB_MAX_RETAIN */
-	int tolerable_failures;     /* default 3, 0..JOB_MAX_TOLERABLE */
+	char *dir;              /* required */
+	int64_t interval_ms;    /* default 1000; 0 disables periodic */
+	int64_t timeout_ms;     /* default 10000, 1..JOB_MAX_MS */
+	int64_t min_pause_ms;   /* default 0, up to JOB_MAX_MS */
+	int retain;             /* default 3, 1..JOB_MAX_RETAIN */
+	int tolerable_failures; /* default 3, 0..JOB_MAX_TOLERABLE */
 };
 
 #endif

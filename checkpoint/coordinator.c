@@ -55,16 +55,16 @@ struct pending {
 	int64_t trig_mono_ms, trig_wall_ms;
 	int nacked;
 	bool *acked;
-	struct ckpt_file_info *files;   /* per task */
+	struct ckpt_file_info *files; /* per task */
 	bool *has_file;
-	char **offsets;                 /* per task, JSON object text */
-	char *failure;                  /* first decline */
+	char **offsets; /* per task, JSON object text */
+	char *failure;  /* first decline */
 };
 
 struct coord {
 	struct flow *flow;
 	const struct job_ckpt_cfg *cfg;
-	char *job_name, *fingerprint;   /* copies, for every _metadata */
+	char *job_name, *fingerprint; /* copies, for every _metadata */
 	struct ckpt_store *st;
 	struct ckpt_persister *persister;
 	pthread_t thread;
@@ -75,11 +75,11 @@ struct coord {
 	enum coord_state state;
 	uint64_t next_id, first_id;
 	struct pending p;
-	int64_t last_trigger_ms, last_end_ms;   /* monotonic */
+	int64_t last_trigger_ms, last_end_ms; /* monotonic */
 	int consecutive_failures;
 	bool final_requested, shutdown, final_ok;
 	uint64_t completed;
-	uint64_t last_complete_id;      /* this run's, or the restored one */
+	uint64_t last_complete_id; /* this run's, or the restored one */
 };
 
 struct coord *coord_new(struct flow *flow, const struct job_ckpt_cfg *cfg,
@@ -97,8 +97,7 @@ struct coord *coord_new(struct flow *flow, const struct job_ckpt_cfg *cfg,
 	 * them to a monotonic clock in ms without overflow. */
 	assert(c->cfg->interval_ms >= 0 && c->cfg->interval_ms <= JOB_MAX_MS);
 	assert(c->cfg->timeout_ms >= 1 && c->cfg->timeout_ms <= JOB_MAX_MS);
-	assert(c->cfg->min_pause_ms >= 0 &&
-	       c->cfg->min_pause_ms <= JOB_MAX_MS);
+	assert(c->cfg->min_pause_ms >= 0 && c->cfg->min_pause_ms <= JOB_MAX_MS);
 	c->st = st;
 	/* job.c refuses to start when the directory leaves no id. */
 	assert(next_id >= 1 && next_id <= CKPT_ID_MAX);
@@ -176,8 +175,8 @@ void coord_decline(struct coord *c, uint64_t id, int task, const char *why)
 {
 	pthread_mutex_lock(&c->mu);
 	if (c->state == CS_PENDING && c->p.id == id && !c->p.failure) {
-		c->p.failure = xasprintf("%s: %s", c->flow->tasks[task]->who,
-		                         why);
+		c->p.failure =
+		    xasprintf("%s: %s", c->flow->tasks[task]->who, why);
 		pthread_cond_signal(&c->cv);
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -252,14 +251,16 @@ static void fail(struct coord *c, const char *why)
 	ckpt_persister_discard(c->persister, p->id);
 	c->last_end_ms = now_mono_ms();
 	if (p->final) {
-		log_error("coordinator",
-		          "final checkpoint %llu failed: %s. Output is flushed, "
-		          "but the next start resumes from the previous "
-		          "checkpoint and may write part of it again",
-		          (unsigned long long)p->id, why);
+		log_error(
+		    "coordinator",
+		    "final checkpoint %llu failed: %s. Output is flushed, "
+		    "but the next start resumes from the previous "
+		    "checkpoint and may write part of it again",
+		    (unsigned long long)p->id, why);
 		if (!flow_stopping(c->flow)) {
-			char *msg = xasprintf("final checkpoint %llu failed: %s",
-			                      (unsigned long long)p->id, why);
+			char *msg =
+			    xasprintf("final checkpoint %llu failed: %s",
+			              (unsigned long long)p->id, why);
 			fail_job(c, msg);
 			free(msg);
 		}
@@ -368,7 +369,8 @@ static void complete(struct coord *c)
 	for (int i = 0; i < c->flow->ntasks; i++)
 		task_notify_complete(c->flow->tasks[i], p->id);
 	if (ckpt_retain(c->st, p->id, c->cfg->retain) < 0)
-		log_warn("coordinator", "could not remove old checkpoints in %s",
+		log_warn("coordinator",
+		         "could not remove old checkpoints in %s",
 		         ckpt_store_dir(c->st));
 	if (p->final)
 		finish_job(c, true);
@@ -398,10 +400,9 @@ static char *missing_acks(struct coord *c)
 			cap = (len + need) * 2;
 			s = xrealloc(s, cap);
 		}
-		len += (size_t)snprintf(s + len, cap - len, "%s%s%s%s%s",
-		                        len ? ", " : "", who,
-		                        waiting[0] ? " (" : "", waiting,
-		                        waiting[0] ? ")" : "");
+		len += (size_t)snprintf(
+		    s + len, cap - len, "%s%s%s%s%s", len ? ", " : "", who,
+		    waiting[0] ? " (" : "", waiting, waiting[0] ? ")" : "");
 	}
 	return s;
 }
@@ -452,7 +453,8 @@ static void *coord_main(void *arg)
 			if (c->cfg->interval_ms > 0) {
 				due = c->last_trigger_ms + c->cfg->interval_ms;
 				if (c->last_end_ms + c->cfg->min_pause_ms > due)
-					due = c->last_end_ms + c->cfg->min_pause_ms;
+					due = c->last_end_ms +
+					      c->cfg->min_pause_ms;
 				if (now >= due) {
 					trigger(c, false);
 					continue;

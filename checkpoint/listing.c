@@ -48,8 +48,8 @@ static int state_bytes(struct ckpt_store *st, uint64_t id, uint64_t *sum)
 {
 	const struct ckpt_io *io = ckpt_store_io(st);
 	char *path = xasprintf("%s/chk-%" PRIu64, ckpt_store_dir(st), id);
-	int fd = io->open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
-	                  0);
+	int fd =
+	    io->open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 	struct dirent *de;
 	int e = 0;
 	DIR *d;
@@ -111,7 +111,8 @@ static char *fmt_offsets(const char *json)
 
 	json_object_foreach(root, topic, parts) {
 		if (!json_is_object(parts)) {
-			char *v = json_dumps(parts, JSON_COMPACT | JSON_ENCODE_ANY);
+			char *v =
+			    json_dumps(parts, JSON_COMPACT | JSON_ENCODE_ANY);
 			char *piece = xasprintf("%s=%s", topic, v ? v : "?");
 			append(&s, &len, piece);
 			free(piece);
@@ -119,7 +120,8 @@ static char *fmt_offsets(const char *json)
 			continue;
 		}
 		json_object_foreach(parts, part, off) {
-			char *v = json_dumps(off, JSON_COMPACT | JSON_ENCODE_ANY);
+			char *v =
+			    json_dumps(off, JSON_COMPACT | JSON_ENCODE_ANY);
 			char *piece =
 			    xasprintf("%s[%s]=%s", topic, part, v ? v : "?");
 			append(&s, &len, piece);
@@ -195,14 +197,13 @@ static int width(int w, const char *s)
 	return n > w ? n : w;
 }
 
-int ckpt_print_listing(const char *dir, FILE *out, char *errstr,
-                       size_t errlen)
+int ckpt_print_listing(const char *dir, FILE *out, char *errstr, size_t errlen)
 {
 	return ckpt_print_listing_io(dir, NULL, out, errstr, errlen);
 }
 
-int ckpt_print_listing_io(const char *dir, const struct ckpt_io *io,
-                          FILE *out, char *errstr, size_t errlen)
+int ckpt_print_listing_io(const char *dir, const struct ckpt_io *io, FILE *out,
+                          char *errstr, size_t errlen)
 {
 	int wid = 2, wcomp = 9, wsize = 4, wstat = 6;
 	struct ckpt_store *st;
@@ -232,8 +233,9 @@ int ckpt_print_listing_io(const char *dir, const struct ckpt_io *io,
 	if (!st)
 		return -1;
 	if (ckpt_list_report(st, &ids, &n, print_stray, (void *)dir) < 0) {
-		snprintf(errstr, errlen, "cannot list checkpoint directory %s: %s",
-		         dir, strerror(errno));
+		snprintf(errstr, errlen,
+		         "cannot list checkpoint directory %s: %s", dir,
+		         strerror(errno));
 		ckpt_store_close(st);
 		return -1;
 	}

@@ -44,7 +44,7 @@ struct ckpt_persister {
 	pthread_cond_t cv;
 	struct work *head, *tail;
 	bool quit;
-	uint64_t *aborted;      /* ids discarded, under mu */
+	uint64_t *aborted; /* ids discarded, under mu */
 	size_t naborted, capaborted;
 };
 
@@ -74,8 +74,10 @@ static int fill_tail(struct work *wk, char *err, size_t errlen)
 	release_tail(wk);
 	wk->buf = ww.p;
 	wk->len = ww.len;
-	log_debug("persister", "checkpoint %llu: %s serialised, %zu bytes, "
-	          "%lld us", (unsigned long long)wk->id, wk->name, wk->len,
+	log_debug("persister",
+	          "checkpoint %llu: %s serialised, %zu bytes, "
+	          "%lld us",
+	          (unsigned long long)wk->id, wk->name, wk->len,
 	          (long long)(now_mono_us() - t0));
 	return rc;
 }
@@ -95,7 +97,8 @@ static void do_write(struct ckpt_persister *w, struct work *wk)
 		coord_decline(w->coord, wk->id, wk->task, err);
 		return;
 	}
-	log_debug("persister", "checkpoint %llu: %s written, %zu bytes raw, "
+	log_debug("persister",
+	          "checkpoint %llu: %s written, %zu bytes raw, "
 	          "%llu on disk, %lld us",
 	          (unsigned long long)wk->id, wk->name, wk->len,
 	          (unsigned long long)info.size,
@@ -145,7 +148,8 @@ static void *persister_main(void *arg)
 	return NULL;
 }
 
-struct ckpt_persister *ckpt_persister_new(struct ckpt_store *st, struct coord *c)
+struct ckpt_persister *ckpt_persister_new(struct ckpt_store *st,
+                                          struct coord *c)
 {
 	struct ckpt_persister *w = xcalloc(1, sizeof(*w));
 
@@ -168,8 +172,8 @@ static void enqueue(struct ckpt_persister *w, struct work *wk)
 	if (wk->discard && !is_aborted(w, wk->id)) {
 		if (w->naborted == w->capaborted) {
 			w->capaborted = w->capaborted ? w->capaborted * 2 : 16;
-			w->aborted = xrealloc(w->aborted, w->capaborted *
-			                                      sizeof(*w->aborted));
+			w->aborted = xrealloc(
+			    w->aborted, w->capaborted * sizeof(*w->aborted));
 		}
 		w->aborted[w->naborted++] = wk->id;
 	}
@@ -183,9 +187,9 @@ static void enqueue(struct ckpt_persister *w, struct work *wk)
 }
 
 void ckpt_persister_submit(struct ckpt_persister *w, uint64_t id, int task,
-                        const char *name, uint32_t state_version, char *buf,
-                        size_t len, char *offsets,
-                        const struct snap_tail *tail)
+                           const char *name, uint32_t state_version, char *buf,
+                           size_t len, char *offsets,
+                           const struct snap_tail *tail)
 {
 	struct work *wk = xcalloc(1, sizeof(*wk));
 

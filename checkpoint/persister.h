@@ -16,16 +16,17 @@ struct coord;
 struct ckpt_persister;
 struct snap_tail;
 
-struct ckpt_persister *ckpt_persister_new(struct ckpt_store *st, struct coord *c);
+struct ckpt_persister *ckpt_persister_new(struct ckpt_store *st,
+                                          struct coord *c);
 
 /* Queues a state file; takes ownership of buf and offsets (malloc()ed,
  * offsets may be NULL). tail (copied; NULL or fill NULL: none) is appended
  * to buf on the persister's thread before the file is written, and released
  * there in every case, the aborted checkpoint's included. Any thread. */
 void ckpt_persister_submit(struct ckpt_persister *w, uint64_t id, int task,
-                        const char *name, uint32_t state_version, char *buf,
-                        size_t len, char *offsets,
-                        const struct snap_tail *tail);
+                           const char *name, uint32_t state_version, char *buf,
+                           size_t len, char *offsets,
+                           const struct snap_tail *tail);
 
 /* Checkpoint id was aborted: drop its queued writes, ignore later ones,
  * and remove its directory. Any thread. */

@@ -56,8 +56,8 @@ static int check_consumed(const struct ckpt_meta *meta,
 	            "chk-%llu/%s: %zu byte(s) after the end of %s's state "
 	            "(%zu bytes): the file is damaged. Move the checkpoint "
 	            "directory aside to start fresh",
-	            (unsigned long long)meta->id, e->file.name,
-	            r->len - r->pos, who, r->pos);
+	            (unsigned long long)meta->id, e->file.name, r->len - r->pos,
+	            who, r->pos);
 	return -1;
 }
 
@@ -96,9 +96,8 @@ static bool own_file(const struct task *t, const char *file)
  * file of that stage under another operator name (a plugin swapped or
  * renamed) would be lost or, worse, fed to the wrong operator: that is an
  * error, reported in errs, and the result is false. */
-static bool stage_files_ours(const struct task *t,
-                             const struct ckpt_meta *meta, int *ours,
-                             struct errlist *errs)
+static bool stage_files_ours(const struct task *t, const struct ckpt_meta *meta,
+                             int *ours, struct errlist *errs)
 {
 	char stage[32];
 
@@ -113,13 +112,13 @@ static bool stage_files_ours(const struct task *t,
 			(*ours)++;
 			continue;
 		}
-		errlist_add(errs,
-		            "checkpoint %llu holds state %s for operators[%d], "
-		            "but this job's operator there writes %s.state: the "
-		            "operator changed. Run the job with the operator it "
-		            "had, or use a new checkpoint.dir",
-		            (unsigned long long)meta->id, f, t->stage - 1,
-		            t->name);
+		errlist_add(
+		    errs,
+		    "checkpoint %llu holds state %s for operators[%d], "
+		    "but this job's operator there writes %s.state: the "
+		    "operator changed. Run the job with the operator it "
+		    "had, or use a new checkpoint.dir",
+		    (unsigned long long)meta->id, f, t->stage - 1, t->name);
 		return false;
 	}
 	return true;
@@ -196,7 +195,8 @@ static int check_coverage(void *arg, const struct ckpt_meta *meta, char *why,
 	    "delivery, an operator)";
 	const struct ckpt_restore *rs = arg;
 	size_t nst = flow_nops(rs->flow) + 1;
-	const struct task **by = xcalloc((size_t)rs->flow->ntasks + 1, sizeof(*by));
+	const struct task **by =
+	    xcalloc((size_t)rs->flow->ntasks + 1, sizeof(*by));
 	struct stage_cover *sc = xcalloc(nst, sizeof(*sc));
 	bool *seen = xcalloc((size_t)rs->flow->ntasks + 1, sizeof(*seen));
 	int rc = -1;
@@ -259,11 +259,12 @@ static int check_coverage(void *arg, const struct ckpt_meta *meta, char *why,
 		}
 		if (task_keyed(rs, t) && c->writers &&
 		    (c->files != c->writers || c->top != c->writers)) {
-			snprintf(why, len,
-			         "_metadata lists %zu state file(s) of %s's "
-			         "stage, written by %u task(s): some key groups "
-			         "have no state%s",
-			         c->files, t->who, c->writers, advice);
+			snprintf(
+			    why, len,
+			    "_metadata lists %zu state file(s) of %s's "
+			    "stage, written by %u task(s): some key groups "
+			    "have no state%s",
+			    c->files, t->who, c->writers, advice);
 			goto out;
 		}
 		if (task_keyed(rs, t) && c->top != c->files) {
@@ -297,8 +298,10 @@ static int restore_keyed(const struct ckpt_restore *rs, struct task *t,
 		return 0;
 	rescaled = old_par != t->parallelism;
 	if (rescaled && t->sub == 0)
-		log_info("restore", "%s: moving keyed state from %d task(s) to "
-		         "%d", t->who, old_par, t->parallelism);
+		log_info("restore",
+		         "%s: moving keyed state from %d task(s) to "
+		         "%d",
+		         t->who, old_par, t->parallelism);
 	for (size_t i = 0; i < meta->ntasks; i++) {
 		const struct ckpt_task_entry *e = &meta->tasks[i];
 		struct weir_reader r = {0};
@@ -316,8 +319,9 @@ static int restore_keyed(const struct ckpt_restore *rs, struct task *t,
 		                        !rescaled && !strcmp(e->task, t->name),
 		                        rescaled);
 		if (rc < 0) {
-			errlist_add(errs, "%s", rs->flow->fail_msg ? rs->flow->fail_msg
-			                                      : "restore failed");
+			errlist_add(errs, "%s",
+			            rs->flow->fail_msg ? rs->flow->fail_msg
+			                               : "restore failed");
 			return -1;
 		}
 		if (check_consumed(meta, e, &r, t->who, errs) < 0)
@@ -357,9 +361,10 @@ static int restore_task(const struct ckpt_restore *rs, struct task *t,
 		return 0;
 	}
 	if (!t->body.restore) {
-		errlist_add(errs, "checkpoint %llu has state for %s, which "
-		            "keeps none", (unsigned long long)meta->id,
-		            t->who);
+		errlist_add(errs,
+		            "checkpoint %llu has state for %s, which "
+		            "keeps none",
+		            (unsigned long long)meta->id, t->who);
 		return -1;
 	}
 	read_entry(e, &payload, &len, &version);
@@ -367,8 +372,9 @@ static int restore_task(const struct ckpt_restore *rs, struct task *t,
 	r.len = len;
 	rc = t->body.restore(t, t->body.st, &r, version);
 	if (rc < 0) {
-		errlist_add(errs, "%s", rs->flow->fail_msg ? rs->flow->fail_msg
-		                                      : "restore failed");
+		errlist_add(errs, "%s",
+		            rs->flow->fail_msg ? rs->flow->fail_msg
+		                               : "restore failed");
 		return -1;
 	}
 	rc = check_consumed(meta, e, &r, t->who, errs);
@@ -388,8 +394,7 @@ static void report_stray(void *arg, const char *name, uint64_t id,
 {
 	struct strays *sr = arg;
 
-	log_warn("restore", "%s in %s is not used: %s", name,
-	         sr->rs->dir, why);
+	log_warn("restore", "%s in %s is not used: %s", name, sr->rs->dir, why);
 	if (id > sr->top)
 		sr->top = id;
 }
@@ -397,8 +402,8 @@ static void report_stray(void *arg, const char *name, uint64_t id,
 /* Removes directories of checkpoints newer than `newest` that never got
  * their _metadata: leftovers of a crash mid-checkpoint. Sets *next_id past
  * every chk-<id> name in use; -1 when no id is left for it. */
-static int remove_leftovers(const struct ckpt_restore *rs, uint64_t newest, uint64_t *next_id,
-                            struct errlist *errs)
+static int remove_leftovers(const struct ckpt_restore *rs, uint64_t newest,
+                            uint64_t *next_id, struct errlist *errs)
 {
 	struct strays sr = {rs, 0};
 	uint64_t *ids = NULL;
@@ -419,8 +424,7 @@ static int remove_leftovers(const struct ckpt_restore *rs, uint64_t newest, uint
 		            "uses (%llu): no later checkpoint can be numbered. "
 		            "Move the directory aside to start fresh (the "
 		            "source then starts at source.start)",
-		            (unsigned long long)(*next_id - 1),
-		            rs->dir,
+		            (unsigned long long)(*next_id - 1), rs->dir,
 		            (unsigned long long)CKPT_ID_MAX);
 		free(ids);
 		return -1;
@@ -461,21 +465,22 @@ int ckpt_restore(const struct ckpt_restore *rs, uint64_t *next_id,
 		return 0;
 	}
 	if (strcmp(meta.job, rs->job_name) != 0) {
-		errlist_add(errs,
-		            "checkpoint %llu in %s belongs to job \"%s\", not "
-		            "\"%s\". Use a checkpoint.dir of its own for each job",
-		            (unsigned long long)meta.id, dir, meta.job,
-		            rs->job_name);
+		errlist_add(
+		    errs,
+		    "checkpoint %llu in %s belongs to job \"%s\", not "
+		    "\"%s\". Use a checkpoint.dir of its own for each job",
+		    (unsigned long long)meta.id, dir, meta.job, rs->job_name);
 		goto out;
 	}
 	if (strcmp(meta.fingerprint, rs->fingerprint) != 0) {
-		errlist_add(errs,
-		            "checkpoint %llu in %s was taken by a different job "
-		            "graph and cannot be restored.\n  checkpoint: %s\n  "
-		            "this job:   %s\nRun the job as it was, or point "
-		            "checkpoint.dir at a new directory to start fresh",
-		            (unsigned long long)meta.id, dir, meta.fingerprint,
-		            rs->fingerprint);
+		errlist_add(
+		    errs,
+		    "checkpoint %llu in %s was taken by a different job "
+		    "graph and cannot be restored.\n  checkpoint: %s\n  "
+		    "this job:   %s\nRun the job as it was, or point "
+		    "checkpoint.dir at a new directory to start fresh",
+		    (unsigned long long)meta.id, dir, meta.fingerprint,
+		    rs->fingerprint);
 		goto out;
 	}
 	say_step(rs, "restoring checkpoint %llu of %s",
@@ -492,8 +497,10 @@ int ckpt_restore(const struct ckpt_restore *rs, uint64_t *next_id,
 		char when[40];
 
 		fmt_wall_ms(meta.completed_ms, when, sizeof(when));
-		log_info("restore", "restored checkpoint %llu of %s (taken %s); "
-		         "offsets %s", (unsigned long long)meta.id, dir, when,
+		log_info("restore",
+		         "restored checkpoint %llu of %s (taken %s); "
+		         "offsets %s",
+		         (unsigned long long)meta.id, dir, when,
 		         meta.offsets_json ? meta.offsets_json : "{}");
 	}
 	rc = 0;

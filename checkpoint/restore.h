@@ -17,11 +17,11 @@ struct flow;
 struct errlist;
 
 struct ckpt_restore {
-	struct flow *flow;          /* its tasks are restored */
-	struct ckpt_store *store;   /* locked */
-	const char *dir;            /* for messages */
-	const char *job_name;       /* a checkpoint of another job is refused */
-	const char *fingerprint;    /* and one of another graph */
+	struct flow *flow;        /* its tasks are restored */
+	struct ckpt_store *store; /* locked */
+	const char *dir;          /* for messages */
+	const char *job_name;     /* a checkpoint of another job is refused */
+	const char *fingerprint;  /* and one of another graph */
 	/* Told what restore is doing, for a signal that interrupts it
 	 * (may be NULL). */
 	void (*step)(void *arg, const char *what);

@@ -86,8 +86,8 @@ typedef void (*ckpt_report_fn)(void *arg, uint64_t id, const char *why);
 /* The caller's judgement of a checkpoint whose _metadata reads well,
  * before its state files are read: 0 when it may be used, else -1 with why
  * (reported as is). The store knows no job graph; the job does. */
-typedef int (*ckpt_check_fn)(void *arg, const struct ckpt_meta *meta,
-                             char *why, size_t len);
+typedef int (*ckpt_check_fn)(void *arg, const struct ckpt_meta *meta, char *why,
+                             size_t len);
 
 /* Finds the newest checkpoint that check (may be NULL) accepts and that
  * verifies. report and check get arg. Returns 1 with *out filled, 0 when
@@ -108,10 +108,9 @@ int ckpt_load_latest(struct ckpt_store *st, struct ckpt_meta *out,
 /* Prints `weir checkpoints DIR`: one line per checkpoint, newest first:
  * id, completed time (UTC), total size, status (complete, incomplete,
  * damaged: why), and source offsets. Returns 0, or -1 with errstr. */
-int ckpt_print_listing(const char *dir, FILE *out, char *errstr,
-                       size_t errlen);
+int ckpt_print_listing(const char *dir, FILE *out, char *errstr, size_t errlen);
 /* ckpt_print_listing through io (NULL: ckpt_io_posix). */
-int ckpt_print_listing_io(const char *dir, const struct ckpt_io *io,
-                          FILE *out, char *errstr, size_t errlen);
+int ckpt_print_listing_io(const char *dir, const struct ckpt_io *io, FILE *out,
+                          char *errstr, size_t errlen);
 
 #endif

@@ -18,21 +18,21 @@ enum oor_policy { OOR_FAIL, OOR_EARLIEST, OOR_LATEST };
 
 struct job_source_cfg {
 	enum source_type type;
-	int parallelism;            /* default 1 */
+	int parallelism; /* default 1 */
 	/* kafka */
-	char *brokers, *topic;      /* required for kafka */
-	enum start_pos start;       /* default earliest */
-	bool bounded;               /* default false */
-	char *group_id;             /* default NULL: no offset commits */
+	char *brokers, *topic; /* required for kafka */
+	enum start_pos start;  /* default earliest */
+	bool bounded;          /* default false */
+	char *group_id;        /* default NULL: no offset commits */
 	enum oor_policy on_offset_out_of_range; /* default fail */
-	struct kv_list properties;  /* librdkafka settings, passed through */
+	struct kv_list properties; /* librdkafka settings, passed through */
 	/* The topic is partitioned by this field: all records with one value
 	 * of it are in one partition. NULL: unknown. */
 	char *partitioned_by;
 	/* generator: an in-memory source for tests and benchmarks */
-	int64_t count;              /* records per partition; default 1000 */
-	int partitions;             /* default 1, up to JOB_MAX_GEN_PARTITIONS */
-	int64_t rate;               /* records/s per partition, 0 = max */
+	int64_t count;  /* records per partition; default 1000 */
+	int partitions; /* default 1, up to JOB_MAX_GEN_PARTITIONS */
+	int64_t rate;   /* records/s per partition, 0 = max */
 };
 
 enum sink_type { SINK_KAFKA, SINK_DISCARD };
@@ -42,12 +42,12 @@ enum eo_method { EXACTLY_ONCE_DEDUP, EXACTLY_ONCE_TRANSACTIONS };
 
 struct job_sink_cfg {
 	enum sink_type type;
-	int parallelism;            /* default 1 */
-	char *brokers, *topic;      /* required for kafka */
-	enum delivery delivery;     /* default at-least-once */
-	enum eo_method exactly_once; /* default dedup */
+	int parallelism;              /* default 1 */
+	char *brokers, *topic;        /* required for kafka */
+	enum delivery delivery;       /* default at-least-once */
+	enum eo_method exactly_once;  /* default dedup */
 	enum partitioner partitioner; /* default key */
-	bool lineage_headers;       /* weir.job, weir.lineage; default true */
+	bool lineage_headers;         /* weir.job, weir.lineage; default true */
 	/* A record Kafka refuses (larger than message.max.bytes): fail
 	 * (default) or skip; no dead letters. */
 	enum on_error_policy on_error;

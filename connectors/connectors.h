@@ -21,10 +21,9 @@ int generator_source_open(struct task *t, const struct job_source_cfg *cfg,
                           struct task_body *body, char *err, size_t errlen);
 /* ckpt: the transactional sink's timeout follows the checkpoints'. */
 int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
-                    const struct job_ckpt_cfg *ckpt,
-                    const char *job_name, const char *src_topic,
-                    int source_partitions, struct task_body *body,
-                    char *err, size_t errlen);
+                    const struct job_ckpt_cfg *ckpt, const char *job_name,
+                    const char *src_topic, int source_partitions,
+                    struct task_body *body, char *err, size_t errlen);
 int discard_sink_open(struct task *t, const struct job_sink_cfg *cfg,
                       struct task_body *body, char *err, size_t errlen);
 
@@ -35,7 +34,7 @@ int discard_sink_open(struct task *t, const struct job_sink_cfg *cfg,
  * most KAFKA_START_TIMEOUT_MS. `what` names the config section in errors
  * ("source", "sink"). */
 int kafka_probe(const char *what, const char *brokers,
-                const struct kv_list *props, const char *topic,
-                int *partitions, char *err, size_t errlen);
+                const struct kv_list *props, const char *topic, int *partitions,
+                char *err, size_t errlen);
 
 #endif

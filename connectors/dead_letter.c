@@ -111,8 +111,7 @@ int dlq_send(struct dead_letter *d, const struct weir_record *rec,
 	return 0;
 }
 
-int dlq_flush(struct dead_letter *d, struct task *t, char *err,
-              size_t errlen)
+int dlq_flush(struct dead_letter *d, struct task *t, char *err, size_t errlen)
 {
 	while (rd_kafka_outq_len(d->rk) > 0 && !task_stopping(t))
 		rd_kafka_flush(d->rk, 100);

@@ -22,8 +22,7 @@ struct dead_letter *dlq_new(const char *what, const char *brokers,
 int dlq_send(struct dead_letter *d, const struct weir_record *rec,
              const char *who, const char *why, char *err, size_t errlen);
 /* Waits until everything sent is delivered, or t's job stops. */
-int dlq_flush(struct dead_letter *d, struct task *t, char *err,
-              size_t errlen);
+int dlq_flush(struct dead_letter *d, struct task *t, char *err, size_t errlen);
 void dlq_free(struct dead_letter *d);
 
 #endif

@@ -29,7 +29,7 @@ struct gen {
 	int64_t emitted_since_start;
 };
 
-static const char *const levels[] = {"INFO", "INFO", "WARN", "ERROR",
+static const char *const levels[] = {"INFO",  "INFO", "WARN", "ERROR",
                                      "DEBUG", "INFO", "INFO", "ERROR"};
 
 static int gen_poll(struct task *t, void *st, bool *progress)
@@ -61,16 +61,18 @@ static int gen_poll(struct task *t, void *st, bool *progress)
 		}
 		for (int64_t k = 0; k < room; k++) {
 			int64_t seq = p->next;
-			uint64_t h = (uint64_t)seq * 2654435761u + (uint64_t)p->id;
+			uint64_t h =
+			    (uint64_t)seq * 2654435761u + (uint64_t)p->id;
 			struct weir_record like = {.topic = "generator",
 			                           .partition = p->id,
 			                           .offset = seq,
 			                           .timestamp = stamp};
-			int n = snprintf(val, sizeof(val),
-			                 "{\"seq\":%" PRId64 ",\"level\":\"%s\","
-			                 "\"service\":\"svc-%d\",\"msg\":\"request "
-			                 "%" PRId64 " done\"}",
-			                 seq, levels[h % 8], (int)(h % 13), seq);
+			int n =
+			    snprintf(val, sizeof(val),
+			             "{\"seq\":%" PRId64 ",\"level\":\"%s\","
+			             "\"service\":\"svc-%d\",\"msg\":\"request "
+			             "%" PRId64 " done\"}",
+			             seq, levels[h % 8], (int)(h % 13), seq);
 
 			if (task_emit(t, NULL, 0, val, (size_t)n, NULL, 0, 0,
 			              &like) < 0)
@@ -133,10 +135,12 @@ static int gen_restore(struct task *t, void *st, struct weir_reader *r,
 			return task_fail(t, "%s: generator state truncated",
 			                 t->who);
 		if (next > (uint64_t)JOB_MAX_GEN_COUNT)
-			return task_fail(t, "%s: generator state has partition "
-			                 "%" PRIu64 " at record %" PRIu64 ", past "
-			                 "the largest count, %lld", t->who, id,
-			                 next, JOB_MAX_GEN_COUNT);
+			return task_fail(t,
+			                 "%s: generator state has partition "
+			                 "%" PRIu64 " at record %" PRIu64
+			                 ", past "
+			                 "the largest count, %lld",
+			                 t->who, id, next, JOB_MAX_GEN_COUNT);
 		for (int k = 0; k < g->nparts; k++)
 			if (g->parts[k].id == (int32_t)id)
 				g->parts[k].next = (int64_t)next;
@@ -167,8 +171,8 @@ int generator_source_open(struct task *t, const struct job_source_cfg *cfg,
 	g->cfg = cfg;
 	for (int p = t->sub; p < cfg->partitions; p += t->parallelism)
 		g->nparts++;
-	g->parts = xcalloc((size_t)(g->nparts ? g->nparts : 1),
-	                   sizeof(*g->parts));
+	g->parts =
+	    xcalloc((size_t)(g->nparts ? g->nparts : 1), sizeof(*g->parts));
 	for (int p = t->sub, i = 0; p < cfg->partitions;
 	     p += t->parallelism, i++)
 		g->parts[i].id = p;

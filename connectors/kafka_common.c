@@ -93,8 +93,8 @@ fail:
 }
 
 int kafka_probe(const char *what, const char *brokers,
-                const struct kv_list *props, const char *topic,
-                int *partitions, char *err, size_t errlen)
+                const struct kv_list *props, const char *topic, int *partitions,
+                char *err, size_t errlen)
 {
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
@@ -126,14 +126,16 @@ int kafka_probe(const char *what, const char *brokers,
 	}
 	if (md->topic_cnt != 1 || md->topics[0].err ||
 	    md->topics[0].partition_cnt == 0) {
-		rd_kafka_resp_err_t terr = md->topic_cnt ? md->topics[0].err
-		                                         : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
-		snprintf(err, errlen,
-		         "%s.topic: topic \"%s\" is not available on %s (%s). "
-		         "Create it first (for the embedded broker: weir broker "
-		         "--topic %s:PARTITIONS)",
-		         what, topic, brokers,
-		         terr ? rd_kafka_err2str(terr) : "no partitions", topic);
+		rd_kafka_resp_err_t terr =
+		    md->topic_cnt ? md->topics[0].err
+		                  : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+		snprintf(
+		    err, errlen,
+		    "%s.topic: topic \"%s\" is not available on %s (%s). "
+		    "Create it first (for the embedded broker: weir broker "
+		    "--topic %s:PARTITIONS)",
+		    what, topic, brokers,
+		    terr ? rd_kafka_err2str(terr) : "no partitions", topic);
 		goto out;
 	}
 	*partitions = md->topics[0].partition_cnt;

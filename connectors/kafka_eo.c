@@ -89,8 +89,7 @@ bool eo_table_written(struct eo_table *d, int32_t src_part, int32_t out_part,
 	return false;
 }
 
-static bool header_is(rd_kafka_headers_t *h, const char *name,
-                      const char *want)
+static bool header_is(rd_kafka_headers_t *h, const char *name, const char *want)
 {
 	const void *val;
 	size_t len;
@@ -128,14 +127,19 @@ int eo_scan(struct eo_table *d, const struct job_sink_cfg *cfg, const char *job,
             const char *src_topic, int nparts, const int64_t *from,
             struct eo_scan_stats *stats, char *err, size_t errlen)
 {
-	static const char *const defaults[] = {
-	    "enable.auto.commit", "false",
-	    "enable.partition.eof", "false",
-	    "auto.offset.reset", "error",
-	    "group.id", "weir-dedup",
-	    "fetch.wait.max.ms", "10",
-	    "isolation.level", "read_uncommitted",
-	    NULL};
+	static const char *const defaults[] = {"enable.auto.commit",
+	                                       "false",
+	                                       "enable.partition.eof",
+	                                       "false",
+	                                       "auto.offset.reset",
+	                                       "error",
+	                                       "group.id",
+	                                       "weir-dedup",
+	                                       "fetch.wait.max.ms",
+	                                       "10",
+	                                       "isolation.level",
+	                                       "read_uncommitted",
+	                                       NULL};
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
 	rd_kafka_topic_partition_list_t *l;
@@ -146,8 +150,8 @@ int eo_scan(struct eo_table *d, const struct job_sink_cfg *cfg, const char *job,
 	int rc = -1, left = 0;
 
 	memset(stats, 0, sizeof(*stats));
-	conf = kafka_conf_new("sink", cfg->brokers, defaults, NULL, err,
-	                      errlen);
+	conf =
+	    kafka_conf_new("sink", cfg->brokers, defaults, NULL, err, errlen);
 	if (!conf)
 		goto out_free;
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
@@ -168,14 +172,15 @@ int eo_scan(struct eo_table *d, const struct job_sink_cfg *cfg, const char *job,
 			goto out;
 		}
 		if (from[p] < lo) {
-			snprintf(err, errlen,
-			         "sink: exactly-once needs to read %s[%d] from "
-			         "offset %" PRId64 " to know what was written "
-			         "before the crash, but the broker holds %" PRId64
-			         "..%" PRId64 " only (retention). Output may "
-			         "hold duplicates if you go on: move the "
-			         "checkpoint directory aside to start fresh",
-			         cfg->topic, p, from[p], lo, hi);
+			snprintf(
+			    err, errlen,
+			    "sink: exactly-once needs to read %s[%d] from "
+			    "offset %" PRId64 " to know what was written "
+			    "before the crash, but the broker holds %" PRId64
+			    "..%" PRId64 " only (retention). Output may "
+			    "hold duplicates if you go on: move the "
+			    "checkpoint directory aside to start fresh",
+			    cfg->topic, p, from[p], lo, hi);
 			goto out;
 		}
 		end[p] = hi;
@@ -197,7 +202,8 @@ int eo_scan(struct eo_table *d, const struct job_sink_cfg *cfg, const char *job,
 		if (now_mono_ms() > deadline) {
 			snprintf(err, errlen,
 			         "sink: reading the output tail of %s took "
-			         "more than 60 s", cfg->topic);
+			         "more than 60 s",
+			         cfg->topic);
 			goto out;
 		}
 		if (!m) {
@@ -251,8 +257,8 @@ out_free:
 
 /* The mode's state (struct ksink's mst). */
 struct eo {
-	int64_t *settled;       /* per output partition */
-	struct eo_table *dd;    /* after a restore, until replay passes it */
+	int64_t *settled;    /* per output partition */
+	struct eo_table *dd; /* after a restore, until replay passes it */
 	uint64_t dropped;
 	bool restored;
 };
@@ -332,24 +338,25 @@ static int eo_restore(struct task *t, void *st, struct weir_reader *r,
 	uint64_t n, v;
 
 	if (version == 2)
-		return task_fail(t,
-		                 "%s: this checkpoint was written with "
-		                 "\"exactly_once\": \"transactions\"; its sink "
-		                 "state cannot drive de-duplication. Switch the "
-		                 "sink back to \"transactions\", or move the "
-		                 "checkpoint directory aside to start fresh",
-		                 t->who);
+		return task_fail(
+		    t,
+		    "%s: this checkpoint was written with "
+		    "\"exactly_once\": \"transactions\"; its sink "
+		    "state cannot drive de-duplication. Switch the "
+		    "sink back to \"transactions\", or move the "
+		    "checkpoint directory aside to start fresh",
+		    t->who);
 	if (version != 1 || weir_read_u64(r, &n) != WEIR_OK)
 		return task_fail(t, "%s: unknown sink state", t->who);
 	if ((int)n != s->out_partitions)
-		return task_fail(t,
-		                 "%s: the checkpoint knows %d partition(s) of "
-		                 "%s, the topic now has %d; exactly-once cannot "
-		                 "tell where its output went. Restore with the "
-		                 "original partition count, or move the "
-		                 "checkpoint directory aside to start fresh",
-		                 t->who, (int)n, s->cfg->topic,
-		                 s->out_partitions);
+		return task_fail(
+		    t,
+		    "%s: the checkpoint knows %d partition(s) of "
+		    "%s, the topic now has %d; exactly-once cannot "
+		    "tell where its output went. Restore with the "
+		    "original partition count, or move the "
+		    "checkpoint directory aside to start fresh",
+		    t->who, (int)n, s->cfg->topic, s->out_partitions);
 	for (int p = 0; p < s->out_partitions; p++) {
 		if (weir_read_u64(r, &v) != WEIR_OK)
 			return task_fail(t, "%s: sink state is truncated",
@@ -372,22 +379,25 @@ static int eo_start(struct task *t, void *st)
 	if (!eo->restored) {
 		for (int p = 0; p < s->out_partitions; p++) {
 			int64_t lo, hi;
-			rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-			    s->rk, s->cfg->topic, p, &lo, &hi,
-			    KAFKA_START_TIMEOUT_MS);
+			rd_kafka_resp_err_t e =
+			    rd_kafka_query_watermark_offsets(
+			        s->rk, s->cfg->topic, p, &lo, &hi,
+			        KAFKA_START_TIMEOUT_MS);
 
 			if (e)
-				return task_fail(t, "%s: cannot read the offsets "
-				                 "of %s[%d]: %s", t->who,
-				                 s->cfg->topic, p,
+				return task_fail(t,
+				                 "%s: cannot read the offsets "
+				                 "of %s[%d]: %s",
+				                 t->who, s->cfg->topic, p,
 				                 rd_kafka_err2str(e));
 			eo->settled[p] = hi;
 		}
 		return 0;
 	}
 	eo->dd = eo_table_new();
-	if (eo_scan(eo->dd, s->cfg, s->job_name, s->src_topic, s->out_partitions,
-	            eo->settled, &stats, err, sizeof(err)) < 0)
+	if (eo_scan(eo->dd, s->cfg, s->job_name, s->src_topic,
+	            s->out_partitions, eo->settled, &stats, err,
+	            sizeof(err)) < 0)
 		return task_fail(t, "%s: %s", t->who, err);
 	log_info(t->who,
 	         "exactly-once: read %lld record(s) of %s written after the "
@@ -404,7 +414,8 @@ static void eo_close(struct task *t, struct ksink *s)
 
 	ksink_close_flush(t, s);
 	if (eo->dropped)
-		log_info(t ? t->who : "sink", "exactly-once: %llu replayed "
+		log_info(t ? t->who : "sink",
+		         "exactly-once: %llu replayed "
 		         "record(s) were already in %s and not written again",
 		         (unsigned long long)eo->dropped, s->cfg->topic);
 }

@@ -22,9 +22,9 @@
 struct eo_table;
 
 struct eo_scan_stats {
-	int64_t records;        /* read from the tail */
-	int64_t ours;           /* written by this job */
-	int64_t ms;             /* time taken */
+	int64_t records; /* read from the tail */
+	int64_t ours;    /* written by this job */
+	int64_t ms;      /* time taken */
 };
 
 struct eo_table *eo_table_new(void);

@@ -34,8 +34,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 	(void)rk;
 	s->n_reported++;
 	if (!m->err) {
-		if (m->partition >= 0 &&
-		    m->partition < s->out_partitions &&
+		if (m->partition >= 0 && m->partition < s->out_partitions &&
 		    m->offset > s->delivered[m->partition])
 			s->delivered[m->partition] = m->offset;
 		return;
@@ -51,8 +50,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 
 /* librdkafka's errors (it retries them): the last one explains a wait for
  * delivery that does not end. */
-static void on_error(rd_kafka_t *rk, int err, const char *reason,
-                     void *opaque)
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	struct ksink *s = opaque;
 
@@ -65,8 +63,8 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason,
 int ksink_fatal(struct task *t, struct ksink *s)
 {
 	char reason[512];
-	rd_kafka_resp_err_t e = rd_kafka_fatal_error(s->rk, reason,
-	                                             sizeof(reason));
+	rd_kafka_resp_err_t e =
+	    rd_kafka_fatal_error(s->rk, reason, sizeof(reason));
 
 	if (s->mode->fatal && s->mode->fatal(t, s, e, reason) < 0)
 		return -1;
@@ -143,16 +141,16 @@ int ksink_lineage(char *buf, size_t len, const struct weir_record *r,
 int ksink_lineage_next(struct ksink *s, char *buf, size_t len,
                        const struct weir_record *r)
 {
-	return ksink_lineage(buf, len, r,
-	                     lineage_seq_next(s->seqs, r->partition, r->offset));
+	return ksink_lineage(
+	    buf, len, r, lineage_seq_next(s->seqs, r->partition, r->offset));
 }
 
 /* One wait for Kafka to acknowledge records: a barrier's flush, or room
  * in librdkafka's full queue. While it lasts, the task says what it waits
  * for (task_set_waiting), which a checkpoint that times out reports. */
 struct kwait {
-	uint64_t reported;      /* s->n_reported when it last moved */
-	int64_t acked_ms;       /* when that was, or when the wait began */
+	uint64_t reported; /* s->n_reported when it last moved */
+	int64_t acked_ms;  /* when that was, or when the wait began */
 };
 
 static void kwait_begin(struct ksink *s, struct kwait *w)
@@ -233,19 +231,21 @@ static int too_large(struct task *t, struct ksink *s,
 		    "(%s), so it cannot be written to %s. sink.on_error is "
 		    "\"fail\", so the job stops; no checkpoint includes this "
 		    "record. Raise sink.properties.\"message.max.bytes\" (the "
-		    "topic's max.message.bytes on the broker must allow it too), "
+		    "topic's max.message.bytes on the broker must allow it "
+		    "too), "
 		    "or set sink.on_error to \"skip\", and start the job again",
 		    t->who, from, key_len + value_len, key_len, value_len, max,
 		    s->cfg->topic);
 	total = atomic_fetch_add(&t->n_skipped, 1) + 1;
 	if (now_mono_ms() - t->skip_log_ms >= SKIP_LOG_INTERVAL_MS) {
-		log_warn(t->who,
-		         "skipped the record from %s: %zu bytes (key %zu, value "
-		         "%zu, plus headers), more than message.max.bytes (%s) "
-		         "allows in %s; %llu skipped in all (sink.on_error "
-		         "\"skip\")",
-		         from, key_len + value_len, key_len, value_len, max,
-		         s->cfg->topic, (unsigned long long)total);
+		log_warn(
+		    t->who,
+		    "skipped the record from %s: %zu bytes (key %zu, value "
+		    "%zu, plus headers), more than message.max.bytes (%s) "
+		    "allows in %s; %llu skipped in all (sink.on_error "
+		    "\"skip\")",
+		    from, key_len + value_len, key_len, value_len, max,
+		    s->cfg->topic, (unsigned long long)total);
 		t->skip_log_ms = now_mono_ms();
 	}
 	return 1;
@@ -253,8 +253,8 @@ static int too_large(struct task *t, struct ksink *s,
 
 int ksink_produce(struct task *t, struct ksink *s, int32_t part,
                   int64_t timestamp, const void *key, size_t key_len,
-                  const void *value, size_t value_len,
-                  rd_kafka_headers_t *hdrs, const struct weir_record *r)
+                  const void *value, size_t value_len, rd_kafka_headers_t *hdrs,
+                  const struct weir_record *r)
 {
 	struct kwait w;
 	bool waited = false;
@@ -285,9 +285,9 @@ int ksink_produce(struct task *t, struct ksink *s, int32_t part,
 			if (err == RD_KAFKA_RESP_ERR__FATAL)
 				rc = ksink_fatal(t, s);
 			else
-				rc = task_fail(t, "%s: cannot produce to %s: %s",
-				               t->who, s->cfg->topic,
-				               rd_kafka_err2str(err));
+				rc = task_fail(
+				    t, "%s: cannot produce to %s: %s", t->who,
+				    s->cfg->topic, rd_kafka_err2str(err));
 			break;
 		}
 		/* Backpressure from librdkafka: serve delivery reports
@@ -462,17 +462,19 @@ static const struct ksink_mode *mode_of(const struct job_sink_cfg *cfg)
 }
 
 int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
-                    const struct job_ckpt_cfg *ckpt,
-                    const char *job_name, const char *src_topic,
-                    int source_partitions, struct task_body *body,
-                    char *err, size_t errlen)
+                    const struct job_ckpt_cfg *ckpt, const char *job_name,
+                    const char *src_topic, int source_partitions,
+                    struct task_body *body, char *err, size_t errlen)
 {
-	static const char *const defaults[] = {
-	    "enable.idempotence", "true",
-	    "linger.ms", "5",
-	    "partitioner", "murmur2_random",
-	    "queue.buffering.max.messages", "10000",
-	    NULL};
+	static const char *const defaults[] = {"enable.idempotence",
+	                                       "true",
+	                                       "linger.ms",
+	                                       "5",
+	                                       "partitioner",
+	                                       "murmur2_random",
+	                                       "queue.buffering.max.messages",
+	                                       "10000",
+	                                       NULL};
 	struct ksink *s = xcalloc(1, sizeof(*s));
 	rd_kafka_conf_t *conf;
 	char e[256];

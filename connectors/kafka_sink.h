@@ -73,8 +73,8 @@ struct ksink {
 	const char *job_name;
 	const char *src_topic;
 	const struct ksink_mode *mode;
-	void *mst;              /* the mode's state, owned by the mode */
-	int64_t *delivered;     /* highest offset delivered, -1 none */
+	void *mst;                /* the mode's state, owned by the mode */
+	int64_t *delivered;       /* highest offset delivered, -1 none */
 	struct lineage_seq *seqs; /* numbers each source record's outputs */
 	rd_kafka_t *rk;
 	rd_kafka_topic_t *rkt;
@@ -113,8 +113,8 @@ int32_t ksink_source_partition(const struct weir_record *r);
  * Kafka and sink.on_error "skip" skipped it, or -1 (the task failed). */
 int ksink_produce(struct task *t, struct ksink *s, int32_t part,
                   int64_t timestamp, const void *key, size_t key_len,
-                  const void *value, size_t value_len,
-                  rd_kafka_headers_t *hdrs, const struct weir_record *r);
+                  const void *value, size_t value_len, rd_kafka_headers_t *hdrs,
+                  const struct weir_record *r);
 
 /* The weir.lineage header of r, the seq-th output of its source record
  * (lineage_seq_next): "topic/partition/offset/seq". */

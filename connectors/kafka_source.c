@@ -38,9 +38,9 @@
 
 struct part {
 	int32_t id;
-	int64_t next;           /* offset of the next record to emit */
-	int64_t end;            /* bounded: stop here */
-	bool kick;              /* the first owned partition of its leader */
+	int64_t next; /* offset of the next record to emit */
+	int64_t end;  /* bounded: stop here */
+	bool kick;    /* the first owned partition of its leader */
 };
 
 /* What the task knows of librdkafka's local queue (see the top). */
@@ -66,7 +66,7 @@ struct ksrc {
 	struct prefetch pf;
 	char *hdrbuf;
 	size_t hdrcap;
-	int64_t lag_ms;         /* when the lag was last worked out */
+	int64_t lag_ms; /* when the lag was last worked out */
 };
 
 static struct part *find_part(struct ksrc *s, int32_t id)
@@ -101,7 +101,8 @@ static size_t encode_headers(struct ksrc *s, rd_kafka_message_t *m,
 		return 0;
 	for (size_t i = 0;
 	     rd_kafka_header_get_all(hdrs, i, &name, &val, &vlen) ==
-	         RD_KAFKA_RESP_ERR_NO_ERROR && *nh < UINT16_MAX;
+	         RD_KAFKA_RESP_ERR_NO_ERROR &&
+	     *nh < UINT16_MAX;
 	     i++) {
 		size_t nl = strlen(name);
 		size_t need = record_hdr_encoded_size(nl, val ? vlen : 0);
@@ -311,8 +312,7 @@ static char *offsets_json(struct ksrc *s)
 
 	for (int i = 0; i < s->nparts; i++) {
 		snprintf(key, sizeof(key), "%d", (int)s->parts[i].id);
-		json_object_set_new(parts, key,
-		                    json_integer(s->parts[i].next));
+		json_object_set_new(parts, key, json_integer(s->parts[i].next));
 	}
 	json_object_set_new(root, s->cfg->topic, parts);
 	text = json_dumps(root, JSON_COMPACT);
@@ -356,11 +356,12 @@ static int ksrc_restore(struct task *t, void *st, struct weir_reader *r,
 			goto bad;
 		p = find_part(s, (int32_t)id);
 		if (!p)
-			return task_fail(t,
-			                 "%s: the checkpoint has partition %s[%d], "
-			                 "which this task does not own; did the "
-			                 "topic's partitions change?",
-			                 t->who, s->cfg->topic, (int)id);
+			return task_fail(
+			    t,
+			    "%s: the checkpoint has partition %s[%d], "
+			    "which this task does not own; did the "
+			    "topic's partitions change?",
+			    t->who, s->cfg->topic, (int)id);
 		p->next = (int64_t)next;
 	}
 	s->restored = true;
@@ -381,11 +382,12 @@ static int ksrc_complete(struct task *t, void *st, uint64_t id)
 	l = rd_kafka_topic_partition_list_new(s->nparts);
 	for (int i = 0; i < s->nparts; i++)
 		rd_kafka_topic_partition_list_add(l, s->cfg->topic,
-		                                  s->parts[i].id)->offset =
-		    s->snap_next[i];
+		                                  s->parts[i].id)
+		    ->offset = s->snap_next[i];
 	err = rd_kafka_commit(s->rk, l, 1);
 	if (err)
-		log_warn(t->who, "could not commit offsets of checkpoint %llu "
+		log_warn(t->who,
+		         "could not commit offsets of checkpoint %llu "
 		         "to group %s: %s (offsets are safe in the checkpoint; "
 		         "only lag monitoring is affected)",
 		         (unsigned long long)id, s->cfg->group_id,
@@ -507,8 +509,7 @@ static int log_ends(struct ksrc *s, int64_t which, int64_t *out, char *err,
 
 /* Picks the start offsets (restored ones are checked against the log) and
  * assigns the partitions. Runs after restore, before the task starts. */
-static int ksrc_start(struct task *t, struct ksrc *s, char *err,
-                      size_t errlen)
+static int ksrc_start(struct task *t, struct ksrc *s, char *err, size_t errlen)
 {
 	rd_kafka_topic_partition_list_t *l =
 	    rd_kafka_topic_partition_list_new(s->nparts ? s->nparts : 1);
@@ -530,20 +531,20 @@ static int ksrc_start(struct task *t, struct ksrc *s, char *err,
 			enum oor_policy pol = s->cfg->on_offset_out_of_range;
 
 			if (pol == OOR_FAIL) {
-				snprintf(err, errlen,
-				         "source: the checkpoint resumes %s[%d] "
-				         "at offset %" PRId64 ", but the broker "
-				         "holds offsets %" PRId64 "..%" PRId64
-				         " only%s. Set "
-				         "source.on_offset_out_of_range to "
-				         "\"earliest\" or \"latest\" to go on "
-				         "anyway",
-				         s->cfg->topic, (int)p->id, p->next, lo,
-				         hi,
-				         p->next < lo ? ": records were deleted "
-				                        "by retention"
-				                      : " (was the topic "
-				                        "re-created?)");
+				snprintf(
+				    err, errlen,
+				    "source: the checkpoint resumes %s[%d] "
+				    "at offset %" PRId64 ", but the broker "
+				    "holds offsets %" PRId64 "..%" PRId64
+				    " only%s. Set "
+				    "source.on_offset_out_of_range to "
+				    "\"earliest\" or \"latest\" to go on "
+				    "anyway",
+				    s->cfg->topic, (int)p->id, p->next, lo, hi,
+				    p->next < lo ? ": records were deleted "
+				                   "by retention"
+				                 : " (was the topic "
+				                   "re-created?)");
 				goto out;
 			}
 			log_warn(t->who,
@@ -601,16 +602,23 @@ int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
                       int partitions, struct task_body *body, char *err,
                       size_t errlen)
 {
-	static const char *const defaults[] = {
-	    "enable.auto.commit", "false",
-	    "enable.auto.offset.store", "false",
-	    "enable.partition.eof", "false",
-	    "auto.offset.reset", "error",
-	    "fetch.wait.max.ms", "100",
-	    "queued.min.messages", "10000",
-	    "queued.max.messages.kbytes", "1024",
-	    "group.id", "weir",
-	    NULL};
+	static const char *const defaults[] = {"enable.auto.commit",
+	                                       "false",
+	                                       "enable.auto.offset.store",
+	                                       "false",
+	                                       "enable.partition.eof",
+	                                       "false",
+	                                       "auto.offset.reset",
+	                                       "error",
+	                                       "fetch.wait.max.ms",
+	                                       "100",
+	                                       "queued.min.messages",
+	                                       "10000",
+	                                       "queued.max.messages.kbytes",
+	                                       "1024",
+	                                       "group.id",
+	                                       "weir",
+	                                       NULL};
 	struct ksrc *s = xcalloc(1, sizeof(*s));
 	rd_kafka_conf_t *conf;
 	size_t kbytes;
@@ -619,10 +627,10 @@ int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
 	s->cfg = cfg;
 	for (int p = t->sub; p < partitions; p += t->parallelism)
 		s->nparts++;
-	s->parts = xcalloc((size_t)(s->nparts ? s->nparts : 1),
-	                   sizeof(*s->parts));
-	s->snap_next = xcalloc((size_t)(s->nparts ? s->nparts : 1),
-	                       sizeof(int64_t));
+	s->parts =
+	    xcalloc((size_t)(s->nparts ? s->nparts : 1), sizeof(*s->parts));
+	s->snap_next =
+	    xcalloc((size_t)(s->nparts ? s->nparts : 1), sizeof(int64_t));
 	for (int p = t->sub, i = 0; p < partitions; p += t->parallelism, i++)
 		s->parts[i].id = p;
 

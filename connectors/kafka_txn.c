@@ -67,12 +67,12 @@ struct txn {
 	uint64_t nrecs;
 	struct weir_writer held; /* arrived after a pre-commit, before commit */
 	uint64_t nheld;
-	bool open;               /* begin_transaction was called */
-	uint64_t precommitted;   /* checkpoint covering the open transaction */
-	int64_t *base;           /* delivered[] when the transaction began */
+	bool open;             /* begin_transaction was called */
+	uint64_t precommitted; /* checkpoint covering the open transaction */
+	int64_t *base;         /* delivered[] when the transaction began */
 	bool marker_checked;
 	uint64_t commits;
-	uint64_t restored_id;    /* checkpoint the copies came from, 0 none */
+	uint64_t restored_id; /* checkpoint the copies came from, 0 none */
 	bool restored;
 };
 
@@ -131,8 +131,7 @@ static void put_copy(struct ksink *s, struct weir_writer *w,
 	put_field(w, "weir.job", 8);
 	put_field(w, s->job_name, strlen(s->job_name));
 	put_field(w, "weir.lineage", 12);
-	put_field(w, lin,
-	          (uint64_t)ksink_lineage_next(s, lin, sizeof(lin), r));
+	put_field(w, lin, (uint64_t)ksink_lineage_next(s, lin, sizeof(lin), r));
 }
 
 static int get_field(struct weir_reader *r, const void **p, size_t *len)
@@ -155,8 +154,7 @@ static int get_field(struct weir_reader *r, const void **p, size_t *len)
 }
 
 /* Produces the copy at r's position and moves past it. */
-static int produce_copy(struct task *t, struct ksink *s,
-                        struct weir_reader *r)
+static int produce_copy(struct task *t, struct ksink *s, struct weir_reader *r)
 {
 	uint64_t part, ts, nh;
 	const void *key, *val;
@@ -184,9 +182,11 @@ static int produce_copy(struct task *t, struct ksink *s,
 	return ksink_produce(t, s, (int32_t)(uint32_t)part, (int64_t)ts, key,
 	                     klen, val, vlen, hdrs, NULL);
 damaged:
-	return task_fail(t, "%s: a record kept for the open transaction is "
+	return task_fail(t,
+	                 "%s: a record kept for the open transaction is "
 	                 "damaged at byte %zu. This is a bug in weir; please "
-	                 "report it", t->who, r->pos);
+	                 "report it",
+	                 t->who, r->pos);
 }
 
 static int produce_copies(struct task *t, struct ksink *s,
@@ -217,7 +217,8 @@ static int call_failed(struct task *t, struct ksink *s, const char *step,
 		return ksink_fatal(t, s);
 	}
 	rd_kafka_error_destroy(e);
-	return task_fail(t, "%s: %s of transaction \"%s\" failed: %s. The "
+	return task_fail(t,
+	                 "%s: %s of transaction \"%s\" failed: %s. The "
 	                 "job stops; start it again to resume from the last "
 	                 "completed checkpoint",
 	                 t->who, step, x->id, msg);
@@ -273,9 +274,8 @@ static rd_kafka_error_t *add_marker(struct ksink *s, uint64_t id)
  * when the broker cannot be asked (message in err). */
 static int64_t read_marker(struct ksink *s, char *err, size_t errlen)
 {
-	static const char *const defaults[] = {
-	    "enable.auto.commit", "false",
-	    NULL};
+	static const char *const defaults[] = {"enable.auto.commit", "false",
+	                                       NULL};
 	struct txn *x = s->mst;
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
@@ -359,15 +359,16 @@ static void check_marker(struct task *t, struct ksink *s, uint64_t id)
 	if (m < 0)
 		log_warn(t->who, "%s", err);
 	else if ((uint64_t)m < id)
-		log_warn(t->who,
-		         "this broker did not keep the marker committed with "
-		         "checkpoint %" PRIu64 "'s transaction (librdkafka's "
-		         "embedded mock cluster does not store offsets "
-		         "committed in transactions). After a crash weir cannot "
-		         "tell whether the last transaction was committed and "
-		         "writes it again: with this broker the output is "
-		         "at-least-once",
-		         id);
+		log_warn(
+		    t->who,
+		    "this broker did not keep the marker committed with "
+		    "checkpoint %" PRIu64 "'s transaction (librdkafka's "
+		    "embedded mock cluster does not store offsets "
+		    "committed in transactions). After a crash weir cannot "
+		    "tell whether the last transaction was committed and "
+		    "writes it again: with this broker the output is "
+		    "at-least-once",
+		    id);
 }
 
 /* Commits the open transaction, covering checkpoint x->precommitted. */
@@ -376,8 +377,10 @@ static int commit(struct task *t, struct ksink *s)
 	struct txn *x = s->mst;
 	uint64_t id = x->precommitted;
 
-	log_debug(t->who, "committing checkpoint %" PRIu64 "'s transaction: "
-	          "%" PRIu64 " record(s)", id, x->nrecs);
+	log_debug(t->who,
+	          "committing checkpoint %" PRIu64 "'s transaction: "
+	          "%" PRIu64 " record(s)",
+	          id, x->nrecs);
 	for (;;) {
 		rd_kafka_error_t *e =
 		    rd_kafka_commit_transaction(s->rk, TXN_CALL_TIMEOUT_MS);
@@ -389,19 +392,21 @@ static int commit(struct task *t, struct ksink *s)
 		      rd_kafka_error_txn_requires_abort(e)))
 			return call_failed(t, s, "commit", e);
 		if (rd_kafka_error_is_retriable(e)) {
-			log_warn(t->who, "commit of checkpoint %" PRIu64 "'s "
-			         "transaction: %s; retrying", id,
-			         rd_kafka_error_string(e));
+			log_warn(t->who,
+			         "commit of checkpoint %" PRIu64 "'s "
+			         "transaction: %s; retrying",
+			         id, rd_kafka_error_string(e));
 			rd_kafka_error_destroy(e);
 			if (task_stopping(t))
 				return -1;
 			continue;
 		}
-		log_warn(t->who,
-		         "commit of checkpoint %" PRIu64 "'s transaction failed: "
-		         "%s. Aborting it and writing its %" PRIu64 " record(s) "
-		         "again in a new transaction",
-		         id, rd_kafka_error_string(e), x->nrecs);
+		log_warn(
+		    t->who,
+		    "commit of checkpoint %" PRIu64 "'s transaction failed: "
+		    "%s. Aborting it and writing its %" PRIu64 " record(s) "
+		    "again in a new transaction",
+		    id, rd_kafka_error_string(e), x->nrecs);
 		rd_kafka_error_destroy(e);
 		e = rd_kafka_abort_transaction(s->rk, TXN_CALL_TIMEOUT_MS);
 		if (e)
@@ -411,8 +416,10 @@ static int commit(struct task *t, struct ksink *s)
 		    precommit(t, s, id) < 0)
 			return -1;
 	}
-	log_debug(t->who, "committed checkpoint %" PRIu64 "'s transaction: "
-	          "%" PRIu64 " record(s)", id, x->nrecs);
+	log_debug(t->who,
+	          "committed checkpoint %" PRIu64 "'s transaction: "
+	          "%" PRIu64 " record(s)",
+	          id, x->nrecs);
 	x->commits++;
 	x->open = false;
 	x->precommitted = 0;
@@ -513,20 +520,23 @@ static int txn_restore(struct task *t, void *st, struct weir_reader *r,
 	size_t len;
 
 	if (version == 1)
-		return task_fail(t,
-		                 "%s: this checkpoint was written with "
-		                 "\"exactly_once\": \"dedup\"; its sink state "
-		                 "cannot drive transactions. Switch the sink back "
-		                 "to \"dedup\", or move the checkpoint directory "
-		                 "aside to start fresh",
-		                 t->who);
+		return task_fail(
+		    t,
+		    "%s: this checkpoint was written with "
+		    "\"exactly_once\": \"dedup\"; its sink state "
+		    "cannot drive transactions. Switch the sink back "
+		    "to \"dedup\", or move the checkpoint directory "
+		    "aside to start fresh",
+		    t->who);
 	if (version != TXN_STATE_VERSION ||
 	    weir_read_u64(r, &x->token) != WEIR_OK ||
 	    weir_read_u64(r, &id) != WEIR_OK ||
 	    weir_read_u64(r, &n) != WEIR_OK ||
 	    weir_read_bytes(r, &p, &len) != WEIR_OK)
-		return task_fail(t, "%s: unknown or truncated sink state "
-		                 "(version %u)", t->who, version);
+		return task_fail(t,
+		                 "%s: unknown or truncated sink state "
+		                 "(version %u)",
+		                 t->who, version);
 	x->recs.len = 0;
 	weir_write(&x->recs, p, len);
 	x->nrecs = n;
@@ -546,16 +556,19 @@ static int recover(struct task *t, struct ksink *s)
 	int64_t m = read_marker(s, err, sizeof(err));
 
 	if (m < 0)
-		return task_fail(t, "%s: %s. weir cannot tell whether the last "
+		return task_fail(t,
+		                 "%s: %s. weir cannot tell whether the last "
 		                 "transaction before the crash was committed; "
 		                 "start the job again when the broker is "
-		                 "reachable", t->who, err);
+		                 "reachable",
+		                 t->who, err);
 	if ((uint64_t)m >= id) {
 		if ((uint64_t)m > id)
 			log_warn(t->who,
 			         "checkpoint %" PRId64 "'s transaction was "
 			         "committed, but the job restores the older "
-			         "checkpoint %" PRIu64 " (the newer one is damaged "
+			         "checkpoint %" PRIu64
+			         " (the newer one is damaged "
 			         "or missing): output after checkpoint %" PRIu64
 			         " will be written again",
 			         m, id, id);
@@ -595,12 +608,15 @@ static int txn_start(struct task *t, void *st)
 	if (!x->restored) {
 		if (getentropy(&x->token, sizeof(x->token)) < 0)
 			x->token = (uint64_t)now_mono_us() ^ (uint64_t)getpid();
-		log_info(t->who, "transactions: id \"%s\", no checkpoint to "
-		         "restore", x->id);
+		log_info(t->who,
+		         "transactions: id \"%s\", no checkpoint to "
+		         "restore",
+		         x->id);
 		return 0;
 	}
-	log_info(t->who, "transactions: id \"%s\", restored checkpoint %"
-	         PRIu64 " with %" PRIu64 " record(s) in its transaction",
+	log_info(t->who,
+	         "transactions: id \"%s\", restored checkpoint %" PRIu64
+	         " with %" PRIu64 " record(s) in its transaction",
 	         x->id, x->restored_id, n);
 	if (n == 0)
 		return 0;
@@ -632,14 +648,16 @@ static void txn_close(struct task *t, struct ksink *s)
 	 * (restored from it, or replayed from the source on restart). */
 	e = rd_kafka_abort_transaction(s->rk, 5000);
 	if (e) {
-		log_warn(t ? t->who : "sink", "could not abort the open "
+		log_warn(t ? t->who : "sink",
+		         "could not abort the open "
 		         "transaction: %s; the broker aborts it when the job "
 		         "starts again or when it times out",
 		         rd_kafka_error_string(e));
 		rd_kafka_error_destroy(e);
 		return;
 	}
-	log_info(t ? t->who : "sink", "aborted the open transaction (%" PRIu64
+	log_info(t ? t->who : "sink",
+	         "aborted the open transaction (%" PRIu64
 	         " record(s) after the last completed checkpoint)",
 	         x->nrecs + x->nheld);
 }
@@ -663,12 +681,14 @@ static int txn_setup(struct ksink *s, struct task *t, rd_kafka_conf_t *conf,
 	s->mst = x;
 	x->base = xcalloc((size_t)s->out_partitions, sizeof(int64_t));
 	if (rd_kafka_conf_get(conf, "transactional.id", prefix, &sz) !=
-	        RD_KAFKA_CONF_OK || !prefix[0])
+	        RD_KAFKA_CONF_OK ||
+	    !prefix[0])
 		snprintf(prefix, sizeof(prefix), "weir-%s-sink", s->job_name);
 	snprintf(x->id, sizeof(x->id), "%s-%d", prefix, t->sub);
 	if (rd_kafka_conf_set(conf, "transactional.id", x->id, e, sizeof(e)) !=
 	    RD_KAFKA_CONF_OK) {
-		snprintf(err, errlen, "sink.properties.transactional.id: %s", e);
+		snprintf(err, errlen, "sink.properties.transactional.id: %s",
+		         e);
 		return -1;
 	}
 	/* The transaction stays open for a checkpoint interval and its
@@ -685,8 +705,8 @@ static int txn_setup(struct ksink *s, struct task *t, rd_kafka_conf_t *conf,
 		snprintf(v, sizeof(v), "%lld", (long long)ms);
 		if (rd_kafka_conf_set(conf, "transaction.timeout.ms", v, e,
 		                      sizeof(e)) != RD_KAFKA_CONF_OK) {
-			snprintf(err, errlen, "sink: transaction.timeout.ms: %s",
-			         e);
+			snprintf(err, errlen,
+			         "sink: transaction.timeout.ms: %s", e);
 			return -1;
 		}
 	}

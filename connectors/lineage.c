@@ -14,12 +14,12 @@
 #include "util.h"
 
 struct counter {
-	int64_t offset;         /* the source record being counted */
-	uint64_t next;          /* its next output's number */
+	int64_t offset; /* the source record being counted */
+	uint64_t next;  /* its next output's number */
 };
 
 struct lineage_seq {
-	struct counter *c;      /* [0] for partition < 0, [p + 1] for p */
+	struct counter *c; /* [0] for partition < 0, [p + 1] for p */
 	size_t n;
 };
 
@@ -94,8 +94,8 @@ int lineage_parse(const char *s, size_t len, const char **topic,
 				return -1;
 			v[k] = v[k] * 10 + d;
 		}
-		if (pos == start || (k < 2 ? pos >= len || s[pos] != '/'
-		                          : pos != len))
+		if (pos == start ||
+		    (k < 2 ? pos >= len || s[pos] != '/' : pos != len))
 			return -1;
 		pos++;
 	}

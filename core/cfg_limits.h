@@ -9,8 +9,8 @@
  * multiplies or loops over them relies on these: a day of milliseconds
  * summed or scaled a few times, 10^15 records, 10^9 records/s times a
  * clock in microseconds, all stay far within int64_t. */
-#define JOB_MAX_MS 86400000           /* 24 h, any duration in ms */
-#define JOB_MIN_INTERVAL_MS 10        /* a positive interval_ms */
+#define JOB_MAX_MS 86400000    /* 24 h, any duration in ms */
+#define JOB_MIN_INTERVAL_MS 10 /* a positive interval_ms */
 #define JOB_MAX_RETAIN 10000
 #define JOB_MAX_TOLERABLE 10000
 #define JOB_MAX_PARALLELISM 256

@@ -100,10 +100,10 @@ void chan_free(struct chan *c)
 
 bool chan_try_push(struct chan *c, const struct elem *e)
 {
-	uint_fast64_t tail = atomic_load_explicit(&c->tail,
-	                                          memory_order_relaxed);
-	uint_fast64_t head = atomic_load_explicit(&c->head,
-	                                          memory_order_acquire);
+	uint_fast64_t tail =
+	    atomic_load_explicit(&c->tail, memory_order_relaxed);
+	uint_fast64_t head =
+	    atomic_load_explicit(&c->head, memory_order_acquire);
 
 	if (tail - head > c->mask)
 		return false;
@@ -116,10 +116,10 @@ bool chan_try_push(struct chan *c, const struct elem *e)
 
 bool chan_peek(struct chan *c, struct elem *out)
 {
-	uint_fast64_t head = atomic_load_explicit(&c->head,
-	                                          memory_order_relaxed);
-	uint_fast64_t tail = atomic_load_explicit(&c->tail,
-	                                          memory_order_acquire);
+	uint_fast64_t head =
+	    atomic_load_explicit(&c->head, memory_order_relaxed);
+	uint_fast64_t tail =
+	    atomic_load_explicit(&c->tail, memory_order_acquire);
 
 	if (head == tail)
 		return false;
@@ -129,8 +129,8 @@ bool chan_peek(struct chan *c, struct elem *out)
 
 void chan_pop(struct chan *c)
 {
-	uint_fast64_t head = atomic_load_explicit(&c->head,
-	                                          memory_order_relaxed);
+	uint_fast64_t head =
+	    atomic_load_explicit(&c->head, memory_order_relaxed);
 
 	atomic_store_explicit(&c->head, head + 1, memory_order_release);
 	if (c->producer)

@@ -38,15 +38,15 @@ enum elem_type { ELEM_BATCH = 1, ELEM_BARRIER, ELEM_EOS };
 
 struct elem {
 	enum elem_type type;
-	uint64_t id;            /* ELEM_BARRIER: checkpoint id */
-	struct batch *batch;    /* ELEM_BATCH: ownership moves with it */
+	uint64_t id;         /* ELEM_BARRIER: checkpoint id */
+	struct batch *batch; /* ELEM_BATCH: ownership moves with it */
 };
 
 struct chan {
 	struct elem *ring;
 	uint32_t mask;
-	struct wake *consumer;  /* signalled after a push */
-	struct wake *producer;  /* signalled after a pop */
+	struct wake *consumer;                  /* signalled after a push */
+	struct wake *producer;                  /* signalled after a pop */
 	_Alignas(64) atomic_uint_fast64_t head; /* next to pop; consumer */
 	_Alignas(64) atomic_uint_fast64_t tail; /* next to push; producer */
 };

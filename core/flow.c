@@ -42,16 +42,16 @@ struct task *flow_add_task(struct flow *f, int stage, int sub, int par,
 {
 	struct task *t = task_new(f, f->ntasks, stage, sub, par, name, who);
 
-	f->tasks = xrealloc(f->tasks,
-	                    (size_t)(f->ntasks + 1) * sizeof(*f->tasks));
+	f->tasks =
+	    xrealloc(f->tasks, (size_t)(f->ntasks + 1) * sizeof(*f->tasks));
 	f->tasks[f->ntasks++] = t;
 	return t;
 }
 
 static void add_chan(struct flow *f, struct chan *c)
 {
-	f->chans = xrealloc(f->chans,
-	                    (size_t)(f->nchans + 1) * sizeof(*f->chans));
+	f->chans =
+	    xrealloc(f->chans, (size_t)(f->nchans + 1) * sizeof(*f->chans));
 	f->chans[f->nchans++] = c;
 }
 
@@ -126,7 +126,7 @@ void flow_source_ended(struct flow *f)
 {
 	if (atomic_fetch_add(&f->sources_ended, 1) + 1 == f->nsources) {
 		log_info("job", "the bounded input is consumed; taking the "
-		         "final checkpoint");
+		                "final checkpoint");
 		if (f->hooks.sources_ended)
 			f->hooks.sources_ended(f->hooks.arg);
 	}

@@ -42,16 +42,16 @@ struct flow_hooks {
 };
 
 struct flow {
-	struct task **tasks;    /* stage by stage, sources first */
+	struct task **tasks; /* stage by stage, sources first */
 	int ntasks;
 	int nsources;
 	struct chan **chans;
 	int nchans;
-	uint64_t restored_id;   /* checkpoint restored; 0: started fresh */
+	uint64_t restored_id; /* checkpoint restored; 0: started fresh */
 	struct flow_hooks hooks;
 
-	atomic_int hard_stop;   /* a failure: every task stops now */
-	atomic_int finished;    /* final checkpoint done (or given up) */
+	atomic_int hard_stop; /* a failure: every task stops now */
+	atomic_int finished;  /* final checkpoint done (or given up) */
 	atomic_int sources_ended;
 	pthread_mutex_t mu;
 	char *fail_msg;         /* first failure, under mu */

@@ -42,10 +42,9 @@ static const char *arena_copy(struct batch *b, const void *p, size_t len)
 	return dst;
 }
 
-struct weir_record *batch_add(struct batch *b, const void *key,
-                              size_t key_len, const void *value,
-                              size_t value_len, const void *hdrs,
-                              size_t hdrs_len, uint16_t nhdrs,
+struct weir_record *batch_add(struct batch *b, const void *key, size_t key_len,
+                              const void *value, size_t value_len,
+                              const void *hdrs, size_t hdrs_len, uint16_t nhdrs,
                               const struct weir_record *like)
 {
 	struct weir_record *r;

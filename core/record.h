@@ -13,16 +13,16 @@
 #include <stdint.h>
 
 struct weir_record {
-	const char *key;        /* NULL: no key */
+	const char *key; /* NULL: no key */
 	const char *value;
-	const char *hdrs;       /* encoded headers, see record.c */
-	const char *topic;      /* lineage: source topic, job lifetime */
+	const char *hdrs;  /* encoded headers, see record.c */
+	const char *topic; /* lineage: source topic, job lifetime */
 	uint32_t key_len, value_len, hdrs_len;
 	uint16_t nhdrs;
-	uint32_t seq;           /* lineage: n-th output of one input */
-	int32_t partition;      /* lineage: source partition */
-	int64_t offset;         /* lineage: source offset */
-	int64_t timestamp;      /* ms since the epoch, -1 unknown */
+	uint32_t seq;      /* lineage: n-th output of one input */
+	int32_t partition; /* lineage: source partition */
+	int64_t offset;    /* lineage: source offset */
+	int64_t timestamp; /* ms since the epoch, -1 unknown */
 };
 
 #define BATCH_RECORDS 512
@@ -45,10 +45,9 @@ size_t record_bytes(size_t key_len, size_t value_len, size_t hdrs_len);
  * the batch has no room (a new batch is needed). key NULL means no key;
  * hdrs is already encoded (record_hdrs_*). Lineage and timestamp are copied
  * from `like`, which may be NULL. */
-struct weir_record *batch_add(struct batch *b, const void *key,
-                              size_t key_len, const void *value,
-                              size_t value_len, const void *hdrs,
-                              size_t hdrs_len, uint16_t nhdrs,
+struct weir_record *batch_add(struct batch *b, const void *key, size_t key_len,
+                              const void *value, size_t value_len,
+                              const void *hdrs, size_t hdrs_len, uint16_t nhdrs,
                               const struct weir_record *like);
 
 /* Encoded headers: for each one, u16 name length, name, NUL, u32 value

@@ -226,10 +226,12 @@ int task_emit(struct task *t, const void *key, size_t key_len,
 		}
 		if (batch_add(b, key, key_len, value, value_len, hdrs, hdrs_len,
 		              nhdrs, like)) {
-			atomic_store_explicit(&t->n_out,
-			                      atomic_load_explicit(&t->n_out,
-			                          memory_order_relaxed) + 1,
-			                      memory_order_relaxed);
+			atomic_store_explicit(
+			    &t->n_out,
+			    atomic_load_explicit(&t->n_out,
+			                         memory_order_relaxed) +
+			        1,
+			    memory_order_relaxed);
 			return 0;
 		}
 		if (flush_output(t, o) < 0)
@@ -355,8 +357,8 @@ static void run_source(struct task *t)
 				return;
 			if (t->body.idle)
 				t->body.idle(t, t->body.st);
-			wake_wait(&t->wake, seen, ended ? CHAN_SLEEP_MS
-			                                : t->wait_hint_ms);
+			wake_wait(&t->wake, seen,
+			          ended ? CHAN_SLEEP_MS : t->wait_hint_ms);
 		}
 	}
 }
@@ -381,15 +383,16 @@ static int handle_elem(struct task *t, int i, const struct elem *e,
 		chan_pop(t->in[i]);
 		/* A barrier older than the newest one seen belongs to a
 		 * checkpoint that can no longer complete here: drop it. */
-		if (e->id <= t->align_id && (*nblocked == 0 ||
-		                             e->id < t->align_id))
+		if (e->id <= t->align_id &&
+		    (*nblocked == 0 || e->id < t->align_id))
 			return 0;
 		/* A newer barrier while aligning: an upstream task skipped
 		 * the older checkpoint (it was aborted and re-triggered
 		 * before the task saw it), so that one cannot complete.
 		 * Give it up and align on the newer one. */
 		if (*nblocked > 0 && e->id > t->align_id) {
-			log_debug(t->who, "checkpoint %llu superseded by %llu "
+			log_debug(t->who,
+			          "checkpoint %llu superseded by %llu "
 			          "during alignment",
 			          (unsigned long long)t->align_id,
 			          (unsigned long long)e->id);

@@ -29,8 +29,7 @@ struct task;
  * persister's thread; release exactly once, after fill, or without fill when
  * the checkpoint was aborted first. fill NULL: no such part. */
 struct snap_tail {
-	int (*fill)(void *arg, struct weir_writer *w, char *err,
-	            size_t errlen);
+	int (*fill)(void *arg, struct weir_writer *w, char *err, size_t errlen);
 	void (*release)(void *arg);
 	void *arg;
 };
@@ -94,12 +93,12 @@ struct task_keyer {
 
 struct task {
 	struct flow *flow;
-	int index;              /* in job->tasks */
-	int stage;              /* 0 = source, 1..n operators, n+1 sink */
-	int sub;                /* instance within the stage */
-	int parallelism;        /* of the stage */
-	char name[64];          /* state file name, e.g. "op1-count-0" */
-	char who[96];           /* log prefix, e.g. "operators[0] filter#0" */
+	int index;       /* in job->tasks */
+	int stage;       /* 0 = source, 1..n operators, n+1 sink */
+	int sub;         /* instance within the stage */
+	int parallelism; /* of the stage */
+	char name[64];   /* state file name, e.g. "op1-count-0" */
+	char who[96];    /* log prefix, e.g. "operators[0] filter#0" */
 	struct wake wake;
 	pthread_t thread;
 	bool started;
@@ -111,11 +110,11 @@ struct task {
 	struct chan **in;
 	int nin;
 	bool *in_blocked, *in_eos;
-	uint64_t align_id;      /* newest barrier seen on any input */
+	uint64_t align_id; /* newest barrier seen on any input */
 
 	struct chan **out;
 	int nout;
-	struct batch **cur;     /* batch being filled, per output */
+	struct batch **cur; /* batch being filled, per output */
 	enum route route;
 	struct task_keyer keyer; /* ROUTE_KEY; owned */
 
@@ -129,7 +128,7 @@ struct task {
 	/* The input record being processed, for emit and errors. */
 	const struct weir_record *cur_in;
 	uint32_t emit_seq;
-	int64_t wait_hint_ms;   /* source: sleep at most this long */
+	int64_t wait_hint_ms; /* source: sleep at most this long */
 
 	/* What the task waits for outside the job (task_set_waiting); ""
 	 * when nothing. Under waiting_mu. */

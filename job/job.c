@@ -54,13 +54,14 @@ static void validate_exactly_once(const struct job_cfg *cfg,
 	/* Transactions need no determinism, only checkpoints to commit at. */
 	if (cfg->sink.exactly_once == EXACTLY_ONCE_TRANSACTIONS) {
 		if (cfg->checkpoint.interval_ms == 0)
-			errlist_add(errs,
-			            "sink.exactly_once: \"transactions\" commits "
-			            "the output when a checkpoint completes, but "
-			            "checkpoint.interval_ms is 0, so nothing would "
-			            "be visible to read_committed readers before "
-			            "the job stops. Set checkpoint.interval_ms "
-			            "(e.g. 1000)");
+			errlist_add(
+			    errs,
+			    "sink.exactly_once: \"transactions\" commits "
+			    "the output when a checkpoint completes, but "
+			    "checkpoint.interval_ms is 0, so nothing would "
+			    "be visible to read_committed readers before "
+			    "the job stops. Set checkpoint.interval_ms "
+			    "(e.g. 1000)");
 		return;
 	}
 	for (size_t i = 0; i < cfg->nops; i++) {
@@ -69,28 +70,30 @@ static void validate_exactly_once(const struct job_cfg *cfg,
 		if (!oc->key_field)
 			continue;
 		if (oc->parallelism > 1)
-			errlist_add(errs,
-			            "sink.delivery: exactly-once needs each "
-			            "source partition's records to reach the "
-			            "sink in order, but operators[%zu] (%s) is "
-			            "keyed with parallelism %d, which spreads one "
-			            "partition over %d tasks. Give it parallelism "
-			            "1, or use \"delivery\": \"at-least-once\"",
-			            i, oc->type, oc->parallelism, oc->parallelism);
+			errlist_add(
+			    errs,
+			    "sink.delivery: exactly-once needs each "
+			    "source partition's records to reach the "
+			    "sink in order, but operators[%zu] (%s) is "
+			    "keyed with parallelism %d, which spreads one "
+			    "partition over %d tasks. Give it parallelism "
+			    "1, or use \"delivery\": \"at-least-once\"",
+			    i, oc->type, oc->parallelism, oc->parallelism);
 		else if (!pb || strcmp(pb, oc->key_field) != 0)
-			errlist_add(errs,
-			            "sink.delivery: exactly-once needs a replay "
-			            "after a crash to compute the same records, "
-			            "but operators[%zu] (%s, key \"%s\") combines "
-			            "records of different source partitions, whose "
-			            "interleaving differs from run to run. If all "
-			            "records with one \"%s\" are in one partition "
-			            "of the source topic (the producer keys by it), "
-			            "declare it: \"source\": {\"partitioned_by\": "
-			            "\"%s\"}. Otherwise use \"delivery\": "
-			            "\"at-least-once\"",
-			            i, oc->type, oc->key_field, oc->key_field,
-			            oc->key_field);
+			errlist_add(
+			    errs,
+			    "sink.delivery: exactly-once needs a replay "
+			    "after a crash to compute the same records, "
+			    "but operators[%zu] (%s, key \"%s\") combines "
+			    "records of different source partitions, whose "
+			    "interleaving differs from run to run. If all "
+			    "records with one \"%s\" are in one partition "
+			    "of the source topic (the producer keys by it), "
+			    "declare it: \"source\": {\"partitioned_by\": "
+			    "\"%s\"}. Otherwise use \"delivery\": "
+			    "\"at-least-once\"",
+			    i, oc->type, oc->key_field, oc->key_field,
+			    oc->key_field);
 	}
 }
 
@@ -114,11 +117,12 @@ int job_validate(const struct job_cfg *cfg, struct errlist *errs)
 			continue;
 		if (oc->on_error == ON_ERROR_DEAD_LETTER &&
 		    !dead_letter_brokers(cfg))
-			errlist_add(errs,
-			            "%s.on_error: \"dead-letter\" writes to Kafka, "
-			            "but neither the source nor the sink is Kafka, "
-			            "so there is no broker to write to",
-			            path);
+			errlist_add(
+			    errs,
+			    "%s.on_error: \"dead-letter\" writes to Kafka, "
+			    "but neither the source nor the sink is Kafka, "
+			    "so there is no broker to write to",
+			    path);
 		op = registry_find(oc, path, errs);
 		if (!op)
 			continue;
@@ -134,15 +138,15 @@ char *job_fingerprint(const struct job_cfg *cfg)
 	size_t cap = 256, len = 0;
 	char *s = xmalloc(cap);
 
-#define APPEND(...)                                                          \
-	do {                                                                 \
-		int n_ = snprintf(s + len, cap - len, __VA_ARGS__);          \
-		if ((size_t)n_ >= cap - len) {                               \
-			cap = (len + (size_t)n_) * 2;                        \
-			s = xrealloc(s, cap);                                \
-			n_ = snprintf(s + len, cap - len, __VA_ARGS__);      \
-		}                                                            \
-		len += (size_t)n_;                                           \
+#define APPEND(...)                                                            \
+	do {                                                                   \
+		int n_ = snprintf(s + len, cap - len, __VA_ARGS__);            \
+		if ((size_t)n_ >= cap - len) {                                 \
+			cap = (len + (size_t)n_) * 2;                          \
+			s = xrealloc(s, cap);                                  \
+			n_ = snprintf(s + len, cap - len, __VA_ARGS__);        \
+		}                                                              \
+		len += (size_t)n_;                                             \
 	} while (0)
 
 	if (cfg->source.type == SOURCE_KAFKA)
@@ -202,7 +206,7 @@ const char *job_error(struct job *job)
 /* --- building ----------------------------------------------------------------- */
 
 struct stage {
-	int first;        /* index of its first task in the flow */
+	int first; /* index of its first task in the flow */
 	int parallelism;
 	const char *key_field; /* keyed stage: its key; NULL: not keyed */
 };
@@ -285,8 +289,8 @@ static int build_graph(struct job *job, struct errlist *errs)
 		if ((cfg->source.type == SOURCE_KAFKA
 		         ? kafka_source_open(t, &cfg->source, src_parts,
 		                             &t->body, err, sizeof(err))
-		         : generator_source_open(t, &cfg->source, &t->body,
-		                                 err, sizeof(err))) < 0) {
+		         : generator_source_open(t, &cfg->source, &t->body, err,
+		                                 sizeof(err))) < 0) {
 			errlist_add(errs, "%s", err);
 			goto out;
 		}
@@ -297,7 +301,8 @@ static int build_graph(struct job *job, struct errlist *errs)
 		         "source.parallelism is %d but %s has %d partition(s): "
 		         "%d source task(s) will have nothing to read",
 		         cfg->source.parallelism,
-		         cfg->source.topic ? cfg->source.topic : "the generator",
+		         cfg->source.topic ? cfg->source.topic
+		                           : "the generator",
 		         src_parts, cfg->source.parallelism - src_parts);
 
 	/* Operators. */
@@ -323,16 +328,16 @@ static int build_graph(struct job *job, struct errlist *errs)
 			         i);
 			snprintf(who, sizeof(who), "%s %s#%d", path, op->name,
 			         i);
-			t = job_add_task(job, (int)k + 1, i, oc->parallelism, name,
-			             who);
+			t = job_add_task(job, (int)k + 1, i, oc->parallelism,
+			                 name, who);
 			if (oc->on_error == ON_ERROR_DEAD_LETTER) {
 				char what[64];
 
 				snprintf(what, sizeof(what),
 				         "%s.dead_letter_topic", path);
 				dl.arg = dlq_new(what, dead_letter_brokers(cfg),
-				                 oc->dead_letter_topic, NULL, err,
-				                 sizeof(err));
+				                 oc->dead_letter_topic, NULL,
+				                 err, sizeof(err));
 				if (!dl.arg) {
 					errlist_add(errs, "%s", err);
 					goto out;
@@ -360,15 +365,14 @@ static int build_graph(struct job *job, struct errlist *errs)
 
 		snprintf(name, sizeof(name), "sink-%d", i);
 		snprintf(who, sizeof(who), "sink#%d", i);
-		t = job_add_task(job, nstages - 1, i, cfg->sink.parallelism, name,
-		             who);
+		t = job_add_task(job, nstages - 1, i, cfg->sink.parallelism,
+		                 name, who);
 		if ((cfg->sink.type == SINK_KAFKA
-		         ? kafka_sink_open(t, &cfg->sink, &cfg->checkpoint,
-		                           cfg->name,
-		                           cfg->source.topic ? cfg->source.topic
-		                                             : "generator",
-		                           src_parts, &t->body, err,
-		                           sizeof(err))
+		         ? kafka_sink_open(
+		               t, &cfg->sink, &cfg->checkpoint, cfg->name,
+		               cfg->source.topic ? cfg->source.topic
+		                                 : "generator",
+		               src_parts, &t->body, err, sizeof(err))
 		         : discard_sink_open(t, &cfg->sink, &t->body, err,
 		                             sizeof(err))) < 0) {
 			errlist_add(errs, "%s", err);
@@ -393,8 +397,8 @@ static void hook_submit(void *arg, struct task *t, uint64_t id,
 {
 	struct job *job = arg;
 
-	ckpt_persister_submit(job->persister, id, t->index, t->name, state_version,
-	                   bytes, len, offsets, tail);
+	ckpt_persister_submit(job->persister, id, t->index, t->name,
+	                      state_version, bytes, len, offsets, tail);
 }
 
 static void hook_ack(void *arg, struct task *t, uint64_t id)
@@ -432,9 +436,8 @@ struct job *job_alloc(struct job_cfg *cfg)
 
 	job->cfg = cfg;
 	flow_init(&job->flow);
-	job->flow.hooks = (struct flow_hooks){hook_submit, hook_ack,
-	                                      hook_failed, hook_sources_ended,
-	                                      job};
+	job->flow.hooks = (struct flow_hooks){
+	    hook_submit, hook_ack, hook_failed, hook_sources_ended, job};
 	pthread_mutex_init(&job->mu, NULL);
 	job->fingerprint = job_fingerprint(cfg);
 	job->starting = true;
@@ -461,9 +464,13 @@ static int open_store(struct job *job, struct errlist *errs)
 
 int job_prepare(struct job *job, struct errlist *errs)
 {
-	struct ckpt_restore rs = {&job->flow, NULL, job->cfg->checkpoint.dir,
-	                          job->cfg->name, job->fingerprint,
-	                          restore_step, job};
+	struct ckpt_restore rs = {&job->flow,
+	                          NULL,
+	                          job->cfg->checkpoint.dir,
+	                          job->cfg->name,
+	                          job->fingerprint,
+	                          restore_step,
+	                          job};
 	uint64_t next_id = 1;
 
 	if (!job->store && open_store(job, errs) < 0)
@@ -473,9 +480,9 @@ int job_prepare(struct job *job, struct errlist *errs)
 	         job->cfg->checkpoint.dir);
 	if (ckpt_restore(&rs, &next_id, errs) < 0)
 		return -1;
-	job->coord = coord_new(&job->flow, &job->cfg->checkpoint,
-	                       job->cfg->name, job->fingerprint, job->store,
-	                       next_id);
+	job->coord =
+	    coord_new(&job->flow, &job->cfg->checkpoint, job->cfg->name,
+	              job->fingerprint, job->store, next_id);
 	job->persister = ckpt_persister_new(job->store, job->coord);
 	coord_set_persister(job->coord, job->persister);
 	return 0;

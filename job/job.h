@@ -22,16 +22,16 @@ struct ckpt_persister;
 
 struct job {
 	struct job_cfg *cfg;
-	char *fingerprint;      /* readable description of the graph */
-	struct flow flow;       /* the tasks and channels, running */
+	char *fingerprint; /* readable description of the graph */
+	struct flow flow;  /* the tasks and channels, running */
 	struct ckpt_store *store;
-	const struct ckpt_io *io;   /* file system calls; NULL: POSIX */
+	const struct ckpt_io *io; /* file system calls; NULL: POSIX */
 	struct ckpt_persister *persister;
 	struct coord *coord;
 
 	pthread_mutex_t mu;
-	bool starting;          /* no task thread started yet, under mu */
-	char step[256];         /* what starting is doing, under mu */
+	bool starting;  /* no task thread started yet, under mu */
+	char step[256]; /* what starting is doing, under mu */
 };
 
 /* Builds the job from a configuration that passed job_validate: opens
@@ -53,9 +53,8 @@ int job_validate(const struct job_cfg *cfg, struct errlist *errs);
  * neighbouring stages (key_field NULL: not keyed), then job_prepare locks
  * checkpoint.dir, restores, and creates the coordinator and writer. */
 struct job *job_alloc(struct job_cfg *cfg);
-struct task *job_add_task(struct job *job, int stage, int sub,
-                          int parallelism, const char *name,
-                          const char *who);
+struct task *job_add_task(struct job *job, int stage, int sub, int parallelism,
+                          const char *name, const char *who);
 void job_connect(struct job *job, int first_a, int par_a, int first_b,
                  int par_b, const char *key_field);
 int job_prepare(struct job *job, struct errlist *errs);

@@ -40,7 +40,7 @@ static void sbuf_add(struct sbuf *b, const char *s, size_t n)
 /* "a, b, c" */
 static char *join(const char *const *names, size_t n)
 {
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 
 	sbuf_add(&b, "", 0);
 	for (size_t i = 0; i < n; i++) {
@@ -68,7 +68,8 @@ static const char *describe(const json_t *v, char *buf, size_t len)
 			snprintf(buf, len, "string \"%.40s...\"",
 			         json_string_value(v));
 		else
-			snprintf(buf, len, "string \"%s\"", json_string_value(v));
+			snprintf(buf, len, "string \"%s\"",
+			         json_string_value(v));
 		return buf;
 	case JSON_INTEGER:
 		snprintf(buf, len, "%" JSON_INTEGER_FORMAT,
@@ -77,11 +78,16 @@ static const char *describe(const json_t *v, char *buf, size_t len)
 	case JSON_REAL:
 		snprintf(buf, len, "%g", json_real_value(v));
 		return buf;
-	case JSON_TRUE: return "true";
-	case JSON_FALSE: return "false";
-	case JSON_NULL: return "null";
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
+	case JSON_TRUE:
+		return "true";
+	case JSON_FALSE:
+		return "false";
+	case JSON_NULL:
+		return "null";
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
 	}
 	return "an unknown value";
 }
@@ -181,9 +187,11 @@ static bool expand_env(struct sbuf *b, const char *s, size_t n,
 		start = p + 2;
 		end = ref_end(start);
 		if (!end || end >= stop) {
-			err_at(errs, path, NULL, "unterminated \"${\" at character "
+			err_at(errs, path, NULL,
+			       "unterminated \"${\" at character "
 			       "%zu; close it with \"}\", or write \"$${\" to "
-			       "keep it literally", (size_t)(p - whole));
+			       "keep it literally",
+			       (size_t)(p - whole));
 			return false;
 		}
 		for (name_end = start; name_end < end && *name_end != ':';
@@ -191,16 +199,19 @@ static bool expand_env(struct sbuf *b, const char *s, size_t n,
 			;
 		if (!is_var_name(start, (size_t)(name_end - start)) ||
 		    (name_end < end && name_end[1] != '-')) {
-			err_at(errs, path, NULL, "invalid variable reference "
+			err_at(errs, path, NULL,
+			       "invalid variable reference "
 			       "\"%.*s\"; expected ${NAME} or ${NAME:-default} "
 			       "with NAME made of letters, digits and _",
 			       (int)(end + 1 - p), p);
 			return false;
 		}
 		if (name_end < end && depth == MAX_ENV_NESTING) {
-			err_at(errs, path, NULL, "a default nests ${...} deeper "
+			err_at(errs, path, NULL,
+			       "a default nests ${...} deeper "
 			       "than %d levels at character %zu; use fewer "
-			       "levels", MAX_ENV_NESTING, (size_t)(p - whole));
+			       "levels",
+			       MAX_ENV_NESTING, (size_t)(p - whole));
 			return false;
 		}
 		name = xstrndup(start, (size_t)(name_end - start));
@@ -210,15 +221,17 @@ static bool expand_env(struct sbuf *b, const char *s, size_t n,
 			sbuf_add(b, val, strlen(val));
 			if (name_end < end)
 				ok = expand_env(NULL, name_end + 2,
-				                (size_t)(end - name_end - 2), whole,
-				                depth + 1, path, errs);
+				                (size_t)(end - name_end - 2),
+				                whole, depth + 1, path, errs);
 		} else if (name_end < end) {
 			ok = expand_env(b, name_end + 2,
 			                (size_t)(end - name_end - 2), whole,
 			                depth + 1, path, errs);
 		} else if (b) {
-			err_at(errs, path, NULL, "environment variable %s is not "
-			       "set; set it or write ${%s:-default}", name, name);
+			err_at(errs, path, NULL,
+			       "environment variable %s is not "
+			       "set; set it or write ${%s:-default}",
+			       name, name);
 			ok = false;
 		}
 		free(name);
@@ -231,7 +244,7 @@ static bool expand_env(struct sbuf *b, const char *s, size_t n,
 
 char *jobfile_expand_env(const char *s, const char *path, struct errlist *errs)
 {
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 
 	sbuf_add(&b, "", 0);
 	if (!expand_env(&b, s, strlen(s), s, 0, path, errs)) {
@@ -254,9 +267,11 @@ static void expand_tree(json_t *v, const char *path, struct errlist *errs)
 			char *x = jobfile_expand_env(json_string_value(v), path,
 			                             errs);
 			if (x && json_string_set(v, x) != 0)
-				err_at(errs, path, NULL, "not valid UTF-8 after "
-				       "${} substitution; check the environment "
-				       "variables it uses");
+				err_at(
+				    errs, path, NULL,
+				    "not valid UTF-8 after "
+				    "${} substitution; check the environment "
+				    "variables it uses");
 			free(x);
 		}
 		break;
@@ -291,8 +306,8 @@ static void unknown_field(struct errlist *errs, const char *path,
 	const char *hint = closest_name(key, names, n);
 	char *list = join(names, n);
 
-	err_at(errs, path, key, "unknown field; expected one of %s%s%s%s",
-	       list, hint ? "; did you mean " : "", hint ? hint : "",
+	err_at(errs, path, key, "unknown field; expected one of %s%s%s%s", list,
+	       hint ? "; did you mean " : "", hint ? hint : "",
 	       hint ? "?" : "");
 	free(list);
 }
@@ -369,8 +384,8 @@ static void get_str(const json_t *obj, const char *path, const char *key,
 		return;
 	if (!json_is_string(v) || json_string_length(v) == 0)
 		err_at(errs, path, key, "expected a non-empty string, got %s",
-		       json_is_string(v) ? "an empty string" :
-		       describe(v, got, sizeof(got)));
+		       json_is_string(v) ? "an empty string"
+		                         : describe(v, got, sizeof(got)));
 	else
 		*out = xstrdup(json_string_value(v));
 }
@@ -400,7 +415,8 @@ static void get_enum(const json_t *obj, const char *path, const char *key,
 		}
 	}
 	hint = closest_name(json_string_value(v), names, n);
-	err_at(errs, path, key, "unknown value \"%s\"; expected one of %s%s%s%s",
+	err_at(errs, path, key,
+	       "unknown value \"%s\"; expected one of %s%s%s%s",
 	       json_string_value(v), list, hint ? "; did you mean " : "",
 	       hint ? hint : "", hint ? "?" : "");
 	free(list);
@@ -425,7 +441,8 @@ static void get_props(const json_t *obj, const char *path, const char *key,
 	if (!v)
 		return;
 	if (!json_is_object(v)) {
-		err_at(errs, path, key, "expected an object of librdkafka "
+		err_at(errs, path, key,
+		       "expected an object of librdkafka "
 		       "settings like {\"linger.ms\": \"5\"}, got %s",
 		       describe(v, got, sizeof(got)));
 		return;
@@ -445,7 +462,8 @@ static void get_props(const json_t *obj, const char *path, const char *key,
 			text = num;
 			break;
 		case JSON_REAL:
-			snprintf(num, sizeof(num), "%.15g", json_real_value(pv));
+			snprintf(num, sizeof(num), "%.15g",
+			         json_real_value(pv));
 			if (strtod(num, NULL) != json_real_value(pv))
 				snprintf(num, sizeof(num), "%.17g",
 				         json_real_value(pv));
@@ -456,7 +474,8 @@ static void get_props(const json_t *obj, const char *path, const char *key,
 			text = json_is_true(pv) ? "true" : "false";
 			break;
 		default:
-			err_at(errs, ppath, name, "expected a string (or a number "
+			err_at(errs, ppath, name,
+			       "expected a string (or a number "
 			       "or boolean), got %s",
 			       describe(pv, got, sizeof(got)));
 			continue;
@@ -492,46 +511,47 @@ static const json_t *get_section(const json_t *obj, const char *key,
 /* --- Sections ----------------------------------------------------------- */
 
 static const char *const top_fields[] = {
-	"name", "checkpoint", "source", "operators", "sink",
-	"progress_interval_ms",
+    "name", "checkpoint", "source", "operators", "sink", "progress_interval_ms",
 };
 
 static const char *const ckpt_fields[] = {
-	"dir", "interval_ms", "timeout_ms", "min_pause_ms", "retain",
-	"tolerable_failures",
+    "dir",          "interval_ms", "timeout_ms",
+    "min_pause_ms", "retain",      "tolerable_failures",
 };
 
 static const char *const source_fields[] = {
-	"type", "brokers", "topic", "parallelism", "start", "bounded",
-	"group_id", "on_offset_out_of_range", "properties", "partitioned_by",
-	"count", "partitions", "rate",
+    "type",       "brokers",        "topic",    "parallelism",
+    "start",      "bounded",        "group_id", "on_offset_out_of_range",
+    "properties", "partitioned_by", "count",    "partitions",
+    "rate",
 };
 static const char *const source_kafka_only[] = {
-	"brokers", "topic", "start", "bounded", "group_id",
-	"on_offset_out_of_range", "properties", "partitioned_by",
+    "brokers",    "topic",          "start",
+    "bounded",    "group_id",       "on_offset_out_of_range",
+    "properties", "partitioned_by",
 };
-static const char *const source_gen_only[] = { "count", "partitions", "rate" };
-static const char *const source_types[] = { "kafka", "generator" };
-static const char *const start_names[] = { "earliest", "latest" };
-static const char *const oor_names[] = { "fail", "earliest", "latest" };
+static const char *const source_gen_only[] = {"count", "partitions", "rate"};
+static const char *const source_types[] = {"kafka", "generator"};
+static const char *const start_names[] = {"earliest", "latest"};
+static const char *const oor_names[] = {"fail", "earliest", "latest"};
 
 static const char *const sink_fields[] = {
-	"type", "brokers", "topic", "parallelism", "delivery", "exactly_once",
-	"partitioner", "lineage_headers", "on_error", "properties",
+    "type",     "brokers",      "topic",       "parallelism",
+    "delivery", "exactly_once", "partitioner", "lineage_headers",
+    "on_error", "properties",
 };
 static const char *const sink_kafka_only[] = {
-	"brokers", "topic", "delivery", "exactly_once", "partitioner",
-	"lineage_headers", "on_error", "properties",
+    "brokers",     "topic",           "delivery", "exactly_once",
+    "partitioner", "lineage_headers", "on_error", "properties",
 };
-static const char *const eo_names[] = { "dedup", "transactions" };
-static const char *const sink_types[] = { "kafka", "discard" };
-static const char *const delivery_names[] = { "at-least-once",
-	                                      "exactly-once" };
-static const char *const partitioner_names[] = { "key", "source" };
+static const char *const eo_names[] = {"dedup", "transactions"};
+static const char *const sink_types[] = {"kafka", "discard"};
+static const char *const delivery_names[] = {"at-least-once", "exactly-once"};
+static const char *const partitioner_names[] = {"key", "source"};
 
-static const char *const op_types[] = { "filter", "count", "map", "dedup",
-	                                 "plugin" };
-static const char *const on_error_names[] = { "skip", "fail", "dead-letter" };
+static const char *const op_types[] = {"filter", "count", "map", "dedup",
+                                       "plugin"};
+static const char *const on_error_names[] = {"skip", "fail", "dead-letter"};
 
 static void parse_name(const json_t *root, struct job_cfg *cfg,
                        struct errlist *errs)
@@ -542,8 +562,10 @@ static void parse_name(const json_t *root, struct job_cfg *cfg,
 	size_t n;
 
 	if (!v) {
-		err_at(errs, "", "name", "required; expected a job name of 1 "
-		       "to %d characters from A-Z a-z 0-9 . _ -", MAX_NAME_LEN);
+		err_at(errs, "", "name",
+		       "required; expected a job name of 1 "
+		       "to %d characters from A-Z a-z 0-9 . _ -",
+		       MAX_NAME_LEN);
 		return;
 	}
 	s = json_is_string(v) ? json_string_value(v) : NULL;
@@ -554,8 +576,10 @@ static void parse_name(const json_t *root, struct job_cfg *cfg,
 		cfg->name = xstrdup(s);
 		return;
 	}
-	err_at(errs, "", "name", "expected 1 to %d characters from A-Z a-z "
-	       "0-9 . _ -, got %s", MAX_NAME_LEN, describe(v, got, sizeof(got)));
+	err_at(errs, "", "name",
+	       "expected 1 to %d characters from A-Z a-z "
+	       "0-9 . _ -, got %s",
+	       MAX_NAME_LEN, describe(v, got, sizeof(got)));
 }
 
 static void parse_checkpoint(const json_t *root, struct job_ckpt_cfg *c,
@@ -579,8 +603,8 @@ static void parse_checkpoint(const json_t *root, struct job_ckpt_cfg *c,
 	if (c->interval_ms > 0 && c->interval_ms < JOB_MIN_INTERVAL_MS)
 		err_at(errs, p, "interval_ms",
 		       "expected 0 (only the final checkpoint, at stop) or at "
-		       "least %d, got %lld", JOB_MIN_INTERVAL_MS,
-		       (long long)c->interval_ms);
+		       "least %d, got %lld",
+		       JOB_MIN_INTERVAL_MS, (long long)c->interval_ms);
 	get_int(o, p, "timeout_ms", 1, JOB_MAX_MS, &c->timeout_ms, errs);
 	get_int(o, p, "min_pause_ms", 0, JOB_MAX_MS, &c->min_pause_ms, errs);
 	get_int32(o, p, "retain", 1, JOB_MAX_RETAIN, &c->retain, errs);
@@ -590,8 +614,8 @@ static void parse_checkpoint(const json_t *root, struct job_ckpt_cfg *c,
 
 /* Reports fields of obj in `only` as belonging to the other type. */
 static void check_other_type(const json_t *obj, const char *path,
-                             const char *const *only, size_t n,
-                             const char *msg, struct errlist *errs)
+                             const char *const *only, size_t n, const char *msg,
+                             struct errlist *errs)
 {
 	for (size_t i = 0; i < n; i++)
 		if (json_object_get(obj, only[i]))
@@ -633,8 +657,8 @@ static void parse_source(const json_t *root, struct job_source_cfg *s,
 	get_props(o, p, "properties", &s->properties, errs);
 
 	get_int(o, p, "count", 0, JOB_MAX_GEN_COUNT, &s->count, errs);
-	get_int32(o, p, "partitions", 1, JOB_MAX_GEN_PARTITIONS,
-	          &s->partitions, errs);
+	get_int32(o, p, "partitions", 1, JOB_MAX_GEN_PARTITIONS, &s->partitions,
+	          errs);
 	get_int(o, p, "rate", 0, JOB_MAX_GEN_RATE, &s->rate, errs);
 
 	if (type == 0) {
@@ -643,13 +667,15 @@ static void parse_source(const json_t *root, struct job_source_cfg *s,
 		require(o, p, "topic", "the topic to read", errs);
 		check_other_type(o, p, source_gen_only, NELEM(source_gen_only),
 		                 "only for generator sources, not for kafka; "
-		                 "remove it", errs);
+		                 "remove it",
+		                 errs);
 	} else if (type == 1) {
 		check_other_type(o, p, source_kafka_only,
 		                 NELEM(source_kafka_only),
 		                 "only for kafka sources, not for generator "
 		                 "(which takes count, partitions, rate); "
-		                 "remove it", errs);
+		                 "remove it",
+		                 errs);
 	}
 }
 
@@ -681,7 +707,8 @@ static void parse_sink(const json_t *root, struct job_sink_cfg *s,
 	s->exactly_once = (enum eo_method)v;
 	if (json_object_get(o, "exactly_once") &&
 	    s->delivery != DELIVERY_EXACTLY_ONCE)
-		err_at(errs, p, "exactly_once", "only applies with "
+		err_at(errs, p, "exactly_once",
+		       "only applies with "
 		       "\"delivery\": \"exactly-once\"; remove it or set "
 		       "delivery");
 	v = PARTITIONER_KEY;
@@ -717,7 +744,8 @@ static void parse_sink(const json_t *root, struct job_sink_cfg *s,
 	} else if (type == 1) {
 		check_other_type(o, p, sink_kafka_only, NELEM(sink_kafka_only),
 		                 "only for kafka sinks; a discard sink takes "
-		                 "only type and parallelism; remove it", errs);
+		                 "only type and parallelism; remove it",
+		                 errs);
 	}
 }
 
@@ -734,21 +762,26 @@ static void parse_op(json_t *o, const char *p, struct job_op_cfg *op,
 	op->parallelism = 1;
 	op->on_error = ON_ERROR_SKIP;
 	if (!json_is_object(o)) {
-		err_at(errs, p, NULL, "expected an operator object with at least "
-		       "\"type\", got %s", describe(o, got, sizeof(got)));
+		err_at(errs, p, NULL,
+		       "expected an operator object with at least "
+		       "\"type\", got %s",
+		       describe(o, got, sizeof(got)));
 		return;
 	}
 	op->config_json = json_dumps(o, JSON_COMPACT);
 
 	require(o, p, "type", "one of filter, count, map, dedup, plugin", errs);
 	if (t && !json_is_string(t)) {
-		err_at(errs, p, "type", "expected one of filter, count, map, "
-		       "dedup, plugin, got %s", describe(t, got, sizeof(got)));
-	} else if (t && !in_set(json_string_value(t), op_types,
-	                        NELEM(op_types))) {
+		err_at(errs, p, "type",
+		       "expected one of filter, count, map, "
+		       "dedup, plugin, got %s",
+		       describe(t, got, sizeof(got)));
+	} else if (t &&
+	           !in_set(json_string_value(t), op_types, NELEM(op_types))) {
 		const char *hint = closest_name(json_string_value(t), op_types,
-		                           NELEM(op_types));
-		err_at(errs, p, "type", "unknown operator type \"%s\"; expected "
+		                                NELEM(op_types));
+		err_at(errs, p, "type",
+		       "unknown operator type \"%s\"; expected "
 		       "one of filter, count, map, dedup, plugin%s%s%s",
 		       json_string_value(t), hint ? "; did you mean " : "",
 		       hint ? hint : "", hint ? "?" : "");
@@ -767,11 +800,13 @@ static void parse_op(json_t *o, const char *p, struct job_op_cfg *op,
 	free(name);
 
 	if (op->on_error == ON_ERROR_DEAD_LETTER)
-		require(o, p, "dead_letter_topic", "the topic that receives "
+		require(o, p, "dead_letter_topic",
+		        "the topic that receives "
 		        "failed records, since on_error is \"dead-letter\"",
 		        errs);
 	else if (json_object_get(o, "dead_letter_topic"))
-		err_at(errs, p, "dead_letter_topic", "only used with "
+		err_at(errs, p, "dead_letter_topic",
+		       "only used with "
 		       "\"on_error\": \"dead-letter\"; remove it or set "
 		       "on_error");
 
@@ -789,8 +824,10 @@ static void parse_ops(json_t *root, struct job_cfg *cfg, struct errlist *errs)
 	if (!arr)
 		return;
 	if (!json_is_array(arr)) {
-		err_at(errs, "", "operators", "expected an array of operator "
-		       "objects, got %s", describe(arr, got, sizeof(got)));
+		err_at(errs, "", "operators",
+		       "expected an array of operator "
+		       "objects, got %s",
+		       describe(arr, got, sizeof(got)));
 		return;
 	}
 	cfg->ops = xcalloc(json_array_size(arr), sizeof(*cfg->ops));
@@ -818,13 +855,15 @@ static struct job_cfg *parse(const char *text, size_t len, const char *origin,
 	root = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
 	                  &jerr);
 	if (!root) {
-		errlist_add(errs, "%s:%d:%d: %s", origin, jerr.line, jerr.column,
-		            jerr.text);
+		errlist_add(errs, "%s:%d:%d: %s", origin, jerr.line,
+		            jerr.column, jerr.text);
 		return NULL;
 	}
 	if (!json_is_object(root)) {
-		errlist_add(errs, "%s: expected a JSON object at the top level, "
-		            "got %s", origin, describe(root, got, sizeof(got)));
+		errlist_add(errs,
+		            "%s: expected a JSON object at the top level, "
+		            "got %s",
+		            origin, describe(root, got, sizeof(got)));
 		json_decref(root);
 		return NULL;
 	}
@@ -844,7 +883,8 @@ static struct job_cfg *parse(const char *text, size_t len, const char *origin,
 	if (cfg->progress_interval_ms > 0 && cfg->progress_interval_ms < 100)
 		err_at(errs, "", "progress_interval_ms",
 		       "expected 0 (no progress lines) or at least 100, got "
-		       "%lld", (long long)cfg->progress_interval_ms);
+		       "%lld",
+		       (long long)cfg->progress_interval_ms);
 	json_decref(root);
 
 	if (errs->n != before && !partial) {
@@ -895,9 +935,10 @@ static struct job_cfg *load(const char *path, struct errlist *errs,
 		return NULL;
 	}
 	if (n > MAX_FILE_BYTES) {
-		errlist_add(errs, "cannot read job file %s: larger than %u MiB; "
-		            "a job file is a few kilobytes of JSON", path,
-		            MAX_FILE_BYTES >> 20);
+		errlist_add(errs,
+		            "cannot read job file %s: larger than %u MiB; "
+		            "a job file is a few kilobytes of JSON",
+		            path, MAX_FILE_BYTES >> 20);
 		free(buf);
 		return NULL;
 	}

@@ -15,8 +15,8 @@
 #include "util.h"
 
 struct job_cfg {
-	char *path;                 /* the file it came from, or "<string>" */
-	char *name;                 /* required, [A-Za-z0-9._-]+ */
+	char *path; /* the file it came from, or "<string>" */
+	char *name; /* required, [A-Za-z0-9._-]+ */
 	struct job_ckpt_cfg checkpoint;
 	struct job_source_cfg source;
 	struct job_op_cfg *ops;

@@ -151,8 +151,10 @@ static void *signal_thread(void *arg)
 		if (n++ == 0) {
 			job_signal_stop(job, strsignal(sig));
 		} else {
-			log_warn("job", "%s again: exiting now, without a final "
-			         "checkpoint", strsignal(sig));
+			log_warn("job",
+			         "%s again: exiting now, without a final "
+			         "checkpoint",
+			         strsignal(sig));
 			_exit(1);
 		}
 	}
@@ -214,8 +216,9 @@ static int cmd_run(const char *path)
 		log_info("job", "%s finished", job->cfg->name);
 	else
 		fprintf(stderr, "weir: job %s failed: %s\n", job->cfg->name,
-		        job_error(job) ? job_error(job)
-		                       : "the final checkpoint did not complete");
+		        job_error(job)
+		            ? job_error(job)
+		            : "the final checkpoint did not complete");
 	job_free(job);
 	return rc;
 }
@@ -241,8 +244,10 @@ static int cmd_broker(char **argv)
 	ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
 
 	if (n <= 0) {
-		fprintf(stderr, "weir broker: cannot find the weir executable "
-		        "(/proc/self/exe): %s\n", strerror(errno));
+		fprintf(stderr,
+		        "weir broker: cannot find the weir executable "
+		        "(/proc/self/exe): %s\n",
+		        strerror(errno));
 		return 1;
 	}
 	dir[n] = '\0';
@@ -286,9 +291,9 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "run") || !strcmp(cmd, "validate") ||
 	    !strcmp(cmd, "checkpoints")) {
 		if (argc != 3) {
-			fprintf(stderr, "weir %s: expected exactly one %s\n",
-			        cmd, strcmp(cmd, "checkpoints") ? "JOB.json"
-			                                        : "DIR");
+			fprintf(
+			    stderr, "weir %s: expected exactly one %s\n", cmd,
+			    strcmp(cmd, "checkpoints") ? "JOB.json" : "DIR");
 			usage(stderr);
 			return 2;
 		}

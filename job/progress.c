@@ -16,7 +16,7 @@
 
 struct stage_sum {
 	uint64_t in, out, skipped;
-	int64_t lag;            /* -1 when unknown or not a Kafka source */
+	int64_t lag; /* -1 when unknown or not a Kafka source */
 };
 
 static struct stage_sum sum_stage(const struct job *job, int stage)

@@ -16,8 +16,8 @@
 struct job;
 
 struct progress {
-	int64_t at_ms;          /* monotonic time of the last line */
-	uint64_t read, sunk;    /* the source's and sink's counts then */
+	int64_t at_ms;       /* monotonic time of the last line */
+	uint64_t read, sunk; /* the source's and sink's counts then */
 };
 
 void progress_start(struct progress *p, const struct job *job);

@@ -42,8 +42,10 @@ static int count_open(weir_ctx_t *ctx, const char *config, void **state)
 	}
 	json_object_foreach(cfg, name, v) {
 		if (!opconfig_is_common(name)) {
-			weir_error(ctx, "%s: unknown field for count; expected "
-			           "key", name);
+			weir_error(ctx,
+			           "%s: unknown field for count; expected "
+			           "key",
+			           name);
 			json_decref(cfg);
 			return WEIR_ERR;
 		}
@@ -51,7 +53,8 @@ static int count_open(weir_ctx_t *ctx, const char *config, void **state)
 	key = json_object_get(cfg, "key");
 	if (!json_is_string(key) || json_string_length(key) == 0) {
 		json_decref(cfg);
-		return weir_error(ctx, "key: required: the name of the field to "
+		return weir_error(ctx,
+		                  "key: required: the name of the field to "
 		                  "count by, e.g. \"key\": \"service\"");
 	}
 	c = calloc(1, sizeof(*c));
@@ -65,8 +68,7 @@ static int count_open(weir_ctx_t *ctx, const char *config, void **state)
 	return WEIR_OK;
 }
 
-static int count_process(weir_ctx_t *ctx, void *state,
-                         const weir_record_t *rec)
+static int count_process(weir_ctx_t *ctx, void *state, const weir_record_t *rec)
 {
 	struct count *c = state;
 	struct jrec *j;

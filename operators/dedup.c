@@ -56,8 +56,10 @@ static int dedup_open(weir_ctx_t *ctx, const char *config_json, void **state)
 	}
 	json_object_foreach(cfg, name, v) {
 		if (!opconfig_is_common(name) && strcmp(name, "ttl_ms") != 0) {
-			weir_error(ctx, "%s: unknown field for dedup; expected "
-			           "key, ttl_ms", name);
+			weir_error(ctx,
+			           "%s: unknown field for dedup; expected "
+			           "key, ttl_ms",
+			           name);
 			json_decref(cfg);
 			return WEIR_ERR;
 		}
@@ -65,7 +67,8 @@ static int dedup_open(weir_ctx_t *ctx, const char *config_json, void **state)
 	key = json_object_get(cfg, "key");
 	if (!json_is_string(key) || json_string_length(key) == 0) {
 		json_decref(cfg);
-		return weir_error(ctx, "key: required: dedup drops records whose "
+		return weir_error(ctx,
+		                  "key: required: dedup drops records whose "
 		                  "key was already seen; name the field, e.g. "
 		                  "\"key\": \"request_id\"");
 	}
@@ -74,7 +77,8 @@ static int dedup_open(weir_ctx_t *ctx, const char *config_json, void **state)
 	            json_integer_value(ttl) > MAX_TTL_MS)) {
 		char *got = json_dumps(ttl, JSON_ENCODE_ANY | JSON_COMPACT);
 
-		weir_error(ctx, "ttl_ms: expected a whole number of "
+		weir_error(ctx,
+		           "ttl_ms: expected a whole number of "
 		           "milliseconds from 1 to %lld (365 days), got %.40s; "
 		           "leave ttl_ms out to drop repeats forever",
 		           (long long)MAX_TTL_MS, got ? got : "?");
@@ -115,8 +119,7 @@ static bool expired(const struct dedup *d, int64_t seen, int64_t now)
 	return (uint64_t)now - (uint64_t)seen > (uint64_t)d->ttl_ms;
 }
 
-static int dedup_process(weir_ctx_t *ctx, void *state,
-                         const weir_record_t *rec)
+static int dedup_process(weir_ctx_t *ctx, void *state, const weir_record_t *rec)
 {
 	struct dedup *d = state;
 	int64_t ts = weir_record_timestamp(rec), now;
@@ -138,13 +141,15 @@ static int dedup_process(weir_ctx_t *ctx, void *state,
 	rc = weir_state_get(ctx, SEEN_NAME, 1, &seen, &seen_len);
 	if (rc == WEIR_OK) {
 		if (seen_len != SEEN_LEN)
-			return weir_error(ctx, "keyed state of dedup holds %zu "
-			                  "bytes for a key, expected %d: the "
-			                  "restored checkpoint was not written by "
-			                  "this dedup. Restore from a checkpoint "
-			                  "it wrote, or move the checkpoint "
-			                  "directory aside to start fresh",
-			                  seen_len, SEEN_LEN);
+			return weir_error(
+			    ctx,
+			    "keyed state of dedup holds %zu "
+			    "bytes for a key, expected %d: the "
+			    "restored checkpoint was not written by "
+			    "this dedup. Restore from a checkpoint "
+			    "it wrote, or move the checkpoint "
+			    "directory aside to start fresh",
+			    seen_len, SEEN_LEN);
 		if (!expired(d, get_i64(seen), now))
 			return WEIR_OK; /* a repeat: dropped */
 	} else if (rc != WEIR_EEOF) {
@@ -166,12 +171,12 @@ static void dedup_close(weir_ctx_t *ctx, void *state)
 }
 
 static const weir_operator_t dedup_op = {
-	.api_version = WEIR_API_VERSION,
-	.name = "dedup",
-	.state_version = 1,
-	.open = dedup_open,
-	.process = dedup_process,
-	.close = dedup_close,
+    .api_version = WEIR_API_VERSION,
+    .name = "dedup",
+    .state_version = 1,
+    .open = dedup_open,
+    .process = dedup_process,
+    .close = dedup_close,
 };
 
 const weir_operator_t *weir_builtin_dedup(void)

@@ -19,7 +19,7 @@
 
 static int filter_open(weir_ctx_t *ctx, const char *config_json, void **state)
 {
-	struct errlist errs = { 0 };
+	struct errlist errs = {0};
 	struct pred *pred = NULL;
 	json_error_t jerr;
 	const char *key;
@@ -36,12 +36,15 @@ static int filter_open(weir_ctx_t *ctx, const char *config_json, void **state)
 	}
 	json_object_foreach(cfg, key, v) {
 		if (!opconfig_is_common(key) && strcmp(key, "where") != 0)
-			errlist_add(&errs, "%s: unknown field for filter; "
-			            "expected where", key);
+			errlist_add(&errs,
+			            "%s: unknown field for filter; "
+			            "expected where",
+			            key);
 	}
 	v = json_object_get(cfg, "where");
 	if (!v)
-		errlist_add(&errs, "where: required; expected a condition "
+		errlist_add(&errs,
+		            "where: required; expected a condition "
 		            "like {\"field\": \"level\", \"op\": \"eq\", "
 		            "\"value\": \"ERROR\"}");
 	else
@@ -81,12 +84,12 @@ static void filter_close(weir_ctx_t *ctx, void *state)
 }
 
 static const weir_operator_t filter_op = {
-	.api_version = WEIR_API_VERSION,
-	.name = "filter",
-	.state_version = 1,
-	.open = filter_open,
-	.process = filter_process,
-	.close = filter_close,
+    .api_version = WEIR_API_VERSION,
+    .name = "filter",
+    .state_version = 1,
+    .open = filter_open,
+    .process = filter_process,
+    .close = filter_close,
 };
 
 const weir_operator_t *weir_builtin_filter(void)

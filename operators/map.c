@@ -113,10 +113,11 @@ static json_t *mpath_parent(json_t *root, const struct mpath *p, bool create,
 			return NULL;
 		if (!json_is_object(next)) {
 			if (create)
-				snprintf(why, whylen,
-				         "cannot set field \"%s\": \"%s\" on the "
-				         "way is not an object",
-				         p->dotted, p->parts[i]);
+				snprintf(
+				    why, whylen,
+				    "cannot set field \"%s\": \"%s\" on the "
+				    "way is not an object",
+				    p->dotted, p->parts[i]);
 			return NULL;
 		}
 		cur = next;
@@ -157,8 +158,7 @@ static json_t *mpath_take(json_t *root, const struct mpath *p)
 
 #define PATH_RULE "names joined by dots, none of them empty"
 
-static void parse_project(struct map *m, json_t *v,
-                          struct errlist *errs)
+static void parse_project(struct map *m, json_t *v, struct errlist *errs)
 {
 	size_t i;
 	json_t *f;
@@ -181,9 +181,10 @@ static void parse_project(struct map *m, json_t *v,
 			            i, opconfig_kind(f));
 		else if (!mpath_init(&m->project[m->nproject],
 		                     json_string_value(f)))
-			errlist_add(errs, "project[%zu]: \"%s\" is not a field "
-			            "path; expected " PATH_RULE, i,
-			            json_string_value(f));
+			errlist_add(errs,
+			            "project[%zu]: \"%s\" is not a field "
+			            "path; expected " PATH_RULE,
+			            i, json_string_value(f));
 		else
 			m->nproject++;
 	}
@@ -214,24 +215,29 @@ static void parse_rename(struct map *m, json_t *v, struct errlist *errs)
 			continue;
 		}
 		if (!mpath_init(&r->from, old)) {
-			errlist_add(errs, "rename.%s: \"%s\" is not a field path; "
-			            "expected " PATH_RULE, old, old);
+			errlist_add(errs,
+			            "rename.%s: \"%s\" is not a field path; "
+			            "expected " PATH_RULE,
+			            old, old);
 			continue;
 		}
 		if (!mpath_init(&r->to, json_string_value(to))) {
-			errlist_add(errs, "rename.%s: \"%s\" is not a field path; "
-			            "expected " PATH_RULE, old,
-			            json_string_value(to));
+			errlist_add(errs,
+			            "rename.%s: \"%s\" is not a field path; "
+			            "expected " PATH_RULE,
+			            old, json_string_value(to));
 			mpath_clear(&r->from);
 			continue;
 		}
 		for (size_t i = 0; i < m->nrename; i++)
 			if (!strcmp(m->rename[i].to.dotted, r->to.dotted))
-				errlist_add(errs, "rename.%s: \"%s\" is also the "
-				            "new name of \"%s\"; each field can "
-				            "receive one rename only",
-				            old, r->to.dotted,
-				            m->rename[i].from.dotted);
+				errlist_add(
+				    errs,
+				    "rename.%s: \"%s\" is also the "
+				    "new name of \"%s\"; each field can "
+				    "receive one rename only",
+				    old, r->to.dotted,
+				    m->rename[i].from.dotted);
 		m->nrename++;
 	}
 }
@@ -254,8 +260,10 @@ static void parse_add(struct map *m, json_t *v, struct errlist *errs)
 		struct map_add *a = &m->add[m->nadd];
 
 		if (!mpath_init(&a->to, name)) {
-			errlist_add(errs, "add.%s: \"%s\" is not a field path; "
-			            "expected " PATH_RULE, name, name);
+			errlist_add(errs,
+			            "add.%s: \"%s\" is not a field path; "
+			            "expected " PATH_RULE,
+			            name, name);
 			continue;
 		}
 		a->value = json_incref(val);
@@ -283,10 +291,9 @@ static void map_free(struct map *m)
 	free(m);
 }
 
-
 static int map_open(weir_ctx_t *ctx, const char *config_json, void **state)
 {
-	struct errlist errs = { 0 };
+	struct errlist errs = {0};
 	struct map *m = xcalloc(1, sizeof(*m));
 	json_error_t jerr;
 	const char *key;
@@ -307,12 +314,15 @@ static int map_open(weir_ctx_t *ctx, const char *config_json, void **state)
 		else if (!strcmp(key, "add"))
 			parse_add(m, v, &errs);
 		else if (!opconfig_is_common(key))
-			errlist_add(&errs, "%s: unknown field for map; expected "
-			            "project, rename, add", key);
+			errlist_add(&errs,
+			            "%s: unknown field for map; expected "
+			            "project, rename, add",
+			            key);
 	}
 	if (!json_object_get(cfg, "project") &&
 	    !json_object_get(cfg, "rename") && !json_object_get(cfg, "add"))
-		errlist_add(&errs, "map needs at least one of project, rename, "
+		errlist_add(&errs,
+		            "map needs at least one of project, rename, "
 		            "add, e.g. \"project\": [\"level\", \"service\"]");
 	json_decref(cfg);
 
@@ -425,12 +435,12 @@ static void map_close(weir_ctx_t *ctx, void *state)
 }
 
 static const weir_operator_t map_op = {
-	.api_version = WEIR_API_VERSION,
-	.name = "map",
-	.state_version = 1,
-	.open = map_open,
-	.process = map_process,
-	.close = map_close,
+    .api_version = WEIR_API_VERSION,
+    .name = "map",
+    .state_version = 1,
+    .open = map_open,
+    .process = map_process,
+    .close = map_close,
 };
 
 const weir_operator_t *weir_builtin_map(void)

@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const char *const common_fields[] = {
-	"type", "name", "parallelism", "key", "on_error", "dead_letter_topic",
+    "type", "name", "parallelism", "key", "on_error", "dead_letter_topic",
 };
 
 bool opconfig_is_common(const char *field)
@@ -43,14 +43,20 @@ int opconfig_fail(weir_ctx_t *ctx, const struct errlist *errs)
 const char *opconfig_kind(const json_t *v)
 {
 	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
 	case JSON_INTEGER:
-	case JSON_REAL: return "a number";
+	case JSON_REAL:
+		return "a number";
 	case JSON_TRUE:
-	case JSON_FALSE: return "a boolean";
-	case JSON_NULL: return "null";
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		return "null";
 	}
 	return "an unknown value";
 }

@@ -21,13 +21,21 @@
 enum pred_kind { P_CMP, P_ALL, P_ANY, P_NOT, P_RAW };
 
 enum cmp_op {
-	OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE,
-	OP_CONTAINS, OP_PREFIX, OP_EXISTS, OP_MATCHES,
+	OP_EQ,
+	OP_NE,
+	OP_LT,
+	OP_LE,
+	OP_GT,
+	OP_GE,
+	OP_CONTAINS,
+	OP_PREFIX,
+	OP_EXISTS,
+	OP_MATCHES,
 };
 
 static const char *const op_names[] = {
-	"eq", "ne", "lt", "le", "gt", "ge",
-	"contains", "prefix", "exists", "matches",
+    "eq", "ne",       "lt",     "le",     "gt",
+    "ge", "contains", "prefix", "exists", "matches",
 };
 #define N_OPS (sizeof(op_names) / sizeof(op_names[0]))
 #define OP_LIST "eq, ne, lt, le, gt, ge, contains, prefix, exists, matches"
@@ -37,7 +45,7 @@ struct pred {
 	/* P_CMP */
 	enum cmp_op op;
 	struct fpath *field;
-	json_t *value;          /* our own reference; NULL for exists */
+	json_t *value; /* our own reference; NULL for exists */
 	bool exists_want;
 	bool has_re;
 	regex_t re;
@@ -67,7 +75,7 @@ void pred_free(struct pred *p)
 /* --- Compiling ---------------------------------------------------------- */
 
 static const char *const cond_keys[] = {
-	"field", "op", "value", "all", "any", "not", "value_contains",
+    "field", "op", "value", "all", "any", "not", "value_contains",
 };
 #define N_COND_KEYS (sizeof(cond_keys) / sizeof(cond_keys[0]))
 #define FORMS "field/op/value, all, any, not, value_contains"
@@ -144,8 +152,10 @@ static bool check_value(struct pred *p, const json_t *v, const char *path,
 		if (rc != 0) {
 			char msg[128];
 			regerror(rc, &p->re, msg, sizeof(msg));
-			errlist_add(errs, "%s.value: invalid regular expression "
-			            "\"%s\": %s", path, json_string_value(v), msg);
+			errlist_add(errs,
+			            "%s.value: invalid regular expression "
+			            "\"%s\": %s",
+			            path, json_string_value(v), msg);
 			return false;
 		}
 		p->has_re = true;
@@ -164,9 +174,11 @@ static struct pred *compile_cmp(const json_t *w, const char *path,
 	bool ok = true, op_ok = false;
 
 	if (!field) {
-		errlist_add(errs, "%s.field: required; expected a non-empty "
-		            "string (a field name or a dotted path like \"a.b\")",
-		            path);
+		errlist_add(
+		    errs,
+		    "%s.field: required; expected a non-empty "
+		    "string (a field name or a dotted path like \"a.b\")",
+		    path);
 		ok = false;
 	} else if (!json_is_string(field) || json_string_length(field) == 0) {
 		errlist_add(
@@ -197,9 +209,10 @@ static struct pred *compile_cmp(const json_t *w, const char *path,
 		}
 		if (!op_ok) {
 			const char *hint = closest_name(s, op_names, N_OPS);
-			errlist_add(errs, "%s.op: unknown operator \"%s\"; "
-			            "expected one of " OP_LIST "%s%s%s", path, s,
-			            hint ? "; did you mean " : "",
+			errlist_add(errs,
+			            "%s.op: unknown operator \"%s\"; "
+			            "expected one of " OP_LIST "%s%s%s",
+			            path, s, hint ? "; did you mean " : "",
 			            hint ? hint : "", hint ? "?" : "");
 			ok = false;
 		}
@@ -236,7 +249,8 @@ static struct pred *compile_list(const json_t *w, const char *key,
 	p->kids = xcalloc(json_array_size(arr), sizeof(*p->kids));
 	for (size_t i = 0; i < json_array_size(arr); i++) {
 		char *sub = xasprintf("%s.%s[%zu]", path, key, i);
-		struct pred *kid = compile_at(json_array_get(arr, i), sub, errs);
+		struct pred *kid =
+		    compile_at(json_array_get(arr, i), sub, errs);
 		free(sub);
 		if (kid)
 			p->kids[p->nkids++] = kid;
@@ -310,11 +324,13 @@ static struct pred *compile_at(const json_t *w, const char *path,
 			if (strcmp(key, cond_keys[i]) == 0)
 				break;
 		if (i == N_COND_KEYS) {
-			const char *hint = closest_name(key, cond_keys, N_COND_KEYS);
-			errlist_add(errs, "%s.%s: unknown field; expected one of "
+			const char *hint =
+			    closest_name(key, cond_keys, N_COND_KEYS);
+			errlist_add(errs,
+			            "%s.%s: unknown field; expected one of "
 			            "field, op, value, all, any, not, "
-			            "value_contains%s%s%s", path, key,
-			            hint ? "; did you mean " : "",
+			            "value_contains%s%s%s",
+			            path, key, hint ? "; did you mean " : "",
 			            hint ? hint : "", hint ? "?" : "");
 			unknown = true;
 		} else if (i >= 3) {
@@ -330,7 +346,8 @@ static struct pred *compile_at(const json_t *w, const char *path,
 		return NULL;
 	}
 	if (nforms > 1) {
-		errlist_add(errs, "%s: expected only one of " FORMS "; found "
+		errlist_add(errs,
+		            "%s: expected only one of " FORMS "; found "
 		            "both %s and %s (nest them in \"all\" or \"any\")",
 		            path, forms[0], forms[1]);
 		return NULL;
@@ -506,7 +523,8 @@ static bool text_op(const struct pred *p, const char *s, size_t n)
 		 * of a field are not NUL-terminated, and glibc stays within
 		 * rm_eo, but sanitizers' regexec interceptors run strlen on
 		 * the string first: match a terminated copy. */
-		char small[256], *copy = n < sizeof(small) ? small : xmalloc(n + 1);
+		char small[256],
+		    *copy = n < sizeof(small) ? small : xmalloc(n + 1);
 		bool hit;
 
 		memcpy(copy, s, n);
@@ -562,10 +580,14 @@ static enum pred_result eval_cmp(const struct pred *p, struct jrec *j,
 			return PRED_NO_MATCH;
 		}
 		switch (p->op) {
-		case OP_LT: return yes(c < 0);
-		case OP_LE: return yes(c <= 0);
-		case OP_GT: return yes(c > 0);
-		default: return yes(c >= 0);
+		case OP_LT:
+			return yes(c < 0);
+		case OP_LE:
+			return yes(c <= 0);
+		case OP_GT:
+			return yes(c > 0);
+		default:
+			return yes(c >= 0);
 		}
 	case OP_CONTAINS:
 	case OP_PREFIX:

@@ -60,11 +60,12 @@ static const weir_operator_t *load_plugin(const char *lib, const char *path,
 		return NULL;
 	}
 	if (op->api_version != WEIR_API_VERSION) {
-		errlist_add(errs,
-		            "%s.library: \"%s\" was built for weir operator API "
-		            "version %u, this weir has version %u; rebuild the "
-		            "plugin against this weir's headers",
-		            path, lib, op->api_version, WEIR_API_VERSION);
+		errlist_add(
+		    errs,
+		    "%s.library: \"%s\" was built for weir operator API "
+		    "version %u, this weir has version %u; rebuild the "
+		    "plugin against this weir's headers",
+		    path, lib, op->api_version, WEIR_API_VERSION);
 		return NULL;
 	}
 	if (!op->process || !op->name) {
@@ -73,13 +74,14 @@ static const weir_operator_t *load_plugin(const char *lib, const char *path,
 		return NULL;
 	}
 	if (!op_name_ok(op->name)) {
-		errlist_add(errs,
-		            "%s.library: \"%s\" names its operator \"%.60s%s\"; "
-		            "an operator name is 1 to %d characters from A-Z a-z "
-		            "0-9 . _ - (its state files are named after it); "
-		            "rename it in the plugin's weir_operator_t",
-		            path, lib, op->name,
-		            strlen(op->name) > 60 ? "..." : "", MAX_OP_NAME);
+		errlist_add(
+		    errs,
+		    "%s.library: \"%s\" names its operator \"%.60s%s\"; "
+		    "an operator name is 1 to %d characters from A-Z a-z "
+		    "0-9 . _ - (its state files are named after it); "
+		    "rename it in the plugin's weir_operator_t",
+		    path, lib, op->name, strlen(op->name) > 60 ? "..." : "",
+		    MAX_OP_NAME);
 		return NULL;
 	}
 	return op;

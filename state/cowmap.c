@@ -35,18 +35,18 @@
 #define SEG_BITS 9
 
 struct cowseg {
-	uint64_t ver;           /* the epoch that made it */
+	uint64_t ver; /* the epoch that made it */
 	struct cowent *slot[];
 };
 
 struct cowmap {
-	struct cowseg **dir;    /* cap >> seg_bits segments */
-	uint64_t dir_ver;       /* the epoch that made dir */
-	size_t cap;             /* slots, a power of two */
+	struct cowseg **dir; /* cap >> seg_bits segments */
+	uint64_t dir_ver;    /* the epoch that made dir */
+	size_t cap;          /* slots, a power of two */
 	size_t n;
-	unsigned seg_bits;      /* log2 of slots per segment */
+	unsigned seg_bits; /* log2 of slots per segment */
 	uint64_t epoch, frozen;
-	struct cowtrash kept;   /* replaced or removed while frozen */
+	struct cowtrash kept; /* replaced or removed while frozen */
 };
 
 static uint32_t hash_of(const void *key, size_t klen)
@@ -128,9 +128,8 @@ static size_t seg_mask(unsigned bits)
 
 static struct cowseg *seg_new(unsigned bits, uint64_t ver)
 {
-	struct cowseg *sg = xcalloc(1, sizeof(*sg) +
-	                                   ((size_t)1 << bits) *
-	                                       sizeof(sg->slot[0]));
+	struct cowseg *sg =
+	    xcalloc(1, sizeof(*sg) + ((size_t)1 << bits) * sizeof(sg->slot[0]));
 
 	sg->ver = ver;
 	return sg;
@@ -182,8 +181,8 @@ static struct cowent **slot_ref(struct cowmap *m, size_t i)
 		m->dir_ver = m->epoch;
 	}
 	if (seen_by_view(m, sg->ver)) {
-		size_t size = sizeof(*sg) + ((size_t)1 << m->seg_bits) *
-		                                sizeof(sg->slot[0]);
+		size_t size = sizeof(*sg) +
+		              ((size_t)1 << m->seg_bits) * sizeof(sg->slot[0]);
 
 		m->dir[s] = xmalloc(size);
 		memcpy(m->dir[s], sg, size);
@@ -277,8 +276,7 @@ static void grow(struct cowmap *m)
 	drop_slots(m, old.dir, old.cap >> old.seg_bits, old.dir_ver);
 }
 
-struct cowent *cowmap_find(const struct cowmap *m, const void *key,
-                           size_t klen)
+struct cowent *cowmap_find(const struct cowmap *m, const void *key, size_t klen)
 {
 	return slot_get(m, find(m, hash_of(key, klen), key, klen));
 }
@@ -345,8 +343,8 @@ void cowmap_remove(struct cowmap *m, struct cowent *e)
 
 struct cowmap_view cowmap_freeze(struct cowmap *m)
 {
-	struct cowmap_view v = {.dir = m->dir, .cap = m->cap, .n = m->n,
-	                        .seg_bits = m->seg_bits};
+	struct cowmap_view v = {
+	    .dir = m->dir, .cap = m->cap, .n = m->n, .seg_bits = m->seg_bits};
 
 	assert(!m->frozen);
 	m->frozen = m->epoch++;

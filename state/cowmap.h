@@ -30,8 +30,8 @@ struct cowseg;
 struct cowent {
 	uint32_t hash;
 	uint32_t klen;
-	uint64_t ver;           /* the map's epoch when it was made */
-	struct kvmap *names;    /* never NULL; owned */
+	uint64_t ver;        /* the map's epoch when it was made */
+	struct kvmap *names; /* never NULL; owned */
 	char key[];
 };
 

@@ -50,8 +50,8 @@
 struct kstate_snap {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	atomic_bool out;        /* a frozen view is out; cleared under mu */
-	atomic_bool stop;       /* kstate_free: fill should give up */
+	atomic_bool out;  /* a frozen view is out; cleared under mu */
+	atomic_bool stop; /* kstate_free: fill should give up */
 	atomic_bool done[KEY_GROUPS];
 	struct cowmap_view views[KEY_GROUPS];
 	uint64_t nkeys;
@@ -59,12 +59,12 @@ struct kstate_snap {
 
 struct keyed_state {
 	struct cowmap *groups[KEY_GROUPS]; /* NULL until a key is stored */
-	struct cowent *cur;     /* entry of the current key, or NULL */
+	struct cowent *cur; /* entry of the current key, or NULL */
 	int cur_group;
 	char *key;
 	size_t key_len, key_cap;
-	bool thaw_pending;      /* groups may still be frozen */
-	struct cowtrash trash;  /* thawed copies, freed bit by bit */
+	bool thaw_pending;     /* groups may still be frozen */
+	struct cowtrash trash; /* thawed copies, freed bit by bit */
 	struct kstate_snap snap;
 };
 
@@ -301,7 +301,8 @@ int kstate_fill(struct keyed_state *ks, struct weir_writer *w, char *err,
 		if (s->views[g].n == 0)
 			continue;
 		if (atomic_load_explicit(&s->stop, memory_order_relaxed)) {
-			snprintf(err, errlen, "the task ended while its keyed "
+			snprintf(err, errlen,
+			         "the task ended while its keyed "
 			         "state was being written");
 			return -1;
 		}
@@ -323,8 +324,7 @@ void kstate_release(struct keyed_state *ks)
 	pthread_mutex_unlock(&s->mu);
 }
 
-static int fill_tail(void *arg, struct weir_writer *w, char *err,
-                     size_t errlen)
+static int fill_tail(void *arg, struct weir_writer *w, char *err, size_t errlen)
 {
 	return kstate_fill(arg, w, err, errlen);
 }
@@ -363,10 +363,11 @@ int kstate_restore(struct keyed_state *ks, struct weir_reader *r, int index,
 			goto trunc;
 		g = key_group(k, kl);
 		if (group != (uint64_t)g) {
-			snprintf(err, errlen, "keyed state: key %llu is in key "
+			snprintf(err, errlen,
+			         "keyed state: key %llu is in key "
 			         "group %llu, but hashes to %d",
-			         (unsigned long long)i, (unsigned long long)group,
-			         g);
+			         (unsigned long long)i,
+			         (unsigned long long)group, g);
 			return -1;
 		}
 		if (key_group_owner(g, parallelism) == index) {

@@ -26,8 +26,8 @@ struct entry {
 #define SMALL 2
 
 struct kvmap {
-	struct entry **slots;   /* small, or allocated once grown */
-	size_t cap; /* power of two */
+	struct entry **slots; /* small, or allocated once grown */
+	size_t cap;           /* power of two */
 	size_t n;
 	struct entry *small[SMALL];
 };

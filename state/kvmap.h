@@ -19,8 +19,7 @@ struct kvmap *kvmap_clone(const struct kvmap *m);
 size_t kvmap_count(const struct kvmap *m);
 
 /* The stored value, or NULL. It stays valid until the next put or del. */
-void *kvmap_get(struct kvmap *m, const void *key, size_t klen,
-                size_t *vlen);
+void *kvmap_get(struct kvmap *m, const void *key, size_t klen, size_t *vlen);
 /* Stores a copy of value under a copy of key; returns the stored value. */
 void *kvmap_put(struct kvmap *m, const void *key, size_t klen,
                 const void *value, size_t vlen);

@@ -6,6 +6,7 @@ set -euo pipefail
 
 pkgs=(
   gcc libc6-dev pkg-config meson ninja-build    # toolchain
+  clang-format git                              # the format check
   librdkafka-dev libjansson-dev liblz4-dev libxxhash-dev   # libraries
   libjsmn-dev                                   # header-only JSON tokenizer
   check libsubunit-dev                          # unit tests

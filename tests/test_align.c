@@ -49,11 +49,11 @@ struct chk {
 	int64_t seen[NPARTS];
 	int64_t expect[NPARTS];
 	atomic_int errors;
-	int flush_sleep_ms;       /* sleep in flush of every checkpoint */
-	uint64_t slow_id;         /* ... or only of this one */
-	uint64_t slow_from;       /* ... or of this one and every later one */
-	const char *waiting;      /* what the sleep says it waits for */
-	struct keyed_state *ks;   /* key "p/block" -> "n": records */
+	int flush_sleep_ms;     /* sleep in flush of every checkpoint */
+	uint64_t slow_id;       /* ... or only of this one */
+	uint64_t slow_from;     /* ... or of this one and every later one */
+	const char *waiting;    /* what the sleep says it waits for */
+	struct keyed_state *ks; /* key "p/block" -> "n": records */
 };
 
 static int src_poll(struct task *t, void *st, bool *progress)
@@ -72,7 +72,8 @@ static int src_poll(struct task *t, void *st, bool *progress)
 			continue;
 		n = snprintf(val, sizeof(val), "{\"p\":%d,\"n\":%lld}",
 		             s->parts[i], (long long)s->next[i]);
-		if (task_emit(t, NULL, 0, val, (size_t)n, NULL, 0, 0, &like) < 0)
+		if (task_emit(t, NULL, 0, val, (size_t)n, NULL, 0, 0, &like) <
+		    0)
 			return -1;
 		s->next[i]++;
 		*progress = true;
@@ -285,8 +286,8 @@ static void rig_build_full(struct rig *r, const char *dir, int interval_ms,
 		snprintf(r->dir, sizeof(r->dir), "/tmp/weir-test-align-XXXXXX");
 		ck_assert_ptr_nonnull(mkdtemp(r->dir));
 	}
-	r->job = job_alloc(make_cfg(r->dir, interval_ms, timeout_ms,
-	                            tolerable));
+	r->job =
+	    job_alloc(make_cfg(r->dir, interval_ms, timeout_ms, tolerable));
 	for (int i = 0; i < 2; i++) {
 		struct task *t;
 
@@ -363,7 +364,8 @@ static void check_keyed(const unsigned char *p, size_t len, const char *who)
 
 		ck_assert(weir_read_u64(&r, &group) == WEIR_OK &&
 		          weir_read_bytes(&r, &k, &kl) == WEIR_OK &&
-		          weir_read_u64(&r, &nnames) == WEIR_OK && nnames == 1 &&
+		          weir_read_u64(&r, &nnames) == WEIR_OK &&
+		          nnames == 1 &&
 		          weir_read_bytes(&r, &name, &nl) == WEIR_OK &&
 		          weir_read_bytes(&r, &v, &vl) == WEIR_OK && vl == 8 &&
 		          kl < sizeof(key));
@@ -372,12 +374,13 @@ static void check_keyed(const unsigned char *p, size_t len, const char *who)
 		memcpy(&n, v, 8);
 		ck_assert_int_eq(sscanf(key, "%d/%llu", &part, &block), 2);
 		ck_assert(part >= 0 && part < NPARTS);
-		want = seen[part] > block * BLOCK ? seen[part] - block * BLOCK
-		                                  : 0;
+		want =
+		    seen[part] > block * BLOCK ? seen[part] - block * BLOCK : 0;
 		want = want > BLOCK ? BLOCK : want;
-		ck_assert_msg(n == want, "%s: block %s holds %llu records, but "
-		              "%llu of partition %d were seen", who, key,
-		              (unsigned long long)n,
+		ck_assert_msg(n == want,
+		              "%s: block %s holds %llu records, but "
+		              "%llu of partition %d were seen",
+		              who, key, (unsigned long long)n,
 		              (unsigned long long)seen[part], part);
 		counted[part] += n;
 	}
@@ -401,10 +404,9 @@ static int verify_checkpoints(const char *dir)
 		struct ckpt_meta meta = {0};
 		int64_t pos[NPARTS] = {0}, seen[NPARTS] = {0};
 
-		ck_assert_msg(ckpt_verify(st, ids[i], &meta, err,
-		                          sizeof(err)) == 0,
-		              "checkpoint %llu: %s",
-		              (unsigned long long)ids[i], err);
+		ck_assert_msg(
+		    ckpt_verify(st, ids[i], &meta, err, sizeof(err)) == 0,
+		    "checkpoint %llu: %s", (unsigned long long)ids[i], err);
 		for (size_t k = 0; k < meta.ntasks; k++) {
 			const struct ckpt_task_entry *e = &meta.tasks[k];
 			void *buf;
@@ -412,11 +414,10 @@ static int verify_checkpoints(const char *dir)
 			uint32_t ver;
 			const unsigned char *p;
 
-			ck_assert_int_eq(ckpt_read_state(st, ids[i], e->task,
-			                                 &e->file, &buf, &len,
-			                                 &ver, err,
-			                                 sizeof(err)),
-			                 0);
+			ck_assert_int_eq(
+			    ckpt_read_state(st, ids[i], e->task, &e->file, &buf,
+			                    &len, &ver, err, sizeof(err)),
+			    0);
 			p = buf;
 			if (!strncmp(e->task, "source-", 7)) {
 				ck_assert_uint_eq(len, 32);
@@ -465,8 +466,7 @@ START_TEST(test_alignment_slow_and_fast_inputs)
 	for (int i = 0; i < 2; i++)
 		ck_assert_int_eq(atomic_load(&r.chk[i].errors), 0);
 	for (int q = 0; q < NPARTS; q++)
-		ck_assert_int_eq(r.chk[0].seen[q] + r.chk[1].seen[q],
-		                 PER_PART);
+		ck_assert_int_eq(r.chk[0].seen[q] + r.chk[1].seen[q], PER_PART);
 	job_free(r.job);
 	complete = verify_checkpoints(r.dir);
 	/* The slow source alone runs for ~1.5 s: many checkpoints. */
@@ -562,8 +562,8 @@ START_TEST(test_too_many_failures_say_why_and_what_to_do)
 	msg = xstrdup(job_error(r.job)); /* job_free frees it */
 	ck_assert_msg(strstr(msg, "waiting for checker-1 (12 record(s) not "
 	                          "yet delivered)") ||
-	              strstr(msg, ", checker-1 (12 record(s) not yet "
-	                          "delivered)"),
+	                  strstr(msg, ", checker-1 (12 record(s) not yet "
+	                              "delivered)"),
 	              "message: %s", msg);
 	ck_assert_msg(strstr(msg, "start it again"), "message: %s", msg);
 	ck_assert_msg(strstr(msg, "raise checkpoint.timeout_ms or "
@@ -572,10 +572,11 @@ START_TEST(test_too_many_failures_say_why_and_what_to_do)
 	job_free(r.job);
 	newest = newest_complete(r.dir);
 	ck_assert_uint_ge(newest, 2);
-	snprintf(want, sizeof(want), "it resumes from checkpoint %llu, the "
-	         "last complete one", (unsigned long long)newest);
-	ck_assert_msg(strstr(msg, want), "expected \"%s\" in: %s", want,
-	              msg);
+	snprintf(want, sizeof(want),
+	         "it resumes from checkpoint %llu, the "
+	         "last complete one",
+	         (unsigned long long)newest);
+	ck_assert_msg(strstr(msg, want), "expected \"%s\" in: %s", want, msg);
 	free(msg);
 	rig_cleanup(&r);
 }
@@ -609,8 +610,7 @@ START_TEST(test_stop_and_restore_resume_exactly)
 	for (int i = 0; i < 2; i++)
 		ck_assert_int_eq(atomic_load(&r.chk[i].errors), 0);
 	for (int q = 0; q < NPARTS; q++)
-		ck_assert_int_eq(r.chk[0].seen[q] + r.chk[1].seen[q],
-		                 PER_PART);
+		ck_assert_int_eq(r.chk[0].seen[q] + r.chk[1].seen[q], PER_PART);
 	job_free(r.job);
 	verify_checkpoints(r.dir);
 	rig_cleanup(&r);
@@ -698,8 +698,7 @@ static void run_with_fault(int which, int err)
 	for (int i = 0; i < 2; i++)
 		ck_assert_int_eq(atomic_load(&r.chk[i].errors), 0);
 	for (int q = 0; q < NPARTS; q++)
-		ck_assert_int_eq(r.chk[0].seen[q] + r.chk[1].seen[q],
-		                 PER_PART);
+		ck_assert_int_eq(r.chk[0].seen[q] + r.chk[1].seen[q], PER_PART);
 	job_free(r.job);
 
 	/* No temporary or half-written file, and every remaining checkpoint
@@ -713,8 +712,8 @@ static void run_with_fault(int which, int err)
 	complete = verify_checkpoints(r.dir);
 	ck_assert_int_ge(complete, 1);
 	{
-		char *cmd = xasprintf("find '%s' -name '*.tmp' | grep -q .",
-		                      r.dir);
+		char *cmd =
+		    xasprintf("find '%s' -name '*.tmp' | grep -q .", r.dir);
 		ck_assert_int_ne(system(cmd), 0);
 		free(cmd);
 	}

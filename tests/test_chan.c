@@ -28,10 +28,10 @@
  * threads never assert: they record their first error and the test thread
  * checks it after the join.
  */
-#define REQUIRE(cond, ...)                                                    \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			ck_abort_msg(__VA_ARGS__);                            \
+#define REQUIRE(cond, ...)                                                     \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			ck_abort_msg(__VA_ARGS__);                             \
 	} while (0)
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -124,7 +124,7 @@ static int64_t mono_us(void)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
 	while (nanosleep(&ts, &ts) != 0)
 		;
@@ -142,8 +142,8 @@ START_TEST(push_peek_pop_order)
 	ck_assert(!chan_peek(p.c, &e));
 	ck_assert_uint_eq(chan_len(p.c), 0);
 	for (uint64_t i = 0; i < 5; i++) {
-		struct elem in = mk(i % 2 ? ELEM_BARRIER : ELEM_BATCH, 100 + i,
-		                    NULL);
+		struct elem in =
+		    mk(i % 2 ? ELEM_BARRIER : ELEM_BATCH, 100 + i, NULL);
 
 		ck_assert(chan_try_push(p.c, &in));
 		ck_assert_uint_eq(chan_len(p.c), i + 1);
@@ -175,7 +175,8 @@ START_TEST(order_across_wraps)
 
 	pair_init(&p, 4);
 	for (int round = 0; round < 20000; round++) {
-		unsigned push = (unsigned)(round % 5), pop = (unsigned)(round % 4);
+		unsigned push = (unsigned)(round % 5),
+		         pop = (unsigned)(round % 4);
 		struct elem e;
 
 		for (unsigned i = 0; i < push; i++) {
@@ -188,8 +189,9 @@ START_TEST(order_across_wraps)
 		REQUIRE(chan_len(p.c) == next_in - next_out, "round %d: len",
 		        round);
 		for (unsigned i = 0; i < pop && chan_peek(p.c, &e); i++) {
-			REQUIRE(e.id == next_out, "round %d: got %llu, want %llu",
-			        round, (unsigned long long)e.id,
+			REQUIRE(e.id == next_out,
+			        "round %d: got %llu, want %llu", round,
+			        (unsigned long long)e.id,
 			        (unsigned long long)next_out);
 			chan_pop(p.c);
 			next_out++;
@@ -225,8 +227,8 @@ START_TEST(full_ring_refuses_push)
 	static const struct {
 		uint32_t cap, want;
 	} cases[] = {
-		{ 2, 2 },   { 3, 4 },     { 4, 4 },     { 5, 8 },
-		{ 64, 64 }, { 65, 128 },  { 100, 128 }, { 1024, 1024 },
+	    {2, 2},   {3, 4},    {4, 4},     {5, 8},
+	    {64, 64}, {65, 128}, {100, 128}, {1024, 1024},
 	};
 
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
@@ -382,8 +384,8 @@ struct stream {
 	bool mixed;
 	/* Results, each written by one thread and read after the join. */
 	uint64_t pushed, received, producer_waits, consumer_waits;
-	uint64_t bad_seq;     /* first seq that went wrong */
-	const char *problem;  /* NULL, or what went wrong */
+	uint64_t bad_seq;    /* first seq that went wrong */
+	const char *problem; /* NULL, or what went wrong */
 	bool eos_last;
 };
 
@@ -409,8 +411,8 @@ static struct elem stream_elem(const struct stream *s, uint64_t seq)
 {
 	enum elem_type t = stream_type(s, seq);
 
-	return mk(t, seq, t == ELEM_BATCH ? mk_batch(seq, stream_nrec(seq))
-	                                  : NULL);
+	return mk(t, seq,
+	          t == ELEM_BATCH ? mk_batch(seq, stream_nrec(seq)) : NULL);
 }
 
 static void *producer_main(void *arg)
@@ -453,8 +455,8 @@ static void *consumer_main(void *arg)
 		chan_pop(c);
 		s->received++;
 		if (e.id != want && !s->problem) {
-			s->problem = e.id < want ? "duplicated or reordered"
-			                         : "lost";
+			s->problem =
+			    e.id < want ? "duplicated or reordered" : "lost";
 			s->bad_seq = want;
 		}
 		if (e.type != stream_type(s, e.id) && !s->problem) {
@@ -485,8 +487,7 @@ static void *consumer_main(void *arg)
 	return NULL;
 }
 
-static void run_stream(uint32_t cap, int64_t timeout_ms, uint64_t n,
-                       bool mixed)
+static void run_stream(uint32_t cap, int64_t timeout_ms, uint64_t n, bool mixed)
 {
 	struct stream s;
 	pthread_t prod, cons;
@@ -522,10 +523,10 @@ static const struct {
 	uint32_t cap;
 	int64_t timeout_ms;
 } stream_cases[] = {
-	{ 4, 100 },
-	{ 64, 100 },
-	{ 4, -1 },
-	{ 64, -1 },
+    {4, 100},
+    {64, 100},
+    {4, -1},
+    {64, -1},
 };
 
 /* With a 100 ms timeout a lost wake-up would only make this slow. */
@@ -582,7 +583,7 @@ static void *waiter_main(void *arg)
  * with a long one; it does not wake before the signal. */
 START_TEST(wake_signal_from_other_thread)
 {
-	static const int64_t timeouts[] = { -1, 60000 };
+	static const int64_t timeouts[] = {-1, 60000};
 
 	for (size_t k = 0; k < 2; k++) {
 		struct wake w;
@@ -639,7 +640,7 @@ END_TEST
  * asserted: a loaded machine may wake us late. */
 START_TEST(wake_timeout_without_signal)
 {
-	static const int64_t timeouts[] = { 0, 1, 20, 250, 999, 1001 };
+	static const int64_t timeouts[] = {0, 1, 20, 250, 999, 1001};
 	struct wake w;
 
 	wake_init(&w);
@@ -699,7 +700,7 @@ static void *pingpong_main(void *arg)
 START_TEST(wake_ping_pong)
 {
 	struct pingpong pp;
-	struct pp_arg a[2] = { { &pp, 0 }, { &pp, 1 } };
+	struct pp_arg a[2] = {{&pp, 0}, {&pp, 1}};
 	pthread_t t[2];
 
 	wake_init(&pp.w[0]);

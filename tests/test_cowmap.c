@@ -19,10 +19,10 @@
 #include "kvmap.h"
 
 /* ck_assert_* costs a write per check; hot loops use REQUIRE. */
-#define REQUIRE(cond, ...)                                                    \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			ck_abort_msg(__VA_ARGS__);                            \
+#define REQUIRE(cond, ...)                                                     \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			ck_abort_msg(__VA_ARGS__);                             \
 	} while (0)
 
 /* xorshift64*: deterministic per test. */
@@ -154,13 +154,13 @@ static void check_view(const struct cowmap_view *v, const uint64_t *gens,
 	for (uint32_t id = 0; id < n; id++) {
 		REQUIRE(seen[id] == gens[id],
 		        "view: key %u has generation %llu, the freeze saw "
-		        "%llu", id, (unsigned long long)seen[id],
+		        "%llu",
+		        id, (unsigned long long)seen[id],
 		        (unsigned long long)gens[id]);
 		present += gens[id] != 0;
 	}
 	REQUIRE(count == present && count == v->n,
-	        "view: %zu entries, %zu expected, n %zu", count, present,
-	        v->n);
+	        "view: %zu entries, %zu expected, n %zu", count, present, v->n);
 	free(seen);
 }
 

@@ -29,7 +29,7 @@ static const char *q(const char *s)
 
 static struct job_cfg *parse_ok(const char *json)
 {
-	struct errlist errs = { 0 };
+	struct errlist errs = {0};
 	const char *text = q(json);
 	struct job_cfg *cfg = jobfile_parse(text, strlen(text), NULL, &errs);
 
@@ -42,10 +42,10 @@ static struct job_cfg *parse_ok(const char *json)
 /* All messages, one per line; fails if the document parsed. */
 static char *parse_errors(const char *json, size_t *n)
 {
-	struct errlist errs = { 0 };
+	struct errlist errs = {0};
 	const char *text = q(json);
-	struct job_cfg *cfg = jobfile_parse(text, strlen(text), "job.json",
-	                                    &errs);
+	struct job_cfg *cfg =
+	    jobfile_parse(text, strlen(text), "job.json", &errs);
 	size_t len = 1;
 	char *all;
 
@@ -64,12 +64,11 @@ static char *parse_errors(const char *json, size_t *n)
 	return all;
 }
 
-#define assert_has(hay, needle)                                              \
-	ck_assert_msg(strstr((hay), (needle)) != NULL,                       \
+#define assert_has(hay, needle)                                                \
+	ck_assert_msg(strstr((hay), (needle)) != NULL,                         \
 	              "expected \"%s\" in:\n%s", (needle), (hay))
 
-static void expect_error(const char *json, const char *frag1,
-                         const char *frag2)
+static void expect_error(const char *json, const char *frag1, const char *frag2)
 {
 	char *e = parse_errors(json, NULL);
 	assert_has(e, frag1);
@@ -177,7 +176,8 @@ START_TEST(defaults)
 	ck_assert_int_eq(c->progress_interval_ms, 10000);
 	ck_assert(c->sink.lineage_headers);
 	jobfile_free(c);
-	c = parse_ok(JOB(CKPT "," GEN ",'sink':{'type':'kafka','brokers':'b',"
+	c = parse_ok(JOB(CKPT
+	                 "," GEN ",'sink':{'type':'kafka','brokers':'b',"
 	                 "'topic':'t','delivery':'exactly-once','exactly_once':"
 	                 "'transactions','lineage_headers':false}"));
 	ck_assert(!c->sink.lineage_headers);
@@ -277,9 +277,9 @@ START_TEST(other_values)
 	ck_assert_int_eq(c->sink.partitioner, PARTITIONER_SOURCE);
 	jobfile_free(c);
 
-	c = parse_ok(JOB(CKPT ",'source':{'type':'generator','count':0,"
-	                 "'partitions':4,'rate':100,'parallelism':2},"
-	                 DISCARD));
+	c = parse_ok(
+	    JOB(CKPT ",'source':{'type':'generator','count':0,"
+	             "'partitions':4,'rate':100,'parallelism':2}," DISCARD));
 	ck_assert_int_eq(c->source.count, 0);
 	ck_assert_int_eq(c->source.partitions, 4);
 	ck_assert_int_eq(c->source.rate, 100);
@@ -287,7 +287,7 @@ START_TEST(other_values)
 	jobfile_free(c);
 
 	c = parse_ok(JOB(CKPT "," GEN "," DISCARD ",'operators':[{'type':"
-	                 "'count','on_error':'skip'}]"));
+	                      "'count','on_error':'skip'}]"));
 	ck_assert_int_eq(c->ops[0].on_error, ON_ERROR_SKIP);
 	jobfile_free(c);
 }
@@ -301,18 +301,18 @@ static char *expand(const char *s, struct errlist *errs)
 }
 
 /* in, with errs and r in scope, expands to out. */
-#define EXPECT(in, out)                                                      \
-	do {                                                                 \
-		r = expand(in, &errs);                                       \
-		ck_assert_msg(r != NULL, "%s: %s", in,                       \
-		              errs.n ? errs.msgs[0] : "");                   \
-		ck_assert_str_eq(r, out);                                    \
-		free(r);                                                     \
+#define EXPECT(in, out)                                                        \
+	do {                                                                   \
+		r = expand(in, &errs);                                         \
+		ck_assert_msg(r != NULL, "%s: %s", in,                         \
+		              errs.n ? errs.msgs[0] : "");                     \
+		ck_assert_str_eq(r, out);                                      \
+		free(r);                                                       \
 	} while (0)
 
 START_TEST(expand_env)
 {
-	struct errlist errs = { 0 };
+	struct errlist errs = {0};
 	char *r;
 
 	setenv("WEIR_T_A", "alpha", 1);
@@ -345,8 +345,10 @@ START_TEST(expand_env)
 
 	ck_assert_ptr_null(expand("${WEIR_T_UNSET}", &errs));
 	ck_assert_uint_eq(errs.n, 1);
-	ck_assert_str_eq(errs.msgs[0], "x.y: environment variable WEIR_T_UNSET "
-	                 "is not set; set it or write ${WEIR_T_UNSET:-default}");
+	ck_assert_str_eq(
+	    errs.msgs[0],
+	    "x.y: environment variable WEIR_T_UNSET "
+	    "is not set; set it or write ${WEIR_T_UNSET:-default}");
 	errlist_clear(&errs);
 
 	ck_assert_ptr_null(expand("abc ${WEIR_T_A", &errs));
@@ -370,7 +372,7 @@ END_TEST
  * the default is used, to a bounded depth. */
 START_TEST(expand_nested_defaults)
 {
-	struct errlist errs = { 0 };
+	struct errlist errs = {0};
 	char deep[256] = "", *r;
 
 	setenv("WEIR_T_A", "alpha", 1);
@@ -394,7 +396,8 @@ START_TEST(expand_nested_defaults)
 
 	ck_assert_ptr_null(expand("${WEIR_T_UNSET:-${WEIR_T_UNSET2}}", &errs));
 	ck_assert_uint_eq(errs.n, 1);
-	ck_assert_str_eq(errs.msgs[0], "x.y: environment variable "
+	ck_assert_str_eq(errs.msgs[0],
+	                 "x.y: environment variable "
 	                 "WEIR_T_UNSET2 is not set; set it or write "
 	                 "${WEIR_T_UNSET2:-default}");
 	errlist_clear(&errs);
@@ -403,7 +406,8 @@ START_TEST(expand_nested_defaults)
 	assert_has(errs.msgs[0], "x.y: invalid variable reference \"${1x}\"");
 	errlist_clear(&errs);
 	ck_assert_ptr_null(expand("${WEIR_T_UNSET:-${WEIR_T_A}", &errs));
-	ck_assert_str_eq(errs.msgs[0], "x.y: unterminated \"${\" at character "
+	ck_assert_str_eq(errs.msgs[0],
+	                 "x.y: unterminated \"${\" at character "
 	                 "0; close it with \"}\", or write \"$${\" to keep it "
 	                 "literally");
 	errlist_clear(&errs);
@@ -418,7 +422,8 @@ START_TEST(expand_nested_defaults)
 	memcpy(deep, "${WEIR_T_UNSET:-", 16);
 	strcat(deep, "}");
 	ck_assert_ptr_null(expand(deep, &errs));
-	ck_assert_str_eq(errs.msgs[0], "x.y: a default nests ${...} deeper "
+	ck_assert_str_eq(errs.msgs[0],
+	                 "x.y: a default nests ${...} deeper "
 	                 "than 8 levels at character 128; use fewer levels");
 	errlist_clear(&errs);
 }
@@ -473,13 +478,14 @@ START_TEST(env_errors_have_paths)
 	    "'properties':{'fetch.wait.max.ms':'${WEIR_T_UNSET}'}},"
 	    "'operators':[{'type':'filter','where':{'any':[{'field':'a',"
 	    "'op':'eq','value':'${WEIR_T_UNSET}'}]}}],"
-	    "'sink':{'type':'discard'}}", &n);
+	    "'sink':{'type':'discard'}}",
+	    &n);
 	assert_has(e, "source.brokers: environment variable KAFKA_BROKERS is "
-	           "not set; set it or write ${KAFKA_BROKERS:-default}");
+	              "not set; set it or write ${KAFKA_BROKERS:-default}");
 	assert_has(e, "source.properties.fetch.wait.max.ms: environment "
-	           "variable WEIR_T_UNSET is not set");
+	              "variable WEIR_T_UNSET is not set");
 	assert_has(e, "operators[0].where.any[0].value: environment variable "
-	           "WEIR_T_UNSET is not set");
+	              "WEIR_T_UNSET is not set");
 	ck_assert_uint_eq(n, 3);
 	free(e);
 
@@ -495,9 +501,10 @@ START_TEST(err_name)
 	char doc[512], longname[102];
 
 	expect_error("{" CKPT "," GEN "," DISCARD "}", "name: required", NULL);
-	expect_error("{'name':'my job'," CKPT "," GEN "," DISCARD "}",
-	             "name: expected 1 to 100 characters from A-Z a-z 0-9 . _ -",
-	             "got string \"my job\"");
+	expect_error(
+	    "{'name':'my job'," CKPT "," GEN "," DISCARD "}",
+	    "name: expected 1 to 100 characters from A-Z a-z 0-9 . _ -",
+	    "got string \"my job\"");
 	expect_error("{'name':''," CKPT "," GEN "," DISCARD "}",
 	             "name: expected 1 to 100 characters", NULL);
 	expect_error("{'name':7," CKPT "," GEN "," DISCARD "}",
@@ -518,17 +525,21 @@ START_TEST(err_top_level)
 {
 	expect_error(JOB(CKPT "," GEN "," DISCARD ",'sinks':{}"),
 	             "sinks: unknown field; expected one of name, checkpoint, "
-	             "source, operators, sink", "did you mean sink?");
+	             "source, operators, sink",
+	             "did you mean sink?");
 	expect_error(JOB(CKPT "," GEN "," DISCARD ",'parallelism':4"),
 	             "parallelism: unknown field", NULL);
 	expect_error(JOB(CKPT "," GEN "," DISCARD ",'progress_interval_ms':-1"),
 	             "progress_interval_ms: out of range; expected an integer "
-	             "from 0 to 86400000", "got -1");
+	             "from 0 to 86400000",
+	             "got -1");
 	expect_error(JOB(CKPT "," GEN "," DISCARD ",'progress_interval_ms':5"),
 	             "progress_interval_ms: expected 0 (no progress lines) or "
-	             "at least 100", "got 5");
+	             "at least 100",
+	             "got 5");
 	expect_error(JOB(CKPT "," GEN "," DISCARD ",'progress_intervl_ms':5"),
-	             "progress_intervl_ms: unknown field", "did you mean "
+	             "progress_intervl_ms: unknown field",
+	             "did you mean "
 	             "progress_interval_ms?");
 	expect_error(JOB(GEN "," DISCARD), "checkpoint: required", "dir");
 	expect_error(JOB(CKPT "," DISCARD), "source: required", "type");
@@ -539,7 +550,8 @@ START_TEST(err_top_level)
 	             "source: expected an object", "got an array");
 	expect_error(JOB(CKPT "," GEN ",'sink':null"),
 	             "sink: expected an object", "got null");
-	expect_error("[1,2]", "job.json: expected a JSON object at the top level",
+	expect_error("[1,2]",
+	             "job.json: expected a JSON object at the top level",
 	             "got an array");
 	expect_error("42", "job.json: expected a JSON object at the top level",
 	             "got 42");
@@ -554,39 +566,45 @@ START_TEST(err_checkpoint)
 	             "checkpoint.dir: expected a non-empty string", NULL);
 	expect_error(JOB("'checkpoint':{'dir':5}," GEN "," DISCARD),
 	             "checkpoint.dir: expected a non-empty string", "got 5");
-	expect_error(JOB("'checkpoint':{'dir':'/d','interval_ms':'2'}," GEN ","
-	                 DISCARD),
-	             "checkpoint.interval_ms: expected an integer from 0 to "
-	             "86400000, got string \"2\"", NULL);
-	expect_error(JOB("'checkpoint':{'dir':'/d','interval_ms':-1}," GEN ","
-	                 DISCARD),
-	             "checkpoint.interval_ms: out of range; expected an integer "
-	             "from 0 to 86400000, got -1", NULL);
-	expect_error(JOB("'checkpoint':{'dir':'/d','interval_ms':1.5}," GEN ","
-	                 DISCARD),
-	             "checkpoint.interval_ms: expected an integer", "got 1.5");
-	expect_error(JOB("'checkpoint':{'dir':'/d','timeout_ms':0}," GEN ","
-	                 DISCARD),
-	             "checkpoint.timeout_ms: out of range; expected an integer "
-	             "from 1 to 86400000, got 0", NULL);
-	expect_error(JOB("'checkpoint':{'dir':'/d','min_pause_ms':-5}," GEN ","
-	                 DISCARD),
-	             "checkpoint.min_pause_ms: out of range", "from 0 to");
-	expect_error(JOB("'checkpoint':{'dir':'/d','retain':0}," GEN ","
-	                 DISCARD),
-	             "checkpoint.retain: out of range; expected an integer from "
-	             "1 to", NULL);
-	expect_error(JOB("'checkpoint':{'dir':'/d','retain':true}," GEN ","
-	                 DISCARD),
-	             "checkpoint.retain: expected an integer", "got true");
-	expect_error(JOB("'checkpoint':{'dir':'/d','tolerable_failures':-1},"
-	                 GEN "," DISCARD),
-	             "checkpoint.tolerable_failures: out of range", "from 0 to");
-	expect_error(JOB("'checkpoint':{'dir':'/d','intervall_ms':5}," GEN ","
-	                 DISCARD),
-	             "checkpoint.intervall_ms: unknown field; expected one of "
-	             "dir, interval_ms, timeout_ms, min_pause_ms, retain, "
-	             "tolerable_failures", "did you mean interval_ms?");
+	expect_error(
+	    JOB("'checkpoint':{'dir':'/d','interval_ms':'2'}," GEN "," DISCARD),
+	    "checkpoint.interval_ms: expected an integer from 0 to "
+	    "86400000, got string \"2\"",
+	    NULL);
+	expect_error(
+	    JOB("'checkpoint':{'dir':'/d','interval_ms':-1}," GEN "," DISCARD),
+	    "checkpoint.interval_ms: out of range; expected an integer "
+	    "from 0 to 86400000, got -1",
+	    NULL);
+	expect_error(
+	    JOB("'checkpoint':{'dir':'/d','interval_ms':1.5}," GEN "," DISCARD),
+	    "checkpoint.interval_ms: expected an integer", "got 1.5");
+	expect_error(
+	    JOB("'checkpoint':{'dir':'/d','timeout_ms':0}," GEN "," DISCARD),
+	    "checkpoint.timeout_ms: out of range; expected an integer "
+	    "from 1 to 86400000, got 0",
+	    NULL);
+	expect_error(
+	    JOB("'checkpoint':{'dir':'/d','min_pause_ms':-5}," GEN "," DISCARD),
+	    "checkpoint.min_pause_ms: out of range", "from 0 to");
+	expect_error(
+	    JOB("'checkpoint':{'dir':'/d','retain':0}," GEN "," DISCARD),
+	    "checkpoint.retain: out of range; expected an integer from "
+	    "1 to",
+	    NULL);
+	expect_error(
+	    JOB("'checkpoint':{'dir':'/d','retain':true}," GEN "," DISCARD),
+	    "checkpoint.retain: expected an integer", "got true");
+	expect_error(
+	    JOB("'checkpoint':{'dir':'/d','tolerable_failures':-1}," GEN
+	        "," DISCARD),
+	    "checkpoint.tolerable_failures: out of range", "from 0 to");
+	expect_error(
+	    JOB("'checkpoint':{'dir':'/d','intervall_ms':5}," GEN "," DISCARD),
+	    "checkpoint.intervall_ms: unknown field; expected one of "
+	    "dir, interval_ms, timeout_ms, min_pause_ms, retain, "
+	    "tolerable_failures",
+	    "did you mean interval_ms?");
 }
 END_TEST
 
@@ -608,60 +626,64 @@ static void fill_in(char *out, size_t cap, const char *tmpl, const char *val)
 START_TEST(numeric_ranges)
 {
 	static const struct {
-		const char *fmt;       /* the job with %s for the value */
-		const char *lo, *hi;   /* the range's ends */
+		const char *fmt;     /* the job with %s for the value */
+		const char *lo, *hi; /* the range's ends */
 		const char *below, *above;
-		const char *msg;       /* "%s": the refused value */
+		const char *msg; /* "%s": the refused value */
 	} cases[] = {
-		{JOB("'checkpoint':{'dir':'/d','interval_ms':%s}," GEN ","
-		     DISCARD), "0", "86400000", "-1", "86400001",
-		 "checkpoint.interval_ms: out of range; expected an "
-		 "integer from 0 to 86400000, got %s"},
-		{JOB("'checkpoint':{'dir':'/d','timeout_ms':%s}," GEN ","
-		     DISCARD), "1", "86400000", "0", "86400001",
-		 "checkpoint.timeout_ms: out of range; expected an "
-		 "integer from 1 to 86400000, got %s"},
-		{JOB("'checkpoint':{'dir':'/d','min_pause_ms':%s}," GEN ","
-		     DISCARD), "0", "86400000", "-1", "86400001",
-		 "checkpoint.min_pause_ms: out of range; expected an "
-		 "integer from 0 to 86400000, got %s"},
-		{JOB("'checkpoint':{'dir':'/d','retain':%s}," GEN "," DISCARD),
-		 "1", "10000", "0", "10001",
-		 "checkpoint.retain: out of range; expected an integer "
-		 "from 1 to 10000, got %s"},
-		{JOB("'checkpoint':{'dir':'/d','tolerable_failures':%s}," GEN
-		     "," DISCARD), "0", "10000", "-1", "10001",
-		 "checkpoint.tolerable_failures: out of range; "
-		 "expected an integer from 0 to 10000, got %s"},
-		{JOB(CKPT "," GEN "," DISCARD ",'progress_interval_ms':%s"),
-		 "0", "86400000", "-1", "86400001",
-		 "progress_interval_ms: out of range; expected an "
-		 "integer from 0 to 86400000, got %s"},
-		{JOB(CKPT ",'source':{'type':'generator','count':%s}," DISCARD),
-		 "0", "1000000000000000", "-1", "1000000000000001",
-		 "source.count: out of range; expected an integer from "
-		 "0 to 1000000000000000, got %s"},
-		{JOB(CKPT ",'source':{'type':'generator','partitions':%s},"
-		     DISCARD), "1", "10000", "0", "10001",
-		 "source.partitions: out of range; expected an integer "
-		 "from 1 to 10000, got %s"},
-		{JOB(CKPT ",'source':{'type':'generator','rate':%s}," DISCARD),
-		 "0", "1000000000", "-1", "1000000001",
-		 "source.rate: out of range; expected an integer from "
-		 "0 to 1000000000, got %s"},
-		{JOB(CKPT ",'source':{'type':'generator','parallelism':%s},"
-		     DISCARD), "1", "256", "0", "257",
-		 "source.parallelism: out of range; expected an "
-		 "integer from 1 to 256, got %s"},
-		{JOB(CKPT "," GEN ",'sink':{'type':'discard','parallelism':%s}"),
-		 "1", "256", "0", "257",
-		 "sink.parallelism: out of range; expected an integer "
-		 "from 1 to 256, got %s"},
-		{WITH_OP("{'type':'filter','parallelism':%s,"
-		         "'where':{'value_contains':'x'}}"),
-		 "1", "256", "0", "257",
-		 "operators[0].parallelism: out of range; expected an "
-		 "integer from 1 to 256, got %s"},
+	    {JOB("'checkpoint':{'dir':'/d','interval_ms':%s}," GEN "," DISCARD),
+	     "0", "86400000", "-1", "86400001",
+	     "checkpoint.interval_ms: out of range; expected an "
+	     "integer from 0 to 86400000, got %s"},
+	    {JOB("'checkpoint':{'dir':'/d','timeout_ms':%s}," GEN "," DISCARD),
+	     "1", "86400000", "0", "86400001",
+	     "checkpoint.timeout_ms: out of range; expected an "
+	     "integer from 1 to 86400000, got %s"},
+	    {JOB("'checkpoint':{'dir':'/d','min_pause_ms':%s}," GEN
+	         "," DISCARD),
+	     "0", "86400000", "-1", "86400001",
+	     "checkpoint.min_pause_ms: out of range; expected an "
+	     "integer from 0 to 86400000, got %s"},
+	    {JOB("'checkpoint':{'dir':'/d','retain':%s}," GEN "," DISCARD), "1",
+	     "10000", "0", "10001",
+	     "checkpoint.retain: out of range; expected an integer "
+	     "from 1 to 10000, got %s"},
+	    {JOB("'checkpoint':{'dir':'/d','tolerable_failures':%s}," GEN
+	         "," DISCARD),
+	     "0", "10000", "-1", "10001",
+	     "checkpoint.tolerable_failures: out of range; "
+	     "expected an integer from 0 to 10000, got %s"},
+	    {JOB(CKPT "," GEN "," DISCARD ",'progress_interval_ms':%s"), "0",
+	     "86400000", "-1", "86400001",
+	     "progress_interval_ms: out of range; expected an "
+	     "integer from 0 to 86400000, got %s"},
+	    {JOB(CKPT ",'source':{'type':'generator','count':%s}," DISCARD),
+	     "0", "1000000000000000", "-1", "1000000000000001",
+	     "source.count: out of range; expected an integer from "
+	     "0 to 1000000000000000, got %s"},
+	    {JOB(CKPT
+	         ",'source':{'type':'generator','partitions':%s}," DISCARD),
+	     "1", "10000", "0", "10001",
+	     "source.partitions: out of range; expected an integer "
+	     "from 1 to 10000, got %s"},
+	    {JOB(CKPT ",'source':{'type':'generator','rate':%s}," DISCARD), "0",
+	     "1000000000", "-1", "1000000001",
+	     "source.rate: out of range; expected an integer from "
+	     "0 to 1000000000, got %s"},
+	    {JOB(CKPT
+	         ",'source':{'type':'generator','parallelism':%s}," DISCARD),
+	     "1", "256", "0", "257",
+	     "source.parallelism: out of range; expected an "
+	     "integer from 1 to 256, got %s"},
+	    {JOB(CKPT "," GEN ",'sink':{'type':'discard','parallelism':%s}"),
+	     "1", "256", "0", "257",
+	     "sink.parallelism: out of range; expected an integer "
+	     "from 1 to 256, got %s"},
+	    {WITH_OP("{'type':'filter','parallelism':%s,"
+	             "'where':{'value_contains':'x'}}"),
+	     "1", "256", "0", "257",
+	     "operators[0].parallelism: out of range; expected an "
+	     "integer from 1 to 256, got %s"},
 	};
 	static const char *const huge[] = {"9223372036854775807",
 	                                   "-9223372036854775808"};
@@ -689,12 +711,13 @@ START_TEST(numeric_ranges)
 		}
 	}
 	/* Between 0 (no periodic checkpoints) and 10 ms, none. */
-	expect_error(JOB("'checkpoint':{'dir':'/d','interval_ms':9}," GEN ","
-	                 DISCARD),
-	             "checkpoint.interval_ms: expected 0 (only the "
-	             "final checkpoint, at stop) or at least 10, got 9", NULL);
-	jobfile_free(parse_ok(JOB("'checkpoint':{'dir':'/d','interval_ms':10},"
-	                          GEN "," DISCARD)));
+	expect_error(
+	    JOB("'checkpoint':{'dir':'/d','interval_ms':9}," GEN "," DISCARD),
+	    "checkpoint.interval_ms: expected 0 (only the "
+	    "final checkpoint, at stop) or at least 10, got 9",
+	    NULL);
+	jobfile_free(parse_ok(JOB(
+	    "'checkpoint':{'dir':'/d','interval_ms':10}," GEN "," DISCARD)));
 }
 END_TEST
 
@@ -703,138 +726,162 @@ START_TEST(err_source)
 	expect_error(JOB(CKPT ",'source':{}," DISCARD),
 	             "source.type: required; expected one of kafka, generator",
 	             NULL);
-	expect_error(JOB(CKPT ",'source':{'type':'file'}," DISCARD),
-	             "source.type: unknown value \"file\"; expected one of kafka, "
-	             "generator", NULL);
+	expect_error(
+	    JOB(CKPT ",'source':{'type':'file'}," DISCARD),
+	    "source.type: unknown value \"file\"; expected one of kafka, "
+	    "generator",
+	    NULL);
 	expect_error(JOB(CKPT ",'source':{'type':'kafak'}," DISCARD),
 	             "source.type: unknown value", "did you mean kafka?");
 	expect_error(JOB(CKPT ",'source':{'type':'kafka'}," DISCARD),
 	             "source.brokers: required", "source.topic: required");
 	expect_error(JOB(CKPT ",'source':{'type':'kafka','brokers':'','topic':"
-	                 "'t'}," DISCARD),
+	                      "'t'}," DISCARD),
 	             "source.brokers: expected a non-empty string", NULL);
-	expect_error(JOB(CKPT ",'source':{'type':'generator','parallelism':0},"
-	                 DISCARD),
-	             "source.parallelism: out of range; expected an integer from "
-	             "1 to 256, got 0", NULL);
-	expect_error(JOB(CKPT ",'source':{'type':'generator','parallelism':257},"
-	                 DISCARD),
-	             "source.parallelism: out of range", "got 257");
-	expect_error(JOB(CKPT ",'source':{'type':'generator','parallelism':'2'},"
-	                 DISCARD),
-	             "source.parallelism: expected an integer from 1 to 256, "
-	             "got string \"2\"", NULL);
+	expect_error(
+	    JOB(CKPT ",'source':{'type':'generator','parallelism':0}," DISCARD),
+	    "source.parallelism: out of range; expected an integer from "
+	    "1 to 256, got 0",
+	    NULL);
+	expect_error(
+	    JOB(CKPT
+	        ",'source':{'type':'generator','parallelism':257}," DISCARD),
+	    "source.parallelism: out of range", "got 257");
+	expect_error(
+	    JOB(CKPT
+	        ",'source':{'type':'generator','parallelism':'2'}," DISCARD),
+	    "source.parallelism: expected an integer from 1 to 256, "
+	    "got string \"2\"",
+	    NULL);
+	expect_error(
+	    JOB(CKPT ",'source':{'type':'kafka','brokers':'b','topic':"
+	             "'t','start':'beginning'}," DISCARD),
+	    "source.start: unknown value \"beginning\"; expected one of "
+	    "earliest, latest",
+	    NULL);
 	expect_error(JOB(CKPT ",'source':{'type':'kafka','brokers':'b','topic':"
-	                 "'t','start':'beginning'}," DISCARD),
-	             "source.start: unknown value \"beginning\"; expected one of "
-	             "earliest, latest", NULL);
-	expect_error(JOB(CKPT ",'source':{'type':'kafka','brokers':'b','topic':"
-	                 "'t','on_offset_out_of_range':'skip'}," DISCARD),
+	                      "'t','on_offset_out_of_range':'skip'}," DISCARD),
 	             "source.on_offset_out_of_range: unknown value \"skip\"; "
-	             "expected one of fail, earliest, latest", NULL);
+	             "expected one of fail, earliest, latest",
+	             NULL);
 	expect_error(JOB(CKPT ",'source':{'type':'kafka','brokers':'b','topic':"
-	                 "'t','bounded':'yes'}," DISCARD),
-	             "source.bounded: expected true or false", "string \"yes\"");
+	                      "'t','bounded':'yes'}," DISCARD),
+	             "source.bounded: expected true or false",
+	             "string \"yes\"");
 	expect_error(JOB(CKPT ",'source':{'type':'kafka','brokers':'b','topic':"
-	                 "'t','group_id':5}," DISCARD),
+	                      "'t','group_id':5}," DISCARD),
 	             "source.group_id: expected a non-empty string", NULL);
-	expect_error(JOB(CKPT ",'source':{'type':'kafka','brokers':'b','topic':"
-	                 "'t','topics':['a']}," DISCARD),
-	             "source.topics: unknown field; expected one of type, brokers,"
-	             " topic, parallelism, start, bounded, group_id, "
-	             "on_offset_out_of_range, properties, partitioned_by, count, partitions, rate",
-	             "did you mean topic?");
+	expect_error(
+	    JOB(CKPT ",'source':{'type':'kafka','brokers':'b','topic':"
+	             "'t','topics':['a']}," DISCARD),
+	    "source.topics: unknown field; expected one of type, brokers,"
+	    " topic, parallelism, start, bounded, group_id, "
+	    "on_offset_out_of_range, properties, partitioned_by, count, "
+	    "partitions, rate",
+	    "did you mean topic?");
 }
 END_TEST
 
 START_TEST(err_source_type_fields)
 {
-	expect_error(JOB(CKPT ",'source':{'type':'generator','brokers':'b',"
-	                 "'topic':'t'}," DISCARD),
-	             "source.brokers: only for kafka sources, not for generator",
-	             "source.topic: only for kafka sources");
+	expect_error(
+	    JOB(CKPT ",'source':{'type':'generator','brokers':'b',"
+	             "'topic':'t'}," DISCARD),
+	    "source.brokers: only for kafka sources, not for generator",
+	    "source.topic: only for kafka sources");
 	expect_error(JOB(CKPT ",'source':{'type':'kafka','brokers':'b','topic':"
-	                 "'t','count':5}," DISCARD),
+	                      "'t','count':5}," DISCARD),
 	             "source.count: only for generator sources, not for kafka",
 	             NULL);
-	expect_error(JOB(CKPT ",'source':{'type':'generator','count':-1},"
-	                 DISCARD),
-	             "source.count: out of range; expected an integer from 0 to",
-	             NULL);
-	expect_error(JOB(CKPT ",'source':{'type':'generator','partitions':0},"
-	                 DISCARD),
-	             "source.partitions: out of range", NULL);
-	expect_error(JOB(CKPT ",'source':{'type':'generator','rate':-1},"
-	                 DISCARD),
-	             "source.rate: out of range", NULL);
+	expect_error(
+	    JOB(CKPT ",'source':{'type':'generator','count':-1}," DISCARD),
+	    "source.count: out of range; expected an integer from 0 to", NULL);
+	expect_error(
+	    JOB(CKPT ",'source':{'type':'generator','partitions':0}," DISCARD),
+	    "source.partitions: out of range", NULL);
+	expect_error(
+	    JOB(CKPT ",'source':{'type':'generator','rate':-1}," DISCARD),
+	    "source.rate: out of range", NULL);
 }
 END_TEST
 
 START_TEST(err_properties)
 {
-	expect_error(JOB(CKPT ",'source':{'type':'kafka','brokers':'b','topic':"
-	                 "'t','properties':{'fetch.wait.max.ms':null}}," DISCARD),
-	             "source.properties.fetch.wait.max.ms: expected a string (or a "
-	             "number or boolean), got null", NULL);
+	expect_error(
+	    JOB(CKPT ",'source':{'type':'kafka','brokers':'b','topic':"
+	             "'t','properties':{'fetch.wait.max.ms':null}}," DISCARD),
+	    "source.properties.fetch.wait.max.ms: expected a string (or a "
+	    "number or boolean), got null",
+	    NULL);
 	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'kafka','brokers':'b',"
-	                 "'topic':'t','properties':{'linger.ms':[5]}}"),
-	             "sink.properties.linger.ms: expected a string", "an array");
+	                      "'topic':'t','properties':{'linger.ms':[5]}}"),
+	             "sink.properties.linger.ms: expected a string",
+	             "an array");
 	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'kafka','brokers':'b',"
-	                 "'topic':'t','properties':'linger.ms=5'}"),
+	                      "'topic':'t','properties':'linger.ms=5'}"),
 	             "sink.properties: expected an object", NULL);
 }
 END_TEST
 
 START_TEST(err_sink)
 {
-	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'discard','delivry':'x'}"),
-	             "sink.delivry: unknown field; expected one of type, brokers, "
-	             "topic, parallelism, delivery, exactly_once, partitioner, "
-	             "lineage_headers, on_error, properties",
-	             "did you mean delivery?");
+	expect_error(
+	    JOB(CKPT "," GEN ",'sink':{'type':'discard','delivry':'x'}"),
+	    "sink.delivry: unknown field; expected one of type, brokers, "
+	    "topic, parallelism, delivery, exactly_once, partitioner, "
+	    "lineage_headers, on_error, properties",
+	    "did you mean delivery?");
 	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'kafka','brokers':'b',"
-	                 "'topic':'t','on_error':'dead-letter'}"),
+	                      "'topic':'t','on_error':'dead-letter'}"),
 	             "sink.on_error: the sink sends no dead letters",
 	             "use \"fail\" or \"skip\"");
 	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'kafka','brokers':'b',"
-	                 "'topic':'t','on_error':'ignore'}"),
+	                      "'topic':'t','on_error':'ignore'}"),
 	             "sink.on_error: unknown value \"ignore\"; expected one of "
-	             "skip, fail", NULL);
+	             "skip, fail",
+	             NULL);
 	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'discard',"
-	                 "'on_error':'skip'}"),
+	                      "'on_error':'skip'}"),
 	             "sink.on_error: only for kafka sinks", NULL);
+	expect_error(
+	    JOB(CKPT "," GEN ",'sink':{'type':'kafka','brokers':'b',"
+	             "'topic':'t','delivery':'exactly-once',"
+	             "'lineage_headers':false}"),
+	    "sink.lineage_headers: exactly-once by de-duplication finds "
+	    "what was already written by these headers",
+	    "\"exactly_once\": \"transactions\"");
 	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'kafka','brokers':'b',"
-	                 "'topic':'t','delivery':'exactly-once',"
-	                 "'lineage_headers':false}"),
-	             "sink.lineage_headers: exactly-once by de-duplication finds "
-	             "what was already written by these headers",
-	             "\"exactly_once\": \"transactions\"");
-	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'kafka','brokers':'b',"
-	                 "'topic':'t','lineage_headers':'no'}"),
+	                      "'topic':'t','lineage_headers':'no'}"),
 	             "sink.lineage_headers: expected true or false", NULL);
 	expect_error(JOB(CKPT "," GEN ",'sink':{}"),
-	             "sink.type: required; expected one of kafka, discard", NULL);
-	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'stdout'}"),
-	             "sink.type: unknown value \"stdout\"; expected one of kafka, "
-	             "discard", NULL);
+	             "sink.type: required; expected one of kafka, discard",
+	             NULL);
+	expect_error(
+	    JOB(CKPT "," GEN ",'sink':{'type':'stdout'}"),
+	    "sink.type: unknown value \"stdout\"; expected one of kafka, "
+	    "discard",
+	    NULL);
 	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'kafka'}"),
 	             "sink.brokers: required", "sink.topic: required");
 	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'discard','topic':'t'}"),
 	             "sink.topic: only for kafka sinks", NULL);
 	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'discard',"
-	                 "'lineage_headers':true}"),
+	                      "'lineage_headers':true}"),
 	             "sink.lineage_headers: only for kafka sinks", NULL);
-	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'kafka','brokers':'b',"
-	                 "'topic':'t','delivery':'exactly_once'}"),
-	             "sink.delivery: unknown value \"exactly_once\"; expected one "
-	             "of at-least-once, exactly-once",
-	             "did you mean exactly-once?");
-	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'kafka','brokers':'b',"
-	                 "'topic':'t','partitioner':'random'}"),
-	             "sink.partitioner: unknown value \"random\"; expected one of "
-	             "key, source", NULL);
+	expect_error(
+	    JOB(CKPT "," GEN ",'sink':{'type':'kafka','brokers':'b',"
+	             "'topic':'t','delivery':'exactly_once'}"),
+	    "sink.delivery: unknown value \"exactly_once\"; expected one "
+	    "of at-least-once, exactly-once",
+	    "did you mean exactly-once?");
+	expect_error(
+	    JOB(CKPT "," GEN ",'sink':{'type':'kafka','brokers':'b',"
+	             "'topic':'t','partitioner':'random'}"),
+	    "sink.partitioner: unknown value \"random\"; expected one of "
+	    "key, source",
+	    NULL);
 	expect_error(JOB(CKPT "," GEN ",'sink':{'type':'discard',"
-	                 "'parallelism':1000}"),
+	                      "'parallelism':1000}"),
 	             "sink.parallelism: out of range", NULL);
 }
 END_TEST
@@ -846,33 +893,41 @@ START_TEST(err_operators)
 	expect_error(WITH_OP("'filter'"),
 	             "operators[0]: expected an operator object",
 	             "got string \"filter\"");
-	expect_error(WITH_OP("{'parallelism':2}"),
-	             "operators[0].type: required; expected one of filter, count, "
-	             "map, dedup, plugin", NULL);
+	expect_error(
+	    WITH_OP("{'parallelism':2}"),
+	    "operators[0].type: required; expected one of filter, count, "
+	    "map, dedup, plugin",
+	    NULL);
 	expect_error(WITH_OP("{'type':'count'},{'type':'bogus'}"),
 	             "operators[1].type: unknown operator type \"bogus\"; "
-	             "expected one of filter, count, map, dedup, plugin", NULL);
+	             "expected one of filter, count, map, dedup, plugin",
+	             NULL);
 	expect_error(WITH_OP("{'type':'filtr'}"), "operators[0].type: unknown",
 	             "did you mean filter?");
 	expect_error(WITH_OP("{'type':3}"),
 	             "operators[0].type: expected one of filter, count, map, "
 	             "dedup, plugin",
 	             "got 3");
-	expect_error(WITH_OP("{'type':'count','parallelism':0}"),
-	             "operators[0].parallelism: out of range; expected an integer "
-	             "from 1 to 256", NULL);
+	expect_error(
+	    WITH_OP("{'type':'count','parallelism':0}"),
+	    "operators[0].parallelism: out of range; expected an integer "
+	    "from 1 to 256",
+	    NULL);
 	expect_error(WITH_OP("{'type':'count','key':''}"),
 	             "operators[0].key: expected a non-empty string", NULL);
 	expect_error(WITH_OP("{'type':'count','name':5}"),
 	             "operators[0].name: expected a non-empty string", NULL);
-	expect_error(WITH_OP("{'type':'count','on_error':'ignore'}"),
-	             "operators[0].on_error: unknown value \"ignore\"; expected "
-	             "one of skip, fail, dead-letter", NULL);
+	expect_error(
+	    WITH_OP("{'type':'count','on_error':'ignore'}"),
+	    "operators[0].on_error: unknown value \"ignore\"; expected "
+	    "one of skip, fail, dead-letter",
+	    NULL);
 	expect_error(WITH_OP("{'type':'count','on_error':'dead-letter'}"),
 	             "operators[0].dead_letter_topic: required", "dead-letter");
 	expect_error(WITH_OP("{'type':'count','dead_letter_topic':'dlq'}"),
 	             "operators[0].dead_letter_topic: only used with "
-	             "\"on_error\": \"dead-letter\"", NULL);
+	             "\"on_error\": \"dead-letter\"",
+	             NULL);
 	expect_error(WITH_OP("{'type':'count','on_error':'fail',"
 	                     "'dead_letter_topic':'dlq'}"),
 	             "operators[0].dead_letter_topic: only used with", NULL);
@@ -885,10 +940,11 @@ END_TEST
 
 START_TEST(err_syntax)
 {
-	struct errlist errs = { 0 };
+	struct errlist errs = {0};
 	const char *text = "{\n  \"name\": \"x\",\n  \"checkpoint\": {,\n}\n";
 
-	ck_assert_ptr_null(jobfile_parse(text, strlen(text), "job.json", &errs));
+	ck_assert_ptr_null(
+	    jobfile_parse(text, strlen(text), "job.json", &errs));
 	ck_assert_uint_eq(errs.n, 1);
 	assert_has(errs.msgs[0], "job.json:3:");
 	ck_assert_str_eq(errs.msgs[0],
@@ -922,7 +978,7 @@ START_TEST(collects_all_errors)
 	assert_has(e, "name: expected 1 to 100");
 	assert_has(e, "checkpoint.dir: required");
 	assert_has(e, "checkpoint.interval_ms: expected an integer from 0 to "
-	           "86400000, got string \"2\"");
+	              "86400000, got string \"2\"");
 	assert_has(e, "checkpoint.retain: out of range");
 	assert_has(e, "source.parallelism: out of range");
 	assert_has(e, "source.brokers: required");
@@ -941,7 +997,7 @@ END_TEST
 START_TEST(load_file)
 {
 	char path[] = "/tmp/weir-test-jobXXXXXX", want[128];
-	struct errlist errs = { 0 };
+	struct errlist errs = {0};
 	struct job_cfg *c;
 	const char *text = q(JOB(CKPT "," GEN "," DISCARD));
 	int fd = mkstemp(path);
@@ -970,13 +1026,16 @@ START_TEST(load_file)
 
 	ck_assert_ptr_null(jobfile_load(path, &errs));
 	ck_assert_uint_eq(errs.n, 1);
-	snprintf(want, sizeof(want), "cannot read job file %s: No such file "
-	         "or directory", path);
+	snprintf(want, sizeof(want),
+	         "cannot read job file %s: No such file "
+	         "or directory",
+	         path);
 	ck_assert_str_eq(errs.msgs[0], want);
 	errlist_clear(&errs);
 
 	ck_assert_ptr_null(jobfile_load("/nonexistent/x.json", &errs));
-	ck_assert_str_eq(errs.msgs[0], "cannot read job file /nonexistent/x.json: "
+	ck_assert_str_eq(errs.msgs[0],
+	                 "cannot read job file /nonexistent/x.json: "
 	                 "No such file or directory");
 	errlist_clear(&errs);
 

@@ -18,13 +18,13 @@
 #include "keyroute.h"
 
 /* The message jrec must give for a value jansson refuses. */
-static void jansson_verdict(const char *v, size_t n, json_t **doc,
-                            char *msg, size_t msglen)
+static void jansson_verdict(const char *v, size_t n, json_t **doc, char *msg,
+                            size_t msglen)
 {
 	json_error_t e;
 
-	*doc = n ? json_loadb(v, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e)
-	         : NULL;
+	*doc =
+	    n ? json_loadb(v, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e) : NULL;
 	if (n == 0)
 		snprintf(msg, msglen, "value is not JSON: the value is empty");
 	else if (!*doc)
@@ -61,8 +61,8 @@ static void same_members(struct jrec *j, const char *prefix, json_t *want,
 
 		if (strchr(key, '.') || !*key)
 			continue;
-		if (asprintf(&path, "%s%s%s", prefix, *prefix ? "." : "",
-		             key) < 0)
+		if (asprintf(&path, "%s%s%s", prefix, *prefix ? "." : "", key) <
+		    0)
 			abort();
 		same_field(j, path, v, what);
 		free(path);
@@ -127,7 +127,7 @@ static void same_field(struct jrec *j, const char *path, json_t *want,
 	case JSON_STRING:
 		jrec_string(j, tok, &s, &n);
 		ck_assert_msg(n == json_string_length(want) &&
-		              memcmp(s, json_string_value(want), n) == 0,
+		                  memcmp(s, json_string_value(want), n) == 0,
 		              "%s: field %s: string differs", what, path);
 		break;
 	case JSON_INTEGER:
@@ -165,9 +165,8 @@ static void agree(struct jrec *j, const char *v, size_t n)
 	jansson_verdict(v, n, &doc, msg, sizeof(msg));
 	jrec_reset(j, v, n);
 	ok = jrec_ok(j);
-	ck_assert_msg(ok == (doc != NULL), "%s: jrec says %s, jansson %s",
-	              what, ok ? "JSON" : "not JSON",
-	              doc ? "JSON" : "not JSON");
+	ck_assert_msg(ok == (doc != NULL), "%s: jrec says %s, jansson %s", what,
+	              ok ? "JSON" : "not JSON", doc ? "JSON" : "not JSON");
 	if (!doc) {
 		ck_assert_msg(strcmp(j->err, msg) == 0,
 		              "%s: message \"%s\", jansson's \"%s\"", what,
@@ -327,15 +326,15 @@ START_TEST(deep_nesting_is_quick)
 		const char *head, *unit, *close, *tail;
 		bool json;
 	} cases[] = {
-		{"", "[", "]", "", false},
-		{"", "{\"a\":", "}", "", false},
-		{"", "[{\"k\":", "}]", "", false},
-		{"", "[", "", "", false},
-		{"[x\"", "[", "]", "]", false},  /* a quote glued to a word */
-		{"[1,\"a\"", "[", "]", "]", false},
-		{"[\"", "[", "{", "\"]", true},  /* all inside a string */
-		{"[\"\\\"", "[", "", "\"]", true},  /* after an escaped quote */
-		{"{\"", "{", "", "\":1}", true}, /* all inside a key */
+	    {"", "[", "]", "", false},
+	    {"", "{\"a\":", "}", "", false},
+	    {"", "[{\"k\":", "}]", "", false},
+	    {"", "[", "", "", false},
+	    {"[x\"", "[", "]", "]", false}, /* a quote glued to a word */
+	    {"[1,\"a\"", "[", "]", "]", false},
+	    {"[\"", "[", "{", "\"]", true},    /* all inside a string */
+	    {"[\"\\\"", "[", "", "\"]", true}, /* after an escaped quote */
+	    {"{\"", "{", "", "\":1}", true},   /* all inside a key */
 	};
 	size_t cap = 1 << 20, n;
 	char *v = malloc(cap), msg[200];
@@ -354,8 +353,8 @@ START_TEST(deep_nesting_is_quick)
 		took = now_ms() - t0;
 		ck_assert_msg(ok == cases[c].json, "case %zu: jrec says %s", c,
 		              ok ? "JSON" : "not JSON");
-		ck_assert_msg(took < 250, "case %zu: %zu bytes took %.0f ms",
-		              c, n, took);
+		ck_assert_msg(took < 250, "case %zu: %zu bytes took %.0f ms", c,
+		              n, took);
 		if (ok)
 			continue;
 		jansson_verdict(v, n, &doc, msg, sizeof(msg));
@@ -374,18 +373,18 @@ START_TEST(deep_nesting_is_quick)
 END_TEST
 
 static const char *const seeds[] = {
-	"{\"seq\":1,\"level\":\"ERROR\",\"service\":\"svc-3\","
-	"\"msg\":\"request 1 done\"}",
-	"{\"a\":[1,-2.5e3,true,false,null,{\"b\":\"x\\u00e9\\ud83d\\ude00\"}],"
-	"\"c\":{\"d\":{}},\"e\":[]}",
-	"[0,-0,1e-400,1234567890123456789,\"\\\"\\\\\\/\\b\\f\\n\\r\\t\","
-	"{\"k\":\"v\",\"k\":\"w\"}]",
-	" {\"x\" : 1 , \"y\" : [ 1 , 2 ] , \"n\\u00e9\":\"caf\xc3\xa9\"} ",
-	"{\"k\":{\"a\":1},\"k\":{\"b\":[2.0]},\"s\":\"\\u0000z\"}",
-	"\"top\"",
-	"-12.5e-1",
-	"{\"a\":\"x\x7fy/\xc3\xa9 \",\"b\":-0,\"c\":-9223372036854775808,"
-	"\"d\":true,\"e\":null,\"f\":\"\",\"g\":1e2,\"h\":\"a\\\"b\"}",
+    "{\"seq\":1,\"level\":\"ERROR\",\"service\":\"svc-3\","
+    "\"msg\":\"request 1 done\"}",
+    "{\"a\":[1,-2.5e3,true,false,null,{\"b\":\"x\\u00e9\\ud83d\\ude00\"}],"
+    "\"c\":{\"d\":{}},\"e\":[]}",
+    "[0,-0,1e-400,1234567890123456789,\"\\\"\\\\\\/\\b\\f\\n\\r\\t\","
+    "{\"k\":\"v\",\"k\":\"w\"}]",
+    " {\"x\" : 1 , \"y\" : [ 1 , 2 ] , \"n\\u00e9\":\"caf\xc3\xa9\"} ",
+    "{\"k\":{\"a\":1},\"k\":{\"b\":[2.0]},\"s\":\"\\u0000z\"}",
+    "\"top\"",
+    "-12.5e-1",
+    "{\"a\":\"x\x7fy/\xc3\xa9 \",\"b\":-0,\"c\":-9223372036854775808,"
+    "\"d\":true,\"e\":null,\"f\":\"\",\"g\":1e2,\"h\":\"a\\\"b\"}",
 };
 
 /* A byte to put in: mostly JSON's own, some that break it. */
@@ -405,8 +404,8 @@ START_TEST(mutations_match_jansson)
 
 	jrec_init(&j, NULL, 0);
 	for (int round = 0; round < 40000; round++) {
-		const char *seed = seeds[round % (sizeof(seeds) /
-		                                  sizeof(seeds[0]))];
+		const char *seed =
+		    seeds[round % (sizeof(seeds) / sizeof(seeds[0]))];
 		size_t n = strlen(seed);
 		int edits;
 
@@ -449,8 +448,9 @@ END_TEST
  * backslash or a byte above 0x7F there, as jansson does. */
 START_TEST(every_position)
 {
-	static const char bytes[] = {0x01, 0x1f, '\\', (char)0x80, (char)0xc3,
-	                             (char)0xff, 0x7f, '"', 'u'};
+	static const char bytes[] = {0x01,       0x1f,       '\\',
+	                             (char)0x80, (char)0xc3, (char)0xff,
+	                             0x7f,       '"',        'u'};
 	const char *seed = seeds[0];
 	size_t n = strlen(seed);
 	char buf[256];
@@ -560,10 +560,10 @@ START_TEST(key_texts)
 	static const struct {
 		const char *path, *want;
 	} cases[] = {
-		{"s", "r\xc3\xa9q"}, {"i", "-42"}, {"z", "0"}, {"r", "1.5"},
-		{"e", "100"}, {"t", "true"}, {"f", "false"}, {"n", "null"},
-		{"o", ""}, {"a", ""}, {"gone", ""},
-		{"big", "-9223372036854775808"},
+	    {"s", "r\xc3\xa9q"}, {"i", "-42"},  {"z", "0"},
+	    {"r", "1.5"},        {"e", "100"},  {"t", "true"},
+	    {"f", "false"},      {"n", "null"}, {"o", ""},
+	    {"a", ""},           {"gone", ""},  {"big", "-9223372036854775808"},
 	};
 	struct jrec j;
 	char buf[64];

@@ -24,10 +24,10 @@
 #include "weir/weir.h"
 #include "task.h"
 
-#define REQUIRE(cond, ...)                                                    \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			ck_abort_msg(__VA_ARGS__);                            \
+#define REQUIRE(cond, ...)                                                     \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			ck_abort_msg(__VA_ARGS__);                             \
 	} while (0)
 
 /* The model: for each key id, the u64 values of names "a" and "b"
@@ -60,8 +60,8 @@ static size_t key_of(uint32_t id, char *buf, size_t len)
 
 static const char *const names[2] = {"a", "b"};
 
-static void put(struct keyed_state *ks, struct model *m, uint32_t id,
-                int name, uint64_t v)
+static void put(struct keyed_state *ks, struct model *m, uint32_t id, int name,
+                uint64_t v)
 {
 	char k[32];
 
@@ -70,8 +70,7 @@ static void put(struct keyed_state *ks, struct model *m, uint32_t id,
 	m->v[id][name] = v;
 }
 
-static void del(struct keyed_state *ks, struct model *m, uint32_t id,
-                int name)
+static void del(struct keyed_state *ks, struct model *m, uint32_t id, int name)
 {
 	char k[32];
 
@@ -96,16 +95,17 @@ static void check_live(struct keyed_state *ks, const struct model *m)
 			int rc = kstate_get(ks, names[q], 1, &v, &vlen);
 
 			if (!m->v[id][q]) {
-				REQUIRE(rc < 0, "key %u: %s present",
-				        id, names[q]);
+				REQUIRE(rc < 0, "key %u: %s present", id,
+				        names[q]);
 				continue;
 			}
-			REQUIRE(rc == 0 && vlen == 8, "key %u: %s missing",
-			        id, names[q]);
+			REQUIRE(rc == 0 && vlen == 8, "key %u: %s missing", id,
+			        names[q]);
 			memcpy(&got, v, 8);
-			REQUIRE(got == m->v[id][q], "key %u: %s is %llu, "
-			        "expected %llu", id, names[q],
-			        (unsigned long long)got,
+			REQUIRE(got == m->v[id][q],
+			        "key %u: %s is %llu, "
+			        "expected %llu",
+			        id, names[q], (unsigned long long)got,
 			        (unsigned long long)m->v[id][q]);
 		}
 		keys += m->v[id][0] || m->v[id][1];
@@ -117,8 +117,8 @@ static void check_live(struct keyed_state *ks, const struct model *m)
 /* Parses a snapshot section into a model of n keys. Every key must be in
  * the key group it hashes to and, when parallelism > 0, in a group that
  * task index owns. */
-static struct model parse(const struct weir_writer *w, uint32_t n,
-                          int index, int parallelism)
+static struct model parse(const struct weir_writer *w, uint32_t n, int index,
+                          int parallelism)
 {
 	struct weir_reader r = {.p = w->p, .len = w->len};
 	struct model m = model_new(n);
@@ -341,9 +341,9 @@ static void restore_into(struct keyed_state *ks, const struct weir_writer *w,
 	struct weir_reader r = {.p = w->p, .len = w->len};
 	char err[256];
 
-	ck_assert_msg(kstate_restore(ks, &r, index, parallelism, err,
-	                             sizeof(err)) == 0,
-	              "restore: %s", err);
+	ck_assert_msg(
+	    kstate_restore(ks, &r, index, parallelism, err, sizeof(err)) == 0,
+	    "restore: %s", err);
 	ck_assert_uint_eq(weir_read_remaining(&r), 0);
 }
 
@@ -468,9 +468,9 @@ struct filler {
 	struct keyed_state *ks;
 	struct weir_writer w;
 	int rc;
-	unsigned delay_us;      /* before filling */
-	bool skip_fill;         /* release unfilled, as for an abort */
-	atomic_int releasing;   /* set just before kstate_release */
+	unsigned delay_us;    /* before filling */
+	bool skip_fill;       /* release unfilled, as for an abort */
+	atomic_int releasing; /* set just before kstate_release */
 };
 
 static void *fill_main(void *arg)

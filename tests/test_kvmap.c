@@ -20,10 +20,10 @@
  * write per check), too slow for the millions of checks below; hot paths
  * use REQUIRE, which costs nothing until it fails.
  */
-#define REQUIRE(cond, ...)                                                    \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			ck_abort_msg(__VA_ARGS__);                            \
+#define REQUIRE(cond, ...)                                                     \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			ck_abort_msg(__VA_ARGS__);                             \
 	} while (0)
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -99,8 +99,10 @@ static void assert_get(struct kvmap *m, const void *k, size_t klen,
 	void *p = kvmap_get(m, k, klen, &got_len);
 
 	REQUIRE(p != NULL, "key of %zu bytes is missing", klen);
-	REQUIRE(got_len == vlen, "key of %zu bytes: value of %zu bytes, "
-	        "expected %zu", klen, got_len, vlen);
+	REQUIRE(got_len == vlen,
+	        "key of %zu bytes: value of %zu bytes, "
+	        "expected %zu",
+	        klen, got_len, vlen);
 	REQUIRE(vlen == 0 || memcmp(p, v, vlen) == 0,
 	        "key of %zu bytes: wrong value bytes", klen);
 }
@@ -210,12 +212,12 @@ END_TEST
 
 START_TEST(binary_keys_with_nul)
 {
-	static const char k1[] = { 'a', 0, 'b' };
-	static const char k2[] = { 'a', 0, 'c' };
-	static const char k3[] = { 'a', 0 };
-	static const char k4[] = { 0 };
-	static const char k5[] = { 0, 0 };
-	static const char v[] = { 0, 1, 0, 2 };
+	static const char k1[] = {'a', 0, 'b'};
+	static const char k2[] = {'a', 0, 'c'};
+	static const char k3[] = {'a', 0};
+	static const char k4[] = {0};
+	static const char k5[] = {0, 0};
+	static const char v[] = {0, 1, 0, 2};
 	struct kvmap *m = kvmap_new();
 
 	kvmap_put(m, k1, 3, "1", 1);
@@ -243,7 +245,7 @@ END_TEST
 START_TEST(empty_key)
 {
 	struct kvmap *m = kvmap_new();
-	static const char nul[] = { 0 };
+	static const char nul[] = {0};
 
 	kvmap_put(m, "", 0, "empty", 5);
 	kvmap_put(m, nul, 1, "nul", 3);
@@ -291,8 +293,7 @@ END_TEST
  * present[] is set, each once, with the value val[id] of vlen[id] bytes
  * (val may be NULL: the value is then the key). */
 static void check_iteration(const struct kvmap *m, uint32_t n,
-                            const bool *present,
-                            unsigned char (*val)[64],
+                            const bool *present, unsigned char (*val)[64],
                             const size_t *vlens)
 {
 	bool *seen = calloc(n ? n : 1, sizeof(*seen));
@@ -306,8 +307,7 @@ static void check_iteration(const struct kvmap *m, uint32_t n,
 		REQUIRE(id >= 0 && id < (int64_t)n,
 		        "iteration produced a foreign key (%zu bytes)", klen);
 		REQUIRE(!seen[id], "key %lld visited twice", (long long)id);
-		REQUIRE(present[id], "deleted key %lld visited",
-		        (long long)id);
+		REQUIRE(present[id], "deleted key %lld visited", (long long)id);
 		seen[id] = true;
 		visits++;
 		if (val)
@@ -316,7 +316,8 @@ static void check_iteration(const struct kvmap *m, uint32_t n,
 			        "key %lld: wrong value in iteration",
 			        (long long)id);
 		else
-			REQUIRE(vlen == klen && (!vlen || memcmp(v, k, vlen) == 0),
+			REQUIRE(vlen == klen &&
+			            (!vlen || memcmp(v, k, vlen) == 0),
 			        "key %lld: wrong value in iteration",
 			        (long long)id);
 	}
@@ -439,14 +440,16 @@ START_TEST(growth_many_sizes)
 		for (uint32_t i = 0; i < n; i++) {
 			size_t kl = make_key(order[i], key);
 
-			REQUIRE(kvmap_del(m, key, kl), "size %u: del of key %u "
-			        "found nothing", n, order[i]);
+			REQUIRE(kvmap_del(m, key, kl),
+			        "size %u: del of key %u "
+			        "found nothing",
+			        n, order[i]);
 			present[order[i]] = false;
 			REQUIRE(kvmap_count(m) == n - i - 1, "count after del");
 			/* Spot-check a few survivors after each delete. */
 			for (int c = 0; c < 3 && i + 1 < n; c++) {
-				uint32_t o = order[i + 1 + rnd_below(
-				                           &seed, n - i - 1)];
+				uint32_t o =
+				    order[i + 1 + rnd_below(&seed, n - i - 1)];
 				size_t ol = make_key(o, key);
 
 				assert_get(m, key, ol, key, ol);
@@ -508,7 +511,7 @@ END_TEST
 START_TEST(wrapping_cluster_deletes)
 {
 	enum { NK = 11, TRIALS = 3000 };
-	static const unsigned homes[] = { 13, 14, 15, 0, 1 };
+	static const unsigned homes[] = {13, 14, 15, 0, 1};
 	char pool[64][16];
 	size_t plen[64];
 	unsigned npool = 0;
@@ -562,14 +565,15 @@ START_TEST(wrapping_cluster_deletes)
 				        pool[pick[j]], !live[j]);
 				live[j] = false;
 			} else {
-				kvmap_put(m, pool[pick[j]], plen[pick[j]],
-				          &j, sizeof(j));
+				kvmap_put(m, pool[pick[j]], plen[pick[j]], &j,
+				          sizeof(j));
 				live[j] = true;
 			}
 			for (unsigned q = 0; q < NK; q++) {
 				if (live[q]) {
 					assert_get(m, pool[pick[q]],
-					           plen[pick[q]], &q, sizeof(q));
+					           plen[pick[q]], &q,
+					           sizeof(q));
 					expect++;
 				} else {
 					assert_absent(m, pool[pick[q]],
@@ -659,7 +663,8 @@ static void differential(uint64_t seed, uint32_t nkeys, int nops)
 			bool was = kvmap_del(m, key, kl);
 
 			REQUIRE(was == r.present[id],
-			        "op %d: del of key %u returned %d", op, id, was);
+			        "op %d: del of key %u returned %d", op, id,
+			        was);
 			if (was)
 				r.count--;
 			r.present[id] = false;
@@ -684,7 +689,7 @@ static void differential(uint64_t seed, uint32_t nkeys, int nops)
 
 START_TEST(differential_5k_keys)
 {
-	static const uint64_t seeds[] = { 1, 0xdeadbeef, 20260101 };
+	static const uint64_t seeds[] = {1, 0xdeadbeef, 20260101};
 
 	differential(seeds[_i], 5000, 200000);
 }
@@ -693,7 +698,7 @@ END_TEST
 /* Few keys: the table stays small, so clusters wrap around its end. */
 START_TEST(differential_small_key_spaces)
 {
-	static const uint32_t spaces[] = { 3, 11, 12, 13, 40, 300 };
+	static const uint32_t spaces[] = {3, 11, 12, 13, 40, 300};
 
 	differential(1000 + (uint64_t)_i, spaces[_i], 200000);
 }

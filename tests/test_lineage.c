@@ -26,8 +26,8 @@
 
 static void same(const char *topic, int32_t part, int64_t off, uint64_t seq)
 {
-	struct weir_record r = {.topic = topic, .partition = part,
-	                        .offset = off};
+	struct weir_record r = {
+	    .topic = topic, .partition = part, .offset = off};
 	char got[320], want[320];
 	int n = ksink_lineage(got, sizeof(got), &r, seq);
 	int wn = snprintf(want, sizeof(want), "%s/%d/%" PRId64 "/%" PRIu64,
@@ -72,20 +72,31 @@ START_TEST(random_values)
 
 	for (int i = 0; i < 100000; i++) {
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		same("logs", (int32_t)(x >> 40) % 5000, (int64_t)(x >> (x % 64)),
-		     x >> (x % 64));
+		same("logs", (int32_t)(x >> 40) % 5000,
+		     (int64_t)(x >> (x % 64)), x >> (x % 64));
 	}
 }
 END_TEST
 
 START_TEST(malformed)
 {
-	static const char *const bad[] = {
-	    "", "logs", "logs/1/2", "/1/2/3", "logs/1/2/", "logs//2/3",
-	    "logs/1/2/3x", "logs/-1/2/3", "logs/1/-2/3", "logs/1/2/-3",
-	    "logs/ 1/2/3", "logs/+1/2/3", "logs/2147483648/2/3",
-	    "logs/1/9223372036854775808/3", "logs/1/2/18446744073709551616",
-	    "logs/1/2/3/", "logs/1/2/99999999999999999999999"};
+	static const char *const bad[] = {"",
+	                                  "logs",
+	                                  "logs/1/2",
+	                                  "/1/2/3",
+	                                  "logs/1/2/",
+	                                  "logs//2/3",
+	                                  "logs/1/2/3x",
+	                                  "logs/-1/2/3",
+	                                  "logs/1/-2/3",
+	                                  "logs/1/2/-3",
+	                                  "logs/ 1/2/3",
+	                                  "logs/+1/2/3",
+	                                  "logs/2147483648/2/3",
+	                                  "logs/1/9223372036854775808/3",
+	                                  "logs/1/2/18446744073709551616",
+	                                  "logs/1/2/3/",
+	                                  "logs/1/2/99999999999999999999999"};
 	const char *t;
 	size_t tl;
 	int32_t p;
@@ -128,7 +139,7 @@ struct out {
 	int32_t src;
 	int64_t offset;
 	int32_t dst;
-	uint64_t seq;           /* what the sink numbered it */
+	uint64_t seq; /* what the sink numbered it */
 	uint32_t id;
 };
 
@@ -139,7 +150,8 @@ struct out {
 static uint32_t chain_outputs(uint64_t seed, int32_t src, int64_t off,
                               int depth)
 {
-	struct rng g = {seed ^ ((uint64_t)src << 40) ^ (uint64_t)off * 2654435761u};
+	struct rng g = {seed ^ ((uint64_t)src << 40) ^
+	                (uint64_t)off * 2654435761u};
 	uint32_t n = 1;
 
 	for (int d = 0; d < depth && n; d++) {
@@ -148,7 +160,11 @@ static uint32_t chain_outputs(uint64_t seed, int32_t src, int64_t off,
 		for (uint32_t i = 0; i < n && next < 200; i++) {
 			uint64_t r = rnd(&g) % 16;
 
-			next += r < 3 ? 0 : r < 9 ? 1 : r < 12 ? 2 : r < 15 ? 3 : 40;
+			next += r < 3    ? 0
+			        : r < 9  ? 1
+			        : r < 12 ? 2
+			        : r < 15 ? 3
+			                 : 40;
 		}
 		n = next;
 	}
@@ -158,9 +174,8 @@ static uint32_t chain_outputs(uint64_t seed, int32_t src, int64_t off,
 /* The sink's input: every partition's outputs in order, partitions
  * interleaved at random (as from several upstream tasks), starting at
  * from[src]. Numbers them with a fresh lineage_seq as the sink does. */
-static size_t sink_input(struct out *o, uint64_t seed, struct rng *g,
-                         int nsrc, int64_t nrec, const int64_t *from,
-                         int ndst, int depth)
+static size_t sink_input(struct out *o, uint64_t seed, struct rng *g, int nsrc,
+                         int64_t nrec, const int64_t *from, int ndst, int depth)
 {
 	int64_t next[4];
 	uint32_t left[4] = {0}, id_at[4] = {0};
@@ -206,12 +221,13 @@ START_TEST(numbering_property)
 
 	for (int round = 0; round < 40; round++) {
 		uint64_t seed = rnd(&g);
-		int nsrc = 1 + (int)(rnd(&g) % 4), ndst = 1 + (int)(rnd(&g) % 3);
+		int nsrc = 1 + (int)(rnd(&g) % 4),
+		    ndst = 1 + (int)(rnd(&g) % 3);
 		int depth = 1 + (int)(rnd(&g) % 6);
 		int64_t nrec = 5 + (int64_t)(rnd(&g) % 30), zero[4] = {0};
 		int64_t cut[4];
-		size_t n = sink_input(full, seed, &g, nsrc, nrec, zero, ndst,
-		                      depth);
+		size_t n =
+		    sink_input(full, seed, &g, nsrc, nrec, zero, ndst, depth);
 		size_t written[3] = {0}, nw = 0, nr, ngot = 0;
 		struct eo_table *dd = eo_table_new();
 
@@ -248,7 +264,8 @@ START_TEST(numbering_property)
 
 			for (size_t i = 0; i < n; i++)
 				total += full[i].dst == d;
-			written[d] = total ? (size_t)(rnd(&g) % (total + 1)) : 0;
+			written[d] =
+			    total ? (size_t)(rnd(&g) % (total + 1)) : 0;
 		}
 		for (int s = 0; s < nsrc; s++)
 			cut[s] = nrec;
@@ -266,7 +283,8 @@ START_TEST(numbering_property)
 		}
 		for (int s = 0; s < nsrc; s++)
 			if (cut[s] > 0)
-				cut[s] = (int64_t)(rnd(&g) % (uint64_t)(cut[s] + 1));
+				cut[s] =
+				    (int64_t)(rnd(&g) % (uint64_t)(cut[s] + 1));
 
 		/* The output as it stands, and the restore's scan of it from
 		 * the cut: note every written record at or after the cut. */
@@ -317,7 +335,8 @@ START_TEST(numbering_property)
 						b++;
 					if (a == n || b == ngot)
 						break;
-					ck_assert_uint_eq(full[a].id, got[b].id);
+					ck_assert_uint_eq(full[a].id,
+					                  got[b].id);
 					a++, b++;
 				}
 				ck_assert(a == n && b == ngot);

@@ -15,7 +15,7 @@ static char last_err[256];
 
 static struct pred *compile_ok(const char *where)
 {
-	struct errlist errs = { 0 };
+	struct errlist errs = {0};
 	json_error_t jerr;
 	json_t *w = json_loads(where, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	struct pred *p;
@@ -52,7 +52,7 @@ static enum pred_result eval(const char *where, const char *rec)
 /* The compile errors of where, one per line; fails if it compiled. */
 static char *compile_errors(const char *where, size_t *n)
 {
-	struct errlist errs = { 0 };
+	struct errlist errs = {0};
 	json_error_t jerr;
 	json_t *w = json_loads(where, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	struct pred *p;
@@ -77,8 +77,8 @@ static char *compile_errors(const char *where, size_t *n)
 	return all;
 }
 
-#define assert_has(hay, needle)                                              \
-	ck_assert_msg(strstr((hay), (needle)) != NULL,                       \
+#define assert_has(hay, needle)                                                \
+	ck_assert_msg(strstr((hay), (needle)) != NULL,                         \
 	              "expected \"%s\" in:\n%s", (needle), (hay))
 
 /* One compile error, expected to hold each of the given fragments. */
@@ -100,32 +100,42 @@ static void expect_compile_error(const char *where, const char *frag1,
 
 START_TEST(eq_numbers)
 {
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":1}",
-	                      "{\"n\":1}"), M);
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":1}",
-	                      "{\"n\":1.0}"), M);
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":1.0}",
-	                      "{\"n\":1}"), M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":1}", "{\"n\":1}"),
+	    M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":1}", "{\"n\":1.0}"),
+	    M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":1.0}", "{\"n\":1}"),
+	    M);
 	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":2.5}",
-	                      "{\"n\":2.5}"), M);
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":1}",
-	                      "{\"n\":2}"), N);
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":1}",
-	                      "{\"n\":1.5}"), N);
+	                      "{\"n\":2.5}"),
+	                 M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":1}", "{\"n\":2}"),
+	    N);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":1}", "{\"n\":1.5}"),
+	    N);
 	/* Large integers compare exactly, not through double. */
 	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"eq\","
 	                      "\"value\":9007199254740993}",
-	                      "{\"n\":9007199254740992}"), N);
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"ne\",\"value\":1}",
-	                      "{\"n\":1.0}"), N);
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"ne\",\"value\":1}",
-	                      "{\"n\":3}"), M);
+	                      "{\"n\":9007199254740992}"),
+	                 N);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"n\",\"op\":\"ne\",\"value\":1}", "{\"n\":1.0}"),
+	    N);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"n\",\"op\":\"ne\",\"value\":1}", "{\"n\":3}"),
+	    M);
 }
 END_TEST
 
 START_TEST(eq_strings_bools_null)
 {
-	const char *lvl = "{\"field\":\"level\",\"op\":\"eq\",\"value\":\"ERROR\"}";
+	const char *lvl =
+	    "{\"field\":\"level\",\"op\":\"eq\",\"value\":\"ERROR\"}";
 	ck_assert_int_eq(eval(lvl, "{\"level\":\"ERROR\"}"), M);
 	ck_assert_int_eq(eval(lvl, "{\"level\":\"error\"}"), N);
 	ck_assert_int_eq(eval(lvl, "{\"level\":\"ERRORS\"}"), N);
@@ -133,24 +143,33 @@ START_TEST(eq_strings_bools_null)
 	/* Strings compare as bytes, NULs included. */
 	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"eq\","
 	                      "\"value\":\"a\\u0000b\"}",
-	                      "{\"s\":\"a\\u0000b\"}"), M);
+	                      "{\"s\":\"a\\u0000b\"}"),
+	                 M);
 	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"eq\","
 	                      "\"value\":\"a\\u0000b\"}",
-	                      "{\"s\":\"a\\u0000c\"}"), N);
+	                      "{\"s\":\"a\\u0000c\"}"),
+	                 N);
 	ck_assert_int_eq(eval("{\"field\":\"b\",\"op\":\"eq\",\"value\":true}",
-	                      "{\"b\":true}"), M);
+	                      "{\"b\":true}"),
+	                 M);
 	ck_assert_int_eq(eval("{\"field\":\"b\",\"op\":\"eq\",\"value\":true}",
-	                      "{\"b\":false}"), N);
+	                      "{\"b\":false}"),
+	                 N);
 	ck_assert_int_eq(eval("{\"field\":\"b\",\"op\":\"eq\",\"value\":false}",
-	                      "{\"b\":false}"), M);
+	                      "{\"b\":false}"),
+	                 M);
 	ck_assert_int_eq(eval("{\"field\":\"b\",\"op\":\"ne\",\"value\":false}",
-	                      "{\"b\":true}"), M);
+	                      "{\"b\":true}"),
+	                 M);
 	ck_assert_int_eq(eval("{\"field\":\"x\",\"op\":\"eq\",\"value\":null}",
-	                      "{\"x\":null}"), M);
+	                      "{\"x\":null}"),
+	                 M);
 	ck_assert_int_eq(eval("{\"field\":\"x\",\"op\":\"ne\",\"value\":null}",
-	                      "{\"x\":null}"), N);
-	ck_assert_int_eq(eval("{\"field\":\"x\",\"op\":\"eq\",\"value\":null}",
-	                      "{\"x\":0}"), N);
+	                      "{\"x\":null}"),
+	                 N);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"x\",\"op\":\"eq\",\"value\":null}", "{\"x\":0}"),
+	    N);
 }
 END_TEST
 
@@ -158,39 +177,53 @@ START_TEST(eq_different_types)
 {
 	/* Never an error: eq is false, ne is true. */
 	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":\"1\"}",
-	                      "{\"n\":1}"), N);
+	                      "{\"n\":1}"),
+	                 N);
 	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"ne\",\"value\":\"1\"}",
-	                      "{\"n\":1}"), M);
+	                      "{\"n\":1}"),
+	                 M);
 	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":0}",
-	                      "{\"n\":false}"), N);
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"ne\",\"value\":0}",
-	                      "{\"n\":null}"), M);
+	                      "{\"n\":false}"),
+	                 N);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"n\",\"op\":\"ne\",\"value\":0}", "{\"n\":null}"),
+	    M);
 	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":true}",
-	                      "{\"n\":\"true\"}"), N);
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":1}",
-	                      "{\"n\":[1]}"), N);
+	                      "{\"n\":\"true\"}"),
+	                 N);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":1}", "{\"n\":[1]}"),
+	    N);
 	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"ne\",\"value\":1}",
-	                      "{\"n\":{\"a\":1}}"), M);
+	                      "{\"n\":{\"a\":1}}"),
+	                 M);
 }
 END_TEST
 
 START_TEST(eq_arrays_objects)
 {
-	ck_assert_int_eq(eval("{\"field\":\"a\",\"op\":\"eq\",\"value\":[1,\"x\"]}",
-	                      "{\"a\":[1.0,\"x\"]}"), M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"a\",\"op\":\"eq\",\"value\":[1,\"x\"]}",
+	         "{\"a\":[1.0,\"x\"]}"),
+	    M);
 	ck_assert_int_eq(eval("{\"field\":\"a\",\"op\":\"eq\",\"value\":[1,2]}",
-	                      "{\"a\":[2,1]}"), N);
+	                      "{\"a\":[2,1]}"),
+	                 N);
 	ck_assert_int_eq(eval("{\"field\":\"a\",\"op\":\"eq\",\"value\":[1]}",
-	                      "{\"a\":[1,1]}"), N);
+	                      "{\"a\":[1,1]}"),
+	                 N);
 	ck_assert_int_eq(eval("{\"field\":\"o\",\"op\":\"eq\","
 	                      "\"value\":{\"x\":1,\"y\":[true]}}",
-	                      "{\"o\":{\"y\":[true],\"x\":1.0}}"), M);
+	                      "{\"o\":{\"y\":[true],\"x\":1.0}}"),
+	                 M);
 	ck_assert_int_eq(eval("{\"field\":\"o\",\"op\":\"eq\","
 	                      "\"value\":{\"x\":1}}",
-	                      "{\"o\":{\"x\":1,\"z\":2}}"), N);
+	                      "{\"o\":{\"x\":1,\"z\":2}}"),
+	                 N);
 	ck_assert_int_eq(eval("{\"field\":\"o\",\"op\":\"eq\","
 	                      "\"value\":{\"x\":1,\"z\":3}}",
-	                      "{\"o\":{\"x\":1,\"y\":3}}"), N);
+	                      "{\"o\":{\"x\":1,\"y\":3}}"),
+	                 N);
 }
 END_TEST
 
@@ -199,55 +232,80 @@ END_TEST
 START_TEST(order_numbers)
 {
 	const char *r = "{\"n\":5}";
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"lt\",\"value\":6}", r), M);
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"lt\",\"value\":5}", r), N);
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"le\",\"value\":5}", r), M);
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"le\",\"value\":4}", r), N);
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"gt\",\"value\":4}", r), M);
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"gt\",\"value\":5}", r), N);
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"ge\",\"value\":5}", r), M);
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"ge\",\"value\":6}", r), N);
+	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"lt\",\"value\":6}", r),
+	                 M);
+	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"lt\",\"value\":5}", r),
+	                 N);
+	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"le\",\"value\":5}", r),
+	                 M);
+	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"le\",\"value\":4}", r),
+	                 N);
+	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"gt\",\"value\":4}", r),
+	                 M);
+	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"gt\",\"value\":5}", r),
+	                 N);
+	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"ge\",\"value\":5}", r),
+	                 M);
+	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"ge\",\"value\":6}", r),
+	                 N);
 	/* Integers and reals mix. */
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"lt\",\"value\":5.5}", r), M);
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"ge\",\"value\":5.0}", r), M);
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"gt\",\"value\":4}",
-	                      "{\"n\":4.01}"), M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"n\",\"op\":\"lt\",\"value\":5.5}", r), M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"n\",\"op\":\"ge\",\"value\":5.0}", r), M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"n\",\"op\":\"gt\",\"value\":4}", "{\"n\":4.01}"),
+	    M);
 	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"lt\",\"value\":-1}",
-	                      "{\"n\":-2.5}"), M);
+	                      "{\"n\":-2.5}"),
+	                 M);
 	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"gt\","
 	                      "\"value\":9007199254740992}",
-	                      "{\"n\":9007199254740993}"), M);
+	                      "{\"n\":9007199254740993}"),
+	                 M);
 }
 END_TEST
 
 START_TEST(order_strings)
 {
-	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"lt\",\"value\":\"abd\"}",
-	                      "{\"s\":\"abc\"}"), M);
-	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"lt\",\"value\":\"abc\"}",
-	                      "{\"s\":\"ab\"}"), M);
-	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"gt\",\"value\":\"ab\"}",
-	                      "{\"s\":\"abc\"}"), M);
-	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"le\",\"value\":\"abc\"}",
-	                      "{\"s\":\"abc\"}"), M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"s\",\"op\":\"lt\",\"value\":\"abd\"}",
+	         "{\"s\":\"abc\"}"),
+	    M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"s\",\"op\":\"lt\",\"value\":\"abc\"}",
+	         "{\"s\":\"ab\"}"),
+	    M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"s\",\"op\":\"gt\",\"value\":\"ab\"}",
+	         "{\"s\":\"abc\"}"),
+	    M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"s\",\"op\":\"le\",\"value\":\"abc\"}",
+	         "{\"s\":\"abc\"}"),
+	    M);
 	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"ge\",\"value\":\"b\"}",
-	                      "{\"s\":\"abc\"}"), N);
+	                      "{\"s\":\"abc\"}"),
+	                 N);
 	/* Byte order: uppercase before lowercase, UTF-8 after ASCII. */
 	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"lt\",\"value\":\"a\"}",
-	                      "{\"s\":\"Z\"}"), M);
+	                      "{\"s\":\"Z\"}"),
+	                 M);
 	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"gt\",\"value\":\"z\"}",
-	                      "{\"s\":\"\xc3\xa9\"}"), M);
+	                      "{\"s\":\"\xc3\xa9\"}"),
+	                 M);
 	/* A date in ISO form compares as text. */
 	ck_assert_int_eq(eval("{\"field\":\"t\",\"op\":\"ge\","
 	                      "\"value\":\"2026-01-01\"}",
-	                      "{\"t\":\"2026-03-04T00:00:00Z\"}"), M);
+	                      "{\"t\":\"2026-03-04T00:00:00Z\"}"),
+	                 M);
 }
 END_TEST
 
 START_TEST(order_mixed_types)
 {
 	/* Other combinations are NO_MATCH, for every order op. */
-	const char *ops[] = { "lt", "le", "gt", "ge" };
+	const char *ops[] = {"lt", "le", "gt", "ge"};
 	char w[128];
 
 	for (size_t i = 0; i < 4; i++) {
@@ -259,7 +317,8 @@ START_TEST(order_mixed_types)
 		ck_assert_int_eq(eval(w, "{\"v\":[5]}"), N);
 		ck_assert_int_eq(eval(w, "{\"v\":{}}"), N);
 		snprintf(w, sizeof(w),
-		         "{\"field\":\"v\",\"op\":\"%s\",\"value\":\"5\"}", ops[i]);
+		         "{\"field\":\"v\",\"op\":\"%s\",\"value\":\"5\"}",
+		         ops[i]);
 		ck_assert_int_eq(eval(w, "{\"v\":5}"), N);
 		ck_assert_int_eq(eval(w, "{\"v\":false}"), N);
 	}
@@ -270,7 +329,8 @@ END_TEST
 
 START_TEST(contains_op)
 {
-	const char *w = "{\"field\":\"msg\",\"op\":\"contains\",\"value\":\"time\"}";
+	const char *w =
+	    "{\"field\":\"msg\",\"op\":\"contains\",\"value\":\"time\"}";
 	ck_assert_int_eq(eval(w, "{\"msg\":\"connection timeout\"}"), M);
 	ck_assert_int_eq(eval(w, "{\"msg\":\"time\"}"), M);
 	ck_assert_int_eq(eval(w, "{\"msg\":\"tim\"}"), N);
@@ -282,13 +342,16 @@ START_TEST(contains_op)
 	/* Past an embedded NUL. */
 	ck_assert_int_eq(eval(w, "{\"msg\":\"a\\u0000time\"}"), M);
 	ck_assert_int_eq(eval("{\"field\":\"msg\",\"op\":\"contains\","
-	                      "\"value\":\"\"}", "{\"msg\":\"x\"}"), M);
+	                      "\"value\":\"\"}",
+	                      "{\"msg\":\"x\"}"),
+	                 M);
 }
 END_TEST
 
 START_TEST(prefix_op)
 {
-	const char *w = "{\"field\":\"path\",\"op\":\"prefix\",\"value\":\"/api/\"}";
+	const char *w =
+	    "{\"field\":\"path\",\"op\":\"prefix\",\"value\":\"/api/\"}";
 	ck_assert_int_eq(eval(w, "{\"path\":\"/api/users\"}"), M);
 	ck_assert_int_eq(eval(w, "{\"path\":\"/api/\"}"), M);
 	ck_assert_int_eq(eval(w, "{\"path\":\"/api\"}"), N);
@@ -308,11 +371,17 @@ START_TEST(exists_op)
 	ck_assert_int_eq(eval(w, "{}"), N);
 	ck_assert_int_eq(eval(w, "[1,2]"), N);
 	ck_assert_int_eq(eval("{\"field\":\"a\",\"op\":\"exists\","
-	                      "\"value\":true}", "{\"a\":0}"), M);
+	                      "\"value\":true}",
+	                      "{\"a\":0}"),
+	                 M);
 	ck_assert_int_eq(eval("{\"field\":\"a\",\"op\":\"exists\","
-	                      "\"value\":false}", "{\"a\":0}"), N);
+	                      "\"value\":false}",
+	                      "{\"a\":0}"),
+	                 N);
 	ck_assert_int_eq(eval("{\"field\":\"a\",\"op\":\"exists\","
-	                      "\"value\":false}", "{\"b\":0}"), M);
+	                      "\"value\":false}",
+	                      "{\"b\":0}"),
+	                 M);
 	/* A missing field is never an error for exists, but a value that is
 	 * not JSON still is. */
 	ck_assert_int_eq(eval(w, "not json"), E);
@@ -333,15 +402,21 @@ START_TEST(matches_op)
 	/* Unanchored finds a match anywhere; extended syntax. */
 	ck_assert_int_eq(eval("{\"field\":\"m\",\"op\":\"matches\","
 	                      "\"value\":\"(err|warn)(or|ing)?\"}",
-	                      "{\"m\":\"a warning here\"}"), M);
+	                      "{\"m\":\"a warning here\"}"),
+	                 M);
 	ck_assert_int_eq(eval("{\"field\":\"m\",\"op\":\"matches\","
-	                      "\"value\":\"a{2,}\"}", "{\"m\":\"baab\"}"), M);
+	                      "\"value\":\"a{2,}\"}",
+	                      "{\"m\":\"baab\"}"),
+	                 M);
 	ck_assert_int_eq(eval("{\"field\":\"m\",\"op\":\"matches\","
-	                      "\"value\":\"a{3,}\"}", "{\"m\":\"baab\"}"), N);
+	                      "\"value\":\"a{3,}\"}",
+	                      "{\"m\":\"baab\"}"),
+	                 N);
 	/* The whole string is searched, past an embedded NUL. */
 	ck_assert_int_eq(eval("{\"field\":\"m\",\"op\":\"matches\","
 	                      "\"value\":\"end$\"}",
-	                      "{\"m\":\"x\\u0000the end\"}"), M);
+	                      "{\"m\":\"x\\u0000the end\"}"),
+	                 M);
 }
 END_TEST
 
@@ -351,8 +426,10 @@ START_TEST(nested_fields)
 {
 	const char *w = "{\"field\":\"http.req.method\",\"op\":\"eq\","
 	                "\"value\":\"GET\"}";
-	ck_assert_int_eq(eval(w, "{\"http\":{\"req\":{\"method\":\"GET\"}}}"), M);
-	ck_assert_int_eq(eval(w, "{\"http\":{\"req\":{\"method\":\"PUT\"}}}"), N);
+	ck_assert_int_eq(eval(w, "{\"http\":{\"req\":{\"method\":\"GET\"}}}"),
+	                 M);
+	ck_assert_int_eq(eval(w, "{\"http\":{\"req\":{\"method\":\"PUT\"}}}"),
+	                 N);
 	ck_assert_int_eq(eval(w, "{\"http\":{\"req\":{}}}"), E);
 	assert_has(last_err, "field \"http.req.method\" is missing");
 	/* A parent that is not an object: the field is missing. */
@@ -366,13 +443,15 @@ END_TEST
 
 START_TEST(missing_field_is_error)
 {
-	const char *ops[] = { "eq", "ne", "lt", "le", "gt", "ge", "contains",
-	                      "prefix", "matches" };
+	const char *ops[] = {"eq", "ne",       "lt",     "le",     "gt",
+	                     "ge", "contains", "prefix", "matches"};
 	char w[128];
 
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-		snprintf(w, sizeof(w), "{\"field\":\"a.b\",\"op\":\"%s\","
-		         "\"value\":\"x\"}", ops[i]);
+		snprintf(w, sizeof(w),
+		         "{\"field\":\"a.b\",\"op\":\"%s\","
+		         "\"value\":\"x\"}",
+		         ops[i]);
 		ck_assert_int_eq(eval(w, "{\"a\":{}}"), E);
 		ck_assert_str_eq(last_err, "field \"a.b\" is missing");
 	}
@@ -430,33 +509,50 @@ END_TEST
 START_TEST(escaped_strings)
 {
 	/* Compared by their characters, however the record wrote them. */
-	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"eq\",\"value\":\"caf\xc3\xa9\"}",
-	                      "{\"s\":\"caf\\u00e9\"}"), M);
-	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"eq\",\"value\":\"caf\\u00e9\"}",
-	                      "{\"s\":\"caf\xc3\xa9\"}"), M);
-	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"eq\",\"value\":\"a\\\"b\"}",
-	                      "{\"s\":\"a\\\"b\"}"), M);
-	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"eq\",\"value\":\"a/b\"}",
-	                      "{\"s\":\"a\\/b\"}"), M);
-	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"eq\",\"value\":\"a\\\\b\"}",
-	                      "{\"s\":\"a\\\\\\\\b\"}"), N);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"s\",\"op\":\"eq\",\"value\":\"caf\xc3\xa9\"}",
+	         "{\"s\":\"caf\\u00e9\"}"),
+	    M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"s\",\"op\":\"eq\",\"value\":\"caf\\u00e9\"}",
+	         "{\"s\":\"caf\xc3\xa9\"}"),
+	    M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"s\",\"op\":\"eq\",\"value\":\"a\\\"b\"}",
+	         "{\"s\":\"a\\\"b\"}"),
+	    M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"s\",\"op\":\"eq\",\"value\":\"a/b\"}",
+	         "{\"s\":\"a\\/b\"}"),
+	    M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"s\",\"op\":\"eq\",\"value\":\"a\\\\b\"}",
+	         "{\"s\":\"a\\\\\\\\b\"}"),
+	    N);
 	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"contains\","
 	                      "\"value\":\"\\n\\t\"}",
-	                      "{\"s\":\"x\\n\\ty\"}"), M);
+	                      "{\"s\":\"x\\n\\ty\"}"),
+	                 M);
 	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"prefix\","
 	                      "\"value\":\"\xf0\x9f\x98\x80\"}",
-	                      "{\"s\":\"\\ud83d\\ude00!\"}"), M);
+	                      "{\"s\":\"\\ud83d\\ude00!\"}"),
+	                 M);
 	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"matches\","
 	                      "\"value\":\"^\\\"q\\\"$\"}",
-	                      "{\"s\":\"\\\"q\\\"\"}"), M);
+	                      "{\"s\":\"\\\"q\\\"\"}"),
+	                 M);
 	ck_assert_int_eq(eval("{\"field\":\"s\",\"op\":\"lt\",\"value\":\"b\"}",
-	                      "{\"s\":\"\\u0061\"}"), M);
+	                      "{\"s\":\"\\u0061\"}"),
+	                 M);
 	/* A field name written with escapes, and one holding a quote. */
 	ck_assert_int_eq(eval("{\"field\":\"level\",\"op\":\"eq\","
 	                      "\"value\":\"ERROR\"}",
-	                      "{\"l\\u0065vel\":\"ERROR\"}"), M);
-	ck_assert_int_eq(eval("{\"field\":\"a\\\"b\",\"op\":\"eq\",\"value\":1}",
-	                      "{\"a\\\"b\":1}"), M);
+	                      "{\"l\\u0065vel\":\"ERROR\"}"),
+	                 M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"a\\\"b\",\"op\":\"eq\",\"value\":1}",
+	         "{\"a\\\"b\":1}"),
+	    M);
 }
 END_TEST
 
@@ -465,17 +561,21 @@ START_TEST(nested_paths_and_duplicates)
 	const char *rec = "{\"a\":{\"b\":{\"c\":[1,{\"d\":2}],\"e\":\"x\"},"
 	                  "\"f\":null},\"g\":[{\"a\":1}],\"h\":{}}";
 
-	ck_assert_int_eq(eval("{\"field\":\"a.b.e\",\"op\":\"eq\",\"value\":\"x\"}",
-	                      rec), M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"a.b.e\",\"op\":\"eq\",\"value\":\"x\"}", rec),
+	    M);
 	ck_assert_int_eq(eval("{\"field\":\"a.b.c\",\"op\":\"eq\","
-	                      "\"value\":[1,{\"d\":2.0}]}", rec), M);
-	ck_assert_int_eq(eval("{\"field\":\"a.f\",\"op\":\"eq\",\"value\":null}",
-	                      rec), M);
+	                      "\"value\":[1,{\"d\":2.0}]}",
+	                      rec),
+	                 M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"a.f\",\"op\":\"eq\",\"value\":null}", rec), M);
 	ck_assert_int_eq(eval("{\"field\":\"a.b\",\"op\":\"eq\","
 	                      "\"value\":{\"e\":\"x\",\"c\":[1,{\"d\":2}]}}",
-	                      rec), M);
-	ck_assert_int_eq(eval("{\"field\":\"h\",\"op\":\"eq\",\"value\":{}}",
-	                      rec), M);
+	                      rec),
+	                 M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"h\",\"op\":\"eq\",\"value\":{}}", rec), M);
 	/* Fields after a nested value are found past it. */
 	ck_assert_int_eq(eval("{\"field\":\"h\",\"op\":\"exists\"}", rec), M);
 	ck_assert_int_eq(eval("{\"field\":\"g.a\",\"op\":\"exists\"}", rec), N);
@@ -485,35 +585,45 @@ START_TEST(nested_paths_and_duplicates)
 	 * (objects are not merged). */
 	ck_assert_int_eq(eval("{\"field\":\"level\",\"op\":\"eq\","
 	                      "\"value\":\"ERROR\"}",
-	                      "{\"level\":\"INFO\",\"level\":\"ERROR\"}"), M);
+	                      "{\"level\":\"INFO\",\"level\":\"ERROR\"}"),
+	                 M);
 	ck_assert_int_eq(eval("{\"field\":\"level\",\"op\":\"eq\","
 	                      "\"value\":\"INFO\"}",
-	                      "{\"level\":\"INFO\",\"level\":\"ERROR\"}"), N);
+	                      "{\"level\":\"INFO\",\"level\":\"ERROR\"}"),
+	                 N);
 	ck_assert_int_eq(eval("{\"field\":\"a.b\",\"op\":\"eq\",\"value\":1}",
-	                      "{\"a\":{\"b\":1},\"a\":{\"c\":1}}"), E);
+	                      "{\"a\":{\"b\":1},\"a\":{\"c\":1}}"),
+	                 E);
 	ck_assert_str_eq(last_err, "field \"a.b\" is missing");
 	ck_assert_int_eq(eval("{\"field\":\"o\",\"op\":\"eq\","
 	                      "\"value\":{\"x\":2}}",
-	                      "{\"o\":{\"x\":1,\"x\":2}}"), M);
+	                      "{\"o\":{\"x\":1,\"x\":2}}"),
+	                 M);
 }
 END_TEST
 
 START_TEST(number_forms)
 {
 	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":100}",
-	                      "{\"n\":1e2}"), M);
-	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":0}",
-	                      "{\"n\":-0}"), M);
+	                      "{\"n\":1e2}"),
+	                 M);
+	ck_assert_int_eq(
+	    eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":0}", "{\"n\":-0}"),
+	    M);
 	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"lt\",\"value\":0}",
-	                      "{\"n\":-1.5E-3}"), M);
+	                      "{\"n\":-1.5E-3}"),
+	                 M);
 	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"eq\","
 	                      "\"value\":-9223372036854775808}",
-	                      "{\"n\":-9223372036854775808}"), M);
+	                      "{\"n\":-9223372036854775808}"),
+	                 M);
 	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"gt\","
 	                      "\"value\":9223372036854775806}",
-	                      "{\"n\":9223372036854775807}"), M);
+	                      "{\"n\":9223372036854775807}"),
+	                 M);
 	ck_assert_int_eq(eval("{\"field\":\"n\",\"op\":\"eq\",\"value\":0}",
-	                      "{\"n\":1e-400}"), M);
+	                      "{\"n\":1e-400}"),
+	                 M);
 }
 END_TEST
 
@@ -522,29 +632,30 @@ END_TEST
 START_TEST(malformed_records)
 {
 	static const char *const bad[] = {
-		"{\"level\":\"ERROR\",}",
-		"{\"level\":\"ERROR\" \"x\":1}",
-		"{\"level\":\"ERROR\",\"n\":01}",
-		"{\"level\":\"ERROR\",\"n\":1.}",
-		"{\"level\":\"ERROR\",\"n\":9223372036854775808}",
-		"{\"level\":\"ERROR\",\"n\":1e999}",
-		"{\"level\":\"ERROR\",\"s\":\"\\ud800\"}",
-		"{\"level\":\"ERROR\",\"s\":\"\xc0\xaf\"}",
-		"{\"level\":\"ERROR\",\"s\":\"tab\there\"}",
-		"{\"level\":\"ERROR\",\"k\\u0000\":1}",
-		"{\"level\":\"ERROR\",\"t\":tru}",
-		"{\"level\":\"ERROR\"}]",
-		"{\"level\":\"ERROR\"} {}",
-		"[\"level\":\"ERROR\"]",
+	    "{\"level\":\"ERROR\",}",
+	    "{\"level\":\"ERROR\" \"x\":1}",
+	    "{\"level\":\"ERROR\",\"n\":01}",
+	    "{\"level\":\"ERROR\",\"n\":1.}",
+	    "{\"level\":\"ERROR\",\"n\":9223372036854775808}",
+	    "{\"level\":\"ERROR\",\"n\":1e999}",
+	    "{\"level\":\"ERROR\",\"s\":\"\\ud800\"}",
+	    "{\"level\":\"ERROR\",\"s\":\"\xc0\xaf\"}",
+	    "{\"level\":\"ERROR\",\"s\":\"tab\there\"}",
+	    "{\"level\":\"ERROR\",\"k\\u0000\":1}",
+	    "{\"level\":\"ERROR\",\"t\":tru}",
+	    "{\"level\":\"ERROR\"}]",
+	    "{\"level\":\"ERROR\"} {}",
+	    "[\"level\":\"ERROR\"]",
 	};
-	const char *w = "{\"field\":\"level\",\"op\":\"eq\",\"value\":\"ERROR\"}";
+	const char *w =
+	    "{\"field\":\"level\",\"op\":\"eq\",\"value\":\"ERROR\"}";
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		json_error_t e;
 		char want[200];
 
-		ck_assert_ptr_null(json_loads(bad[i], JSON_DECODE_ANY |
-		                              JSON_ALLOW_NUL, &e));
+		ck_assert_ptr_null(
+		    json_loads(bad[i], JSON_DECODE_ANY | JSON_ALLOW_NUL, &e));
 		snprintf(want, sizeof(want),
 		         "value is not JSON: %.110s at byte %d", e.text,
 		         e.position);
@@ -552,17 +663,21 @@ START_TEST(malformed_records)
 		ck_assert_str_eq(last_err, want);
 		/* Also where no field is needed. */
 		ck_assert_int_eq(eval("{\"field\":\"x\",\"op\":\"exists\","
-		                      "\"value\":false}", bad[i]), E);
+		                      "\"value\":false}",
+		                      bad[i]),
+		                 E);
 	}
 	/* jansson drops a NUL byte right after a number; so does weir. */
 	ck_assert_int_eq(evaln("{\"field\":\"n\",\"op\":\"eq\",\"value\":1}",
-	                       "{\"n\":1\0}", 8), M);
+	                       "{\"n\":1\0}", 8),
+	                 M);
 }
 END_TEST
 
 START_TEST(jrec_parses_once)
 {
-	struct pred *a = compile_ok("{\"field\":\"x\",\"op\":\"eq\",\"value\":1}");
+	struct pred *a =
+	    compile_ok("{\"field\":\"x\",\"op\":\"eq\",\"value\":1}");
 	struct pred *b = compile_ok("{\"field\":\"y\",\"op\":\"exists\"}");
 	struct fpath *fp = fpath_new("o.k");
 	const char *rec = "{\"x\":1,\"o\":{\"k\":\"v\"}}";
@@ -627,9 +742,9 @@ END_TEST
 
 /* --- all / any / not ---------------------------------------------------- */
 
-#define T "{\"field\":\"x\",\"op\":\"eq\",\"value\":1}"   /* MATCH on rec */
-#define F "{\"field\":\"x\",\"op\":\"eq\",\"value\":2}"   /* NO_MATCH */
-#define X "{\"field\":\"gone\",\"op\":\"eq\",\"value\":1}" /* ERROR */
+#define T "{\"field\":\"x\",\"op\":\"eq\",\"value\":1}"     /* MATCH on rec */
+#define F "{\"field\":\"x\",\"op\":\"eq\",\"value\":2}"     /* NO_MATCH */
+#define X "{\"field\":\"gone\",\"op\":\"eq\",\"value\":1}"  /* ERROR */
 #define X2 "{\"field\":\"nope\",\"op\":\"eq\",\"value\":1}" /* ERROR */
 static const char *rec1 = "{\"x\":1}";
 
@@ -673,8 +788,8 @@ START_TEST(not_rules)
 	ck_assert_int_eq(eval("{\"not\":{\"not\":" T "}}", rec1), M);
 	/* not keeps the error, so all/any see an error, not a match. */
 	ck_assert_int_eq(eval("{\"all\":[" T ",{\"not\":" X "}]}", rec1), E);
-	ck_assert_int_eq(eval("{\"any\":[{\"not\":" T "},{\"not\":" X "}]}",
-	                      rec1), E);
+	ck_assert_int_eq(
+	    eval("{\"any\":[{\"not\":" T "},{\"not\":" X "}]}", rec1), E);
 }
 END_TEST
 
@@ -689,15 +804,19 @@ START_TEST(nested_logic)
 	    "{\"not\":{\"value_contains\":\"healthcheck\"}}]}";
 
 	ck_assert_int_eq(eval(w, "{\"level\":\"ERROR\",\"svc\":\"payments\","
-	                      "\"code\":200}"), M);
+	                         "\"code\":200}"),
+	                 M);
 	ck_assert_int_eq(eval(w, "{\"level\":\"ERROR\",\"svc\":\"auth\","
-	                      "\"code\":503}"), M);
+	                         "\"code\":503}"),
+	                 M);
 	ck_assert_int_eq(eval(w, "{\"level\":\"ERROR\",\"svc\":\"auth\","
-	                      "\"code\":404}"), N);
+	                         "\"code\":404}"),
+	                 N);
 	ck_assert_int_eq(eval(w, "{\"level\":\"INFO\",\"svc\":\"payments\"}"),
 	                 N);
 	ck_assert_int_eq(eval(w, "{\"level\":\"ERROR\",\"svc\":\"payments\","
-	                      "\"path\":\"/healthcheck\"}"), N);
+	                         "\"path\":\"/healthcheck\"}"),
+	                 N);
 	/* svc is not a prefix match and code is missing: error. */
 	ck_assert_int_eq(eval(w, "{\"level\":\"ERROR\",\"svc\":\"auth\"}"), E);
 	ck_assert_str_eq(last_err, "field \"code\" is missing");
@@ -714,7 +833,8 @@ START_TEST(err_unknown_op)
 	expect_compile_error("{\"field\":\"a\",\"op\":\"bogus\",\"value\":1}",
 	                     "where.op: unknown operator \"bogus\"; expected "
 	                     "one of eq, ne, lt, le, gt, ge, contains, prefix, "
-	                     "exists, matches", NULL);
+	                     "exists, matches",
+	                     NULL);
 	expect_compile_error("{\"field\":\"a\",\"op\":\"exist\"}",
 	                     "where.op: unknown operator \"exist\"",
 	                     "did you mean exists?");
@@ -739,22 +859,25 @@ END_TEST
 
 START_TEST(err_value)
 {
-	const char *need[] = { "eq", "ne", "lt", "le", "gt", "ge", "contains",
-	                       "prefix", "matches" };
+	const char *need[] = {"eq", "ne",       "lt",     "le",     "gt",
+	                      "ge", "contains", "prefix", "matches"};
 	char w[128], want[64];
 
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
-		snprintf(w, sizeof(w), "{\"field\":\"a\",\"op\":\"%s\"}", need[i]);
-		snprintf(want, sizeof(want), "where.value: required for op \"%s\"",
+		snprintf(w, sizeof(w), "{\"field\":\"a\",\"op\":\"%s\"}",
 		         need[i]);
+		snprintf(want, sizeof(want),
+		         "where.value: required for op \"%s\"", need[i]);
 		expect_compile_error(w, want, NULL);
 	}
-	expect_compile_error("{\"field\":\"a\",\"op\":\"contains\",\"value\":1}",
-	                     "where.value: expected a string for op "
-	                     "\"contains\"", "got a number");
-	expect_compile_error("{\"field\":\"a\",\"op\":\"prefix\",\"value\":null}",
-	                     "where.value: expected a string for op \"prefix\"",
-	                     "got null");
+	expect_compile_error(
+	    "{\"field\":\"a\",\"op\":\"contains\",\"value\":1}",
+	    "where.value: expected a string for op "
+	    "\"contains\"",
+	    "got a number");
+	expect_compile_error(
+	    "{\"field\":\"a\",\"op\":\"prefix\",\"value\":null}",
+	    "where.value: expected a string for op \"prefix\"", "got null");
 	expect_compile_error("{\"field\":\"a\",\"op\":\"lt\",\"value\":true}",
 	                     "where.value: expected a number or a string",
 	                     "\"lt\"");
@@ -763,9 +886,9 @@ START_TEST(err_value)
 	                     "got an array");
 	expect_compile_error("{\"field\":\"a\",\"op\":\"exists\",\"value\":1}",
 	                     "where.value: expected true or false", "exists");
-	expect_compile_error("{\"field\":\"a\",\"op\":\"matches\",\"value\":{}}",
-	                     "where.value: expected a string",
-	                     "regular expression");
+	expect_compile_error(
+	    "{\"field\":\"a\",\"op\":\"matches\",\"value\":{}}",
+	    "where.value: expected a string", "regular expression");
 }
 END_TEST
 
@@ -774,7 +897,8 @@ START_TEST(err_regex)
 	expect_compile_error("{\"field\":\"a\",\"op\":\"matches\","
 	                     "\"value\":\"(unclosed\"}",
 	                     "where.value: invalid regular expression "
-	                     "\"(unclosed\": ", NULL);
+	                     "\"(unclosed\": ",
+	                     NULL);
 	expect_compile_error("{\"field\":\"a\",\"op\":\"matches\","
 	                     "\"value\":\"[a-\"}",
 	                     "where.value: invalid regular expression", NULL);
@@ -785,51 +909,63 @@ START_TEST(err_lists)
 {
 	expect_compile_error("{\"any\":[]}",
 	                     "where.any: expected a non-empty array of "
-	                     "conditions", NULL);
+	                     "conditions",
+	                     NULL);
 	expect_compile_error("{\"any\":{}}",
 	                     "where.any: expected a non-empty array of "
-	                     "conditions", "got an object");
+	                     "conditions",
+	                     "got an object");
 	expect_compile_error("{\"all\":\"x\"}",
 	                     "where.all: expected a non-empty array", NULL);
-	expect_compile_error("{\"any\":[" T ",{\"field\":\"a\",\"op\":\"bogus\","
-	                     "\"value\":1}]}",
-	                     "where.any[1].op: unknown operator \"bogus\"",
-	                     NULL);
-	expect_compile_error("{\"all\":[{\"not\":{\"op\":\"eq\",\"value\":1}}]}",
-	                     "where.all[0].not.field: required", NULL);
+	expect_compile_error(
+	    "{\"any\":[" T ",{\"field\":\"a\",\"op\":\"bogus\","
+	    "\"value\":1}]}",
+	    "where.any[1].op: unknown operator \"bogus\"", NULL);
+	expect_compile_error(
+	    "{\"all\":[{\"not\":{\"op\":\"eq\",\"value\":1}}]}",
+	    "where.all[0].not.field: required", NULL);
 	expect_compile_error("{\"all\":[" T ",5]}",
 	                     "where.all[1]: expected a condition object",
 	                     "got a number");
-	expect_compile_error("{\"not\":[]}", "where.not: expected a condition "
-	                     "object", "got an array");
+	expect_compile_error("{\"not\":[]}",
+	                     "where.not: expected a condition "
+	                     "object",
+	                     "got an array");
 }
 END_TEST
 
 START_TEST(err_shape)
 {
-	expect_compile_error("{}", "where: expected one of field/op/value, all, "
-	                     "any, not, value_contains", NULL);
+	expect_compile_error("{}",
+	                     "where: expected one of field/op/value, all, "
+	                     "any, not, value_contains",
+	                     NULL);
 	expect_compile_error("\"level == ERROR\"",
 	                     "where: expected a condition object",
 	                     "got a string");
 	expect_compile_error("{\"feild\":\"a\",\"op\":\"eq\",\"value\":1}",
-	                     "where.feild: unknown field", "did you mean field?");
-	expect_compile_error("{\"field\":\"a\",\"op\":\"eq\",\"value\":1,"
-	                     "\"extra\":true}",
-	                     "where.extra: unknown field; expected one of field, "
-	                     "op, value, all, any, not, value_contains", NULL);
-	expect_compile_error("{\"bogus\":1}", "where.bogus: unknown field", NULL);
+	                     "where.feild: unknown field",
+	                     "did you mean field?");
+	expect_compile_error(
+	    "{\"field\":\"a\",\"op\":\"eq\",\"value\":1,"
+	    "\"extra\":true}",
+	    "where.extra: unknown field; expected one of field, "
+	    "op, value, all, any, not, value_contains",
+	    NULL);
+	expect_compile_error("{\"bogus\":1}", "where.bogus: unknown field",
+	                     NULL);
 	expect_compile_error("{\"all\":[" T "],\"any\":[" T "]}",
 	                     "where: expected only one of", "nest them");
 	expect_compile_error("{\"field\":\"a\",\"op\":\"eq\",\"value\":1,"
 	                     "\"not\":" T "}",
 	                     "where: expected only one of", NULL);
-	expect_compile_error("{\"value_contains\":\"\"}",
-	                     "where.value_contains: expected a non-empty string",
-	                     NULL);
-	expect_compile_error("{\"value_contains\":5}",
-	                     "where.value_contains: expected a non-empty string",
-	                     "got a number");
+	expect_compile_error(
+	    "{\"value_contains\":\"\"}",
+	    "where.value_contains: expected a non-empty string", NULL);
+	expect_compile_error(
+	    "{\"value_contains\":5}",
+	    "where.value_contains: expected a non-empty string",
+	    "got a number");
 }
 END_TEST
 
@@ -839,7 +975,8 @@ START_TEST(err_collects_all)
 	char *e = compile_errors(
 	    "{\"any\":[{\"field\":\"\",\"op\":\"bogus\"},"
 	    "{\"field\":\"a\",\"op\":\"matches\",\"value\":\"(\"},"
-	    "{\"not\":{\"value_contains\":1}}]}", &n);
+	    "{\"not\":{\"value_contains\":1}}]}",
+	    &n);
 
 	ck_assert_uint_eq(n, 4);
 	assert_has(e, "where.any[0].field: ");
@@ -852,7 +989,7 @@ END_TEST
 
 START_TEST(custom_path)
 {
-	struct errlist errs = { 0 };
+	struct errlist errs = {0};
 	json_t *w = json_loads("{\"field\":\"a\",\"op\":\"nope\"}", 0, NULL);
 
 	ck_assert_ptr_null(pred_compile(w, "operators[2].where", &errs));

@@ -66,7 +66,8 @@ static struct ckpt_store *open_store(const struct ckpt_io *io)
 	return st;
 }
 
-static char *path_of(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *path_of(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 static char *path_of(const char *fmt, ...)
 {
 	char rel[512];
@@ -152,7 +153,8 @@ static unsigned char *random_bytes(size_t n, unsigned seed)
 
 static void payload_for(uint64_t id, int task, char *buf, size_t len)
 {
-	snprintf(buf, len, "state of task %d in checkpoint %" PRIu64
+	snprintf(buf, len,
+	         "state of task %d in checkpoint %" PRIu64
 	         " -- aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 	         task, id);
 }
@@ -272,8 +274,8 @@ END_TEST
 
 START_TEST(state_task_names)
 {
-	static const char *bad[] = {"", "a/b", "..", ".hidden", "a..b", "a b",
-	                            "caf\xc3\xa9", "x\n"};
+	static const char *bad[] = {"",     "a/b", "..",          ".hidden",
+	                            "a..b", "a b", "caf\xc3\xa9", "x\n"};
 	struct ckpt_store *st = open_store(NULL);
 	char longname[101];
 
@@ -285,12 +287,12 @@ START_TEST(state_task_names)
 	}
 	memset(longname, 'a', 100);
 	longname[100] = '\0';
-	ck_assert_int_eq(ckpt_write_state(st, 1, longname, 1, "x", 1, NULL,
-	                                  err, sizeof(err)),
+	ck_assert_int_eq(ckpt_write_state(st, 1, longname, 1, "x", 1, NULL, err,
+	                                  sizeof(err)),
 	                 -1);
 	longname[99] = '\0';
-	ck_assert_int_eq(ckpt_write_state(st, 1, longname, 1, "x", 1, NULL,
-	                                  err, sizeof(err)),
+	ck_assert_int_eq(ckpt_write_state(st, 1, longname, 1, "x", 1, NULL, err,
+	                                  sizeof(err)),
 	                 0);
 	ck_assert_int_eq(ckpt_write_state(st, 1, "Op_1.x-2", 1, "x", 1, NULL,
 	                                  err, sizeof(err)),
@@ -311,8 +313,15 @@ START_TEST(state_truncated)
 	                                  err, sizeof(err)),
 	                 0);
 	orig = read_all(path, &len);
-	size_t cuts[] = {0, 5, HDR_LEN - 1, HDR_LEN, HDR_LEN + 10, len / 2,
-	                 len - TRAILER_LEN - 1, len - TRAILER_LEN, len - 9,
+	size_t cuts[] = {0,
+	                 5,
+	                 HDR_LEN - 1,
+	                 HDR_LEN,
+	                 HDR_LEN + 10,
+	                 len / 2,
+	                 len - TRAILER_LEN - 1,
+	                 len - TRAILER_LEN,
+	                 len - 9,
 	                 len - 1};
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
 		write_all(path, orig, cuts[i]);
@@ -471,12 +480,12 @@ START_TEST(state_expect_mismatch)
 	struct ckpt_store *st = open_store(NULL);
 	struct ckpt_file_info a, b, e;
 
-	ck_assert_int_eq(ckpt_write_state(st, 1, "a", 1, "aaaa", 4, &a, err,
-	                                  sizeof(err)),
-	                 0);
-	ck_assert_int_eq(ckpt_write_state(st, 1, "b", 1, "bbbb", 4, &b, err,
-	                                  sizeof(err)),
-	                 0);
+	ck_assert_int_eq(
+	    ckpt_write_state(st, 1, "a", 1, "aaaa", 4, &a, err, sizeof(err)),
+	    0);
+	ck_assert_int_eq(
+	    ckpt_write_state(st, 1, "b", 1, "bbbb", 4, &b, err, sizeof(err)),
+	    0);
 	ck_assert_uint_eq(a.size, b.size);
 	ck_assert_uint_ne(a.checksum, b.checksum);
 	e = a;
@@ -531,8 +540,9 @@ START_TEST(meta_roundtrip)
 		size_t len;
 		char *text = (char *)read_all(path, &len);
 		text[len] = '\0';
-		ck_assert_ptr_nonnull(strstr(text, "\"completed_at_utc\": "
-		                                   "\"1970-01-01T00:00:07.005Z\""));
+		ck_assert_ptr_nonnull(strstr(text,
+		                             "\"completed_at_utc\": "
+		                             "\"1970-01-01T00:00:07.005Z\""));
 		ck_assert_ptr_nonnull(strstr(text, "\"checksum\": \""));
 		free(text);
 	}
@@ -609,7 +619,8 @@ START_TEST(meta_bad_files)
 	     "\"0000000000000001\",\"state_version\":1}],\"offsets\":{}}",
 	     "is not <task>.state"},
 	    {"{\"format\":1,\"id\":5,\"job\":\"j\",\"fingerprint\":\"f\","
-	     "\"triggered_at\":1,\"completed_at\":2,\"tasks\":[{\"task\":\"a/b\","
+	     "\"triggered_at\":1,\"completed_at\":2,\"tasks\":[{\"task\":\"a/"
+	     "b\","
 	     "\"file\":\"b.state\",\"size\":1,\"checksum\":"
 	     "\"0000000000000001\",\"state_version\":1}],\"offsets\":{}}",
 	     "tasks[0].task \"a/b\" is not a valid task name"},
@@ -1090,9 +1101,10 @@ START_TEST(lock_other_process_killed)
 	child = fork();
 	ck_assert_int_ge(child, 0);
 	if (child == 0) {
-		struct ckpt_store *cs = ckpt_store_open(tmpdir, NULL, err,
-		                                        sizeof(err));
-		c = cs && ckpt_store_lock(cs, err, sizeof(err)) == 0 ? 'y' : 'n';
+		struct ckpt_store *cs =
+		    ckpt_store_open(tmpdir, NULL, err, sizeof(err));
+		c = cs && ckpt_store_lock(cs, err, sizeof(err)) == 0 ? 'y'
+		                                                     : 'n';
 		if (write(pipefd[1], &c, 1) != 1)
 			_exit(1);
 		for (;;)
@@ -1330,19 +1342,19 @@ static struct dirent *f_readdir(DIR *d)
 
 /* Calls left out (rename, flock, ...) are the POSIX ones. */
 static const struct ckpt_io faulty_io = {
-	.open = f_open,
-	.write = f_write,
-	.fsync = f_fsync,
-	.close = f_close,
-	.mkdir = f_mkdir,
-	.pread = f_pread,
-	.fstat = f_fstat,
-	.fstatat = f_fstatat,
-	.openat = f_openat,
-	.unlinkat = f_unlinkat,
-	.renameat = f_renameat,
-	.fdopendir = f_fdopendir,
-	.readdir = f_readdir,
+    .open = f_open,
+    .write = f_write,
+    .fsync = f_fsync,
+    .close = f_close,
+    .mkdir = f_mkdir,
+    .pread = f_pread,
+    .fstat = f_fstat,
+    .fstatat = f_fstatat,
+    .openat = f_openat,
+    .unlinkat = f_unlinkat,
+    .renameat = f_renameat,
+    .fdopendir = f_fdopendir,
+    .readdir = f_readdir,
 };
 
 static void arm(enum op op, int nth, int e)
@@ -1382,18 +1394,24 @@ START_TEST(fault_write_state)
 	 * fsync, close, rename; no directory fsync (_metadata's write does
 	 * that). */
 	static const struct fault_case cases[] = {
-	    {OP_OPENAT, 1, EACCES, "creating chk-2/t5.state.tmp: Permission "
-	                           "denied"},
-	    {OP_WRITE, 1, ENOSPC, "writing chk-2/t5.state.tmp: No space left "
-	                          "on device"},
-	    {OP_FSYNC, 1, EIO, "syncing chk-2/t5.state.tmp: Input/output "
-	                       "error"},
-	    {OP_CLOSE, 1, EIO, "closing chk-2/t5.state.tmp: Input/output "
-	                       "error"},
-	    {OP_RENAMEAT, 1, EXDEV, "renaming chk-2/t5.state.tmp to t5.state: "
-	                            "Invalid cross-device link"},
-	    {OP_RENAMEAT, 1, EIO, "renaming chk-2/t5.state.tmp to t5.state: "
-	                          "Input/output error"},
+	    {OP_OPENAT, 1, EACCES,
+	     "creating chk-2/t5.state.tmp: Permission "
+	     "denied"},
+	    {OP_WRITE, 1, ENOSPC,
+	     "writing chk-2/t5.state.tmp: No space left "
+	     "on device"},
+	    {OP_FSYNC, 1, EIO,
+	     "syncing chk-2/t5.state.tmp: Input/output "
+	     "error"},
+	    {OP_CLOSE, 1, EIO,
+	     "closing chk-2/t5.state.tmp: Input/output "
+	     "error"},
+	    {OP_RENAMEAT, 1, EXDEV,
+	     "renaming chk-2/t5.state.tmp to t5.state: "
+	     "Invalid cross-device link"},
+	    {OP_RENAMEAT, 1, EIO,
+	     "renaming chk-2/t5.state.tmp to t5.state: "
+	     "Input/output error"},
 	};
 	const struct fault_case *fc = &cases[_i];
 	struct ckpt_store *good = open_store(NULL);
@@ -1406,8 +1424,8 @@ START_TEST(fault_write_state)
 	ck_assert_int_eq(ckpt_write_state(st, 2, "t5", 1, "payload", 7, &info,
 	                                  err, sizeof(err)),
 	                 -1);
-	ck_assert_msg(strstr(err, fc->step), "wanted \"%s\", got: %s",
-	              fc->step, err);
+	ck_assert_msg(strstr(err, fc->step), "wanted \"%s\", got: %s", fc->step,
+	              err);
 	check_untouched(good, "t5.state");
 	ckpt_store_close(st);
 	ckpt_store_close(good);
@@ -1420,25 +1438,32 @@ START_TEST(fault_write_meta)
 	 * of chk-2/ (the task files' renames), then the write as above
 	 * within chk-2/ and its fsync again. */
 	static const struct fault_case cases[] = {
-	    {OP_MKDIR, 1, EROFS, "creating directory chk-2: Read-only file "
-	                         "system"},
-	    {OP_OPEN, 1, EMFILE, "opening directory chk-2: Too many open "
-	                         "files"},
+	    {OP_MKDIR, 1, EROFS,
+	     "creating directory chk-2: Read-only file "
+	     "system"},
+	    {OP_OPEN, 1, EMFILE,
+	     "opening directory chk-2: Too many open "
+	     "files"},
 	    {OP_OPEN, 2, EMFILE, "to sync it: Too many open files"}, /* DIR */
 	    {OP_FSYNC, 1, EIO, "Input/output error"}, /* syncing DIR */
 	    {OP_FSYNC, 2, EIO, "syncing directory chk-2: Input/output error"},
-	    {OP_UNLINKAT, 1, EACCES, "removing the leftover "
-	                             "chk-2/_metadata.tmp: Permission denied"},
+	    {OP_UNLINKAT, 1, EACCES,
+	     "removing the leftover "
+	     "chk-2/_metadata.tmp: Permission denied"},
 	    {OP_OPENAT, 1, ENOSPC, "creating chk-2/_metadata.tmp: No space"},
-	    {OP_WRITE, 1, ENOSPC, "writing chk-2/_metadata.tmp: No space left "
-	                          "on device"},
-	    {OP_FSYNC, 3, EIO, "syncing chk-2/_metadata.tmp: Input/output "
-	                       "error"},
+	    {OP_WRITE, 1, ENOSPC,
+	     "writing chk-2/_metadata.tmp: No space left "
+	     "on device"},
+	    {OP_FSYNC, 3, EIO,
+	     "syncing chk-2/_metadata.tmp: Input/output "
+	     "error"},
 	    {OP_CLOSE, 2, EIO, "closing chk-2/_metadata.tmp"},
-	    {OP_RENAMEAT, 1, EXDEV, "renaming chk-2/_metadata.tmp to "
-	                            "_metadata: Invalid cross-device link"},
-	    {OP_RENAMEAT, 1, EIO, "renaming chk-2/_metadata.tmp to _metadata: "
-	                          "Input/output error"},
+	    {OP_RENAMEAT, 1, EXDEV,
+	     "renaming chk-2/_metadata.tmp to "
+	     "_metadata: Invalid cross-device link"},
+	    {OP_RENAMEAT, 1, EIO,
+	     "renaming chk-2/_metadata.tmp to _metadata: "
+	     "Input/output error"},
 	    {OP_FSYNC, 4, EIO, "syncing directory chk-2: Input/output error"},
 	};
 	const struct fault_case *fc = &cases[_i];
@@ -1454,8 +1479,8 @@ START_TEST(fault_write_meta)
 	m.id = 2;
 	arm(fc->op, fc->nth, fc->err);
 	ck_assert_int_eq(ckpt_write_meta(st, &m, err, sizeof(err)), -1);
-	ck_assert_msg(strstr(err, fc->step), "wanted \"%s\", got: %s",
-	              fc->step, err);
+	ck_assert_msg(strstr(err, fc->step), "wanted \"%s\", got: %s", fc->step,
+	              err);
 	check_untouched(good, "_metadata");
 	/* A restart now takes checkpoint 1. */
 	ck_assert_int_eq(ckpt_find_latest(good, &m, NULL, collect, &rep), 1);
@@ -1473,9 +1498,8 @@ START_TEST(fault_new_dir_sync)
 
 	/* A task file fsyncs itself only, even when it creates chk-4/. */
 	arm(OP_OPEN, 0, 0);
-	ck_assert_int_eq(ckpt_write_state(st, 4, "t", 1, "x", 1, NULL, err,
-	                                  sizeof(err)),
-	                 0);
+	ck_assert_int_eq(
+	    ckpt_write_state(st, 4, "t", 1, "x", 1, NULL, err, sizeof(err)), 0);
 	ck_assert_int_eq(fault.calls[OP_MKDIR], 1);
 	ck_assert_int_eq(fault.calls[OP_FSYNC], 1);
 	/* _metadata syncs DIR first (chk-4/ itself), then chk-4/. */
@@ -1490,9 +1514,9 @@ START_TEST(fault_new_dir_sync)
 	              err);
 	ck_assert_int_eq(fault.calls[OP_FSYNC], 4);
 	arm(OP_MKDIR, 1, ENOSPC);
-	ck_assert_int_eq(ckpt_write_state(st, 5, "t", 1, "x", 1, NULL, err,
-	                                  sizeof(err)),
-	                 -1);
+	ck_assert_int_eq(
+	    ckpt_write_state(st, 5, "t", 1, "x", 1, NULL, err, sizeof(err)),
+	    -1);
 	ck_assert_msg(strstr(err, "creating directory chk-5: No space"), "%s",
 	              err);
 	ckpt_store_close(st);
@@ -1513,8 +1537,8 @@ START_TEST(short_writes_and_eintr)
 	                               sizeof(err)) == 0,
 	              "%s", err);
 	ck_assert_int_gt(fault.calls[OP_WRITE], 10000);
-	ck_assert_int_eq(ckpt_read_state(st, 1, "t", &info, &p, &len, NULL,
-	                                 err, sizeof(err)),
+	ck_assert_int_eq(ckpt_read_state(st, 1, "t", &info, &p, &len, NULL, err,
+	                                 sizeof(err)),
 	                 0);
 	ck_assert_uint_eq(len, 20000);
 	ck_assert_int_eq(memcmp(p, data, len), 0);
@@ -1535,8 +1559,8 @@ START_TEST(write_after_chk_dir_swapped)
 	ck_assert_int_eq(mkdir(outside, 0755), 0);
 	arm(OP_OPEN, 0, 0);
 	fault.swap_to = outside;
-	ck_assert_msg(ckpt_write_state(st, 2, "t5", 1, "payload", 7, NULL,
-	                               err, sizeof(err)) == 0,
+	ck_assert_msg(ckpt_write_state(st, 2, "t5", 1, "payload", 7, NULL, err,
+	                               sizeof(err)) == 0,
 	              "%s", err);
 	there = path_of("outside/t5.state");
 	moved = path_of("chk-2.moved/t5.state");
@@ -1639,8 +1663,7 @@ START_TEST(fault_read_verify)
 }
 END_TEST
 
-static char *listing_io(const char *dir, const struct ckpt_io *io,
-                        int *rc);
+static char *listing_io(const char *dir, const struct ckpt_io *io, int *rc);
 
 /* The line of `weir checkpoints` output that starts with id. */
 static char *listing_row(const char *out, const char *id)
@@ -1765,15 +1788,15 @@ START_TEST(listing_output)
 	damage_ckpt(2, FLIP);
 	out = listing(tmpdir, &rc);
 	ck_assert_int_eq(rc, 0);
-	for (char *s = strtok(out, "\n"); s && nlines < 8; s = strtok(NULL, "\n"))
+	for (char *s = strtok(out, "\n"); s && nlines < 8;
+	     s = strtok(NULL, "\n"))
 		lines[nlines++] = s;
 	ck_assert_int_eq(nlines, 5);
-	ck_assert_msg(strncmp(lines[0], "ID", 2) == 0 &&
-	                  strstr(lines[0], "COMPLETED") &&
-	                  strstr(lines[0], "SIZE") &&
-	                  strstr(lines[0], "STATUS") &&
-	                  strstr(lines[0], "OFFSETS"),
-	              "%s", lines[0]);
+	ck_assert_msg(
+	    strncmp(lines[0], "ID", 2) == 0 && strstr(lines[0], "COMPLETED") &&
+	        strstr(lines[0], "SIZE") && strstr(lines[0], "STATUS") &&
+	        strstr(lines[0], "OFFSETS"),
+	    "%s", lines[0]);
 	ck_assert_msg(strncmp(lines[1], "10 ", 3) == 0 &&
 	                  strstr(lines[1], " complete ") &&
 	                  strstr(lines[1], "1970-01-01T00:00:10.005Z") &&
@@ -1796,7 +1819,8 @@ START_TEST(listing_output)
 	for (int i = 1; i < nlines; i++) {
 		if (i != 2)
 			ck_assert_int_eq(strstr(lines[i], "1970") - lines[i],
-			                 strstr(lines[0], "COMPLETED") - lines[0]);
+			                 strstr(lines[0], "COMPLETED") -
+			                     lines[0]);
 		size_t col = (size_t)(strstr(lines[0], "OFFSETS") - lines[0]);
 		const char *want = i == 2 ? "-" : "logs[0]=120";
 		ck_assert_uint_gt(strlen(lines[i]), col);
@@ -1975,8 +1999,8 @@ START_TEST(state_size_checked_first)
 	                  strstr(cr.msg, "the file is truncated or was "
 	                                 "replaced"),
 	              "%s", cr.msg);
-	ck_assert_msg(cr.maxrss_kib < 100 * 1024,
-	              "verifying used %ld KiB", cr.maxrss_kib);
+	ck_assert_msg(cr.maxrss_kib < 100 * 1024, "verifying used %ld KiB",
+	              cr.maxrss_kib);
 	free(state);
 	ckpt_store_close(st);
 }
@@ -2002,8 +2026,8 @@ static void write_bomb(uint64_t id, const char *task, const char *head,
 	memset(&prefs, 0, sizeof(prefs));
 	prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
 	prefs.frameInfo.contentSize = total;
-	ck_assert(!LZ4F_isError(
-	    LZ4F_createCompressionContext(&cctx, LZ4F_VERSION)));
+	ck_assert(
+	    !LZ4F_isError(LZ4F_createCompressionContext(&cctx, LZ4F_VERSION)));
 	bound = LZ4F_compressBound(sizeof(zero), &prefs) + 64;
 	dst = xmalloc(bound);
 	memcpy(hdr, "WEIRSTAT", 8);
@@ -2058,8 +2082,12 @@ START_TEST(state_lz4_bomb)
 {
 	struct ckpt_store *st = open_store(NULL);
 	struct ckpt_task_entry t = {.task = "t0"};
-	struct ckpt_meta m = {.job = "job1", .fingerprint = "fp", .id = 1,
-	                      .tasks = &t, .ntasks = 1, .offsets_json = "{}"};
+	struct ckpt_meta m = {.job = "job1",
+	                      .fingerprint = "fp",
+	                      .id = 1,
+	                      .tasks = &t,
+	                      .ntasks = 1,
+	                      .offsets_json = "{}"};
 	struct child_run cr;
 
 	char *dir = path_of("chk-1");
@@ -2068,7 +2096,8 @@ START_TEST(state_lz4_bomb)
 	free(dir);
 	write_bomb(1, "t0", "state", (uint64_t)1 << 30, &t.file);
 	ck_assert_uint_lt(t.file.size, 8u << 20);
-	ck_assert_msg(ckpt_write_meta(st, &m, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(ckpt_write_meta(st, &m, err, sizeof(err)) == 0, "%s",
+	              err);
 	in_child(st, 1, true, &cr);
 	ck_assert_msg(cr.status == 0, "verify: %s", cr.msg);
 	ck_assert_msg(cr.maxrss_kib < 100 * 1024,
@@ -2151,11 +2180,12 @@ START_TEST(meta_many_tasks)
 		f = fopen(meta, "w");
 		ck_assert_ptr_nonnull(f);
 		fprintf(f, "{\"format\":1,\"id\":1,\"job\":\"j\","
-		        "\"fingerprint\":\"f\",\"triggered_at\":1,"
-		        "\"completed_at\":2,\"offsets\":{},\"tasks\":[");
+		           "\"fingerprint\":\"f\",\"triggered_at\":1,"
+		           "\"completed_at\":2,\"offsets\":{},\"tasks\":[");
 		for (int i = 0; i < N; i++) {
 			int k = dup && i == N - 1 ? 5 : N - i;
-			fprintf(f, "%s{\"task\":\"t%d\",\"file\":\"t%d.state\","
+			fprintf(f,
+			        "%s{\"task\":\"t%d\",\"file\":\"t%d.state\","
 			        "\"size\":40,\"checksum\":\"0000000000000001\","
 			        "\"state_version\":1}",
 			        i ? "," : "", k, k);
@@ -2164,16 +2194,15 @@ START_TEST(meta_many_tasks)
 		ck_assert_int_eq(fclose(f), 0);
 		t0 = now_mono_us();
 		if (!dup) {
-			ck_assert_msg(ckpt_read_meta(st, 1, &m, err,
-			                             sizeof(err)) == 0,
-			              "%s", err);
+			ck_assert_msg(
+			    ckpt_read_meta(st, 1, &m, err, sizeof(err)) == 0,
+			    "%s", err);
 			ck_assert_uint_eq(m.ntasks, N);
 			ck_assert_str_eq(m.tasks[0].task, "t100000");
 			ckpt_meta_clear(&m);
 		} else {
-			ck_assert_int_eq(ckpt_read_meta(st, 1, &m, err,
-			                                sizeof(err)),
-			                 -1);
+			ck_assert_int_eq(
+			    ckpt_read_meta(st, 1, &m, err, sizeof(err)), -1);
 			ck_assert_msg(strstr(err, "chk-1/_metadata: "
 			                          "tasks[99995] and "
 			                          "tasks[99999] are both "
@@ -2232,8 +2261,8 @@ END_TEST
 START_TEST(listing_no_tasks)
 {
 	struct ckpt_store *st = open_store(NULL);
-	struct ckpt_meta m = {.job = "j", .fingerprint = "f", .id = 4,
-	                      .offsets_json = "{}"};
+	struct ckpt_meta m = {
+	    .job = "j", .fingerprint = "f", .id = 4, .offsets_json = "{}"};
 	char *out;
 	int rc;
 

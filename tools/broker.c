@@ -72,18 +72,18 @@ int bind(int fd, __CONST_SOCKADDR_ARG arg, socklen_t len)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: weir broker [--port N] [--topic NAME:PARTITIONS]...\n"
-	        "Runs an embedded Kafka broker (librdkafka's mock cluster) on "
-	        "127.0.0.1\nand prints its bootstrap address first on stdout. "
-	        "Stops on SIGINT/SIGTERM.\n"
-	        "For failure tests: SIGUSR1 takes the broker down (connections "
-	        "dropped,\nnew ones refused), SIGUSR2 brings it back; topics "
-	        "and data are kept.\nEach stdin line \"fail API ERROR [COUNT]\" "
-	        "makes the next COUNT requests of\nthat API fail with that "
-	        "error, e.g. \"fail EndTxn PRODUCER_FENCED\".\nEach line "
-	        "\"delay API MS [NTH]\" holds the response to the NTH next "
-	        "request\nof that API (default 1) for MS milliseconds.\n");
+	fprintf(
+	    f, "usage: weir broker [--port N] [--topic NAME:PARTITIONS]...\n"
+	       "Runs an embedded Kafka broker (librdkafka's mock cluster) on "
+	       "127.0.0.1\nand prints its bootstrap address first on stdout. "
+	       "Stops on SIGINT/SIGTERM.\n"
+	       "For failure tests: SIGUSR1 takes the broker down (connections "
+	       "dropped,\nnew ones refused), SIGUSR2 brings it back; topics "
+	       "and data are kept.\nEach stdin line \"fail API ERROR [COUNT]\" "
+	       "makes the next COUNT requests of\nthat API fail with that "
+	       "error, e.g. \"fail EndTxn PRODUCER_FENCED\".\nEach line "
+	       "\"delay API MS [NTH]\" holds the response to the NTH next "
+	       "request\nof that API (default 1) for MS milliseconds.\n");
 }
 
 struct topic_arg {
@@ -100,14 +100,16 @@ static int parse_topic(const char *s, struct topic_arg *out)
 	if (!colon || colon == s) {
 		fprintf(stderr,
 		        "weir broker: --topic %s: expected NAME:PARTITIONS, "
-		        "e.g. --topic logs:4\n", s);
+		        "e.g. --topic logs:4\n",
+		        s);
 		return -1;
 	}
 	n = strtol(colon + 1, &end, 10);
 	if (*end || n < 1 || n > 10000) {
 		fprintf(stderr,
 		        "weir broker: --topic %s: the partition count must be "
-		        "a whole number from 1 to 10000\n", s);
+		        "a whole number from 1 to 10000\n",
+		        s);
 		return -1;
 	}
 	out->name = xstrndup(s, (size_t)(colon - s));
@@ -122,13 +124,20 @@ static const struct {
 	const char *name;
 	int16_t key;
 } apis[] = {
-    {"Produce", 0},          {"Fetch", 1},
-    {"ListOffsets", 2},      {"Metadata", 3},
-    {"OffsetCommit", 8},     {"OffsetFetch", 9},
-    {"FindCoordinator", 10}, {"JoinGroup", 11},
-    {"Heartbeat", 12},       {"InitProducerId", 22},
-    {"AddPartitionsToTxn", 24}, {"AddOffsetsToTxn", 25},
-    {"EndTxn", 26},          {"TxnOffsetCommit", 28},
+    {"Produce", 0},
+    {"Fetch", 1},
+    {"ListOffsets", 2},
+    {"Metadata", 3},
+    {"OffsetCommit", 8},
+    {"OffsetFetch", 9},
+    {"FindCoordinator", 10},
+    {"JoinGroup", 11},
+    {"Heartbeat", 12},
+    {"InitProducerId", 22},
+    {"AddPartitionsToTxn", 24},
+    {"AddOffsetsToTxn", 25},
+    {"EndTxn", 26},
+    {"TxnOffsetCommit", 28},
 };
 
 static int api_key(const char *name)
@@ -180,14 +189,17 @@ static void control_fail(rd_kafka_mock_cluster_t *mc, const char *line)
 	int key;
 
 	if (n < 2 || count < 1 || count > 1000) {
-		log_warn("broker", "stdin: \"%s\" is not a command; expected "
-		         "\"fail API ERROR [COUNT]\"", line);
+		log_warn("broker",
+		         "stdin: \"%s\" is not a command; expected "
+		         "\"fail API ERROR [COUNT]\"",
+		         line);
 		return;
 	}
 	if ((key = known_api(api)) < 0)
 		return;
 	if (error_code(err, &code) < 0) {
-		log_warn("broker", "stdin: unknown error \"%s\"; use the "
+		log_warn("broker",
+		         "stdin: unknown error \"%s\"; use the "
 		         "names rd_kafka_err2name prints, e.g. PRODUCER_FENCED",
 		         err);
 		return;
@@ -209,9 +221,11 @@ static void control_delay(rd_kafka_mock_cluster_t *mc, const char *line)
 	int key;
 
 	if (n < 2 || ms < 1 || ms > 600000 || nth < 1 || nth > 1000) {
-		log_warn("broker", "stdin: \"%s\" is not a command; expected "
+		log_warn("broker",
+		         "stdin: \"%s\" is not a command; expected "
 		         "\"delay API MS [NTH]\" (MS 1 to 600000, NTH 1 to "
-		         "1000)", line);
+		         "1000)",
+		         line);
 		return;
 	}
 	if ((key = known_api(api)) < 0)
@@ -220,8 +234,10 @@ static void control_delay(rd_kafka_mock_cluster_t *mc, const char *line)
 		rd_kafka_mock_broker_push_request_error_rtts(
 		    mc, 1, (int16_t)key, 1, RD_KAFKA_RESP_ERR_NO_ERROR,
 		    i == nth ? (int)ms : 0);
-	log_info("broker", "the response to %s request %ld from now is held "
-	         "for %ld ms", api, nth, ms);
+	log_info("broker",
+	         "the response to %s request %ld from now is held "
+	         "for %ld ms",
+	         api, nth, ms);
 }
 
 static void control_line(rd_kafka_mock_cluster_t *mc, char *line)
@@ -267,7 +283,8 @@ int main(int argc, char **argv)
 			long p = strtol(argv[++i], &end, 10);
 
 			if (*end || p < 1 || p > 65535) {
-				fprintf(stderr, "weir broker: --port %s: "
+				fprintf(stderr,
+				        "weir broker: --port %s: "
 				        "expected a port from 1 to 65535\n",
 				        argv[i]);
 				goto out;
@@ -305,8 +322,7 @@ int main(int argc, char **argv)
 	atomic_store(&wanted_port, port);
 	mc = rd_kafka_mock_cluster_new(rk, 1);
 	if (!mc || (port && atomic_load(&wanted_port) != 0)) {
-		fprintf(stderr,
-		        "weir broker: cannot start the broker%s%s\n",
+		fprintf(stderr, "weir broker: cannot start the broker%s%s\n",
 		        port ? ": is port in use? try another --port, or none"
 		             : "",
 		        "");
@@ -316,8 +332,10 @@ int main(int argc, char **argv)
 		rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
 		    mc, topics[i].name, topics[i].partitions, 1);
 		if (err) {
-			fprintf(stderr, "weir broker: cannot create topic %s: "
-			        "%s\n", topics[i].name, rd_kafka_err2str(err));
+			fprintf(stderr,
+			        "weir broker: cannot create topic %s: "
+			        "%s\n",
+			        topics[i].name, rd_kafka_err2str(err));
 			goto out;
 		}
 	}
@@ -327,9 +345,10 @@ int main(int argc, char **argv)
 	 * it may block in fgets until the process exits. */
 	if (pthread_create(&ctl, NULL, control_main, mc) == 0)
 		pthread_detach(ctl);
-	log_info("broker", "serving on %s with %d topic(s); SIGINT or "
-	         "SIGTERM stops it", rd_kafka_mock_cluster_bootstraps(mc),
-	         ntopics);
+	log_info("broker",
+	         "serving on %s with %d topic(s); SIGINT or "
+	         "SIGTERM stops it",
+	         rd_kafka_mock_cluster_bootstraps(mc), ntopics);
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
@@ -339,8 +358,9 @@ int main(int argc, char **argv)
 			else
 				rd_kafka_mock_broker_set_up(mc, 1);
 			log_info("broker", "broker is %s",
-			         sig == SIGUSR1 ? "down (SIGUSR2 brings it back)"
-			                        : "up again");
+			         sig == SIGUSR1
+			             ? "down (SIGUSR2 brings it back)"
+			             : "up again");
 			continue;
 		}
 		break;

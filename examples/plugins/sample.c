@@ -42,17 +42,16 @@
 
 struct sample {
 	uint64_t every;
-	uint64_t seen;          /* records seen by this instance */
-	uint64_t sampled;       /* records forwarded */
+	uint64_t seen;    /* records seen by this instance */
+	uint64_t sampled; /* records forwarded */
 };
 
 static const char *const common_fields[] = {
-	"type", "library", "name", "parallelism", "key", "on_error",
-	"dead_letter_topic",
+    "type",     "library",           "name", "parallelism", "key",
+    "on_error", "dead_letter_topic",
 };
 
-static int sample_open(weir_ctx_t *ctx, const char *config_json,
-                       void **state)
+static int sample_open(weir_ctx_t *ctx, const char *config_json, void **state)
 {
 	struct sample *s;
 	json_error_t jerr;
@@ -73,14 +72,17 @@ static int sample_open(weir_ctx_t *ctx, const char *config_json,
 		if (i == sizeof(common_fields) / sizeof(*common_fields) &&
 		    strcmp(name, "every")) {
 			json_decref(cfg);
-			return weir_error(ctx, "%s: unknown field for sample; "
-			                  "expected every", name);
+			return weir_error(ctx,
+			                  "%s: unknown field for sample; "
+			                  "expected every",
+			                  name);
 		}
 	}
 	v = json_object_get(cfg, "every");
 	if (!json_is_integer(v) || json_integer_value(v) < 1) {
 		json_decref(cfg);
-		return weir_error(ctx, "every: %s: forward every Nth record, "
+		return weir_error(ctx,
+		                  "every: %s: forward every Nth record, "
 		                  "e.g. \"every\": 10",
 		                  v ? "expected an integer >= 1" : "required");
 	}
@@ -129,12 +131,14 @@ static int sample_restore(weir_ctx_t *ctx, void *state, weir_reader_t *r,
 	struct sample *s = state;
 
 	if (version < 1 || version > STATE_VERSION)
-		return weir_error(ctx, "the checkpoint holds sample state "
+		return weir_error(ctx,
+		                  "the checkpoint holds sample state "
 		                  "version %u, this build of sample reads "
 		                  "versions 1 to %d; run a newer build",
 		                  version, STATE_VERSION);
 	if (weir_read_u64(r, &s->seen) != WEIR_OK)
-		return weir_error(ctx, "state version %u is truncated", version);
+		return weir_error(ctx, "state version %u is truncated",
+		                  version);
 	if (version >= 2) {
 		if (weir_read_u64(r, &s->sampled) != WEIR_OK)
 			return weir_error(ctx, "state version %u is truncated",
@@ -143,7 +147,8 @@ static int sample_restore(weir_ctx_t *ctx, void *state, weir_reader_t *r,
 		s->sampled = s->seen / s->every;
 	}
 	if (weir_read_remaining(r) != 0)
-		return weir_error(ctx, "state version %u has %zu bytes too many",
+		return weir_error(ctx,
+		                  "state version %u has %zu bytes too many",
 		                  version, weir_read_remaining(r));
 	weir_log(ctx, "restored state version %u: seen %llu, sampled %llu",
 	         version, (unsigned long long)s->seen,
@@ -164,14 +169,14 @@ static void sample_close(weir_ctx_t *ctx, void *state)
 }
 
 static const weir_operator_t sample_op = {
-	.api_version = WEIR_API_VERSION,
-	.name = "sample",
-	.state_version = STATE_VERSION,
-	.open = sample_open,
-	.process = sample_process,
-	.snapshot = sample_snapshot,
-	.restore = sample_restore,
-	.close = sample_close,
+    .api_version = WEIR_API_VERSION,
+    .name = "sample",
+    .state_version = STATE_VERSION,
+    .open = sample_open,
+    .process = sample_process,
+    .snapshot = sample_snapshot,
+    .restore = sample_restore,
+    .close = sample_close,
 };
 
 const weir_operator_t *weir_plugin_operator(void)

@@ -37,7 +37,7 @@
 #include <weir/weir.h>
 
 struct sessions {
-	char *key_field;        /* the output's name for the key */
+	char *key_field; /* the output's name for the key */
 	char *time_field;
 	char *amount_field;
 	int64_t gap_ms;
@@ -69,8 +69,8 @@ static uint64_t get64(const unsigned char *p)
 
 /* Fields of the operator object that weir itself reads. */
 static const char *const common_fields[] = {
-	"type", "library", "name", "parallelism", "key", "on_error",
-	"dead_letter_topic",
+    "type",     "library",           "name", "parallelism", "key",
+    "on_error", "dead_letter_topic",
 };
 
 static bool is_common(const char *name)
@@ -114,8 +114,10 @@ static char *string_field(weir_ctx_t *ctx, json_t *cfg, const char *name,
 		return NULL;
 	}
 	if (!v && !def) {
-		weir_error(ctx, "%s: required: sessions are kept per key, e.g. "
-		           "\"%s\": \"user\"", name, name);
+		weir_error(ctx,
+		           "%s: required: sessions are kept per key, e.g. "
+		           "\"%s\": \"user\"",
+		           name, name);
 		return NULL;
 	}
 	s = copy_string(v ? json_string_value(v) : def);
@@ -124,8 +126,7 @@ static char *string_field(weir_ctx_t *ctx, json_t *cfg, const char *name,
 	return s;
 }
 
-static int sessions_open(weir_ctx_t *ctx, const char *config_json,
-                         void **state)
+static int sessions_open(weir_ctx_t *ctx, const char *config_json, void **state)
 {
 	struct sessions *s;
 	json_error_t jerr;
@@ -139,9 +140,12 @@ static int sessions_open(weir_ctx_t *ctx, const char *config_json,
 	}
 	json_object_foreach(cfg, name, v) {
 		if (!is_common(name) && strcmp(name, "gap_ms") &&
-		    strcmp(name, "time_field") && strcmp(name, "amount_field")) {
-			weir_error(ctx, "%s: unknown field for sessions; expected "
-			           "gap_ms, time_field or amount_field", name);
+		    strcmp(name, "time_field") &&
+		    strcmp(name, "amount_field")) {
+			weir_error(ctx,
+			           "%s: unknown field for sessions; expected "
+			           "gap_ms, time_field or amount_field",
+			           name);
 			json_decref(cfg);
 			return WEIR_ERR;
 		}
@@ -154,15 +158,16 @@ static int sessions_open(weir_ctx_t *ctx, const char *config_json,
 	s->gap_ms = 30 * 60 * 1000;
 	v = json_object_get(cfg, "gap_ms");
 	if (v && (!json_is_integer(v) || json_integer_value(v) < 0)) {
-		weir_error(ctx, "gap_ms: expected milliseconds, an integer >= 0");
+		weir_error(ctx,
+		           "gap_ms: expected milliseconds, an integer >= 0");
 		goto err;
 	}
 	if (v)
 		s->gap_ms = json_integer_value(v);
 	if (!(s->key_field = string_field(ctx, cfg, "key", NULL)) ||
 	    !(s->time_field = string_field(ctx, cfg, "time_field", "ts")) ||
-	    !(s->amount_field = string_field(ctx, cfg, "amount_field",
-	                                     "amount")))
+	    !(s->amount_field =
+	          string_field(ctx, cfg, "amount_field", "amount")))
 		goto err;
 	json_decref(cfg);
 	*state = s;
@@ -186,8 +191,10 @@ static int load(weir_ctx_t *ctx, struct session *ses)
 	if (rc != WEIR_OK)
 		return rc;
 	if (len != STATE_LEN)
-		return weir_error(ctx, "state of a key has %zu bytes, expected "
-		                  "%d", len, STATE_LEN);
+		return weir_error(ctx,
+		                  "state of a key has %zu bytes, expected "
+		                  "%d",
+		                  len, STATE_LEN);
 	ses->number = get64(v);
 	ses->events = get64((const unsigned char *)v + 8);
 	ses->sum = (int64_t)get64((const unsigned char *)v + 16);
@@ -225,7 +232,8 @@ static int emit(weir_ctx_t *ctx, const struct sessions *s,
 	text = out ? json_dumps(out, JSON_COMPACT) : NULL;
 	json_decref(out);
 	if (!text)
-		return weir_error(ctx, "cannot write the output as JSON (is the "
+		return weir_error(ctx,
+		                  "cannot write the output as JSON (is the "
 		                  "key valid UTF-8?)");
 	rc = weir_emit(ctx, key, key_len, text, strlen(text));
 	free(text);
@@ -247,7 +255,8 @@ static int sessions_process(weir_ctx_t *ctx, void *state,
 	doc = json_loadb(value, len, 0, NULL);
 	if (!json_is_object(doc)) {
 		json_decref(doc);
-		return weir_record_error(ctx, rec, "value is not a JSON object");
+		return weir_record_error(ctx, rec,
+		                         "value is not a JSON object");
 	}
 	ts = json_object_get(doc, s->time_field);
 	amount = json_object_get(doc, s->amount_field);
@@ -266,10 +275,11 @@ static int sessions_process(weir_ctx_t *ctx, void *state,
 		json_decref(doc);
 		return rc == WEIR_ENOTSUP
 		           ? weir_error(ctx, "sessions must be keyed: add "
-		                        "\"key\" to its job file entry")
+		                             "\"key\" to its job file entry")
 		           : rc;
 	}
-	if (ses.number == 0 || json_integer_value(ts) - ses.last_ts > s->gap_ms) {
+	if (ses.number == 0 ||
+	    json_integer_value(ts) - ses.last_ts > s->gap_ms) {
 		ses.number++;
 		ses.events = 0;
 		ses.sum = 0;
@@ -279,8 +289,10 @@ static int sessions_process(weir_ctx_t *ctx, void *state,
 	json_decref(doc);
 	ses.events++;
 	if (__builtin_add_overflow(ses.sum, add, &ses.sum))
-		return weir_record_error(ctx, rec, "the session's sum of \"%s\" "
-		                         "overflows 64 bits", s->amount_field);
+		return weir_record_error(ctx, rec,
+		                         "the session's sum of \"%s\" "
+		                         "overflows 64 bits",
+		                         s->amount_field);
 	rc = store(ctx, &ses);
 	return rc != WEIR_OK ? rc : emit(ctx, s, &ses);
 }
@@ -292,12 +304,12 @@ static void sessions_close(weir_ctx_t *ctx, void *state)
 }
 
 static const weir_operator_t sessions_op = {
-	.api_version = WEIR_API_VERSION,
-	.name = "sessions",
-	.state_version = 1,
-	.open = sessions_open,
-	.process = sessions_process,
-	.close = sessions_close,
+    .api_version = WEIR_API_VERSION,
+    .name = "sessions",
+    .state_version = 1,
+    .open = sessions_open,
+    .process = sessions_process,
+    .close = sessions_close,
 };
 
 const weir_operator_t *weir_plugin_operator(void)

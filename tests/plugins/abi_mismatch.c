@@ -8,8 +8,7 @@
 
 const weir_operator_t *weir_plugin_operator(void);
 
-static int never_process(weir_ctx_t *ctx, void *state,
-                         const weir_record_t *rec)
+static int never_process(weir_ctx_t *ctx, void *state, const weir_record_t *rec)
 {
 	(void)state;
 	(void)rec;
@@ -17,10 +16,10 @@ static int never_process(weir_ctx_t *ctx, void *state,
 }
 
 static const weir_operator_t future_op = {
-	.api_version = WEIR_API_VERSION + 1,
-	.name = "future",
-	.state_version = 1,
-	.process = never_process,
+    .api_version = WEIR_API_VERSION + 1,
+    .name = "future",
+    .state_version = 1,
+    .process = never_process,
 };
 
 const weir_operator_t *weir_plugin_operator(void)

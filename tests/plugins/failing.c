@@ -47,8 +47,7 @@ static char *config_string(const char *json, const char *name)
 	return s;
 }
 
-static int failing_open(weir_ctx_t *ctx, const char *config_json,
-                        void **state)
+static int failing_open(weir_ctx_t *ctx, const char *config_json, void **state)
 {
 	char *why = config_string(config_json, "fail_open");
 	struct failing *f;
@@ -90,9 +89,11 @@ static int failing_process(weir_ctx_t *ctx, void *state,
 
 	if (f->fail_on && f->len && len && memmem(v, len, f->fail_on, f->len)) {
 		weir_record_lineage(rec, &topic, &partition, &offset, &seq);
-		return weir_error(ctx, "record %s[%d]@%lld contains \"%s\": "
-		                  "failing as asked (fail_on)", topic,
-		                  (int)partition, (long long)offset, f->fail_on);
+		return weir_error(ctx,
+		                  "record %s[%d]@%lld contains \"%s\": "
+		                  "failing as asked (fail_on)",
+		                  topic, (int)partition, (long long)offset,
+		                  f->fail_on);
 	}
 	return weir_forward(ctx, rec);
 }
@@ -107,12 +108,12 @@ static void failing_close(weir_ctx_t *ctx, void *state)
 }
 
 static const weir_operator_t failing_op = {
-	.api_version = WEIR_API_VERSION,
-	.name = "failing",
-	.state_version = 1,
-	.open = failing_open,
-	.process = failing_process,
-	.close = failing_close,
+    .api_version = WEIR_API_VERSION,
+    .name = "failing",
+    .state_version = 1,
+    .open = failing_open,
+    .process = failing_process,
+    .close = failing_close,
 };
 
 const weir_operator_t *weir_plugin_operator(void)

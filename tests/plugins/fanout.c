@@ -26,8 +26,7 @@ struct fanout {
 	size_t cap;
 };
 
-static int fanout_open(weir_ctx_t *ctx, const char *config_json,
-                       void **state)
+static int fanout_open(weir_ctx_t *ctx, const char *config_json, void **state)
 {
 	json_error_t jerr;
 	json_t *cfg = json_loads(config_json, 0, &jerr);
@@ -43,11 +42,13 @@ static int fanout_open(weir_ctx_t *ctx, const char *config_json,
 	}
 	tag = json_string_value(json_object_get(cfg, "tag"));
 	snprintf(f->tag, sizeof(f->tag), "%s", tag ? tag : "x");
-	f->copies = json_object_get(cfg, "copies")
-	                ? (long)json_integer_value(json_object_get(cfg, "copies"))
-	                : 1;
+	f->copies =
+	    json_object_get(cfg, "copies")
+	        ? (long)json_integer_value(json_object_get(cfg, "copies"))
+	        : 1;
 	f->forward_first = json_is_true(json_object_get(cfg, "forward_first"));
-	f->delay_us = (long)json_integer_value(json_object_get(cfg, "delay_us"));
+	f->delay_us =
+	    (long)json_integer_value(json_object_get(cfg, "delay_us"));
 	json_decref(cfg);
 	if (f->copies < 0 || f->copies > 100000) {
 		free(f);
@@ -84,7 +85,8 @@ static int fanout_process(weir_ctx_t *ctx, void *state,
 		if (vlen)
 			memcpy(f->buf, v, vlen);
 		n = snprintf(f->buf + vlen, f->cap - vlen, "|%s%ld", f->tag, i);
-		if (weir_emit(ctx, k, klen, f->buf, vlen + (size_t)n) != WEIR_OK)
+		if (weir_emit(ctx, k, klen, f->buf, vlen + (size_t)n) !=
+		    WEIR_OK)
 			return WEIR_ERR;
 	}
 	return WEIR_OK;
@@ -100,12 +102,12 @@ static void fanout_close(weir_ctx_t *ctx, void *state)
 }
 
 static const weir_operator_t fanout = {
-	.api_version = WEIR_API_VERSION,
-	.name = "fanout",
-	.state_version = 1,
-	.open = fanout_open,
-	.process = fanout_process,
-	.close = fanout_close,
+    .api_version = WEIR_API_VERSION,
+    .name = "fanout",
+    .state_version = 1,
+    .open = fanout_open,
+    .process = fanout_process,
+    .close = fanout_close,
 };
 
 const weir_operator_t *weir_plugin_operator(void)

@@ -24,11 +24,11 @@ static int snapshot(weir_ctx_t *ctx, void *state, weir_writer_t *w)
 }
 
 static weir_operator_t named_op = {
-	.api_version = WEIR_API_VERSION,
-	.name = "named",
-	.state_version = 1,
-	.process = pass,
-	.snapshot = snapshot,
+    .api_version = WEIR_API_VERSION,
+    .name = "named",
+    .state_version = 1,
+    .process = pass,
+    .snapshot = snapshot,
 };
 
 const weir_operator_t *weir_plugin_operator(void)

@@ -44,9 +44,9 @@ extern "C" {
 
 /* Return codes. Every function returns 0 on success or a negative code. */
 #define WEIR_OK 0
-#define WEIR_ERR (-1)       /* failed; weir_error() said why */
-#define WEIR_ENOTSUP (-2)   /* optional feature not provided */
-#define WEIR_EEOF (-3)      /* reader: not enough bytes left */
+#define WEIR_ERR (-1)     /* failed; weir_error() said why */
+#define WEIR_ENOTSUP (-2) /* optional feature not provided */
+#define WEIR_EEOF (-3)    /* reader: not enough bytes left */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define WEIR_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -77,8 +77,7 @@ int64_t weir_record_timestamp(const weir_record_t *rec);
  * Names are NUL-terminated; values are not. */
 size_t weir_record_header_count(const weir_record_t *rec);
 int weir_record_header_at(const weir_record_t *rec, size_t idx,
-                          const char **name, const void **value,
-                          size_t *len);
+                          const char **name, const void **value, size_t *len);
 
 /* Where the record came from: source topic (NUL-terminated), partition,
  * offset, and its sequence number among the outputs the stage before this
@@ -105,8 +104,7 @@ int weir_forward(weir_ctx_t *ctx, const weir_record_t *rec);
 /* Records a message that says what went wrong and returns WEIR_ERR, so a
  * callback can `return weir_error(ctx, "...")`. From open it fails the job
  * (or validation); from process it fails the job, naming the operator. */
-int weir_error(weir_ctx_t *ctx, const char *fmt, ...)
-    WEIR_PRINTF(2, 3);
+int weir_error(weir_ctx_t *ctx, const char *fmt, ...) WEIR_PRINTF(2, 3);
 
 /* Reports that one input record cannot be processed (not JSON, a missing
  * field, ...). The runtime applies the operator's "on_error" policy: skip
@@ -114,12 +112,10 @@ int weir_error(weir_ctx_t *ctx, const char *fmt, ...)
  * dead-letter. Returns WEIR_OK when processing may go on, WEIR_ERR when
  * the job must stop; process should return what it returns. */
 int weir_record_error(weir_ctx_t *ctx, const weir_record_t *rec,
-                      const char *fmt, ...)
-    WEIR_PRINTF(3, 4);
+                      const char *fmt, ...) WEIR_PRINTF(3, 4);
 
 /* Logs a line prefixed with the operator's name and task index. */
-void weir_log(weir_ctx_t *ctx, const char *fmt, ...)
-    WEIR_PRINTF(2, 3);
+void weir_log(weir_ctx_t *ctx, const char *fmt, ...) WEIR_PRINTF(2, 3);
 
 /* 1 when open runs only to check the configuration (see Validation
  * above): no records will come and close follows at once; 0 for a running
