@@ -229,7 +229,8 @@ bool ckpt_has_meta(struct ckpt_store *st, uint64_t id)
 	    xasprintf("%s/chk-%" PRIu64 "/" CKPT_META_NAME, st->dir, id);
 	struct stat sb;
 	bool there =
-	    st->io.fstatat(AT_FDCWD, path, &sb, 0) == 0 || errno != ENOENT;
+	    st->io.fstatat(AT_FDCWD, path, &sb, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    errno != ENOENT;
 
 	free(path);
 	return there;

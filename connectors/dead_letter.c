@@ -54,6 +54,8 @@ struct dead_letter *dlq_new(const char *what, const char *brokers,
 	rd_kafka_conf_set_opaque(conf, d);
 	d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
 	if (!d->rk) {
+		/* librdkafka owns conf only when it succeeds. */
+		rd_kafka_conf_destroy(conf);
 		snprintf(err, errlen, "%s: cannot create a producer: %s", what,
 		         e);
 		goto fail;

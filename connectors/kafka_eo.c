@@ -156,6 +156,8 @@ int eo_scan(struct eo_table *d, const struct job_sink_cfg *cfg, const char *job,
 		goto out_free;
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
 	if (!rk) {
+		/* librdkafka owns conf only when it succeeds. */
+		rd_kafka_conf_destroy(conf);
 		snprintf(err, errlen, "sink: cannot create a consumer: %s", e);
 		goto out_free;
 	}

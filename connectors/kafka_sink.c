@@ -123,9 +123,13 @@ int ksink_lineage(char *buf, size_t len, const struct weir_record *r,
 
 	/* "topic/partition/offset/seq", once per output record: by hand,
 	 * since snprintf was a tenth of the sink task's time. */
-	if (tl + 3 + 3 * 20 + 1 > len)
-		return snprintf(buf, len, "%s/%d/%" PRId64 "/%" PRIu64,
-		                r->topic, (int)r->partition, r->offset, seq);
+	if (tl + 3 + 3 * 20 + 1 > len) {
+		/* A topic longer than Kafka allows (249): cut, never past buf. */
+		int w = snprintf(buf, len, "%s/%d/%" PRId64 "/%" PRIu64,
+		                 r->topic, (int)r->partition, r->offset, seq);
+
+		return w < 0 ? 0 : (size_t)w < len ? w : (int)len - 1;
+	}
 	memcpy(buf, r->topic, tl);
 	n = tl;
 	buf[n++] = '/';
@@ -513,6 +517,8 @@ int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
 	rd_kafka_conf_set_opaque(conf, s);
 	s->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
 	if (!s->rk) {
+		/* librdkafka owns conf only when it succeeds. */
+		rd_kafka_conf_destroy(conf);
 		snprintf(err, errlen, "sink: cannot create a producer: %s", e);
 		goto fail;
 	}

@@ -656,6 +656,8 @@ int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
 	s->pf.gap_ms = KICK_IDLE_MS;
 	s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
 	if (!s->rk) {
+		/* librdkafka owns conf only when it succeeds. */
+		rd_kafka_conf_destroy(conf);
 		snprintf(err, errlen, "source: cannot create a consumer: %s",
 		         e);
 		goto fail;

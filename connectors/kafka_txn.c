@@ -296,6 +296,8 @@ static int64_t read_marker(struct ksink *s, char *err, size_t errlen)
 	}
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, ce, sizeof(ce));
 	if (!rk) {
+		/* librdkafka owns conf only when it succeeds. */
+		rd_kafka_conf_destroy(conf);
 		snprintf(err, errlen, "sink: cannot create a consumer: %s", ce);
 		return -1;
 	}
@@ -472,12 +474,26 @@ static int release_held(struct task *t, struct ksink *s)
 {
 	struct txn *x = s->mst;
 
+	struct weir_reader r = {x->held.p, x->held.len, 0};
+
 	if (x->nheld == 0)
 		return 0;
-	if (begin(t, s) < 0 || produce_copies(t, s, &x->held) < 0)
+	if (begin(t, s) < 0)
 		return -1;
-	weir_write(&x->recs, x->held.p, x->held.len);
-	x->nrecs += x->nheld;
+	/* Copy by copy: one too large for Kafka that sink.on_error "skip"
+	 * skipped is not part of the transaction (as in txn_process). */
+	while (r.pos < r.len) {
+		size_t at = r.pos;
+		int rc = produce_copy(t, s, &r);
+
+		if (rc < 0)
+			return -1;
+		if (rc == 0) {
+			weir_write(&x->recs, x->held.p + at, r.pos - at);
+			x->nrecs++;
+		}
+	}
+	rd_kafka_poll(s->rk, 0);
 	x->held.len = 0;
 	x->nheld = 0;
 	return 0;

@@ -627,16 +627,20 @@ void job_free(struct job *job)
 {
 	if (!job)
 		return;
+	for (int i = 0; i < job->flow.ntasks; i++)
+		task_join(job->flow.tasks[i]);
+	/* The persister before the tasks: a write it still has may read a
+	 * body's frozen state, or decline and name its task. */
+	ckpt_persister_free(job->persister);
+	job->persister = NULL;
 	for (int i = 0; i < job->flow.ntasks; i++) {
 		struct task *t = job->flow.tasks[i];
 
-		task_join(t);
 		if (t->body.close)
 			t->body.close(t, t->body.st);
 		t->body.close = NULL;
 	}
 	flow_destroy(&job->flow);
-	ckpt_persister_free(job->persister);
 	coord_free(job->coord);
 	ckpt_store_close(job->store);
 	jobfile_free(job->cfg);
