@@ -99,7 +99,7 @@ struct coord *coord_new(struct flow *flow, const struct job_ckpt_cfg *cfg,
 	assert(c->cfg->timeout_ms >= 1 && c->cfg->timeout_ms <= JOB_MAX_MS);
 	assert(c->cfg->min_pause_ms >= 0 && c->cfg->min_pause_ms <= JOB_MAX_MS);
 	c->st = st;
-	/* job.c refuses to start when the directory leaves no id. */
+	/* ckpt_restore refuses to start when the directory leaves no id. */
 	assert(next_id >= 1 && next_id <= CKPT_ID_MAX);
 	c->next_id = c->first_id = next_id;
 	c->last_complete_id = flow->restored_id;

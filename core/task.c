@@ -12,7 +12,6 @@
  */
 #include "task.h"
 
-#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

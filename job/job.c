@@ -23,7 +23,6 @@
 #include "keyfield.h"
 #include "log.h"
 #include "opctx.h"
-#include "predicate.h"
 #include "progress.h"
 #include "registry.h"
 #include "restore.h"

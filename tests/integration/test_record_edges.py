@@ -14,6 +14,8 @@ the one it skipped and says so.
 kafka-python reads every output.
 """
 
+import re
+
 from weirtest import (Harness, check, check_eq, consume_all, kafka_job, main,
                       produce)
 
@@ -85,6 +87,10 @@ def oversize(h):
     check_eq(rc, 0, "on_error skip: exit code; log:\n%s" % log[-2000:])
     check("big-in[0]@%d" % big["offset"] in log,
           "the skip warning should name the record; log:\n%s" % log[-2000:])
+    check_eq(len(re.findall(r"1 skipped in all \(sink.on_error \"skip\"\)",
+                            log)), 1,
+             "warnings counting the one skipped record; log:\n%s"
+             % log[-2000:])
     out = consume_all(h.brokers, "big-out-skip")
     check_eq([m.value for m in out], [r["value"] for r in recs if r is not big],
              "on_error skip: every other record, in order")
