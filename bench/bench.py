@@ -1005,8 +1005,9 @@ def add_pair(res, name, vals, unit, target, ok, note, digits=3):
 def bench_inc_throughput(res, tmp, args, modes, q):
     """Records/s of generator -> count by service (13 keys) -> discard,
     checkpoints every 100 ms, the modes alternated."""
-    n = 2_000_000 if args.quick else 5_000_000
-    rounds = 3 if args.quick else args.runs
+    # Runs of ~1.5 s moved 30% with a neighbour's load; ~3 s hold better.
+    n = 4_000_000 if args.quick else 8_000_000
+    rounds = args.runs
     walls = {m: [] for m in modes}
     for i in range(rounds):
         for m in modes:
@@ -1046,7 +1047,7 @@ def bench_changed_bytes(res, tmp, args, modes, q):
     """10M keys of count state, 1% of the keys changed a second: bytes each
     checkpoint writes per raw byte of the entries its interval changed."""
     keys = 1_000_000 if args.quick else 10_000_000
-    steady = 20 if args.quick else 60
+    steady = 15 if args.quick else 60
     limit = 60 if args.quick else 240
     per, mats, deltas, entry = {}, {}, {}, None
     for m in modes:
@@ -1162,8 +1163,17 @@ def bench_fat(res, tmp, args, modes, q, broker):
     limit = 60 if args.quick else 300
     rounds = 3 if args.quick else args.runs
     p99, rec, notes = {}, {}, {}
+    base = end_offsets(broker.addr, "out-fat")
     watcher = OutputWatcher(broker.addr, "out-fat")
     watcher.start()
+
+    def drain():
+        """Waits until the watcher has read all a killed process wrote,
+        so that the next round's first record is the new process's."""
+        want = end_offsets(broker.addr, "out-fat") - base
+        if want > 0 and watcher.wait_count(want - 1, 60) is None:
+            raise RuntimeError(f"fat: the watcher read {watcher.count()} "
+                               f"of {want} records")
     try:
         for m in modes:
             ckdir = os.path.join(tmp, f"ck-fat-{m}")
@@ -1199,6 +1209,7 @@ def bench_fat(res, tmp, args, modes, q, broker):
                                            "".join(p.lines[-20:]))
                 finally:
                     p.kill()
+                drain()
                 log(f"changelog fat {m} round {k + 1}: recovery "
                     f"{times[-1]:.0f} ms")
             rec[m] = statistics.median(times)
