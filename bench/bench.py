@@ -1225,11 +1225,12 @@ def bench_fat(res, tmp, args, modes, q, broker):
     finally:
         watcher.stop = True
     size = f"{keys:,} keys x {vbytes} bytes, {raw / 1e6:.0f} MB raw"
+    until_mat = "" if args.quick else " (incremental: until a materialization)"
     add_pair(res, "checkpoint_p99_ms_1gb", p99, "ms", "<= 100",
              lambda v: v <= 100,
              f"{q}fat_state, {size}, {keys // 100:,} updates/s, interval "
              f"1 s; trigger -> complete as logged, after 2 of warm-up"
-             f"{'' if args.quick else ', incremental until a materialization is done'}; " +
+             f"{until_mat}; " +
              both(notes, lambda v: f"{v[0]} checkpoints, p50 {v[1]:.0f} "
                   f"max {v[2]} ms, {v[4]} materializations"), digits=0)
     add_pair(res, "recovery_ms_1gb", rec, "ms", "<= 3000",
