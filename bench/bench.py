@@ -727,7 +727,9 @@ FAT_STATE = os.path.join(ROOT, "build", "bench", "libfat_state.so")
 MODES = ("incremental", "full")
 MAT_RE = re.compile(r"(\S+): materialized keyed state of checkpoint (\d+): "
                     r"(\d+) bytes raw, (\d+) on disk, in (\d+) ms")
-OPRAW_RE = re.compile(r"checkpoint (\d+): (op\S+) (?:base |delta )?written, "
+# The persister's lines only: the materializer logs its bases too.
+OPRAW_RE = re.compile(r"persister: checkpoint (\d+): (op\S+) "
+                      r"(?:base |delta )?written, "
                       r"(\d+) bytes raw, (\d+) on disk")
 DELTA_RE = re.compile(r"checkpoint (\d+): (\S+) delta written, (\d+) bytes "
                       r"raw, (\d+) on disk")
