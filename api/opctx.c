@@ -18,6 +18,15 @@
 
 #define SNAPSHOT_WAIT_LOG_US 10000
 
+/* The managed keyed state's mark in a snapshot's payload. */
+enum { MANAGED_NONE = 0, MANAGED_INLINE = 1, MANAGED_CHAIN = 2 };
+
+/* When a new base of incremental keyed state is due: see
+ * materialize_due. */
+#define MATERIALIZE_MIN_RAW ((uint64_t)64 << 10)
+#define MATERIALIZE_MAX_DELTAS 256
+#define MATERIALIZE_RETRY_MS 10000
+
 struct weir_ctx {
 	const weir_operator_t *op;
 	const struct job_op_cfg *cfg;
@@ -29,6 +38,10 @@ struct weir_ctx {
 	bool opened;
 	/* Managed keyed state, when the operator has a "key". */
 	struct keyed_state *ks;
+	/* Checkpoints of ks: incremental (a chain of base and deltas) or
+	 * full, and when a new base is due (checkpoint.materialize_delta_pct). */
+	bool incremental;
+	int materialize_pct;
 	struct fpath *keypath;
 	const struct weir_record *key_of; /* record whose key is set */
 	/* The input record's value read as JSON, shared by the operator,
@@ -162,10 +175,10 @@ static int op_flush(struct task *t, void *st, uint64_t id)
 }
 
 /* A snapshot's payload: u64 length of the operator's own bytes, those
- * bytes, then u64 1 and the managed keyed state section, or u64 0. The
- * operator writes its bytes here, on the task thread; the keyed state is
- * frozen by op_snapshot_tail and its section appended by the snapshot
- * writer. */
+ * bytes, then the managed keyed state: u64 1 and its section (full
+ * snapshots), u64 2 (incremental: it is in the chain of files _metadata
+ * lists for the task), or u64 0 (none). The operator writes its bytes
+ * here, on the task thread; op_snapshot_tail captures the keyed state. */
 static int op_snapshot(struct task *t, void *st, uint64_t id,
                        struct weir_writer *w, char **offsets)
 {
@@ -185,28 +198,78 @@ static int op_snapshot(struct task *t, void *st, uint64_t id,
 	raw = w->len - at;
 	for (int i = 0; i < 8; i++)
 		w->p[at - 8 + i] = (char)((uint64_t)raw >> (8 * i));
-	weir_write_u64(w, ctx->ks ? 1 : 0);
+	weir_write_u64(w, !ctx->ks           ? MANAGED_NONE
+	                  : ctx->incremental ? MANAGED_CHAIN
+	                                     : MANAGED_INLINE);
 	return 0;
 }
 
-/* Freezes the keyed state for the persister. This waits only when the
- * writer still serialises the previous snapshot (its checkpoint was
- * aborted while it was queued behind others): say so when it is long. */
+/* Whether checkpoint's base is due: the deltas since the newest base
+ * outweigh materialize_pct of it (and at least MATERIALIZE_MIN_RAW, so a
+ * small state is not rewritten for every change), or there are
+ * MATERIALIZE_MAX_DELTAS of them; never while one is being written, nor
+ * within MATERIALIZE_RETRY_MS of one that failed. */
+static bool materialize_due(const struct weir_ctx *ctx, size_t delta_len)
+{
+	const struct task_chain *c = &ctx->t->chain;
+	uint64_t base = atomic_load(&c->base_raw);
+	uint64_t deltas = atomic_load(&c->delta_raw) + delta_len;
+	int64_t failed = atomic_load(&c->mat_failed_ms);
+
+	if (atomic_load(&c->materializing) ||
+	    (failed && now_mono_ms() - failed < MATERIALIZE_RETRY_MS))
+		return false;
+	if (atomic_load(&c->deltas) + 1 >= MATERIALIZE_MAX_DELTAS)
+		return true;
+	return deltas >= MATERIALIZE_MIN_RAW &&
+	       deltas > base / 100 * (uint64_t)ctx->materialize_pct +
+	                    base % 100 * (uint64_t)ctx->materialize_pct / 100;
+}
+
+/* Captures the keyed state for the persister. Full snapshots freeze it
+ * (SNAP_INLINE); incremental ones write a base when there is no chain
+ * (SNAP_BASE), else the delta (SNAP_DELTA), and freeze it as well when a
+ * new base is due. A freeze waits only when a view is still out (an
+ * aborted checkpoint's, queued behind others): say so when it is long. */
 static int op_snapshot_tail(struct task *t, void *st, uint64_t id,
                             struct snap_tail *tail)
 {
 	struct weir_ctx *ctx = st;
+	struct task_chain *c = &t->chain;
 	int64_t t0 = now_mono_us(), waited;
 
 	if (!ctx->ks)
 		return 0;
-	kstate_capture(ctx->ks, tail);
+	if (!ctx->incremental) {
+		kstate_capture(ctx->ks, tail);
+	} else if (atomic_exchange(&c->need_base, false)) {
+		kstate_capture_base(ctx->ks, tail);
+	} else {
+		struct weir_writer dw = {0};
+
+		tail->kind = SNAP_DELTA;
+		if (kstate_delta(ctx->ks, &dw) > 0) {
+			tail->delta = dw.p;
+			tail->delta_len = dw.len;
+		} else {
+			free(dw.p);
+		}
+		if (materialize_due(ctx, tail->delta_len)) {
+			atomic_store(&c->materializing, true);
+			kstate_capture_base(ctx->ks, tail);
+			tail->kind = SNAP_DELTA;
+			tail->materialize = true;
+		}
+	}
 	waited = now_mono_us() - t0;
 	if (waited >= SNAPSHOT_WAIT_LOG_US)
 		log_info(t->who,
-		         "checkpoint %llu: waited %lld ms for the "
-		         "previous checkpoint's keyed state to be written",
-		         (unsigned long long)id, (long long)(waited / 1000));
+		         "checkpoint %llu: waited %lld ms to capture keyed "
+		         "state (%s)",
+		         (unsigned long long)id, (long long)(waited / 1000),
+		         tail->kind == SNAP_DELTA && !tail->materialize
+		             ? "the delta of its changed keys"
+		             : "for the previous snapshot to be written");
 	return 0;
 }
 
@@ -219,7 +282,7 @@ static void op_idle(struct task *t, void *st)
 }
 
 int opctx_restore_part(struct weir_ctx *ctx, struct weir_reader *r,
-                       uint32_t version, bool own, bool rescaled)
+                       uint32_t version, bool own, bool rescaled, bool *chained)
 {
 	struct task *t = ctx->t;
 	struct weir_reader raw = {0};
@@ -260,18 +323,53 @@ int opctx_restore_part(struct weir_ctx *ctx, struct weir_reader *r,
 	if (weir_read_u64(r, &managed) != WEIR_OK)
 		return task_fail(t, "%s: the checkpoint's state is truncated",
 		                 t->who);
-	if (managed && ctx->ks &&
+	if (managed > MANAGED_CHAIN)
+		return task_fail(t,
+		                 "%s: the checkpoint's state has an unknown "
+		                 "keyed-state mark %llu: the file is damaged",
+		                 t->who, (unsigned long long)managed);
+	if (managed && !ctx->ks)
+		return task_fail(
+		    t,
+		    "%s: the checkpoint holds keyed state, but the "
+		    "operator has no \"key\" now: run the job with "
+		    "the key it had, or use a new checkpoint.dir",
+		    t->who);
+	if (managed == MANAGED_CHAIN && !chained)
+		return task_fail(
+		    t,
+		    "%s: the checkpoint's keyed state is in a chain "
+		    "of files, but the task is not keyed: the file "
+		    "is damaged",
+		    t->who);
+	if (chained)
+		*chained = managed == MANAGED_CHAIN;
+	if (managed == MANAGED_INLINE &&
 	    kstate_restore(ctx->ks, r, t->sub, t->parallelism, err,
 	                   sizeof(err)) < 0)
 		return task_fail(t, "%s: %s", t->who, err);
 	return 0;
 }
 
+struct keyed_state *opctx_keyed_state(struct weir_ctx *ctx)
+{
+	return ctx->ks;
+}
+
+void opctx_set_checkpoints(struct weir_ctx *ctx, bool incremental,
+                           int materialize_pct)
+{
+	ctx->incremental = incremental && ctx->ks;
+	ctx->materialize_pct = materialize_pct > 0 ? materialize_pct : 100;
+	if (ctx->ks)
+		kstate_track(ctx->ks, ctx->incremental);
+}
+
 static int op_restore(struct task *t, void *st, struct weir_reader *r,
                       uint32_t version)
 {
 	(void)t;
-	return opctx_restore_part(st, r, version, true, false);
+	return opctx_restore_part(st, r, version, true, false, NULL);
 }
 
 static int op_complete(struct task *t, void *st, uint64_t id)

@@ -14,6 +14,7 @@
 #include "weir/weir.h"
 
 struct fpath;
+struct keyed_state;
 struct jrec;
 
 /* Where on_error "dead-letter" sends the records an operator refuses
@@ -39,13 +40,24 @@ struct weir_ctx *opctx_new(const weir_operator_t *op,
 int opctx_open(struct weir_ctx *ctx, struct errlist *errs);
 /* Makes t run the operator. */
 void opctx_bind(struct weir_ctx *ctx, struct task_body *body);
+/* How the operator's managed keyed state is checkpointed (the job's
+ * checkpoint section): incremental, and the materialize_delta_pct that
+ * makes a new base due. Before the task starts. */
+void opctx_set_checkpoints(struct weir_ctx *ctx, bool incremental,
+                           int materialize_pct);
+/* The managed keyed state, or NULL (restore applies chains to it). */
+struct keyed_state *opctx_keyed_state(struct weir_ctx *ctx);
+
 /* Restores from one state file of the operator's stage. own: the file this
  * task wrote (same index and parallelism); rescaled: the checkpoint was
  * taken with another parallelism. Managed keyed state is taken from every
  * file, for the key groups this task owns; the operator's own bytes only
- * from its own file, and refused when rescaled. */
+ * from its own file, and refused when rescaled. *chained (NULL: the task
+ * is not keyed) tells whether the keyed state is in a chain of files
+ * instead (incremental checkpoints), for kstate_apply. */
 int opctx_restore_part(struct weir_ctx *ctx, struct weir_reader *r,
-                       uint32_t version, bool own, bool rescaled);
+                       uint32_t version, bool own, bool rescaled,
+                       bool *chained);
 
 /* The input record's value read as JSON, tokenized the first time the
  * operator, its keyed state or its routing asks, then shared. Borrowed;

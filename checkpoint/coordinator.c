@@ -56,6 +56,7 @@ struct pending {
 	int nacked;
 	bool *acked;
 	struct ckpt_file_info *files; /* per task */
+	struct ckpt_chain *chains;    /* per task; n 0: none */
 	bool *has_file;
 	char **offsets; /* per task, JSON object text */
 	char *failure;  /* first decline */
@@ -80,6 +81,9 @@ struct coord {
 	bool final_requested, shutdown, final_ok;
 	uint64_t completed;
 	uint64_t last_complete_id; /* this run's, or the restored one */
+	/* Per task, the chain the last completed checkpoint of this run
+	 * listed: a chain file not in it was written for the next one. */
+	struct ckpt_chain *prev_chains;
 };
 
 struct coord *coord_new(struct flow *flow, const struct job_ckpt_cfg *cfg,
@@ -106,6 +110,8 @@ struct coord *coord_new(struct flow *flow, const struct job_ckpt_cfg *cfg,
 	c->p.acked = xcalloc(n, sizeof(bool));
 	c->p.has_file = xcalloc(n, sizeof(bool));
 	c->p.files = xcalloc(n, sizeof(struct ckpt_file_info));
+	c->p.chains = xcalloc(n, sizeof(struct ckpt_chain));
+	c->prev_chains = xcalloc(n, sizeof(struct ckpt_chain));
 	c->p.offsets = xcalloc(n, sizeof(char *));
 	pthread_mutex_init(&c->mu, NULL);
 	cond_init_mono(&c->cv);
@@ -126,6 +132,7 @@ static void pending_reset(struct coord *c)
 	for (size_t i = 0; i < n; i++) {
 		free(p->offsets[i]);
 		p->offsets[i] = NULL;
+		ckpt_chain_clear(&p->chains[i]);
 	}
 	memset(p->acked, 0, n * sizeof(bool));
 	memset(p->has_file, 0, n * sizeof(bool));
@@ -142,6 +149,10 @@ void coord_free(struct coord *c)
 	free(c->p.acked);
 	free(c->p.has_file);
 	free(c->p.files);
+	free(c->p.chains);
+	for (int i = 0; i < c->flow->ntasks; i++)
+		ckpt_chain_clear(&c->prev_chains[i]);
+	free(c->prev_chains);
 	free(c->p.offsets);
 	free(c->job_name);
 	free(c->fingerprint);
@@ -153,7 +164,8 @@ void coord_free(struct coord *c)
 /* --- events from other threads -------------------------------------------- */
 
 void coord_ack(struct coord *c, uint64_t id, int task,
-               const struct ckpt_file_info *file, char *offsets)
+               const struct ckpt_file_info *file, char *offsets,
+               struct ckpt_chain *chain)
 {
 	pthread_mutex_lock(&c->mu);
 	if (c->state == CS_PENDING && c->p.id == id && !c->p.acked[task]) {
@@ -165,10 +177,16 @@ void coord_ack(struct coord *c, uint64_t id, int task,
 		}
 		c->p.offsets[task] = offsets;
 		offsets = NULL;
+		if (chain) {
+			c->p.chains[task] = *chain;
+			memset(chain, 0, sizeof(*chain));
+		}
 		pthread_cond_signal(&c->cv);
 	}
 	pthread_mutex_unlock(&c->mu);
 	free(offsets);
+	if (chain)
+		ckpt_chain_clear(chain);
 }
 
 void coord_decline(struct coord *c, uint64_t id, int task, const char *why)
@@ -317,13 +335,21 @@ static char *merge_offsets(struct coord *c)
 	return text;
 }
 
+static bool chain_has(const struct ckpt_chain *chain, const char *name)
+{
+	for (size_t i = 0; i < chain->n; i++)
+		if (!strcmp(chain->f[i].file.name, name))
+			return true;
+	return false;
+}
+
 static void complete(struct coord *c)
 {
 	struct pending *p = &c->p;
 	struct ckpt_meta meta = {0};
-	char err[512];
-	uint64_t bytes = 0;
-	size_t n = 0;
+	char err[512], sizes[96] = "";
+	uint64_t bytes = 0, full = 0;
+	size_t n = 0, chained = 0;
 	int rc;
 
 	meta.tasks = xcalloc((size_t)c->flow->ntasks, sizeof(*meta.tasks));
@@ -332,9 +358,20 @@ static void complete(struct coord *c)
 			continue;
 		meta.tasks[n].task = c->flow->tasks[i]->name;
 		meta.tasks[n].file = p->files[i];
+		meta.tasks[n].chain = p->chains[i];
 		meta.tasks[n].parallelism =
 		    (uint32_t)c->flow->tasks[i]->parallelism;
 		bytes += p->files[i].size;
+		full += p->files[i].size;
+		for (size_t j = 0; j < p->chains[i].n; j++) {
+			const struct ckpt_file_info *f =
+			    &p->chains[i].f[j].file;
+
+			full += f->size;
+			if (!chain_has(&c->prev_chains[i], f->name))
+				bytes += f->size;
+		}
+		chained += p->chains[i].n > 0;
 		n++;
 	}
 	meta.ntasks = n;
@@ -360,18 +397,29 @@ static void complete(struct coord *c)
 	c->last_complete_id = p->id;
 	c->consecutive_failures = 0;
 	c->last_end_ms = now_mono_ms();
+	if (chained)
+		snprintf(sizes, sizeof(sizes),
+		         ", %llu bytes written, %llu bytes in all",
+		         (unsigned long long)bytes, (unsigned long long)full);
 	log_info("coordinator",
 	         "checkpoint %llu complete in %lld ms: %zu state files, %llu "
-	         "bytes%s",
+	         "bytes%s%s",
 	         (unsigned long long)p->id,
 	         (long long)(c->last_end_ms - p->trig_mono_ms), n,
-	         (unsigned long long)bytes, p->final ? " (final)" : "");
+	         (unsigned long long)full, sizes, p->final ? " (final)" : "");
+	for (int i = 0; i < c->flow->ntasks; i++) {
+		ckpt_chain_clear(&c->prev_chains[i]);
+		c->prev_chains[i] = p->chains[i];
+		memset(&p->chains[i], 0, sizeof(p->chains[i]));
+	}
 	for (int i = 0; i < c->flow->ntasks; i++)
 		task_notify_complete(c->flow->tasks[i], p->id);
 	if (ckpt_retain(c->st, p->id, c->cfg->retain) < 0)
 		log_warn("coordinator",
 		         "could not remove old checkpoints in %s",
 		         ckpt_store_dir(c->st));
+	if (chained)
+		ckpt_persister_collect(c->persister);
 	if (p->final)
 		finish_job(c, true);
 	else

@@ -17,6 +17,7 @@ struct coord;
 struct ckpt_store;
 struct ckpt_persister;
 struct ckpt_file_info;
+struct ckpt_chain;
 
 /* Checkpoints flow's tasks into st, from id next_id on. job_name and
  * fingerprint go into every _metadata; the coordinator borrows all. */
@@ -27,10 +28,11 @@ void coord_set_persister(struct coord *c, struct ckpt_persister *w);
 int coord_start(struct coord *c);
 
 /* A task finished its part of checkpoint id. file is NULL for a task with
- * no state. Takes ownership of offsets (JSON object text or NULL). Any
- * thread. */
+ * no state. Takes ownership of offsets (JSON object text or NULL) and of
+ * chain's files (may be NULL: none), leaving *chain empty. Any thread. */
 void coord_ack(struct coord *c, uint64_t id, int task,
-               const struct ckpt_file_info *file, char *offsets);
+               const struct ckpt_file_info *file, char *offsets,
+               struct ckpt_chain *chain);
 /* A task could not take its part of checkpoint id: the checkpoint fails. */
 void coord_decline(struct coord *c, uint64_t id, int task, const char *why);
 

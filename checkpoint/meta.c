@@ -12,9 +12,12 @@
 #include <string.h>
 
 #include "log.h"
+#include "retain.h"
 #include "util.h"
 
-#define META_FORMAT 1
+/* 2 adds "raw" sizes and keyed chains; 1 is read too. */
+#define META_FORMAT 2
+#define META_FORMAT_MIN 1
 
 /* NULL when file is the right file name for task, else what is wrong. */
 static const char *task_file_problem(const char *task, const char *file)
@@ -30,6 +33,55 @@ static const char *task_file_problem(const char *task, const char *file)
 	if (strncmp(file, task, n) != 0 || strcmp(file + n, ".state") != 0)
 		return "is not <task>.state";
 	return NULL;
+}
+
+void ckpt_chain_file_name(char *out, size_t outlen, const char *task, bool base,
+                          uint64_t id)
+{
+	snprintf(out, outlen, "%s.%c%" PRIu64, task, base ? 'b' : 'd', id);
+}
+
+void ckpt_chain_clear(struct ckpt_chain *chain)
+{
+	for (size_t i = 0; i < chain->n; i++)
+		free(chain->f[i].payload);
+	free(chain->f);
+	chain->f = NULL;
+	chain->n = 0;
+}
+
+void ckpt_chain_copy(struct ckpt_chain *dst, const struct ckpt_chain *src)
+{
+	dst->n = src->n;
+	dst->f = src->n ? xcalloc(src->n, sizeof(*dst->f)) : NULL;
+	for (size_t i = 0; i < src->n; i++) {
+		dst->f[i] = src->f[i];
+		dst->f[i].payload = NULL;
+		dst->f[i].payload_len = 0;
+	}
+}
+
+/* The chain of a task entry as JSON: [{"file", "size", "checksum",
+ * "raw"}, ...], base first. */
+static json_t *chain_encode(const struct ckpt_chain *c)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < c->n; i++) {
+		const struct ckpt_file_info *f = &c->f[i].file;
+		char sum[20];
+		json_t *o;
+
+		snprintf(sum, sizeof(sum), "%016" PRIx64, f->checksum);
+		o = json_pack("{s:s, s:I, s:s, s:I}", "file", f->name, "size",
+		              (json_int_t)f->size, "checksum", sum, "raw",
+		              (json_int_t)f->raw);
+		if (!o || json_array_append_new(a, o) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
 }
 
 static int meta_add(json_t *obj, const char *key, json_t *v)
@@ -76,6 +128,17 @@ int ckpt_meta_encode(const struct ckpt_meta *meta, const char *dir_rel,
 		if (o && t->parallelism &&
 		    json_object_set_new(o, "parallelism",
 		                        json_integer(t->parallelism)) < 0) {
+			json_decref(o);
+			o = NULL;
+		}
+		if (o &&
+		    json_object_set_new(
+		        o, "raw", json_integer((json_int_t)t->file.raw)) < 0) {
+			json_decref(o);
+			o = NULL;
+		}
+		if (o && t->chain.n &&
+		    meta_add(o, "chain", chain_encode(&t->chain)) < 0) {
 			json_decref(o);
 			o = NULL;
 		}
@@ -186,11 +249,138 @@ static json_t *meta_need(const char *rel, json_t *obj, const char *where,
 #define NEED(obj, where, key, T, tname)                                        \
 	meta_need(rel, obj, where, key, T, tname, errstr, errlen)
 
-static int meta_task(const char *rel, json_t *o, size_t i,
+static int meta_checksum(const char *rel, const char *where, json_t *sum,
+                         uint64_t *out, char *errstr, size_t errlen)
+{
+	const char *s = json_string_value(sum);
+
+	if (strlen(s) != 16 || strspn(s, "0123456789abcdefABCDEF") != 16) {
+		ckpt_seterr(
+		    errstr, errlen,
+		    "%s: %schecksum \"%s\" is not 16 hex digits: the file is "
+		    "damaged",
+		    rel, where, s);
+		return -1;
+	}
+	*out = strtoull(s, NULL, 16);
+	return 0;
+}
+
+/* obj[key], an optional integer >= 0, into *out (0 when missing). */
+static int meta_size(const char *rel, const char *where, json_t *obj,
+                     const char *key, uint64_t *out, char *errstr,
+                     size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = 0;
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+		ckpt_seterr(errstr, errlen,
+		            "%s: %s%s should be an integer >= 0: the file is "
+		            "damaged",
+		            rel, where, key);
+		return -1;
+	}
+	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+/* NULL when name is task's chain file `base` ? <task>.b<id> : .d<id>,
+ * with *id set, else what is wrong. */
+static const char *chain_name_problem(const char *task, const char *name,
+                                      bool base, uint64_t *id)
+{
+	size_t n = strlen(task);
+	const char *p = name + n + 2;
+	char *end;
+
+	if (strncmp(name, task, n) != 0 || name[n] != '.' ||
+	    name[n + 1] != (base ? 'b' : 'd'))
+		return base
+		           ? "is not <task>.b<id> (a chain starts with a base)"
+		           : "is not <task>.d<id> (after the base come deltas)";
+	if (*p < '1' || *p > '9' || strspn(p, "0123456789") != strlen(p) ||
+	    strlen(p) > 16)
+		return "does not end in a checkpoint id";
+	*id = strtoull(p, &end, 10);
+	return *id > CKPT_ID_MAX ? "ends in an id out of range" : NULL;
+}
+
+/* The "chain" of task entry `where` (task, of checkpoint id). */
+static int meta_chain(const char *rel, const char *where, json_t *a,
+                      const char *task, uint64_t id, struct ckpt_chain *c,
+                      char *errstr, size_t errlen)
+{
+	c->n = json_array_size(a);
+	c->f = c->n ? xcalloc(c->n, sizeof(*c->f)) : NULL;
+	if (c->n == 0) {
+		ckpt_seterr(errstr, errlen,
+		            "%s: %schain is empty: the file is damaged", rel,
+		            where);
+		return -1;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		struct ckpt_chain_file *f = &c->f[i];
+		json_t *o = json_array_get(a, i), *file, *size, *sum;
+		char at[96];
+		const char *why;
+
+		snprintf(at, sizeof(at), "%schain[%zu].", where, i);
+		if (!json_is_object(o)) {
+			ckpt_seterr(errstr, errlen,
+			            "%s: %.*s should be an object: the file is "
+			            "damaged",
+			            rel, (int)strlen(at) - 1, at);
+			return -1;
+		}
+		if (!(file = meta_need(rel, o, at, "file", JSON_STRING,
+		                       "a string", errstr, errlen)) ||
+		    !(size = meta_need(rel, o, at, "size", JSON_INTEGER,
+		                       "an integer", errstr, errlen)) ||
+		    !(sum = meta_need(rel, o, at, "checksum", JSON_STRING,
+		                      "a string", errstr, errlen)) ||
+		    !meta_need(rel, o, at, "raw", JSON_INTEGER, "an integer",
+		               errstr, errlen))
+			return -1;
+		f->base = i == 0;
+		why = chain_name_problem(task, json_string_value(file), f->base,
+		                         &f->id);
+		if (!why && (f->id > id || (i > 0 && f->id <= f[-1].id)))
+			why = i > 0 && f->id <= f[-1].id
+			          ? "is not newer than the file before it"
+			          : "is newer than the checkpoint";
+		if (why) {
+			ckpt_seterr(errstr, errlen,
+			            "%s: %sfile \"%s\" %s: the file is damaged",
+			            rel, at, json_string_value(file), why);
+			return -1;
+		}
+		snprintf(f->file.name, sizeof(f->file.name), "%s",
+		         json_string_value(file));
+		if (json_integer_value(size) < 0) {
+			ckpt_seterr(
+			    errstr, errlen,
+			    "%s: %ssize is negative: the file is damaged", rel,
+			    at);
+			return -1;
+		}
+		f->file.size = (uint64_t)json_integer_value(size);
+		if (meta_checksum(rel, at, sum, &f->file.checksum, errstr,
+		                  errlen) < 0 ||
+		    meta_size(rel, at, o, "raw", &f->file.raw, errstr, errlen) <
+		        0)
+			return -1;
+	}
+	return 0;
+}
+
+static int meta_task(const char *rel, json_t *o, size_t i, uint64_t id,
                      struct ckpt_task_entry *t, char *errstr, size_t errlen)
 {
 	char where[48];
-	json_t *task, *file, *size, *sum, *sv, *par;
+	json_t *task, *file, *size, *sum, *sv, *par, *chain;
 	const char *s, *why;
 	json_int_t n;
 
@@ -229,16 +419,9 @@ static int meta_task(const char *rel, json_t *o, size_t i,
 		return -1;
 	}
 	t->file.size = (uint64_t)n;
-	s = json_string_value(sum);
-	if (strlen(s) != 16 || strspn(s, "0123456789abcdefABCDEF") != 16) {
-		ckpt_seterr(
-		    errstr, errlen,
-		    "%s: %schecksum \"%s\" is not 16 hex digits: the file is "
-		    "damaged",
-		    rel, where, s);
+	if (meta_checksum(rel, where, sum, &t->file.checksum, errstr, errlen) <
+	    0)
 		return -1;
-	}
-	t->file.checksum = strtoull(s, NULL, 16);
 	n = json_integer_value(sv);
 	if (n < 0 || n > UINT32_MAX) {
 		ckpt_seterr(errstr, errlen,
@@ -260,6 +443,19 @@ static int meta_task(const char *rel, json_t *o, size_t i,
 		return -1;
 	}
 	t->parallelism = par ? (uint32_t)json_integer_value(par) : 0;
+	if (meta_size(rel, where, o, "raw", &t->file.raw, errstr, errlen) < 0)
+		return -1;
+	chain = json_object_get(o, "chain");
+	if (chain && !json_is_array(chain)) {
+		ckpt_seterr(errstr, errlen,
+		            "%s: %schain should be an array, found %s: the "
+		            "file is damaged",
+		            rel, where, json_type_name(chain));
+		return -1;
+	}
+	if (chain && meta_chain(rel, where, chain, json_string_value(task), id,
+	                        &t->chain, errstr, errlen) < 0)
+		return -1;
 	snprintf(t->file.name, sizeof(t->file.name), "%s",
 	         json_string_value(file));
 	t->task = xstrdup(json_string_value(task));
@@ -337,13 +533,14 @@ int ckpt_meta_decode(const char *rel, uint64_t id, const unsigned char *buf,
 	}
 	if (!(v = NEED(root, "", "format", JSON_INTEGER, "an integer")))
 		goto out;
-	if (json_integer_value(v) != META_FORMAT) {
+	if (json_integer_value(v) < META_FORMAT_MIN ||
+	    json_integer_value(v) > META_FORMAT) {
 		ckpt_seterr(
 		    errstr, errlen,
 		    "%s: format %" JSON_INTEGER_FORMAT
-		    " is not supported (this weir reads %d): written by "
-		    "another weir version?",
-		    rel, json_integer_value(v), META_FORMAT);
+		    " is not supported (this weir reads %d to %d): written "
+		    "by another weir version?",
+		    rel, json_integer_value(v), META_FORMAT_MIN, META_FORMAT);
 		goto out;
 	}
 	if (!(v = NEED(root, "", "id", JSON_INTEGER, "an integer")))
@@ -376,8 +573,8 @@ int ckpt_meta_decode(const char *rel, uint64_t id, const unsigned char *buf,
 	out->ntasks = json_array_size(tasks);
 	out->tasks = xcalloc(out->ntasks, sizeof(*out->tasks));
 	for (size_t i = 0; i < out->ntasks; i++)
-		if (meta_task(rel, json_array_get(tasks, i), i, &out->tasks[i],
-		              errstr, errlen) < 0)
+		if (meta_task(rel, json_array_get(tasks, i), i, id,
+		              &out->tasks[i], errstr, errlen) < 0)
 			goto out;
 	if (meta_duplicate(rel, out, errstr, errlen) < 0)
 		goto out;
@@ -405,6 +602,7 @@ void ckpt_meta_clear(struct ckpt_meta *meta)
 	for (size_t i = 0; i < meta->ntasks; i++) {
 		free(meta->tasks[i].task);
 		free(meta->tasks[i].payload);
+		ckpt_chain_clear(&meta->tasks[i].chain);
 	}
 	free(meta->tasks);
 	free(meta->offsets_json);

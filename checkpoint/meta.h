@@ -7,6 +7,7 @@
 #ifndef WEIR_CKPT_META_H
 #define WEIR_CKPT_META_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,9 +20,32 @@
  * file can hold at about 150,000, so no separate count is needed. */
 #define CKPT_META_MAX ((uint64_t)16 << 20)
 
+/* A file of a keyed task's chain in DIR/shared/: a base, or a delta. */
+struct ckpt_chain_file {
+	struct ckpt_file_info file;
+	uint64_t id; /* the checkpoint at whose barrier it was taken */
+	bool base;
+	/* The decoded payload, as for a task entry. */
+	void *payload;
+	size_t payload_len;
+};
+
+/* A chain: a base, then deltas in the order they were taken. */
+struct ckpt_chain {
+	struct ckpt_chain_file *f;
+	size_t n;
+};
+
+/* shared/<task>.b<id> or .d<id>: the name of a chain file (out, outlen). */
+void ckpt_chain_file_name(char *out, size_t outlen, const char *task, bool base,
+                          uint64_t id);
+
 struct ckpt_task_entry {
 	char *task;
 	struct ckpt_file_info file;
+	/* Incremental keyed state: where the task's keyed state is (n 0:
+	 * in its file, or none). Owned by the entry. */
+	struct ckpt_chain chain;
 	/* Tasks of the stage that wrote it, so that a restore can tell that
 	 * a keyed stage's file is missing; 0: not recorded (_metadata
 	 * written before weir recorded it). */
@@ -57,5 +81,10 @@ int ckpt_meta_decode(const char *rel, uint64_t id, const unsigned char *buf,
                      size_t errlen);
 
 void ckpt_meta_clear(struct ckpt_meta *meta); /* NULL is fine */
+
+/* Frees chain's files and their payloads, and clears it. */
+void ckpt_chain_clear(struct ckpt_chain *chain);
+/* A deep copy of src's file list, without payloads. */
+void ckpt_chain_copy(struct ckpt_chain *dst, const struct ckpt_chain *src);
 
 #endif

@@ -3,7 +3,9 @@
  * captured at a barrier and does the slow part off the task's thread
  * (serialise a captured view, compress, write, fsync, rename), then
  * acknowledges the checkpoint to the coordinator, or declines it when the
- * write failed.
+ * write failed; and the materializer, a second thread that writes new
+ * bases of incremental keyed state while checkpoints go on. It keeps
+ * each keyed task's chain of files (see persister.c).
  */
 #ifndef WEIR_CKPT_PERSISTER_H
 #define WEIR_CKPT_PERSISTER_H
@@ -15,9 +17,11 @@ struct ckpt_store;
 struct coord;
 struct ckpt_persister;
 struct snap_tail;
+struct flow;
 
+/* Persists the checkpoints of flow's tasks into st, for c. */
 struct ckpt_persister *ckpt_persister_new(struct ckpt_store *st,
-                                          struct coord *c);
+                                          struct coord *c, struct flow *flow);
 
 /* Queues a state file; takes ownership of buf and offsets (malloc()ed,
  * offsets may be NULL). tail (copied; NULL or fill NULL: none) is appended
@@ -32,7 +36,13 @@ void ckpt_persister_submit(struct ckpt_persister *w, uint64_t id, int task,
  * and remove its directory. Any thread. */
 void ckpt_persister_discard(struct ckpt_persister *w, uint64_t id);
 
-/* Finishes queued work and joins the thread. NULL is fine. */
+/* Removes the files of DIR/shared that neither a checkpoint in DIR nor a
+ * chain being built needs (after retention removed checkpoints). Any
+ * thread. */
+void ckpt_persister_collect(struct ckpt_persister *w);
+
+/* Finishes queued work, joins the threads, and removes the files of
+ * DIR/shared that no checkpoint needs. NULL is fine. */
 void ckpt_persister_free(struct ckpt_persister *w);
 
 #endif

@@ -7,12 +7,14 @@
 #include "restore.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "flow.h"
+#include "keyed_state.h"
 #include "log.h"
 #include "opctx.h"
 #include "task.h"
@@ -79,6 +81,11 @@ static void drop_payload(struct ckpt_task_entry *e)
 	free(e->payload);
 	e->payload = NULL;
 	e->payload_len = 0;
+	for (size_t i = 0; i < e->chain.n; i++) {
+		free(e->chain.f[i].payload);
+		e->chain.f[i].payload = NULL;
+		e->chain.f[i].payload_len = 0;
+	}
 }
 
 /* Is `file` a state file of t's operator: "op<stage>-<name>-<sub>", the
@@ -284,6 +291,103 @@ out:
 	return rc;
 }
 
+/* Chains are applied by APPLY_THREADS threads, each to its own share of
+ * the task's key groups (g % APPLY_THREADS), so that a restore uses more
+ * than one core even for a task of parallelism 1. */
+#define APPLY_THREADS 2
+
+struct apply {
+	struct task *t;
+	struct keyed_state *ks;
+	const struct ckpt_meta *meta;
+	int share;
+	char err[1024]; /* "" when it went well */
+};
+
+/* Applies every chain of t's stage (base, then deltas in order) to the
+ * groups of a's share that t owns. */
+static void *apply_share(void *arg)
+{
+	struct apply *a = arg;
+	bool want[KEY_GROUPS];
+
+	for (int g = 0; g < KEY_GROUPS; g++)
+		want[g] = g % APPLY_THREADS == a->share;
+	for (size_t i = 0; i < a->meta->ntasks && !a->err[0]; i++) {
+		const struct ckpt_task_entry *e = &a->meta->tasks[i];
+
+		if (!own_file(a->t, e->task))
+			continue;
+		for (size_t j = 0; j < e->chain.n; j++) {
+			const struct ckpt_chain_file *f = &e->chain.f[j];
+			struct weir_reader r = {.p = f->payload,
+			                        .len = f->payload_len};
+			char err[400];
+
+			if (kstate_apply(a->ks, &r, a->t->sub,
+			                 a->t->parallelism, want, err,
+			                 sizeof(err)) < 0) {
+				snprintf(a->err, sizeof(a->err),
+				         "%s/%s: %s: the file is damaged",
+				         CKPT_SHARED_DIR, f->file.name, err);
+				break;
+			}
+			if (r.pos != r.len) {
+				snprintf(a->err, sizeof(a->err),
+				         "%s/%s: %zu byte(s) after the end of "
+				         "its keyed state: the file is damaged",
+				         CKPT_SHARED_DIR, f->file.name,
+				         r.len - r.pos);
+				break;
+			}
+		}
+	}
+	return NULL;
+}
+
+/* Rebuilds t's keyed state from the chains its stage's files list. */
+static int apply_chains(struct task *t, const struct ckpt_meta *meta,
+                        struct errlist *errs)
+{
+	struct keyed_state *ks = opctx_keyed_state(t->body.st);
+	struct apply a[APPLY_THREADS];
+	pthread_t th[APPLY_THREADS];
+	bool started[APPLY_THREADS] = {false};
+	size_t chains = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < meta->ntasks; i++)
+		if (own_file(t, meta->tasks[i].task))
+			chains += meta->tasks[i].chain.n;
+	if (chains == 0 || !ks)
+		return 0;
+	for (int k = 0; k < APPLY_THREADS; k++) {
+		a[k] = (struct apply){
+		    .t = t, .ks = ks, .meta = meta, .share = k, .err = ""};
+		/* The last share runs here; so does any a thread could
+		 * not be started for. */
+		started[k] =
+		    k < APPLY_THREADS - 1 &&
+		    pthread_create(&th[k], NULL, apply_share, &a[k]) == 0;
+		if (!started[k])
+			apply_share(&a[k]);
+	}
+	for (int k = 0; k < APPLY_THREADS; k++) {
+		if (started[k])
+			pthread_join(th[k], NULL);
+		if (a[k].err[0] && rc == 0) {
+			errlist_add(
+			    errs,
+			    "%s: restoring checkpoint %llu: %s. Move the "
+			    "checkpoint directory aside to start fresh",
+			    t->who, (unsigned long long)meta->id, a[k].err);
+			rc = -1;
+		}
+	}
+	kstate_restored(ks);
+	return rc;
+}
+
 /* A keyed operator's task takes the key groups it owns from every state
  * file of its stage, whatever parallelism wrote them. */
 static int restore_keyed(const struct ckpt_restore *rs, struct task *t,
@@ -312,12 +416,14 @@ static int restore_keyed(const struct ckpt_restore *rs, struct task *t,
 
 		if (!own_file(t, e->task))
 			continue;
+		bool chained = false;
+
 		read_entry(e, &payload, &len, &version);
 		r.p = payload;
 		r.len = len;
 		rc = opctx_restore_part(t->body.st, &r, version,
 		                        !rescaled && !strcmp(e->task, t->name),
-		                        rescaled);
+		                        rescaled, &chained);
 		if (rc < 0) {
 			errlist_add(errs, "%s",
 			            rs->flow->fail_msg ? rs->flow->fail_msg
@@ -326,7 +432,23 @@ static int restore_keyed(const struct ckpt_restore *rs, struct task *t,
 		}
 		if (check_consumed(meta, e, &r, t->who, errs) < 0)
 			return -1;
+		if (chained != (e->chain.n > 0)) {
+			errlist_add(
+			    errs,
+			    "chk-%llu/%s: %s, but _metadata %s: the "
+			    "checkpoint is damaged. Move the checkpoint "
+			    "directory aside to start fresh",
+			    (unsigned long long)meta->id, e->file.name,
+			    chained ? "the keyed state is in a chain of "
+			              "files"
+			            : "the keyed state is in the file",
+			    chained ? "lists no chain for it"
+			            : "lists a chain for it too");
+			return -1;
+		}
 	}
+	if (apply_chains(t, meta, errs) < 0)
+		return -1;
 	/* Every task of the stage reads every file of it (each keeps its
 	 * own key groups); after the last one they are no longer needed. */
 	if (t->sub == t->parallelism - 1)
@@ -437,6 +559,11 @@ static int remove_leftovers(const struct ckpt_restore *rs, uint64_t newest,
 		ckpt_remove(rs->store, ids[i]);
 	}
 	free(ids);
+	/* Chain files no checkpoint lists: of checkpoints that never
+	 * completed, of writes a crash cut short. */
+	if (ckpt_collect_shared(rs->store, NULL, 0, true) < 0)
+		log_warn("restore", "could not clean up %s/%s", rs->dir,
+		         CKPT_SHARED_DIR);
 	return 0;
 }
 

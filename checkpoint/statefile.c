@@ -3,17 +3,24 @@
  * snapshot into a file that proves itself intact, and reads one back in a
  * single streaming pass that names the first thing that is wrong.
  *
- * State file, format version 1 (integers little-endian, written byte by
+ * State file, format version 2 (integers little-endian, written byte by
  * byte so the format does not depend on the host):
  *
  *   offset  size  field
  *   0       8     magic "WEIRSTAT"
- *   8       4     format version (1)
+ *   8       4     format version (2)
  *   12      4     state version (the operator's own encoding version)
  *   16      8     payload length, uncompressed
- *   24      n     one LZ4 frame (content size set, content checksum on)
- *   24+n    8     end marker "WEIREND1"
- *   32+n    8     XXH64, seed 0, of bytes [0, 24+n)
+ *   24      4     content: 0 a task's state, 1 a keyed-state base, 2 a
+ *                 keyed-state delta (enum ckpt_content)
+ *   28      4     reserved, 0
+ *   32      n     one LZ4 frame (content size set, content checksum on)
+ *   32+n    8     end marker "WEIREND1"
+ *   40+n    8     XXH64, seed 0, of bytes [0, 32+n)
+ *
+ * Format version 1, which weir wrote before incremental checkpoints, is
+ * read too: the same without the content and reserved fields (the frame
+ * at offset 24), and always a task's state.
  *
  * The trailer's XXH64 is ckpt_file_info.checksum and is copied into
  * _metadata together with the file size, so a file swapped for another
@@ -41,8 +48,9 @@
 
 #define STATE_MAGIC "WEIRSTAT"
 #define STATE_END "WEIREND1"
-#define STATE_FORMAT 1u
-#define HDR_LEN 24
+#define STATE_FORMAT 2u
+#define HDR_LEN_V1 24
+#define HDR_LEN 32
 #define TRAILER_LEN 16
 #define TASK_NAME_MAX 99
 /* Largest payload written or accepted; a header above it is damage. */
@@ -80,6 +88,19 @@ static uint64_t get_u64(const unsigned char *p)
 	return v;
 }
 
+const char *ckpt_content_name(uint32_t content)
+{
+	switch (content) {
+	case CKPT_TASK_STATE:
+		return "a task's state";
+	case CKPT_KEYED_BASE:
+		return "a keyed-state base";
+	case CKPT_KEYED_DELTA:
+		return "a keyed-state delta";
+	}
+	return "unknown content";
+}
+
 const char *ckpt_task_name_problem(const char *task)
 {
 	size_t n = strlen(task);
@@ -104,9 +125,10 @@ const char *ckpt_task_name_problem(const char *task)
 }
 
 int ckpt_statefile_encode(const char *task, const char *rel,
-                          uint32_t state_version, const void *payload,
-                          size_t len, unsigned char **file, size_t *size,
-                          uint64_t *checksum, char *errstr, size_t errlen)
+                          uint32_t state_version, enum ckpt_content content,
+                          const void *payload, size_t len, unsigned char **file,
+                          size_t *size, uint64_t *checksum, char *errstr,
+                          size_t errlen)
 {
 	LZ4F_preferences_t prefs;
 	unsigned char *buf;
@@ -130,6 +152,8 @@ int ckpt_statefile_encode(const char *task, const char *rel,
 	put_u32(buf + 8, STATE_FORMAT);
 	put_u32(buf + 12, state_version);
 	put_u64(buf + 16, len);
+	put_u32(buf + 24, (uint32_t)content);
+	put_u32(buf + 28, 0);
 	flen = LZ4F_compressFrame(buf + HDR_LEN, bound, payload ? payload : "",
 	                          len, &prefs);
 	if (LZ4F_isError(flen)) {
@@ -256,7 +280,8 @@ static int frame_finish(struct frame_pass *fp, char *errstr, size_t errlen)
  * read. The payload is kept (malloc()ed, in *payload) only when payload is
  * not NULL; verifying alone holds a chunk and a scratch buffer. */
 int ckpt_statefile_read(const struct ckpt_io *io, const char *path,
-                        const char *rel, const struct ckpt_file_info *expect,
+                        const char *rel, enum ckpt_content content,
+                        const struct ckpt_file_info *expect,
                         unsigned char **payload, uint64_t *len, uint32_t *sv,
                         char *errstr, size_t errlen)
 {
@@ -264,7 +289,8 @@ int ckpt_statefile_read(const struct ckpt_io *io, const char *path,
 	struct frame_pass fp = {.rel = rel, .hint = 1};
 	XXH64_state_t *xs = NULL;
 	uint64_t size, stored, computed, end;
-	uint32_t fmt;
+	uint32_t fmt, kind;
+	size_t hlen;
 	int fd, rc = -1;
 
 	fd = ckpt_io_open_regular(io, path, rel, MAX_STATE_FILE,
@@ -272,16 +298,17 @@ int ckpt_statefile_read(const struct ckpt_io *io, const char *path,
 	                          errlen);
 	if (fd < 0)
 		return -1;
-	if (size < HDR_LEN + TRAILER_LEN) {
+	if (size < HDR_LEN_V1 + TRAILER_LEN) {
 		ckpt_seterr(errstr, errlen,
 		            "%s: too short (%" PRIu64
 		            " bytes, a state file has at "
 		            "least %d): the file is truncated",
-		            rel, size, HDR_LEN + TRAILER_LEN);
+		            rel, size, HDR_LEN_V1 + TRAILER_LEN);
 		goto out;
 	}
 	end = size - TRAILER_LEN;
-	if (ckpt_io_read_at(io, fd, rel, hdr, HDR_LEN, 0, errstr, errlen) < 0 ||
+	if (ckpt_io_read_at(io, fd, rel, hdr, HDR_LEN_V1, 0, errstr, errlen) <
+	        0 ||
 	    ckpt_io_read_at(io, fd, rel, tr, TRAILER_LEN, end, errstr, errlen) <
 	        0)
 		goto out;
@@ -292,12 +319,33 @@ int ckpt_statefile_read(const struct ckpt_io *io, const char *path,
 		goto out;
 	}
 	fmt = get_u32(hdr + 8);
-	if (fmt != STATE_FORMAT) {
+	if (fmt != 1 && fmt != STATE_FORMAT) {
 		ckpt_seterr(errstr, errlen,
 		            "%s: unknown state file format version %" PRIu32
-		            " (this weir reads version %u): written by another "
-		            "weir version, or the file is damaged",
+		            " (this weir reads versions 1 and %u): written by "
+		            "another weir version, or the file is damaged",
 		            rel, fmt, STATE_FORMAT);
+		goto out;
+	}
+	hlen = fmt == 1 ? HDR_LEN_V1 : HDR_LEN;
+	if (end < hlen) {
+		ckpt_seterr(errstr, errlen,
+		            "%s: too short (%" PRIu64
+		            " bytes) for its header: the file is truncated",
+		            rel, size);
+		goto out;
+	}
+	if (hlen > HDR_LEN_V1 &&
+	    ckpt_io_read_at(io, fd, rel, hdr + HDR_LEN_V1, hlen - HDR_LEN_V1,
+	                    HDR_LEN_V1, errstr, errlen) < 0)
+		goto out;
+	kind = fmt == 1 ? CKPT_TASK_STATE : get_u32(hdr + 24);
+	if (kind != (uint32_t)content) {
+		ckpt_seterr(errstr, errlen,
+		            "%s: holds %s, not %s: the file was replaced or is "
+		            "damaged",
+		            rel, ckpt_content_name(kind),
+		            ckpt_content_name(content));
 		goto out;
 	}
 	if (memcmp(tr, STATE_END, 8) != 0) {
@@ -308,8 +356,16 @@ int ckpt_statefile_read(const struct ckpt_io *io, const char *path,
 		goto out;
 	}
 	fp.want = get_u64(hdr + 16);
+	if (expect && expect->raw && fp.want != expect->raw) {
+		ckpt_seterr(errstr, errlen,
+		            "%s: header says the payload is %" PRIu64
+		            " bytes, _metadata says %" PRIu64
+		            ": the file was replaced or is damaged",
+		            rel, fp.want, expect->raw);
+		goto out;
+	}
 	if (fp.want <= MAX_PAYLOAD) {
-		uint64_t first = (end - HDR_LEN) * 4;
+		uint64_t first = (end - hlen) * 4;
 
 		if (LZ4F_isError(LZ4F_createDecompressionContext(
 		        &fp.dctx, LZ4F_VERSION))) {
@@ -333,8 +389,8 @@ int ckpt_statefile_read(const struct ckpt_io *io, const char *path,
 		goto out;
 	}
 	chunk = xmalloc(READ_CHUNK);
-	XXH64_update(xs, hdr, HDR_LEN);
-	for (uint64_t off = HDR_LEN; off < end;) {
+	XXH64_update(xs, hdr, hlen);
+	for (uint64_t off = hlen; off < end;) {
 		size_t n =
 		    end - off < READ_CHUNK ? (size_t)(end - off) : READ_CHUNK;
 		if (ckpt_io_read_at(io, fd, rel, chunk, n, off, errstr,

@@ -33,6 +33,7 @@
  */
 #include "store_impl.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -192,19 +193,30 @@ out:
 	return fd;
 }
 
-/* Writes buf as chk-<id>/<name> (see the head comment). */
+/* Writes buf as <rel>/<name> in DIR (see the head comment); sync_dir
+ * fsyncs <rel> after the rename. */
+static int write_in_dir(struct ckpt_store *st, const char *rel,
+                        const char *name, const void *buf, size_t len,
+                        bool commit, bool sync_dir, char *errstr, size_t errlen)
+{
+	int fd = open_chk_dir(st, rel, commit, errstr, errlen), rc = -1;
+
+	if (fd >= 0) {
+		rc = ckpt_io_write_atomic(&st->io, fd, rel, name, buf, len,
+		                          sync_dir, errstr, errlen);
+		st->io.close(fd);
+	}
+	return rc;
+}
+
 static int write_in_chk(struct ckpt_store *st, uint64_t id, const char *name,
                         const void *buf, size_t len, bool commit, char *errstr,
                         size_t errlen)
 {
 	char *rel = xasprintf("chk-%" PRIu64, id);
-	int fd = open_chk_dir(st, rel, commit, errstr, errlen), rc = -1;
+	int rc = write_in_dir(st, rel, name, buf, len, commit, commit, errstr,
+	                      errlen);
 
-	if (fd >= 0) {
-		rc = ckpt_io_write_atomic(&st->io, fd, rel, name, buf, len,
-		                          commit, errstr, errlen);
-		st->io.close(fd);
-	}
 	free(rel);
 	return rc;
 }
@@ -227,8 +239,9 @@ int ckpt_write_state(struct ckpt_store *st, uint64_t id, const char *task,
 	}
 	name = xasprintf("%s.state", task);
 	rel = xasprintf("chk-%" PRIu64 "/%s", id, name);
-	if (ckpt_statefile_encode(task, rel, state_version, payload, len, &buf,
-	                          &total, &sum, errstr, errlen) < 0)
+	if (ckpt_statefile_encode(task, rel, state_version, CKPT_TASK_STATE,
+	                          payload, len, &buf, &total, &sum, errstr,
+	                          errlen) < 0)
 		goto out;
 	rc = write_in_chk(st, id, name, buf, total, false, errstr, errlen);
 	free(buf);
@@ -237,6 +250,7 @@ int ckpt_write_state(struct ckpt_store *st, uint64_t id, const char *task,
 		snprintf(out->name, sizeof(out->name), "%s", name);
 		out->size = total;
 		out->checksum = sum;
+		out->raw = len;
 		out->state_version = state_version;
 	}
 out:
@@ -262,8 +276,8 @@ static int read_state(struct ckpt_store *st, uint64_t id, const char *task,
 	}
 	rel = xasprintf("chk-%" PRIu64 "/%s.state", id, task);
 	path = xasprintf("%s/%s", st->dir, rel);
-	rc = ckpt_statefile_read(&st->io, path, rel, expect, payload, len, sv,
-	                         errstr, errlen);
+	rc = ckpt_statefile_read(&st->io, path, rel, CKPT_TASK_STATE, expect,
+	                         payload, len, sv, errstr, errlen);
 	free(rel);
 	free(path);
 	return rc;
@@ -288,6 +302,63 @@ int ckpt_read_state(struct ckpt_store *st, uint64_t id, const char *task,
 	if (state_version)
 		*state_version = sv;
 	return 0;
+}
+
+int ckpt_write_chain_file(struct ckpt_store *st, const char *task, bool base,
+                          uint64_t id, const void *payload, size_t len,
+                          struct ckpt_chain_file *out, char *errstr,
+                          size_t errlen)
+{
+	enum ckpt_content content = base ? CKPT_KEYED_BASE : CKPT_KEYED_DELTA;
+	char name[sizeof(out->file.name)], *rel;
+	unsigned char *buf;
+	uint64_t sum;
+	size_t total;
+	int rc;
+
+	assert(!ckpt_task_name_problem(task));
+	ckpt_chain_file_name(name, sizeof(name), task, base, id);
+	rel = xasprintf(CKPT_SHARED_DIR "/%s", name);
+	rc = ckpt_statefile_encode(task, rel, 0, content, payload, len, &buf,
+	                           &total, &sum, errstr, errlen);
+	if (rc == 0) {
+		rc = write_in_dir(st, CKPT_SHARED_DIR, name, buf, total, false,
+		                  true, errstr, errlen);
+		free(buf);
+	}
+	if (rc == 0) {
+		memset(out, 0, sizeof(*out));
+		snprintf(out->file.name, sizeof(out->file.name), "%s", name);
+		out->file.size = total;
+		out->file.checksum = sum;
+		out->file.raw = len;
+		out->id = id;
+		out->base = base;
+	}
+	free(rel);
+	return rc;
+}
+
+/* Reads and verifies chain file f, keeping its payload in f with keep. */
+static int read_chain_file(struct ckpt_store *st, struct ckpt_chain_file *f,
+                           bool keep, char *errstr, size_t errlen)
+{
+	char *rel = xasprintf(CKPT_SHARED_DIR "/%s", f->file.name);
+	char *path = xasprintf("%s/%s", st->dir, rel);
+	unsigned char *data = NULL;
+	uint64_t len = 0;
+	uint32_t sv;
+	int rc = ckpt_statefile_read(
+	    &st->io, path, rel, f->base ? CKPT_KEYED_BASE : CKPT_KEYED_DELTA,
+	    &f->file, keep ? &data : NULL, &len, &sv, errstr, errlen);
+
+	if (rc == 0) {
+		f->payload = data;
+		f->payload_len = keep ? (size_t)len : 0;
+	}
+	free(rel);
+	free(path);
+	return rc;
 }
 
 int ckpt_write_meta(struct ckpt_store *st, const struct ckpt_meta *meta,
@@ -342,6 +413,12 @@ static int verify_files(struct ckpt_store *st, struct ckpt_meta *meta,
 		}
 		t->payload = data;
 		t->payload_len = keep ? (size_t)len : 0;
+		for (size_t j = 0; j < t->chain.n; j++)
+			if (read_chain_file(st, &t->chain.f[j], keep, errstr,
+			                    errlen) < 0) {
+				ckpt_meta_clear(meta);
+				return -1;
+			}
 	}
 	return 0;
 }

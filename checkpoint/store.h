@@ -18,6 +18,12 @@
  *   DIR/.lock                 flock()ed while a job runs on DIR
  *   DIR/chk-<id>/<task>.state header, lz4 frame, trailer with XXH64
  *   DIR/chk-<id>/_metadata    JSON; the checkpoint exists once it is there
+ *   DIR/shared/<task>.b<id>   incremental keyed state: a base (all keys at
+ *                             checkpoint <id>), a state file
+ *   DIR/shared/<task>.d<id>   and a delta (keys changed since the barrier
+ *                             before <id>); _metadata lists the chain of
+ *                             each keyed task, and any number of
+ *                             checkpoints may share a file
  *
  * Thread safety: a store handle may be used from several threads at once
  * (the coordinator and the snapshot persister); it holds no mutable state
@@ -66,6 +72,27 @@ int ckpt_read_state(struct ckpt_store *st, uint64_t id, const char *task,
                     const struct ckpt_file_info *expect, void **payload,
                     size_t *len, uint32_t *state_version, char *errstr,
                     size_t errlen);
+
+/* The directory of chain files, in DIR. */
+#define CKPT_SHARED_DIR "shared"
+
+/* Writes DIR/shared/<task>.b<id> (base) or .d<id> atomically, the file
+ * and shared/ fsynced, and fills *out (no payload). Returns 0, or -1 with
+ * a message; on failure no file of that name is left behind. */
+int ckpt_write_chain_file(struct ckpt_store *st, const char *task, bool base,
+                          uint64_t id, const void *payload, size_t len,
+                          struct ckpt_chain_file *out, char *errstr,
+                          size_t errlen);
+
+/* Removes from DIR/shared every file that no checkpoint with a _metadata
+ * that reads well refers to and that live (sorted by strcmp, nlive
+ * names) does not hold: files of checkpoints retention removed, of
+ * checkpoints that never completed, of writes that failed. Temp files
+ * are removed too with `all` (nothing is being written), else left for
+ * the write they belong to. Returns the files removed, or -1 when the
+ * checkpoints cannot be listed (nothing is removed then). */
+int ckpt_collect_shared(struct ckpt_store *st, char *const *live, size_t nlive,
+                        bool all);
 
 /* Writes DIR/chk-<id>/_metadata atomically: the commit point. */
 int ckpt_write_meta(struct ckpt_store *st, const struct ckpt_meta *meta,

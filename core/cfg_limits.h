@@ -13,6 +13,7 @@
 #define JOB_MIN_INTERVAL_MS 10 /* a positive interval_ms */
 #define JOB_MAX_RETAIN 10000
 #define JOB_MAX_TOLERABLE 10000
+#define JOB_MAX_MATERIALIZE_PCT 100000 /* checkpoint.materialize_delta_pct */
 #define JOB_MAX_PARALLELISM 256
 #define JOB_MAX_GEN_COUNT 1000000000000000LL
 #define JOB_MAX_GEN_PARTITIONS 10000

@@ -41,6 +41,12 @@ struct task *task_new(struct flow *flow, int index, int stage, int sub,
 	snprintf(t->who, sizeof(t->who), "%s", who);
 	wake_init(&t->wake);
 	atomic_init(&t->trigger, 0);
+	atomic_init(&t->chain.need_base, true);
+	atomic_init(&t->chain.materializing, false);
+	atomic_init(&t->chain.base_raw, 0);
+	atomic_init(&t->chain.delta_raw, 0);
+	atomic_init(&t->chain.deltas, 0);
+	atomic_init(&t->chain.mat_failed_ms, 0);
 	atomic_init(&t->complete_id, 0);
 	atomic_init(&t->n_in, 0);
 	atomic_init(&t->n_out, 0);
@@ -254,7 +260,7 @@ static int take_checkpoint(struct task *t, uint64_t id)
 	if (t->body.flush && t->body.flush(t, t->body.st, id) < 0)
 		return -1;
 	if (t->body.snapshot) {
-		struct snap_tail tail = {0};
+		struct snap_tail tail = {.kind = SNAP_NONE};
 
 		if (t->body.snapshot(t, t->body.st, id, &w, &offsets) < 0 ||
 		    (t->body.snapshot_tail &&

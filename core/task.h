@@ -22,16 +22,49 @@
 struct flow;
 struct task;
 
-/* The part of a snapshot serialised off the task thread, from a view of
- * the state captured at the barrier (managed keyed state). fill appends it
- * to the bytes the body's snapshot wrote: 0, or -1 with a message. release
- * tells the body the view is no longer needed. Both run on the snapshot
- * persister's thread; release exactly once, after fill, or without fill when
- * the checkpoint was aborted first. fill NULL: no such part. */
+/* What a task hands the snapshot persister for its managed keyed state
+ * at a barrier, besides the bytes of its snapshot:
+ *
+ *   SNAP_NONE    nothing.
+ *   SNAP_INLINE  fill appends the whole state to those bytes (full
+ *                snapshots: the state is in the task's file).
+ *   SNAP_BASE    fill writes the whole state as a base file of this
+ *                checkpoint (incremental: the chain starts again here).
+ *   SNAP_DELTA   delta holds what changed since the last barrier
+ *                (incremental); with materialize, fill also writes the
+ *                whole state as a new base, in the background, which
+ *                later checkpoints build on once it is written.
+ *
+ * fill and release act on a view of the state captured at the barrier.
+ * fill appends to w: 0, or -1 with a message. release tells the body the
+ * view is no longer needed: exactly once, after fill, or without fill
+ * when its checkpoint was aborted first. Both run on a thread of the
+ * checkpoint layer. */
+enum snap_kind { SNAP_NONE, SNAP_INLINE, SNAP_BASE, SNAP_DELTA };
+
 struct snap_tail {
+	enum snap_kind kind;
 	int (*fill)(void *arg, struct weir_writer *w, char *err, size_t errlen);
 	void (*release)(void *arg);
 	void *arg;
+	char *delta; /* SNAP_DELTA: malloc()ed, the persister's */
+	size_t delta_len;
+	bool materialize;
+};
+
+/* What the checkpoint layer tells a keyed task about the chain of files
+ * its incremental checkpoints build (written there, read by the body at
+ * barriers). */
+struct task_chain {
+	/* No chain to add a delta to: the next checkpoint writes a base
+	 * (true at start, and after a chain file could not be written). */
+	atomic_bool need_base;
+	atomic_bool materializing;      /* a new base is being written */
+	atomic_uint_fast64_t base_raw;  /* decoded bytes of the newest base */
+	atomic_uint_fast64_t delta_raw; /* of the deltas after it */
+	atomic_uint_fast64_t deltas;    /* files after the base */
+	atomic_int_fast64_t mat_failed_ms; /* last failed materialization,
+	                                    * monotonic ms; 0 none */
 };
 
 /* What runs inside a task. A source implements poll; operators and sinks
@@ -106,6 +139,7 @@ struct task {
 	/* Its body keeps managed keyed state (api/opctx.c), which a restore
 	 * takes by key group from every file of the stage. */
 	bool keyed;
+	struct task_chain chain;
 
 	struct chan **in;
 	int nin;

@@ -348,6 +348,9 @@ static int build_graph(struct job *job, struct errlist *errs)
 			/* Its managed keyed state moves by key group. */
 			t->keyed = oc->key_field != NULL;
 			ctx = opctx_new(op, oc, (int)k, t, &dl);
+			opctx_set_checkpoints(
+			    ctx, job->cfg->checkpoint.incremental,
+			    job->cfg->checkpoint.materialize_delta_pct);
 			if (opctx_open(ctx, errs) < 0) {
 				opctx_free(ctx);
 				goto out;
@@ -404,7 +407,7 @@ static void hook_ack(void *arg, struct task *t, uint64_t id)
 {
 	struct job *job = arg;
 
-	coord_ack(job->coord, id, t->index, NULL, NULL);
+	coord_ack(job->coord, id, t->index, NULL, NULL, NULL);
 }
 
 static void hook_failed(void *arg)
@@ -482,7 +485,7 @@ int job_prepare(struct job *job, struct errlist *errs)
 	job->coord =
 	    coord_new(&job->flow, &job->cfg->checkpoint, job->cfg->name,
 	              job->fingerprint, job->store, next_id);
-	job->persister = ckpt_persister_new(job->store, job->coord);
+	job->persister = ckpt_persister_new(job->store, job->coord, &job->flow);
 	coord_set_persister(job->coord, job->persister);
 	return 0;
 }

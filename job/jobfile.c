@@ -515,8 +515,8 @@ static const char *const top_fields[] = {
 };
 
 static const char *const ckpt_fields[] = {
-    "dir",          "interval_ms", "timeout_ms",
-    "min_pause_ms", "retain",      "tolerable_failures",
+    "dir",    "interval_ms",        "timeout_ms",  "min_pause_ms",
+    "retain", "tolerable_failures", "incremental", "materialize_delta_pct",
 };
 
 static const char *const source_fields[] = {
@@ -594,6 +594,8 @@ static void parse_checkpoint(const json_t *root, struct job_ckpt_cfg *c,
 	c->min_pause_ms = 0;
 	c->retain = 3;
 	c->tolerable_failures = 3;
+	c->incremental = true;
+	c->materialize_delta_pct = 100;
 	if (!o)
 		return;
 	check_known(o, p, ckpt_fields, NELEM(ckpt_fields), errs);
@@ -610,6 +612,9 @@ static void parse_checkpoint(const json_t *root, struct job_ckpt_cfg *c,
 	get_int32(o, p, "retain", 1, JOB_MAX_RETAIN, &c->retain, errs);
 	get_int32(o, p, "tolerable_failures", 0, JOB_MAX_TOLERABLE,
 	          &c->tolerable_failures, errs);
+	get_bool(o, p, "incremental", &c->incremental, errs);
+	get_int32(o, p, "materialize_delta_pct", 1, JOB_MAX_MATERIALIZE_PCT,
+	          &c->materialize_delta_pct, errs);
 }
 
 /* Reports fields of obj in `only` as belonging to the other type. */

@@ -290,6 +290,7 @@ struct cowent *cowmap_add(struct cowmap *m, const void *key, size_t klen)
 	e->hash = h;
 	e->klen = (uint32_t)klen;
 	e->ver = m->epoch;
+	e->mark = 0;
 	e->names = kvmap_new();
 	if (klen)
 		memcpy(e->key, key, klen);

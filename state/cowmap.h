@@ -31,6 +31,8 @@ struct cowent {
 	uint32_t hash;
 	uint32_t klen;
 	uint64_t ver;        /* the map's epoch when it was made */
+	uint64_t mark;       /* the owner's to use; 0 in a new entry, kept
+	                      * by cowmap_own's copy */
 	struct kvmap *names; /* never NULL; owned */
 	char key[];
 };

@@ -39,6 +39,7 @@
 
 #include "cowmap.h"
 #include "keyroute.h"
+#include "keyset.h"
 #include "kvmap.h"
 #include "util.h"
 
@@ -55,6 +56,7 @@ struct kstate_snap {
 	atomic_bool done[KEY_GROUPS];
 	struct cowmap_view views[KEY_GROUPS];
 	uint64_t nkeys;
+	bool sections; /* fill writes the grouped section (a base) */
 };
 
 struct keyed_state {
@@ -66,6 +68,12 @@ struct keyed_state {
 	bool thaw_pending;     /* groups may still be frozen */
 	struct cowtrash trash; /* thawed copies, freed bit by bit */
 	struct kstate_snap snap;
+	/* Incremental checkpoints: the keys changed since the last one, per
+	 * group. An entry whose mark is `interval` is in its group's set
+	 * already, so a key changed 10,000 times is looked up once. */
+	bool track;
+	uint64_t interval; /* from 1; 0 is a new entry's mark */
+	struct keyset *changed[KEY_GROUPS];
 };
 
 struct keyed_state *kstate_new(void)
@@ -78,6 +86,7 @@ struct keyed_state *kstate_new(void)
 	atomic_init(&ks->snap.stop, false);
 	for (int g = 0; g < KEY_GROUPS; g++)
 		atomic_init(&ks->snap.done[g], true);
+	ks->interval = 1;
 	kstate_set_key(ks, "", 0);
 	return ks;
 }
@@ -96,8 +105,10 @@ void kstate_free(struct keyed_state *ks)
 		return;
 	atomic_store(&ks->snap.stop, true);
 	wait_released(&ks->snap);
-	for (int g = 0; g < KEY_GROUPS; g++)
+	for (int g = 0; g < KEY_GROUPS; g++) {
 		cowmap_free(ks->groups[g]);
+		keyset_free(ks->changed[g]);
+	}
 	cowtrash_clear(&ks->trash);
 	pthread_mutex_destroy(&ks->snap.mu);
 	pthread_cond_destroy(&ks->snap.cv);
@@ -197,6 +208,22 @@ int kstate_get(struct keyed_state *ks, const void *name, size_t len,
 	return 0;
 }
 
+/* Remembers that the current key changed, when changes are tracked. e is
+ * its entry, owned (not seen by a view) unless `removing`: then it is
+ * about to go and is only read. */
+static void note_change(struct keyed_state *ks, struct cowent *e, bool removing)
+{
+	struct keyset **set = &ks->changed[ks->cur_group];
+
+	if (!ks->track || e->mark == ks->interval)
+		return;
+	if (!*set)
+		*set = keyset_new();
+	keyset_add(*set, ks->key ? ks->key : "", ks->key_len);
+	if (!removing)
+		e->mark = ks->interval;
+}
+
 void kstate_put(struct keyed_state *ks, const void *name, size_t len,
                 const void *value, size_t vlen)
 {
@@ -206,6 +233,7 @@ void kstate_put(struct keyed_state *ks, const void *name, size_t len,
 		ks->cur = cowmap_own(m, ks->cur);
 	else
 		ks->cur = cowmap_add(m, ks->key ? ks->key : "", ks->key_len);
+	note_change(ks, ks->cur, false);
 	kvmap_put(ks->cur->names, name, len, value, vlen);
 }
 
@@ -218,11 +246,13 @@ void kstate_delete(struct keyed_state *ks, const void *name, size_t len)
 	m = group_to_change(ks, ks->cur_group);
 	if (kvmap_count(ks->cur->names) == 1) {
 		/* The key has no state left: forget it entirely. */
+		note_change(ks, ks->cur, true);
 		cowmap_remove(m, ks->cur);
 		ks->cur = NULL;
 		return;
 	}
 	ks->cur = cowmap_own(m, ks->cur);
+	note_change(ks, ks->cur, false);
 	kvmap_del(ks->cur->names, name, len);
 }
 
@@ -271,6 +301,19 @@ void kstate_freeze(struct keyed_state *ks)
 	ks->thaw_pending = true;
 }
 
+static void put_names(struct weir_writer *w, const struct cowent *e)
+{
+	const void *nk, *nv;
+	size_t nkl, nvl, npos = 0;
+
+	bytes_put_u64(w, kvmap_count(e->names));
+	while (kvmap_next(e->names, &npos, &nk, &nkl, &nv, &nvl)) {
+		bytes_put_str(w, nk, nkl);
+		bytes_put_str(w, nv, nvl);
+	}
+}
+
+/* Section 1, full snapshots: every key with its group. */
 static void write_group(struct weir_writer *w, int g,
                         const struct cowmap_view *v)
 {
@@ -278,26 +321,68 @@ static void write_group(struct weir_writer *w, int g,
 	size_t pos = 0;
 
 	while (cowmap_view_next(v, &pos, &e)) {
-		const void *nk, *nv;
-		size_t nkl, nvl, npos = 0;
-
 		bytes_put_u64(w, (uint64_t)g);
 		bytes_put_str(w, e->key, e->klen);
-		bytes_put_u64(w, kvmap_count(e->names));
-		while (kvmap_next(e->names, &npos, &nk, &nkl, &nv, &nvl)) {
-			bytes_put_str(w, nk, nkl);
-			bytes_put_str(w, nv, nvl);
-		}
+		put_names(w, e);
 	}
+}
+
+/* Section 2 (bases and deltas) is grouped: u64 number of groups, then
+ * each group as u64 group, u64 entries, u64 bytes of entries, the
+ * entries. An entry: one byte, ENT_PUT (bytes key, u64 names, then bytes
+ * name and bytes value each: the key's whole name map) or ENT_DEL (bytes
+ * key: the key has no state). A reader skips a group it does not own
+ * without parsing it. */
+enum { ENT_DEL = 0, ENT_PUT = 1 };
+
+struct group_block {
+	size_t at; /* where the byte count goes */
+};
+
+static struct group_block block_begin(struct weir_writer *w, int g,
+                                      uint64_t entries)
+{
+	struct group_block b;
+
+	bytes_put_u64(w, (uint64_t)g);
+	bytes_put_u64(w, entries);
+	b.at = w->len;
+	bytes_put_u64(w, 0);
+	return b;
+}
+
+static void block_end(struct weir_writer *w, struct group_block b)
+{
+	uint64_t n = w->len - b.at - 8;
+
+	for (int i = 0; i < 8; i++)
+		w->p[b.at + i] = (char)(n >> (8 * i));
+}
+
+static void put_entry(struct weir_writer *w, const void *key, size_t klen,
+                      const struct cowent *e)
+{
+	unsigned char kind = e ? ENT_PUT : ENT_DEL;
+
+	bytes_put(w, &kind, 1);
+	bytes_put_str(w, key, klen);
+	if (e)
+		put_names(w, e);
 }
 
 int kstate_fill(struct keyed_state *ks, struct weir_writer *w, char *err,
                 size_t errlen)
 {
 	struct kstate_snap *s = &ks->snap;
+	uint64_t ngroups = 0;
 
-	bytes_put_u64(w, s->nkeys);
+	for (int g = 0; g < KEY_GROUPS; g++)
+		ngroups += s->views[g].n > 0;
+	bytes_put_u64(w, s->sections ? ngroups : s->nkeys);
 	for (int g = 0; g < KEY_GROUPS; g++) {
+		const struct cowent *e;
+		size_t pos = 0;
+
 		if (s->views[g].n == 0)
 			continue;
 		if (atomic_load_explicit(&s->stop, memory_order_relaxed)) {
@@ -306,10 +391,70 @@ int kstate_fill(struct keyed_state *ks, struct weir_writer *w, char *err,
 			         "state was being written");
 			return -1;
 		}
-		write_group(w, g, &s->views[g]);
+		if (s->sections) {
+			struct group_block b = block_begin(w, g, s->views[g].n);
+
+			while (cowmap_view_next(&s->views[g], &pos, &e))
+				put_entry(w, e->key, e->klen, e);
+			block_end(w, b);
+		} else {
+			write_group(w, g, &s->views[g]);
+		}
 		atomic_store_explicit(&s->done[g], true, memory_order_release);
 	}
 	return 0;
+}
+
+void kstate_track(struct keyed_state *ks, bool on)
+{
+	ks->track = on;
+}
+
+/* Forgets what changed: a base holds it all. */
+static void drop_changes(struct keyed_state *ks)
+{
+	for (int g = 0; g < KEY_GROUPS; g++)
+		if (ks->changed[g])
+			keyset_clear(ks->changed[g]);
+	ks->interval++;
+}
+
+uint64_t kstate_delta(struct keyed_state *ks, struct weir_writer *w)
+{
+	uint64_t ngroups = 0, nkeys = 0;
+
+	for (int g = 0; g < KEY_GROUPS; g++)
+		ngroups += ks->changed[g] && keyset_count(ks->changed[g]) > 0;
+	bytes_put_u64(w, ngroups);
+	for (int g = 0; g < KEY_GROUPS; g++) {
+		struct keyset *set = ks->changed[g];
+		struct group_block b;
+		const void *k;
+		size_t kl, pos = 0;
+
+		if (!set || keyset_count(set) == 0)
+			continue;
+		b = block_begin(w, g, keyset_count(set));
+		while (keyset_next(set, &pos, &k, &kl))
+			put_entry(w, k, kl,
+			          ks->groups[g]
+			              ? cowmap_find(ks->groups[g], k, kl)
+			              : NULL);
+		block_end(w, b);
+		nkeys += keyset_count(set);
+	}
+	drop_changes(ks);
+	return nkeys;
+}
+
+size_t kstate_changed(const struct keyed_state *ks)
+{
+	size_t n = 0;
+
+	for (int g = 0; g < KEY_GROUPS; g++)
+		if (ks->changed[g])
+			n += keyset_count(ks->changed[g]);
+	return n;
 }
 
 void kstate_release(struct keyed_state *ks)
@@ -337,6 +482,19 @@ static void release_tail(void *arg)
 void kstate_capture(struct keyed_state *ks, struct snap_tail *tail)
 {
 	kstate_freeze(ks);
+	ks->snap.sections = false;
+	tail->kind = SNAP_INLINE;
+	tail->fill = fill_tail;
+	tail->release = release_tail;
+	tail->arg = ks;
+}
+
+void kstate_capture_base(struct keyed_state *ks, struct snap_tail *tail)
+{
+	kstate_freeze(ks);
+	ks->snap.sections = true;
+	drop_changes(ks);
+	tail->kind = SNAP_BASE;
 	tail->fill = fill_tail;
 	tail->release = release_tail;
 	tail->arg = ks;
@@ -389,4 +547,131 @@ int kstate_restore(struct keyed_state *ks, struct weir_reader *r, int index,
 trunc:
 	snprintf(err, errlen, "keyed state is truncated");
 	return -1;
+}
+
+/* One group block of a grouped section, for a group the task keeps. */
+static int apply_block(struct keyed_state *ks, struct weir_reader *r, int g,
+                       uint64_t entries, char *err, size_t errlen)
+{
+	struct cowmap *m = ks->groups[g];
+
+	if (!m)
+		m = ks->groups[g] = cowmap_new();
+	for (uint64_t i = 0; i < entries; i++) {
+		unsigned char kind;
+		const void *k, *nk, *nv;
+		size_t kl, nkl, nvl;
+		uint64_t nnames;
+		struct cowent *e;
+
+		if (bytes_get(r, &kind, 1) < 0 || bytes_get_str(r, &k, &kl) < 0)
+			goto trunc;
+		if (kind != ENT_PUT && kind != ENT_DEL) {
+			snprintf(err, errlen,
+			         "keyed state: entry %llu of key group %d has "
+			         "unknown kind %u",
+			         (unsigned long long)i, g, kind);
+			return -1;
+		}
+		if (key_group(k, kl) != g) {
+			snprintf(err, errlen,
+			         "keyed state: entry %llu of key group %d is a "
+			         "key of group %d",
+			         (unsigned long long)i, g, key_group(k, kl));
+			return -1;
+		}
+		e = cowmap_find(m, k, kl);
+		if (kind == ENT_DEL) {
+			if (e)
+				cowmap_remove(m, e);
+			continue;
+		}
+		if (bytes_get_u64(r, &nnames) < 0)
+			goto trunc;
+		if (nnames == 0) {
+			snprintf(
+			    err, errlen,
+			    "keyed state: entry %llu of key group %d holds "
+			    "no names",
+			    (unsigned long long)i, g);
+			return -1;
+		}
+		if (e) {
+			e = cowmap_own(m, e);
+			kvmap_free(e->names);
+			e->names = kvmap_new();
+		} else {
+			e = cowmap_add(m, k, kl);
+		}
+		for (uint64_t j = 0; j < nnames; j++) {
+			if (bytes_get_str(r, &nk, &nkl) < 0 ||
+			    bytes_get_str(r, &nv, &nvl) < 0)
+				goto trunc;
+			kvmap_put(e->names, nk, nkl, nv, nvl);
+		}
+	}
+	return 0;
+trunc:
+	snprintf(err, errlen, "keyed state: key group %d is truncated", g);
+	return -1;
+}
+
+int kstate_apply(struct keyed_state *ks, struct weir_reader *r, int index,
+                 int parallelism, const bool *want, char *err, size_t errlen)
+{
+	bool seen[KEY_GROUPS] = {false};
+	uint64_t ngroups;
+
+	if (bytes_get_u64(r, &ngroups) < 0)
+		goto trunc;
+	if (ngroups > KEY_GROUPS) {
+		snprintf(err, errlen,
+		         "keyed state: %llu key groups, more than the %d "
+		         "there are",
+		         (unsigned long long)ngroups, KEY_GROUPS);
+		return -1;
+	}
+	for (uint64_t i = 0; i < ngroups; i++) {
+		uint64_t g, entries, nbytes;
+		struct weir_reader sub;
+
+		if (bytes_get_u64(r, &g) < 0 ||
+		    bytes_get_u64(r, &entries) < 0 ||
+		    bytes_get_u64(r, &nbytes) < 0 || bytes_left(r) < nbytes)
+			goto trunc;
+		if (g >= KEY_GROUPS || seen[g]) {
+			snprintf(
+			    err, errlen, "keyed state: key group %llu is %s",
+			    (unsigned long long)g,
+			    g >= KEY_GROUPS ? "out of range" : "there twice");
+			return -1;
+		}
+		seen[g] = true;
+		sub.p = r->p + r->pos;
+		sub.len = (size_t)nbytes;
+		sub.pos = 0;
+		r->pos += (size_t)nbytes;
+		if (key_group_owner((int)g, parallelism) != index ||
+		    (want && !want[g]))
+			continue;
+		if (apply_block(ks, &sub, (int)g, entries, err, errlen) < 0)
+			return -1;
+		if (sub.pos != sub.len) {
+			snprintf(err, errlen,
+			         "keyed state: key group %llu has %zu bytes "
+			         "after its last entry",
+			         (unsigned long long)g, sub.len - sub.pos);
+			return -1;
+		}
+	}
+	return 0;
+trunc:
+	snprintf(err, errlen, "keyed state is truncated");
+	return -1;
+}
+
+void kstate_restored(struct keyed_state *ks)
+{
+	ks->cur = NULL;
+	kstate_set_key(ks, "", 0);
 }

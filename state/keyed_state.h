@@ -15,7 +15,9 @@
 #ifndef WEIR_KEYED_STATE_H
 #define WEIR_KEYED_STATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "task.h"
 
@@ -61,8 +63,45 @@ int kstate_fill(struct keyed_state *ks, struct weir_writer *w, char *err,
 void kstate_release(struct keyed_state *ks);
 
 /* kstate_freeze, then points tail at kstate_fill and kstate_release of
- * ks, for the snapshot persister. Task thread, at the barrier. */
+ * ks, for the snapshot persister (kind SNAP_INLINE). Task thread, at the
+ * barrier. The section is the full snapshot's (section 1, kstate_restore
+ * reads it). */
 void kstate_capture(struct keyed_state *ks, struct snap_tail *tail);
+
+/* --- incremental checkpoints ---------------------------------------------
+ *
+ * With tracking on, the state remembers which keys changed since the last
+ * checkpoint: one entry per key in a compact set per key group (the key's
+ * bytes and about 16 more), whatever the number of changes. A checkpoint
+ * then writes either a delta (kstate_delta: each changed key's name map as
+ * it is now, or a tombstone) or a base (kstate_capture_base: every key,
+ * from a frozen view, serialised on another thread). Both are grouped
+ * sections (section 2, kstate_apply reads them), so a restore rebuilds
+ * any key group from the newest base and the deltas after it. */
+
+/* Turns change tracking on or off (off by default). Task thread. */
+void kstate_track(struct keyed_state *ks, bool on);
+/* Appends the delta since the last kstate_delta or kstate_capture_base to
+ * w and starts a new interval; returns the keys written. O(keys changed).
+ * Task thread, at the barrier. */
+uint64_t kstate_delta(struct keyed_state *ks, struct weir_writer *w);
+/* Keys changed since the last checkpoint. */
+size_t kstate_changed(const struct keyed_state *ks);
+/* kstate_capture for a base (kind SNAP_BASE): the view is serialised as
+ * a grouped section, and what changed so far is forgotten (the base holds
+ * it). */
+void kstate_capture_base(struct keyed_state *ks, struct snap_tail *tail);
+
+/* Applies a grouped section to the key groups that task `index` of
+ * `parallelism` owns and want (NULL: all) accepts: a put replaces the
+ * key's whole name map, a tombstone removes the key. Sections are applied
+ * base first, then deltas in order. Threads may apply to one ks at once
+ * when their want sets do not overlap; before the task starts, and
+ * kstate_restored after the last. Returns 0, or -1 with a message. */
+int kstate_apply(struct keyed_state *ks, struct weir_reader *r, int index,
+                 int parallelism, const bool *want, char *err, size_t errlen);
+/* Restore is over: forgets the current key. */
+void kstate_restored(struct keyed_state *ks);
 
 /* The task has nothing else to do: frees some of what snapshots made it
  * copy (each change frees a little too). */

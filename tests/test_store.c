@@ -28,7 +28,7 @@
 #include "store.h"
 #include "util.h"
 
-#define HDR_LEN 24
+#define HDR_LEN 32
 #define TRAILER_LEN 16
 
 static char *tmpdir;
@@ -401,10 +401,17 @@ START_TEST(state_forged)
 	b = xmalloc(len + 64);
 
 	memcpy(b, orig, len);
-	put_le(b + 8, 2, 4);
+	put_le(b + 8, 3, 4);
 	reseal(b, len);
 	write_all(path, b, len);
-	expect_read_fails(st, 1, "t", NULL, "format version 2");
+	expect_read_fails(st, 1, "t", NULL, "format version 3");
+
+	/* The content field: a delta is not a task's state. */
+	memcpy(b, orig, len);
+	put_le(b + 24, 2, 4);
+	reseal(b, len);
+	write_all(path, b, len);
+	expect_read_fails(st, 1, "t", NULL, "holds a keyed-state delta");
 
 	struct {
 		uint64_t claim;
@@ -468,6 +475,44 @@ START_TEST(state_forged)
 		              "%s", err);
 	}
 	ck_assert_int_lt(accepted, 100);
+	free(b);
+	free(orig);
+	free(path);
+	ckpt_store_close(st);
+}
+END_TEST
+
+/* A state file of format 1 (weir before incremental checkpoints: a
+ * 24-byte header without the content field) still reads: a checkpoint
+ * written by the previous format restores. */
+START_TEST(state_format1_reads)
+{
+	struct ckpt_store *st = open_store(NULL);
+	char *path = path_of("chk-1/t.state");
+	const char text[] = "the state of a task, as weir 1 wrote it";
+	unsigned char *orig, *b;
+	size_t len;
+	void *p = NULL;
+	size_t plen = 0;
+	uint32_t sv = 0;
+
+	ck_assert_int_eq(ckpt_write_state(st, 1, "t", 7, text, sizeof(text),
+	                                  NULL, err, sizeof(err)),
+	                 0);
+	orig = read_all(path, &len);
+	b = xmalloc(len);
+	memcpy(b, orig, 24);
+	memcpy(b + 24, orig + HDR_LEN, len - HDR_LEN);
+	put_le(b + 8, 1, 4);
+	reseal(b, len - 8);
+	write_all(path, b, len - 8);
+	ck_assert_msg(ckpt_read_state(st, 1, "t", NULL, &p, &plen, &sv, err,
+	                              sizeof(err)) == 0,
+	              "%s", err);
+	ck_assert_uint_eq(plen, sizeof(text));
+	ck_assert_uint_eq(sv, 7);
+	ck_assert_mem_eq(p, text, sizeof(text));
+	free(p);
 	free(b);
 	free(orig);
 	free(path);
@@ -583,7 +628,8 @@ START_TEST(meta_bad_files)
 	    {"{\"format\":1,", "not valid JSON"},
 	    {"[]", "should hold a JSON object"},
 	    {"{}", "format is missing"},
-	    {"{\"format\":2}", "format 2 is not supported"},
+	    {"{\"format\":3}", "format 3 is not supported"},
+	    {"{\"format\":0}", "format 0 is not supported"},
 	    {"{\"format\":1}", "id is missing"},
 	    {"{\"format\":1,\"id\":\"5\"}", "id should be an integer, found a "
 	                                    "string"},
@@ -2031,9 +2077,10 @@ static void write_bomb(uint64_t id, const char *task, const char *head,
 	bound = LZ4F_compressBound(sizeof(zero), &prefs) + 64;
 	dst = xmalloc(bound);
 	memcpy(hdr, "WEIRSTAT", 8);
-	put_le(hdr + 8, 1, 4);
+	put_le(hdr + 8, 2, 4);
 	put_le(hdr + 12, 3, 4);
 	put_le(hdr + 16, total, 8);
+	put_le(hdr + 24, 0, 8); /* a task's state; reserved */
 	XXH64_reset(xs, 0);
 #define EMIT(p, len)                                                           \
 	do {                                                                   \
@@ -2301,6 +2348,7 @@ static Suite *store_suite(void)
 	ADD("state", state_bit_flips);
 	ADD("state", state_forged);
 	ADD("state", state_expect_mismatch);
+	ADD("state", state_format1_reads);
 	ADD("meta", meta_roundtrip);
 	ADD("meta", meta_offsets_fallback);
 	ADD("meta", meta_bad_files);

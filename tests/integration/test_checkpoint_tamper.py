@@ -107,19 +107,25 @@ def add_unknown(meta):
     meta["tasks"].append(t)
 
 
+# A state file's header (format 2): magic, format, state version, payload
+# length, content, reserved.
+HDR = 32
+
+
 def make_fifo(ck, cid, name):
     path = chk(ck, cid, name)
     os.unlink(path)
     os.mkfifo(path)
 
 
-def bomb(ck, cid, task):
+def bomb(ck, cid, task, fix_raw=True):
     """Pads task's payload with 1 GiB of zeros, recompressed (lz4 CLI) and
-    resealed: every size and checksum agrees, _metadata included."""
+    resealed: every size and checksum agrees, _metadata included (its
+    "raw" size of the payload too unless not fix_raw)."""
     path = chk(ck, cid, task + ".state")
     with open(path, "rb") as f:
         b = f.read()
-    payload = subprocess.run(["lz4", "-dc"], input=b[24:-16],
+    payload = subprocess.run(["lz4", "-dc"], input=b[HDR:-16],
                              capture_output=True, check=True).stdout
     zeros = 1 << 30
     lz = subprocess.Popen(["lz4", "-c", "-1"], stdin=subprocess.PIPE,
@@ -133,7 +139,8 @@ def bomb(ck, cid, task):
     with open(path + ".frame", "rb") as f:
         frame = f.read()
     os.unlink(path + ".frame")
-    body = (b[:16] + struct.pack("<Q", len(payload) + zeros) + frame)
+    body = (b[:16] + struct.pack("<Q", len(payload) + zeros) + b[24:HDR] +
+            frame)
     data = body + b"WEIREND1" + struct.pack("<Q", xxh64(body))
     with open(path, "wb") as f:
         f.write(data)
@@ -143,6 +150,8 @@ def bomb(ck, cid, task):
             if t["task"] == task:
                 t["size"] = len(data)
                 t["checksum"] = "%016x" % xxh64(body)
+                if fix_raw:
+                    t["raw"] = len(payload) + zeros
     edit_meta(ck, cid, fix)
     return len(data)
 
@@ -291,6 +300,25 @@ def test():
               % tail(err))
         done.append("1 GiB padded state: listed in %.0f MiB, run refused "
                     "(restore peaked at %.0f MiB)" % (rss, run_rss_mib))
+
+        # The same, but _metadata still has the payload's real size: the
+        # header is refused before a byte is decoded, and restore falls
+        # back to the checkpoint before.
+        ck = h.path("ck-bomb-raw")
+        shutil.copytree(base, ck)
+        bomb(ck, b, "source-0", fix_raw=False)
+        rc, out, err, rss = run_rss(h, "run", job_for(ck))
+        check_eq(rc, 0, "`weir run` with a payload larger than _metadata "
+                 "says: exit code; stderr:\n%s" % tail(err))
+        check(re.search(r"checkpoint %d in \S+ is not used: damaged: "
+                        r"chk-%d/source-0\.state: header says the payload "
+                        r"is \d+ bytes, _metadata says \d+" % (b, b), err),
+              "the fallback does not name the size mismatch; stderr:\n%s"
+              % tail(err))
+        check(rss < 150, "restore with a header claiming 1 GiB peaked at "
+              "%.0f MiB" % rss)
+        done.append("1 GiB header against _metadata's size: refused "
+                    "before decoding, restore peaked at %.0f MiB" % rss)
         return "; ".join(done)
 
 

@@ -1,0 +1,156 @@
+/*
+ * shared.c - garbage collection of DIR/shared (see ckpt_collect_shared in
+ * store.h). The files there are named by the chains in _metadata, so a
+ * file is needed exactly when some checkpoint that can still be restored
+ * lists it, or a chain being built holds it (the live set, which the
+ * persister keeps). Everything is done through a descriptor of shared/,
+ * opened without following a link, and only names weir gives its chain
+ * files are removed: whatever else someone put there is left alone.
+ */
+#include "store_impl.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static void names_add(struct names *s, const char *name)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
+	}
+	s->v[s->n++] = xstrdup(name);
+}
+
+static void names_free(struct names *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool has_name(char *const *v, size_t n, const char *name)
+{
+	return n && bsearch(&name, v, n, sizeof(*v), cmp_name) != NULL;
+}
+
+/* Whether name is one weir gives a chain file, "<task>.b<id>" or
+ * ".d<id>", or its temp file (*tmp set). */
+static bool chain_file_like(const char *name, bool *tmp)
+{
+	size_t n = strlen(name);
+	const char *dot;
+
+	*tmp = n > 4 && !strcmp(name + n - 4, ".tmp");
+	if (*tmp)
+		n -= 4;
+	for (dot = name + n; dot > name && dot[-1] != '.'; dot--)
+		;
+	if (dot == name || (*dot != 'b' && *dot != 'd'))
+		return false;
+	return n > (size_t)(dot - name) + 1 &&
+	       strspn(dot + 1, "0123456789") == n - (size_t)(dot - name) - 1;
+}
+
+/* The chain files every checkpoint with a readable _metadata lists. */
+static int referenced(struct ckpt_store *st, struct names *out)
+{
+	uint64_t *ids;
+	size_t n;
+
+	if (ckpt_list(st, &ids, &n) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct ckpt_meta m;
+		char err[512];
+
+		if (!ckpt_has_meta(st, ids[i]))
+			continue;
+		if (ckpt_read_meta(st, ids[i], &m, err, sizeof(err)) < 0) {
+			/* It cannot be restored; its files go unless
+			 * another checkpoint lists them. */
+			log_debug("checkpoint", "shared files: %s", err);
+			continue;
+		}
+		for (size_t t = 0; t < m.ntasks; t++)
+			for (size_t j = 0; j < m.tasks[t].chain.n; j++)
+				names_add(out, m.tasks[t].chain.f[j].file.name);
+		ckpt_meta_clear(&m);
+	}
+	free(ids);
+	if (out->n > 1)
+		qsort(out->v, out->n, sizeof(*out->v), cmp_name);
+	return 0;
+}
+
+int ckpt_collect_shared(struct ckpt_store *st, char *const *live, size_t nlive,
+                        bool all)
+{
+	const struct ckpt_io *io = &st->io;
+	struct names refs = {0};
+	struct dirent *de;
+	int top, fd, removed = 0;
+	DIR *d;
+
+	top = io->open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (top < 0)
+		return -1;
+	fd = io->openat(top, CKPT_SHARED_DIR,
+	                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+	io->close(top);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	/* Listed after the directory was opened, and the live set taken
+	 * before: a file that appears meanwhile is in one of them. */
+	if (referenced(st, &refs) < 0) {
+		io->close(fd);
+		names_free(&refs);
+		return -1;
+	}
+	if (!(d = io->fdopendir(fd))) {
+		io->close(fd);
+		names_free(&refs);
+		return -1;
+	}
+	while ((de = io->readdir(d))) {
+		bool tmp;
+
+		if (!chain_file_like(de->d_name, &tmp) || (tmp && !all))
+			continue;
+		if (!tmp && (has_name(refs.v, refs.n, de->d_name) ||
+		             has_name(live, nlive, de->d_name)))
+			continue;
+		if (io->unlinkat(dirfd(d), de->d_name, 0) == 0) {
+			removed++;
+			log_debug("checkpoint",
+			          "removed %s/%s/%s: no "
+			          "checkpoint needs it",
+			          st->dir, CKPT_SHARED_DIR, de->d_name);
+		} else if (errno != ENOENT) {
+			char eb[128];
+
+			log_warn("checkpoint", "removing %s/%s/%s: %s", st->dir,
+			         CKPT_SHARED_DIR, de->d_name,
+			         strerror_r(errno, eb, sizeof(eb)));
+		}
+	}
+	io->closedir(d);
+	names_free(&refs);
+	return removed;
+}
