@@ -796,8 +796,12 @@ static void run_with_fault(int which, int err)
 	}
 	ck_assert_int_eq(job_start(r.job), 0);
 	usleep(300 * 1000);
+	/* Armed until the fault hit at least once (for 200 ms at least,
+	 * at most 10 s: a loaded machine may take a while to get there). */
 	atomic_store(&armed, 1);
 	usleep(200 * 1000);
+	for (int i = 0; i < 1000 && atomic_load(&injected) == 0; i++)
+		usleep(10 * 1000);
 	atomic_store(&armed, 0);
 	ck_assert_int_eq(job_wait(r.job), 0);
 	ck_assert_int_gt(atomic_load(&injected), 0);
