@@ -386,8 +386,7 @@ static void *persister_main(void *arg)
 				pthread_mutex_lock(&w->mu);
 			}
 		}
-		if (wk)
-			work_free(wk);
+		work_free(wk);
 	}
 	pthread_mutex_unlock(&w->mu);
 	return NULL;
