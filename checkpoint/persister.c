@@ -386,8 +386,7 @@ static void *persister_main(void *arg)
 				pthread_mutex_lock(&w->mu);
 			}
 		}
-		if (wk)
-			work_free(wk);
+		work_free(wk);
 	}
 	pthread_mutex_unlock(&w->mu);
 	return NULL;
@@ -575,6 +574,23 @@ void ckpt_persister_submit(struct ckpt_persister *w, uint64_t id, int task,
 		atomic_store(&w->flow->tasks[task]->chain.materializing, false);
 	}
 	enqueue(w, wk);
+}
+
+void ckpt_persister_adopt(struct ckpt_persister *w, int task,
+                          struct ckpt_chain *chain)
+{
+	struct chain *c = &w->chains[task];
+
+	if (chain->n == 0)
+		return;
+	pthread_mutex_lock(&w->chain_mu);
+	ckpt_chain_clear(&c->files);
+	c->files = *chain;
+	memset(chain, 0, sizeof(*chain));
+	c->broken = false;
+	publish_sizes(w, task);
+	pthread_mutex_unlock(&w->chain_mu);
+	atomic_store(&w->flow->tasks[task]->chain.need_base, false);
 }
 
 void ckpt_persister_discard(struct ckpt_persister *w, uint64_t id)

@@ -68,32 +68,87 @@ static bool chain_file_like(const char *name, bool *tmp)
 	       strspn(dot + 1, "0123456789") == n - (size_t)(dot - name) - 1;
 }
 
-/* The chain files every checkpoint with a readable _metadata lists. */
+static void refs_free(struct shared_refs *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->names[i]);
+	free(r->names);
+}
+
+void ckpt_shared_refs_clear(struct ckpt_store *st)
+{
+	for (size_t i = 0; i < st->nrefs; i++)
+		refs_free(&st->refs[i]);
+	free(st->refs);
+	st->refs = NULL;
+	st->nrefs = 0;
+}
+
+/* The cached entry of checkpoint id, or NULL. */
+static struct shared_refs *refs_find(struct ckpt_store *st, uint64_t id)
+{
+	for (size_t i = 0; i < st->nrefs; i++)
+		if (st->refs[i].id == id)
+			return &st->refs[i];
+	return NULL;
+}
+
+/* What checkpoint id's _metadata lists, read now; false when it cannot be
+ * read (then it cannot be restored, and its files go unless another
+ * checkpoint lists them). */
+static bool refs_read(struct ckpt_store *st, uint64_t id,
+                      struct shared_refs *out)
+{
+	struct ckpt_meta m;
+	struct names v = {0};
+	char err[512];
+
+	if (ckpt_read_meta(st, id, &m, err, sizeof(err)) < 0) {
+		log_debug("checkpoint", "shared files: %s", err);
+		return false;
+	}
+	for (size_t t = 0; t < m.ntasks; t++)
+		for (size_t j = 0; j < m.tasks[t].chain.n; j++)
+			names_add(&v, m.tasks[t].chain.f[j].file.name);
+	ckpt_meta_clear(&m);
+	*out = (struct shared_refs){.id = id, .names = v.v, .n = v.n};
+	return true;
+}
+
+/* The chain files every checkpoint with a readable _metadata lists, from
+ * the cache, which is brought up to date: entries of checkpoints gone are
+ * dropped, new ones read. */
 static int referenced(struct ckpt_store *st, struct names *out)
 {
+	struct shared_refs *keep;
+	size_t nkeep = 0;
 	uint64_t *ids;
 	size_t n;
 
 	if (ckpt_list(st, &ids, &n) < 0)
 		return -1;
+	keep = xcalloc(n + 1, sizeof(*keep));
 	for (size_t i = 0; i < n; i++) {
-		struct ckpt_meta m;
-		char err[512];
+		struct shared_refs *r = refs_find(st, ids[i]);
 
-		if (!ckpt_has_meta(st, ids[i]))
-			continue;
-		if (ckpt_read_meta(st, ids[i], &m, err, sizeof(err)) < 0) {
-			/* It cannot be restored; its files go unless
-			 * another checkpoint lists them. */
-			log_debug("checkpoint", "shared files: %s", err);
-			continue;
+		if (r) {
+			keep[nkeep++] = *r;
+			r->id = 0; /* moved */
+		} else if (ckpt_has_meta(st, ids[i]) &&
+		           refs_read(st, ids[i], &keep[nkeep])) {
+			nkeep++;
 		}
-		for (size_t t = 0; t < m.ntasks; t++)
-			for (size_t j = 0; j < m.tasks[t].chain.n; j++)
-				names_add(out, m.tasks[t].chain.f[j].file.name);
-		ckpt_meta_clear(&m);
 	}
+	for (size_t i = 0; i < st->nrefs; i++)
+		if (st->refs[i].id)
+			refs_free(&st->refs[i]);
+	free(st->refs);
+	st->refs = keep;
+	st->nrefs = nkeep;
 	free(ids);
+	for (size_t i = 0; i < nkeep; i++)
+		for (size_t j = 0; j < keep[i].n; j++)
+			names_add(out, keep[i].names[j]);
 	if (out->n > 1)
 		qsort(out->v, out->n, sizeof(*out->v), cmp_name);
 	return 0;
@@ -105,7 +160,7 @@ int ckpt_collect_shared(struct ckpt_store *st, char *const *live, size_t nlive,
 	const struct ckpt_io *io = &st->io;
 	struct names refs = {0};
 	struct dirent *de;
-	int top, fd, removed = 0;
+	int top, fd, rc, removed = 0;
 	DIR *d;
 
 	top = io->open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
@@ -118,7 +173,10 @@ int ckpt_collect_shared(struct ckpt_store *st, char *const *live, size_t nlive,
 		return errno == ENOENT ? 0 : -1;
 	/* Listed after the directory was opened, and the live set taken
 	 * before: a file that appears meanwhile is in one of them. */
-	if (referenced(st, &refs) < 0) {
+	pthread_mutex_lock(&st->refs_mu);
+	rc = referenced(st, &refs);
+	pthread_mutex_unlock(&st->refs_mu);
+	if (rc < 0) {
 		io->close(fd);
 		names_free(&refs);
 		return -1;
