@@ -359,7 +359,7 @@ static void complete(struct coord *c)
 {
 	struct pending *p = &c->p;
 	struct ckpt_meta meta = {0};
-	char err[512], sizes[96] = "";
+	char err[1024], sizes[96] = "";
 	uint64_t bytes = 0, full = 0;
 	size_t n = 0, chained = 0;
 	int rc;
@@ -402,6 +402,7 @@ static void complete(struct coord *c)
 	free(meta.offsets_json);
 	free(meta.tasks);
 	if (rc < 0) {
+		ckpt_write_hint(c->st, err, sizeof(err));
 		fail(c, err);
 		return;
 	}

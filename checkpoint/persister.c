@@ -201,6 +201,8 @@ static int write_chain_file(struct ckpt_persister *w, const struct work *wk,
 	pthread_mutex_unlock(&w->chain_mu);
 	rc = ckpt_write_chain_file(w->st, wk->name, base, wk->id, p, len, out,
 	                           err, errlen);
+	if (rc < 0)
+		ckpt_write_hint(w->st, err, errlen);
 	if (rc == 0)
 		log_debug(by == BY_PERSISTER ? "persister" : "materializer",
 		          "checkpoint %llu: %s %s written, %zu bytes raw, "
@@ -337,6 +339,7 @@ static void do_write(struct ckpt_persister *w, struct work *wk, bool aborted)
 	}
 	if (ckpt_write_state(w->st, wk->id, wk->name, wk->state_version,
 	                     wk->buf, wk->len, &info, err, sizeof(err)) < 0) {
+		ckpt_write_hint(w->st, err, sizeof(err));
 		coord_decline(w->coord, wk->id, wk->task, err);
 		return;
 	}

@@ -134,6 +134,17 @@ const char *ckpt_store_dir(const struct ckpt_store *st)
 	return st->dir;
 }
 
+void ckpt_write_hint(const struct ckpt_store *st, char *err, size_t errlen)
+{
+	size_t n = strnlen(err, errlen);
+
+	if (n + 1 < errlen)
+		snprintf(err + n, errlen - n,
+		         ". Check the file system of %s (free space, "
+		         "permissions, errors in the kernel log)",
+		         st->dir);
+}
+
 const struct ckpt_io *ckpt_store_io(const struct ckpt_store *st)
 {
 	return &st->io;

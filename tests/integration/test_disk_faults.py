@@ -173,10 +173,18 @@ FAILED_RX = (r"checkpoint (\d+) failed: (.*) \((\d+) in a row; "
              r"tolerable_failures is %d\)$" % TOLERABLE)
 
 
+# What a failed write adds: what to do about it.
+HINT = ". Check the file system of "
+
+
 def check_why(what, why, file_rx, err_text, line):
-    check(re.search(file_rx, why) and why.endswith(err_text),
+    said, _, hint = why.partition(HINT)
+    check(re.search(file_rx, said) and said.endswith(err_text),
           "%s: the failure line does not name the file (/%s/) and the "
           "error (%s): %r" % (what, file_rx, err_text, line))
+    check(hint and "(free space, permissions" in hint,
+          "%s: the failure line does not say what to do: %r"
+          % (what, line))
 
 
 def injected(w, what, start):
@@ -259,7 +267,8 @@ def full_checkpoints(h):
     text = w.log()
     m = re.search(r"%d checkpoints failed in a row, more than "
                   r"checkpoint\.tolerable_failures \(%d\); the last "
-                  r"one: .*%s\. The job stops; once that is resolved, "
+                  r"one: .*%s\. Check the file system of \S+ \([^)]*\)\. "
+                  r"The job stops; once that is resolved, "
                   r"start it again: it resumes from checkpoint (\d+), "
                   r"the last complete one"
                   % (TOLERABLE + 1, TOLERABLE, NOSPC), text)
