@@ -135,8 +135,9 @@ int ckpt_load_latest(struct ckpt_store *st, struct ckpt_meta *out,
                      ckpt_check_fn check, ckpt_report_fn report, void *arg);
 
 /* Prints `weir checkpoints DIR`: one line per checkpoint, newest first:
- * id, completed time (UTC), total size, status (complete, incomplete,
- * damaged: why), and source offsets. Returns 0, or -1 with errstr. */
+ * id, completed time (UTC), its own size and its full size (see
+ * listing.c), status (complete, incomplete, damaged: why), and source
+ * offsets. Returns 0, or -1 with errstr. */
 int ckpt_print_listing(const char *dir, FILE *out, char *errstr, size_t errlen);
 /* ckpt_print_listing through io (NULL: ckpt_io_posix). */
 int ckpt_print_listing_io(const char *dir, const struct ckpt_io *io, FILE *out,

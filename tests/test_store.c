@@ -1840,8 +1840,8 @@ START_TEST(listing_output)
 	ck_assert_int_eq(nlines, 5);
 	ck_assert_msg(
 	    strncmp(lines[0], "ID", 2) == 0 && strstr(lines[0], "COMPLETED") &&
-	        strstr(lines[0], "SIZE") && strstr(lines[0], "STATUS") &&
-	        strstr(lines[0], "OFFSETS"),
+	        strstr(lines[0], " OWN ") && strstr(lines[0], " FULL ") &&
+	        strstr(lines[0], "STATUS") && strstr(lines[0], "OFFSETS"),
 	    "%s", lines[0]);
 	ck_assert_msg(strncmp(lines[1], "10 ", 3) == 0 &&
 	                  strstr(lines[1], " complete ") &&
@@ -1849,7 +1849,10 @@ START_TEST(listing_output)
 	                  strstr(lines[1], " B ") &&
 	                  strstr(lines[1], "logs[0]=120 logs[1]=98"),
 	              "%s", lines[1]);
+	/* No _metadata: no chain is known, FULL is "-". */
 	ck_assert_msg(strncmp(lines[2], "3 ", 2) == 0 &&
+	                  lines[2][strstr(lines[0], " FULL ") - lines[0] + 4] ==
+	                      '-' &&
 	                  strstr(lines[2], "incomplete (no _metadata)"),
 	              "%s", lines[2]);
 	ck_assert_msg(strncmp(lines[3], "2 ", 2) == 0 &&
@@ -2305,6 +2308,178 @@ END_TEST
 
 /* `weir checkpoints` knows no graph, but a complete checkpoint always
  * holds its sources' positions: "tasks": [] cannot be restored. */
+/* Bytes of the file at path (freed); 0 when it is missing. */
+static uint64_t bytes_of(char *path)
+{
+	struct stat sb;
+	uint64_t n = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+
+	free(path);
+	return n;
+}
+
+/* What `weir checkpoints` prints for a size. */
+static void size_text(uint64_t bytes, char *buf, size_t len)
+{
+	if (bytes < 1024)
+		snprintf(buf, len, "%" PRIu64 " B", bytes);
+	else
+		snprintf(buf, len, "%.1f KiB", (double)bytes / 1024);
+}
+
+/* Checkpoint id with one task, t0, whose keyed state is the chain of
+ * files ids[0] (a base), ids[1..n-1] (deltas), written unless they
+ * exist. */
+static void make_chain_ckpt(struct ckpt_store *st, uint64_t id,
+                            const uint64_t *ids, size_t n)
+{
+	struct ckpt_task_entry t = {.task = "t0", .parallelism = 1};
+	struct ckpt_meta m = {.job = "job1",
+	                      .fingerprint = "fp",
+	                      .id = id,
+	                      .completed_ms = 1000 * (int64_t)id,
+	                      .tasks = &t,
+	                      .ntasks = 1,
+	                      .offsets_json = "{\"logs\":{\"0\":7}}"};
+	char payload[256];
+
+	t.chain.n = n;
+	t.chain.f = xcalloc(n, sizeof(*t.chain.f));
+	for (size_t i = 0; i < n; i++) {
+		/* The same bytes every time, so a rewrite changes nothing. */
+		memset(payload, 'a' + (int)(ids[i] % 26), sizeof(payload));
+		ck_assert_msg(ckpt_write_chain_file(
+		                  st, "t0", i == 0, ids[i], payload,
+		                  (size_t)(60 * ids[i]) % sizeof(payload),
+		                  &t.chain.f[i], err, sizeof(err)) == 0,
+		              "%s", err);
+	}
+	payload_for(id, 0, payload, sizeof(payload));
+	ck_assert_msg(ckpt_write_state(st, id, "t0", 1, payload,
+	                               strlen(payload), &t.file, err,
+	                               sizeof(err)) == 0,
+	              "%s", err);
+	ck_assert_msg(ckpt_write_meta(st, &m, err, sizeof(err)) == 0, "%s",
+	              err);
+	free(t.chain.f);
+}
+
+/* The row of checkpoint id has OWN own and FULL full (bytes), each
+ * right-aligned to the end of its title. */
+static void expect_sizes(const char *out, uint64_t id, uint64_t own,
+                         uint64_t full)
+{
+	const char *titles[] = {" OWN ", " FULL "};
+	const uint64_t bytes[] = {own, full};
+	char idtext[24], want[32], *row;
+
+	snprintf(idtext, sizeof(idtext), "%" PRIu64, id);
+	row = listing_row(out, idtext);
+	ck_assert_msg(row, "no row %s in\n%s", idtext, out);
+	for (int i = 0; i < 2; i++) {
+		size_t end = (size_t)(strstr(out, titles[i]) - out) +
+		             strlen(titles[i]) - 1;
+
+		size_text(bytes[i], want, sizeof(want));
+		ck_assert_msg(strncmp(row + end - strlen(want), want,
+		                      strlen(want)) == 0 &&
+		                  row[end] == ' ',
+		              "checkpoint %s:%sshould be %s:\n%s", idtext,
+		              titles[i], want, out);
+	}
+	free(row);
+}
+
+/* Checkpoints that share chain files: OWN counts the chk-<id>/ files and
+ * the chain files the next older checkpoint does not list, FULL every
+ * file a restore reads; a missing or damaged chain file names itself in
+ * the status of each checkpoint that lists it, and the rows still line
+ * up. */
+START_TEST(listing_chains)
+{
+	static const uint64_t c1[] = {1}, c2[] = {1, 2}, c3[] = {1, 2, 3},
+	                      c4[] = {4}, c5[] = {4, 5};
+	static const char *const listing_ids[] = {"", "1", "2", "3", "4", "5"};
+	struct ckpt_store *st = open_store(NULL);
+	uint64_t chk[6], b1, d2, d3, b4, d5;
+	char *out, *row;
+	int rc;
+
+	make_chain_ckpt(st, 1, c1, 1);
+	make_chain_ckpt(st, 2, c2, 2);
+	make_chain_ckpt(st, 3, c3, 3);
+	make_chain_ckpt(st, 4, c4, 1); /* a new base */
+	make_chain_ckpt(st, 5, c5, 2);
+	for (uint64_t id = 1; id <= 5; id++)
+		chk[id] = bytes_of(path_of("chk-%" PRIu64 "/t0.state", id)) +
+		          bytes_of(path_of("chk-%" PRIu64 "/_metadata", id));
+	b1 = bytes_of(path_of("shared/t0.b1"));
+	d2 = bytes_of(path_of("shared/t0.d2"));
+	d3 = bytes_of(path_of("shared/t0.d3"));
+	b4 = bytes_of(path_of("shared/t0.b4"));
+	d5 = bytes_of(path_of("shared/t0.d5"));
+	ck_assert(b1 && d2 && d3 && b4 && d5);
+
+	out = listing(tmpdir, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_msg(strncmp(out, "ID", 2) == 0, "%s", out);
+	expect_sizes(out, 1, chk[1] + b1, chk[1] + b1);
+	expect_sizes(out, 2, chk[2] + d2, chk[2] + b1 + d2);
+	expect_sizes(out, 3, chk[3] + d3, chk[3] + b1 + d2 + d3);
+	expect_sizes(out, 4, chk[4] + b4, chk[4] + b4);
+	expect_sizes(out, 5, chk[5] + d5, chk[5] + b4 + d5);
+	for (int id = 1; id <= 5; id++) {
+		row = listing_row(out, listing_ids[id]);
+		ck_assert_msg(row && strstr(row, " complete "), "%s", out);
+		free(row);
+	}
+	free(out);
+
+	/* d2 gone: 2 and 3 list it; OWN of 3 is still what it added. */
+	row = path_of("shared/t0.d2");
+	ck_assert_int_eq(unlink(row), 0);
+	free(row);
+	/* d5 cut short. */
+	row = path_of("shared/t0.d5");
+	ck_assert_int_eq(truncate(row, (off_t)d5 - 1), 0);
+	free(row);
+	out = listing(tmpdir, &rc);
+	ck_assert_int_eq(rc, 0);
+	for (int id = 2; id <= 3; id++) {
+		row = listing_row(out, listing_ids[id]);
+		ck_assert_msg(row &&
+		                  strstr(row, " damaged: shared/t0.d2: cannot "
+		                              "open: No such file or "
+		                              "directory "),
+		              "%s", out);
+		free(row);
+	}
+	expect_sizes(out, 2, chk[2], chk[2] + b1);
+	expect_sizes(out, 3, chk[3] + d3, chk[3] + b1 + d3);
+	row = listing_row(out, "5");
+	ck_assert_msg(row && strstr(row, " damaged: shared/t0.d5: "), "%s",
+	              out);
+	ck_assert_msg(strstr(row, "truncated"), "%s", row);
+	free(row);
+	expect_sizes(out, 5, chk[5] + d5 - 1, chk[5] + b4 + d5 - 1);
+	row = listing_row(out, "4");
+	ck_assert_msg(row && strstr(row, " complete "), "%s", out);
+	free(row);
+	/* Every row's OFFSETS starts under its title. */
+	for (int id = 1; id <= 5; id++) {
+		size_t col = (size_t)(strstr(out, "OFFSETS") - out);
+
+		row = listing_row(out, listing_ids[id]);
+		ck_assert_msg(row && strlen(row) > col &&
+		                  !strcmp(row + col, "logs[0]=7"),
+		              "%s", out);
+		free(row);
+	}
+	free(out);
+	ckpt_store_close(st);
+}
+END_TEST
+
 START_TEST(listing_no_tasks)
 {
 	struct ckpt_store *st = open_store(NULL);
@@ -2382,6 +2557,7 @@ static Suite *store_suite(void)
 	ADD("hostile", meta_many_tasks);
 	ADD("find_latest", find_latest_check);
 	ADD("listing", listing_no_tasks);
+	ADD("listing", listing_chains);
 #undef ADD
 #undef ADD_LOOP
 	return s;
