@@ -2501,6 +2501,30 @@ END_TEST
 
 /* ---- suite --------------------------------------------------------------- */
 
+/* DIR/shared swapped for a symbolic link: its chain files are not read
+ * through it, and every checkpoint that lists one is damaged. */
+START_TEST(shared_link_not_read)
+{
+	static const uint64_t c2[] = {1, 2};
+	struct ckpt_store *st = open_store(NULL);
+	char *shared = path_of("shared"), *moved = path_of("elsewhere");
+	struct ckpt_meta m;
+
+	make_chain_ckpt(st, 1, c2, 1);
+	make_chain_ckpt(st, 2, c2, 2);
+	ck_assert_int_eq(ckpt_verify(st, 2, &m, err, sizeof(err)), 0);
+	ckpt_meta_clear(&m);
+	ck_assert_int_eq(rename(shared, moved), 0);
+	ck_assert_int_eq(symlink(moved, shared), 0);
+	ck_assert_int_eq(ckpt_verify(st, 2, &m, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "shared/t0.b1: shared is a symbolic link"),
+	              "%s", err);
+	free(shared);
+	free(moved);
+	ckpt_store_close(st);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -2558,6 +2582,7 @@ static Suite *store_suite(void)
 	ADD("find_latest", find_latest_check);
 	ADD("listing", listing_no_tasks);
 	ADD("listing", listing_chains);
+	ADD("links", shared_link_not_read);
 #undef ADD
 #undef ADD_LOOP
 	return s;
