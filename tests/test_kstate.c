@@ -976,6 +976,181 @@ START_TEST(empty_delta_has_no_groups)
 }
 END_TEST
 
+/* ---- hostile sections ------------------------------------------------------
+ */
+
+/* An entry: kind, key, and for a put nnames names ("a", "b", ...) with
+ * 8-byte values. */
+static void put_entry(struct weir_writer *w, unsigned kind, const char *key,
+                      uint64_t nnames)
+{
+	unsigned char k = (unsigned char)kind;
+
+	bytes_put(w, &k, 1);
+	weir_write_bytes(w, key, strlen(key));
+	if (kind == ENT_DEL)
+		return;
+	put_u64(w, nnames);
+	for (uint64_t i = 0; i < nnames && i < 26; i++) {
+		char name = (char)('a' + i);
+
+		weir_write_bytes(w, &name, 1);
+		weir_write_bytes(w, &i, 8);
+	}
+}
+
+/* Appends group g, claiming `entries` entries and nbytes bytes (-1: the
+ * body's), then the body. */
+static void put_group(struct weir_writer *w, uint64_t g, uint64_t entries,
+                      int64_t nbytes, const struct weir_writer *body)
+{
+	put_u64(w, g);
+	put_u64(w, entries);
+	put_u64(w, nbytes < 0 ? body->len : (uint64_t)nbytes);
+	bytes_put(w, body->p, body->len);
+}
+
+static int group_of(const char *key)
+{
+	return key_group(key, strlen(key));
+}
+
+/* Applies w's bytes to fresh state as task index of parallelism; must be
+ * refused with a message holding `want`. ASan sees what a refusal
+ * leaks. */
+static void expect_refused(const struct weir_writer *w, size_t len, int index,
+                           int parallelism, const char *want, const char *what)
+{
+	struct keyed_state *ks = kstate_new();
+	struct weir_reader r = {.p = w->p, .len = len};
+	char err[256] = "";
+
+	REQUIRE(kstate_apply(ks, &r, index, parallelism, NULL, err,
+	                     sizeof(err)) == -1,
+	        "%s: accepted", what);
+	REQUIRE(strstr(err, want), "%s: message \"%s\", wanted \"%s\"", what,
+	        err, want);
+	kstate_free(ks);
+}
+
+/* Each kind of damage to a grouped section is refused with a message
+ * that names it and the key group, never a crash or a leak; so is every
+ * prefix of a real delta, whichever task reads it. */
+START_TEST(apply_refuses_hostile_sections)
+{
+	const char *k1 = "user-1", *k2 = "user-2";
+	int g1 = group_of(k1), g2 = group_of(k2);
+	struct weir_writer w = {0}, body = {0}, bad_kind = {0}, no_names = {0};
+	char msg[128];
+
+	ck_assert_int_ne(g1, g2);
+	put_entry(&body, ENT_PUT, k1, 2);
+	put_entry(&body, ENT_DEL, k1, 0);
+	put_entry(&body, ENT_PUT, k1, 1);
+	put_entry(&bad_kind, 2, k1, 1);
+	put_entry(&no_names, ENT_PUT, k1, 0);
+	{
+		/* The group count, then `copies` times group g claiming
+		 * `entries` entries and nbytes bytes (-1: the body's). */
+		const struct {
+			const char *what, *want;
+			uint64_t ngroups, copies, g, entries;
+			int64_t nbytes;
+			const struct weir_writer *body;
+		} cases[] = {
+		    {"too many groups", "129 key groups, more than the 128",
+		     KEY_GROUPS + 1, 0, 0, 0, -1, &body},
+		    {"group out of range", "key group 128 is out of range", 1,
+		     1, KEY_GROUPS, 3, -1, &body},
+		    {"group twice", "is there twice", 2, 2, g1, 3, -1, &body},
+		    {"more groups claimed than there are",
+		     "keyed state is truncated", 2, 1, g1, 3, -1, &body},
+		    {"byte count past the end", "keyed state is truncated", 1,
+		     1, g1, 3, (int64_t)body.len + 1, &body},
+		    {"more entries than bytes", "is truncated", 1, 1, g1, 4, -1,
+		     &body},
+		    {"fewer entries than bytes", "bytes after its last entry",
+		     1, 1, g1, 2, -1, &body},
+		    {"byte count cuts an entry", "is truncated", 1, 1, g1, 3,
+		     (int64_t)body.len - 1, &body},
+		    {"unknown entry kind", "has unknown kind 2", 1, 1, g1, 1,
+		     -1, &bad_kind},
+		    {"key in the wrong group", "is a key of group", 1, 1, g2, 3,
+		     -1, &body},
+		    {"put with no names", "holds no names", 1, 1, g1, 1, -1,
+		     &no_names},
+		};
+
+		expect_refused(&w, 0, 0, 1, "keyed state is truncated",
+		               "no group count");
+		for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+			w.len = 0;
+			put_u64(&w, cases[c].ngroups);
+			for (uint64_t i = 0; i < cases[c].copies; i++)
+				put_group(&w, cases[c].g, cases[c].entries,
+				          cases[c].nbytes, cases[c].body);
+			expect_refused(&w, w.len, 0, 1, cases[c].want,
+			               cases[c].what);
+		}
+	}
+
+	/* The group is named where an entry is wrong. */
+	w.len = 0;
+	put_u64(&w, 1);
+	put_group(&w, g1, 4, -1, &body);
+	snprintf(msg, sizeof(msg), "key group %d is truncated", g1);
+	expect_refused(&w, w.len, 0, 1, msg, "group named");
+
+	/* A group a task does not own is skipped unread: its entries are
+	 * its owner's to check. The layout is checked by every task. */
+	{
+		struct keyed_state *ks = kstate_new();
+		struct weir_reader r;
+		int owner = key_group_owner(g1, 3),
+		    other_task = (owner + 1) % 3;
+
+		w.len = 0;
+		put_u64(&w, 1);
+		put_group(&w, g1, 1, -1, &bad_kind);
+		r = (struct weir_reader){.p = w.p, .len = w.len};
+		ck_assert_int_eq(
+		    kstate_apply(ks, &r, other_task, 3, NULL, msg, sizeof(msg)),
+		    0);
+		expect_refused(&w, w.len, owner, 3, "unknown kind", "owner");
+		w.len = 0;
+		put_u64(&w, 2);
+		put_group(&w, g1, 1, -1, &bad_kind);
+		put_group(&w, g1, 1, -1, &bad_kind);
+		expect_refused(&w, w.len, other_task, 3, "twice", "not owner");
+		kstate_free(ks);
+	}
+
+	/* Every prefix of a real delta (puts, tombstones, several groups). */
+	{
+		struct keyed_state *ks = kstate_new();
+		struct model m = model_new(40);
+
+		kstate_track(ks, true);
+		build(ks, &m, 40);
+		for (uint32_t id = 0; id < 40; id += 3)
+			del(ks, &m, id, 0);
+		w.len = 0;
+		ck_assert_uint_gt(kstate_delta(ks, &w), 20);
+		for (size_t len = 0; len < w.len; len++) {
+			snprintf(msg, sizeof(msg), "prefix of %zu bytes", len);
+			expect_refused(&w, len, 0, 1, "truncated", msg);
+			expect_refused(&w, len, 1, 3, "truncated", msg);
+		}
+		free(m.v);
+		kstate_free(ks);
+	}
+	free(w.p);
+	free(body.p);
+	free(bad_kind.p);
+	free(no_names.p);
+}
+END_TEST
+
 /* ---- two threads ----------------------------------------------------------- */
 
 struct filler {
@@ -1226,6 +1401,7 @@ static Suite *kstate_suite(void)
 	tcase_add_loop_test(one, incremental_chain_property, 0, 2);
 	tcase_add_test(one, delta_one_entry_per_key);
 	tcase_add_test(one, empty_delta_has_no_groups);
+	tcase_add_test(one, apply_refuses_hostile_sections);
 	suite_add_tcase(s, one);
 	tcase_set_timeout(two, 120);
 	tcase_add_test(two, concurrent_fill_while_task_changes);
