@@ -1,8 +1,9 @@
 /*
  * test_store.c - the checkpoint store: state files survive a round trip and
  * every kind of damage is refused with a message naming the file; metadata,
- * verification, restore fallback, retention, the directory lock, injected
- * I/O failures, and the `weir checkpoints` listing.
+ * verification, restore fallback, retention, garbage collection of
+ * shared/, the directory lock, injected I/O failures, and the `weir
+ * checkpoints` listing.
  */
 #include <check.h>
 #include <dirent.h>
@@ -2567,6 +2568,152 @@ START_TEST(listing_no_tasks)
 }
 END_TEST
 
+/* ---- shared/: garbage collection ----------------------------------------
+ */
+
+static void touch_shared(const char *name)
+{
+	char *p = path_of("shared/%s", name);
+
+	write_all(p, "x", 1);
+	free(p);
+}
+
+static bool in_shared(const char *name)
+{
+	char *p = path_of("shared/%s", name);
+	struct stat sb;
+	bool there = lstat(p, &sb) == 0;
+
+	free(p);
+	return there;
+}
+
+/* Each name is in shared/ (there) or not. */
+static void expect_shared(const char *const *names, size_t n, bool there)
+{
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(in_shared(names[i]) == there, "shared/%s %s",
+		              names[i],
+		              there ? "was removed" : "is still there");
+}
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Files that a checkpoint with a readable _metadata lists, or that the
+ * live chain holds, stay; other chain files go, among them those of a
+ * checkpoint whose _metadata is damaged or missing. Temp files stay
+ * unless nothing is being written (`all`). A name weir does not give a
+ * chain file is never touched, nor is a directory; a symbolic link named
+ * like a chain file is removed as a link, its target untouched. After
+ * retention removes a checkpoint, what only it listed goes. */
+START_TEST(collect_shared_files)
+{
+	static const char *const t0[] = {"t0"};
+	static const uint64_t ids5[] = {3, 4, 5}, ids7[] = {6, 7};
+	static const size_t n5[] = {3}, n7[] = {2};
+	static const char *const listed5[] = {"t0.b3", "t0.d4", "t0.d5"};
+	static const char *const listed7[] = {"t0.b6", "t0.d7"};
+	static const char *const unlisted[] = {"t0.d2", "t0.b8", "t0.d9",
+	                                       "t1.b1"};
+	static const char *const not_chain[] = {
+	    "notes.txt", "t0.b",           "t0.x5",      "t0.b5x", "t0.B5",
+	    "README",    "t0.d12.tmp.tmp", ".t0.d3.swp", "t0.d",   "t0.d.tmp",
+	    "b5",
+	};
+	char *const live[] = {"t0.d10"};
+	struct ckpt_store *st = open_store(NULL);
+	char *shared = path_of("shared"), *dir = path_of("shared/t0.d14");
+	char *outside = make_outside("target"), *target, *link;
+
+	ck_assert_int_eq(ckpt_collect_shared(st, NULL, 0, true), 0);
+	ck_assert_int_eq(mkdir(shared, 0755), 0);
+	make_ckpt(st, 5, 1, false);
+	write_chain_meta(st, 5, t0, ids5, n5, 1);
+	make_ckpt(st, 7, 1, false);
+	write_chain_meta(st, 7, t0, ids7, n7, 1);
+	/* chk-8's _metadata is damaged; chk-9 has none. */
+	make_ckpt(st, 8, 1, false);
+	{
+		char *p = path_of("chk-8/_metadata");
+
+		write_all(p, "{\"format\":2,", 12);
+		free(p);
+	}
+	make_ckpt(st, 9, 1, false);
+	for (size_t i = 0; i < N_OF(listed5); i++)
+		touch_shared(listed5[i]);
+	for (size_t i = 0; i < N_OF(listed7); i++)
+		touch_shared(listed7[i]);
+	for (size_t i = 0; i < N_OF(unlisted); i++)
+		touch_shared(unlisted[i]);
+	for (size_t i = 0; i < N_OF(not_chain); i++)
+		touch_shared(not_chain[i]);
+	touch_shared("t0.d10");
+	touch_shared("t0.d11.tmp");
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	target = xasprintf("%s/t0.state", outside);
+	link = path_of("shared/t0.d13");
+	ck_assert_int_eq(symlink(target, link), 0);
+
+	ck_assert_int_eq(ckpt_collect_shared(st, live, 1, false),
+	                 (int)N_OF(unlisted) + 1);
+	expect_shared(listed5, N_OF(listed5), true);
+	expect_shared(listed7, N_OF(listed7), true);
+	expect_shared(unlisted, N_OF(unlisted), false);
+	expect_shared(not_chain, N_OF(not_chain), true);
+	ck_assert(in_shared("t0.d10") && in_shared("t0.d11.tmp"));
+	ck_assert(!in_shared("t0.d13"));
+	ck_assert(in_shared("t0.d14"));
+	check_outside(outside);
+	free(outside);
+
+	/* Nothing being written: the live file and the temp file go. */
+	ck_assert_int_eq(ckpt_collect_shared(st, NULL, 0, true), 2);
+	ck_assert(!in_shared("t0.d10") && !in_shared("t0.d11.tmp"));
+	expect_shared(listed5, N_OF(listed5), true);
+
+	/* Retention took chk-5: its chain goes, chk-7's stays. */
+	ck_assert_int_eq(ckpt_remove(st, 5), 0);
+	ck_assert_int_eq(ckpt_collect_shared(st, NULL, 0, true),
+	                 (int)N_OF(listed5));
+	expect_shared(listed5, N_OF(listed5), false);
+	expect_shared(listed7, N_OF(listed7), true);
+	expect_shared(not_chain, N_OF(not_chain), true);
+	ck_assert(in_shared("t0.d14"));
+	ck_assert_int_eq(ckpt_collect_shared(st, NULL, 0, true), 0);
+	free(target);
+	free(link);
+	free(dir);
+	free(shared);
+	ckpt_store_close(st);
+}
+END_TEST
+
+/* shared/ a symbolic link to a directory elsewhere: nothing there is
+ * removed through it, however unlisted its files look. */
+START_TEST(collect_shared_dir_link_not_followed)
+{
+	struct ckpt_store *st = open_store(NULL);
+	char *outside = make_outside("shared"), *shared = path_of("shared");
+	char *bait = xasprintf("%s/t0.b1", outside);
+	int rc;
+
+	write_all(bait, "x", 1);
+	ck_assert_int_eq(symlink(outside, shared), 0);
+	make_ckpt(st, 2, 1, true);
+	rc = ckpt_collect_shared(st, NULL, 0, true);
+	ck_assert_int_le(rc, 0);
+	ck_assert_msg(exists(bait), "%s was removed through a link", bait);
+	unlink(bait);
+	check_outside(outside);
+	free(outside);
+	free(bait);
+	free(shared);
+	ckpt_store_close(st);
+}
+END_TEST
+
 /* ---- suite --------------------------------------------------------------- */
 
 static Suite *store_suite(void)
@@ -2597,6 +2744,8 @@ static Suite *store_suite(void)
 	ADD("meta", meta_bad_files);
 	ADD("meta", meta_bad_chains);
 	ADD("meta", meta_chain_roundtrip);
+	ADD("shared", collect_shared_files);
+	ADD("shared", collect_shared_dir_link_not_followed);
 	ADD("verify", verify_missing_task_file);
 	ADD_LOOP("find_latest", find_latest_falls_back, 3);
 	ADD("find_latest", find_latest_none);
