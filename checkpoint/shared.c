@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "util.h"
@@ -68,26 +69,73 @@ static bool chain_file_like(const char *name, bool *tmp)
 	       strspn(dot + 1, "0123456789") == n - (size_t)(dot - name) - 1;
 }
 
-/* The chain files every checkpoint with a readable _metadata lists. */
+/* Checkpoint id's _metadata into *m: 1 when it reads well; 0 when it is
+ * missing or damaged (the checkpoint cannot be restored, so it needs no
+ * file); -1 when it could not be read just now (too many open files, an
+ * I/O error): the checkpoint may well be restorable, and nothing may be
+ * removed on its account. */
+static int read_listing(struct ckpt_store *st, uint64_t id, struct ckpt_meta *m)
+{
+	char *rel = xasprintf("chk-%" PRIu64 "/" CKPT_META_NAME, id);
+	char *path = xasprintf("%s/%s", st->dir, rel);
+	unsigned char *buf = NULL;
+	char err[512], eb[128];
+	struct stat sb;
+	size_t len;
+	int rc = -1;
+
+	if (st->io.fstatat(AT_FDCWD, path, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			rc = 0;
+		else
+			log_warn("checkpoint",
+			         "%s/%s: cannot stat: %s; the files in %s/%s "
+			         "are kept until it can be read",
+			         st->dir, rel,
+			         strerror_r(errno, eb, sizeof(eb)), st->dir,
+			         CKPT_SHARED_DIR);
+	} else if (!S_ISREG(sb.st_mode) ||
+	           (uint64_t)sb.st_size > CKPT_META_MAX) {
+		/* What ckpt_read_meta refuses as damaged. */
+		rc = 0;
+	} else if (ckpt_io_read_file(&st->io, path, rel, CKPT_META_MAX, &buf,
+	                             &len, err, sizeof(err)) < 0) {
+		log_warn("checkpoint",
+		         "%s/%s; the files in %s/%s are kept until it can be "
+		         "read",
+		         st->dir, err, st->dir, CKPT_SHARED_DIR);
+	} else if (ckpt_meta_decode(rel, id, buf, len, m, err, sizeof(err)) <
+	           0) {
+		log_debug("checkpoint", "shared files: %s", err);
+		rc = 0;
+	} else {
+		rc = 1;
+	}
+	free(buf);
+	free(rel);
+	free(path);
+	return rc;
+}
+
+/* The chain files every checkpoint with a readable _metadata lists.
+ * Returns 0, or -1 when the checkpoints cannot be listed or a _metadata
+ * cannot be read. */
 static int referenced(struct ckpt_store *st, struct names *out)
 {
 	uint64_t *ids;
 	size_t n;
+	int rc = 0;
 
 	if (ckpt_list(st, &ids, &n) < 0)
 		return -1;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct ckpt_meta m;
-		char err[512];
+		int got = read_listing(st, ids[i], &m);
 
-		if (!ckpt_has_meta(st, ids[i]))
+		if (got < 0)
+			rc = -1;
+		if (got <= 0)
 			continue;
-		if (ckpt_read_meta(st, ids[i], &m, err, sizeof(err)) < 0) {
-			/* It cannot be restored; its files go unless
-			 * another checkpoint lists them. */
-			log_debug("checkpoint", "shared files: %s", err);
-			continue;
-		}
 		for (size_t t = 0; t < m.ntasks; t++)
 			for (size_t j = 0; j < m.tasks[t].chain.n; j++)
 				names_add(out, m.tasks[t].chain.f[j].file.name);
@@ -96,7 +144,7 @@ static int referenced(struct ckpt_store *st, struct names *out)
 	free(ids);
 	if (out->n > 1)
 		qsort(out->v, out->n, sizeof(*out->v), cmp_name);
-	return 0;
+	return rc;
 }
 
 int ckpt_collect_shared(struct ckpt_store *st, char *const *live, size_t nlive,

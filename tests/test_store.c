@@ -2714,6 +2714,51 @@ START_TEST(collect_shared_dir_link_not_followed)
 }
 END_TEST
 
+/* A _metadata that cannot be read just now (too many open files, an I/O
+ * error) is not a damaged one: its checkpoint may still be restored. So
+ * collection removes nothing, rather than the files it lists (every file
+ * of the state, at startup, where nothing is live). */
+START_TEST(collect_shared_keeps_all_when_meta_unreadable)
+{
+	static const char *const t0[] = {"t0"};
+	static const uint64_t ids5[] = {3, 4, 5};
+	static const size_t n5[] = {3};
+	static const char *const listed5[] = {"t0.b3", "t0.d4", "t0.d5"};
+	static const struct {
+		enum op op;
+		int err;
+	} faults[] = {
+	    {OP_OPEN, EMFILE}, {OP_OPEN, EIO},  {OP_OPEN, EACCES},
+	    {OP_PREAD, EIO},   {OP_FSTAT, EIO}, {OP_FSTATAT, EIO},
+	};
+	struct ckpt_store *st = open_store(&faulty_io);
+	char *shared = path_of("shared");
+
+	ck_assert_int_eq(mkdir(shared, 0755), 0);
+	make_ckpt(st, 5, 1, false);
+	write_chain_meta(st, 5, t0, ids5, n5, 1);
+	for (size_t i = 0; i < N_OF(listed5); i++)
+		touch_shared(listed5[i]);
+	touch_shared("t0.d2");
+	for (size_t i = 0; i < N_OF(faults); i++) {
+		arm(faults[i].op, 1, faults[i].err);
+		fault.path = "chk-5/_metadata";
+		ck_assert_msg(ckpt_collect_shared(st, NULL, 0, true) == -1,
+		              "fault %zu: collected", i);
+		ck_assert_msg(fault.calls[faults[i].op] >= 1,
+		              "fault %zu: never hit", i);
+		expect_shared(listed5, N_OF(listed5), true);
+		ck_assert(in_shared("t0.d2"));
+	}
+	arm(OP_OPEN, 0, 0);
+	ck_assert_int_eq(ckpt_collect_shared(st, NULL, 0, true), 1);
+	expect_shared(listed5, N_OF(listed5), true);
+	ck_assert(!in_shared("t0.d2"));
+	free(shared);
+	ckpt_store_close(st);
+}
+END_TEST
+
 /* ---- suite --------------------------------------------------------------- */
 
 static Suite *store_suite(void)
@@ -2746,6 +2791,7 @@ static Suite *store_suite(void)
 	ADD("meta", meta_chain_roundtrip);
 	ADD("shared", collect_shared_files);
 	ADD("shared", collect_shared_dir_link_not_followed);
+	ADD("shared", collect_shared_keeps_all_when_meta_unreadable);
 	ADD("verify", verify_missing_task_file);
 	ADD_LOOP("find_latest", find_latest_falls_back, 3);
 	ADD("find_latest", find_latest_none);
