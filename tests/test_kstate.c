@@ -1151,6 +1151,32 @@ START_TEST(apply_refuses_hostile_sections)
 }
 END_TEST
 
+/* A key with no names is no state: weir never writes one, and
+ * kstate_apply refuses it. A full snapshot holding one (a forged file) is
+ * refused too: taken in, the key would go into every base written after,
+ * and no restore could read those. */
+START_TEST(restore_refuses_key_without_names)
+{
+	struct keyed_state *ks = kstate_new();
+	struct weir_writer w = {0};
+	struct weir_reader r;
+	char err[256] = "";
+
+	put_u64(&w, 2);
+	put_key(&w, "user-1", 11);
+	put_u64(&w, (uint64_t)group_of("user-2"));
+	weir_write_bytes(&w, "user-2", 6);
+	put_u64(&w, 0);
+	r = (struct weir_reader){.p = w.p, .len = w.len};
+	ck_assert_int_eq(kstate_restore(ks, &r, 0, 1, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "key 1 of key group") &&
+	                  strstr(err, "holds no names"),
+	              "message: %s", err);
+	free(w.p);
+	kstate_free(ks);
+}
+END_TEST
+
 /* ---- two threads ----------------------------------------------------------- */
 
 struct filler {
@@ -1402,6 +1428,7 @@ static Suite *kstate_suite(void)
 	tcase_add_test(one, delta_one_entry_per_key);
 	tcase_add_test(one, empty_delta_has_no_groups);
 	tcase_add_test(one, apply_refuses_hostile_sections);
+	tcase_add_test(one, restore_refuses_key_without_names);
 	suite_add_tcase(s, one);
 	tcase_set_timeout(two, 120);
 	tcase_add_test(two, concurrent_fill_while_task_changes);
