@@ -201,6 +201,8 @@ static int write_chain_file(struct ckpt_persister *w, const struct work *wk,
 	pthread_mutex_unlock(&w->chain_mu);
 	rc = ckpt_write_chain_file(w->st, wk->name, base, wk->id, p, len, out,
 	                           err, errlen);
+	if (rc < 0)
+		ckpt_write_hint(w->st, err, errlen);
 	if (rc == 0)
 		log_debug(by == BY_PERSISTER ? "persister" : "materializer",
 		          "checkpoint %llu: %s %s written, %zu bytes raw, "
@@ -337,6 +339,7 @@ static void do_write(struct ckpt_persister *w, struct work *wk, bool aborted)
 	}
 	if (ckpt_write_state(w->st, wk->id, wk->name, wk->state_version,
 	                     wk->buf, wk->len, &info, err, sizeof(err)) < 0) {
+		ckpt_write_hint(w->st, err, sizeof(err));
 		coord_decline(w->coord, wk->id, wk->task, err);
 		return;
 	}
@@ -386,8 +389,7 @@ static void *persister_main(void *arg)
 				pthread_mutex_lock(&w->mu);
 			}
 		}
-		if (wk)
-			work_free(wk);
+		work_free(wk);
 	}
 	pthread_mutex_unlock(&w->mu);
 	return NULL;
@@ -575,6 +577,23 @@ void ckpt_persister_submit(struct ckpt_persister *w, uint64_t id, int task,
 		atomic_store(&w->flow->tasks[task]->chain.materializing, false);
 	}
 	enqueue(w, wk);
+}
+
+void ckpt_persister_adopt(struct ckpt_persister *w, int task,
+                          struct ckpt_chain *chain)
+{
+	struct chain *c = &w->chains[task];
+
+	if (chain->n == 0)
+		return;
+	pthread_mutex_lock(&w->chain_mu);
+	ckpt_chain_clear(&c->files);
+	c->files = *chain;
+	memset(chain, 0, sizeof(*chain));
+	c->broken = false;
+	publish_sizes(w, task);
+	pthread_mutex_unlock(&w->chain_mu);
+	atomic_store(&w->flow->tasks[task]->chain.need_base, false);
 }
 
 void ckpt_persister_discard(struct ckpt_persister *w, uint64_t id)

@@ -449,6 +449,11 @@ static int restore_keyed(const struct ckpt_restore *rs, struct task *t,
 	}
 	if (apply_chains(t, meta, errs) < 0)
 		return -1;
+	if (rs->chains && !rescaled)
+		for (size_t i = 0; i < meta->ntasks; i++)
+			if (!strcmp(meta->tasks[i].task, t->name))
+				ckpt_chain_copy(&rs->chains[t->index],
+				                &meta->tasks[i].chain);
 	/* Every task of the stage reads every file of it (each keeps its
 	 * own key groups); after the last one they are no longer needed. */
 	if (t->sub == t->parallelism - 1)

@@ -103,6 +103,7 @@ struct ckpt_store *ckpt_store_open(const char *dir, const struct ckpt_io *io,
 		return NULL;
 	}
 	st = xcalloc(1, sizeof(*st));
+	pthread_mutex_init(&st->refs_mu, NULL);
 	ckpt_io_resolve(&st->io, io);
 	st->lock_fd = -1;
 	st->dir = xstrdup(dir);
@@ -122,6 +123,8 @@ void ckpt_store_close(struct ckpt_store *st)
 		return;
 	if (st->lock_fd >= 0)
 		st->io.close(st->lock_fd); /* releases the flock */
+	ckpt_shared_refs_clear(st);
+	pthread_mutex_destroy(&st->refs_mu);
 	free(st->dir);
 	free(st);
 }
@@ -129,6 +132,17 @@ void ckpt_store_close(struct ckpt_store *st)
 const char *ckpt_store_dir(const struct ckpt_store *st)
 {
 	return st->dir;
+}
+
+void ckpt_write_hint(const struct ckpt_store *st, char *err, size_t errlen)
+{
+	size_t n = strnlen(err, errlen);
+
+	if (n + 1 < errlen)
+		snprintf(err + n, errlen - n,
+		         ". Check the file system of %s (free space, "
+		         "permissions, errors in the kernel log)",
+		         st->dir);
 }
 
 const struct ckpt_io *ckpt_store_io(const struct ckpt_store *st)

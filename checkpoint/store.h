@@ -51,6 +51,8 @@ struct ckpt_store *ckpt_store_open(const char *dir, const struct ckpt_io *io,
                                    char *errstr, size_t errlen);
 void ckpt_store_close(struct ckpt_store *st); /* NULL is fine; unlocks */
 const char *ckpt_store_dir(const struct ckpt_store *st);
+/* Appends to the message of a failed write what to do about it. */
+void ckpt_write_hint(const struct ckpt_store *st, char *err, size_t errlen);
 /* The store's table, every member set (borrowed, lives as long as st). */
 const struct ckpt_io *ckpt_store_io(const struct ckpt_store *st);
 
