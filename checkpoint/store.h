@@ -91,8 +91,10 @@ int ckpt_write_chain_file(struct ckpt_store *st, const char *task, bool base,
  * names) does not hold: files of checkpoints retention removed, of
  * checkpoints that never completed, of writes that failed. Temp files
  * are removed too with `all` (nothing is being written), else left for
- * the write they belong to. Returns the files removed, or -1 when the
- * checkpoints cannot be listed (nothing is removed then). */
+ * the write they belong to. A _metadata that is damaged lists nothing;
+ * one that cannot be read (an I/O error, too many open files) stops the
+ * collection. Returns the files removed, or -1 when the checkpoints
+ * cannot be listed or a _metadata read (nothing is removed then). */
 int ckpt_collect_shared(struct ckpt_store *st, char *const *live, size_t nlive,
                         bool all);
 
