@@ -452,10 +452,15 @@ static void materialize(struct ckpt_persister *w, struct work *m, bool quit)
 	if (quit) {
 		snprintf(err, sizeof(err), "the job is stopping");
 		release_tail(m);
-	} else if ((rc = fill_view(m, &ww, err, sizeof(err))) == 0) {
+	} else {
+		log_debug(m->name,
+		          "materializing keyed state of checkpoint %llu",
+		          (unsigned long long)m->id);
+		rc = fill_view(m, &ww, err, sizeof(err));
+	}
+	if (rc == 0)
 		rc = write_chain_file(w, m, BY_MATERIALIZER, true, ww.p, ww.len,
 		                      &f, err, sizeof(err));
-	}
 	free(ww.p);
 	if (rc == 0 && adopt_base(w, m, &f)) {
 		log_info(m->name,

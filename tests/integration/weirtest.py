@@ -485,9 +485,10 @@ def consumer(brokers, group_id=None):
 
 
 def produce(brokers, topic, records, producer=None):
-    """Writes the records (dicts with partition, key, value, headers) in
-    order and waits until all are acknowledged. Sets rec["offset"] from the
-    broker's acknowledgement, the ground truth the tests compare with."""
+    """Writes the records (dicts with partition, key, value, headers, and
+    optionally timestamp, in ms) in order and waits until all are
+    acknowledged. Sets rec["offset"] from the broker's acknowledgement, the
+    ground truth the tests compare with."""
     own = producer is None
     if own:
         producer = KafkaProducer(bootstrap_servers=brokers,
@@ -498,7 +499,8 @@ def produce(brokers, topic, records, producer=None):
     try:
         futs = [producer.send(topic, value=r["value"], key=r["key"],
                               headers=r["headers"] or None,
-                              partition=r["partition"])
+                              partition=r["partition"],
+                              timestamp_ms=r.get("timestamp"))
                 for r in records]
         producer.flush(60)
         for r, f in zip(records, futs):
