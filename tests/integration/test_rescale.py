@@ -39,10 +39,11 @@ def read_meta(ck, cid):
         return json.load(f)
 
 
-def check_chains(ck, cid, par):
-    """Every keyed task of checkpoint cid lists a base with state and at
-    least 3 deltas. Returns the base's checkpoint id and the fewest
-    deltas of a task."""
+def check_chains(ck, cid, par, restored):
+    """Every keyed task of checkpoint cid lists a base and at least 3
+    deltas holding state, some of them written by the run that restored
+    checkpoint `restored` (it went on from the restored chain). Returns
+    the base's checkpoint id and the fewest deltas of a task."""
     tasks = [t for t in read_meta(ck, cid)["tasks"]
              if any("-%s-" % op in t["task"] for op in KEYED)]
     check_eq(len(tasks), len(KEYED) * par, "keyed tasks in chk-%d/_metadata"
@@ -55,10 +56,15 @@ def check_chains(ck, cid, par):
         m = re.match(r"^%s\.b(\d+)$" % re.escape(t["task"]),
                      files[0] if files else "")
         check(m, where + ": no base first")
-        check(t["chain"][0]["raw"] > 1000, where + ": the base holds %d "
-              "bytes, not the state restored" % t["chain"][0]["raw"])
+        check(sum(f["raw"] for f in t["chain"]) > 1000, where + ": the "
+              "chain holds %d bytes, not the state restored"
+              % sum(f["raw"] for f in t["chain"]))
         deltas = [int(f.rsplit(".d", 1)[1]) for f in files[1:]
                   if re.match(r"^%s\.d\d+$" % re.escape(t["task"]), f)]
+        check(int(m.group(1)) > restored or
+              any(d > restored for d in deltas),
+              where + ": nothing written after checkpoint %d was restored"
+              % restored)
         check(len(deltas) == len(files) - 1 and len(deltas) >= 3 and
               deltas == sorted(deltas) and deltas[0] > int(m.group(1)),
               where + ": expected at least 3 deltas after the base, in "
@@ -67,6 +73,25 @@ def check_chains(ck, cid, par):
         fewest = len(deltas) if fewest is None else min(fewest, len(deltas))
     check_eq(len(bases), 1, "checkpoints of the keyed tasks' bases")
     return bases.pop(), fewest
+
+
+def chains_ready(ck, cid, par, restored):
+    """Whether checkpoint cid's keyed tasks all have a chain of a base
+    and at least 3 deltas, one written after `restored`."""
+    try:
+        tasks = [t for t in read_meta(ck, cid)["tasks"]
+                 if any("-%s-" % op in t["task"] for op in KEYED)]
+    except OSError:
+        return False
+    if len(tasks) != len(KEYED) * par:
+        return False
+    for t in tasks:
+        chain = t.get("chain", [])
+        if len(chain) < 4 or not any(
+                int(f["file"].rsplit(".", 1)[1][1:]) > restored
+                for f in chain):
+            return False
+    return True
 
 
 def rescale(a, b, seed):
@@ -96,21 +121,24 @@ def rescale(a, b, seed):
         first, _ = parse_restore(w)
         check(first >= 3, "the restart with parallelism %d restored "
               "checkpoint %d, not 3 or later" % (a, first))
-        # The base, then 3 deltas.
-        start = 0
-        for _ in range(4):
+        # Checkpoints until every keyed task's chain has 3 deltas after
+        # its base (an early materialization may start one anew).
+        start, cid = 0, None
+        for _ in range(40):
             m = w.wait_for_log(r"checkpoint (\d+) complete", timeout=60,
                                start=start)
             start = m.end()
+            if chains_ready(ck, int(m.group(1)), a, first):
+                cid = int(m.group(1))
+                break
+        check(cid, "no checkpoint whose keyed chains have 3 deltas")
         w.kill()
-        # The newest checkpoint, which the next run restores, and the
-        # positions of its base's checkpoint and its own, read before the
-        # next run's retention takes them.
+        # The newest checkpoint, which the next run restores (one may have
+        # completed before the kill), read before the next run's
+        # retention takes its base's _metadata.
         cid = max(int(d[4:]) for d in os.listdir(ck) if d.startswith("chk-")
                   and os.path.exists(os.path.join(ck, d, "_metadata")))
-        check(cid >= int(m.group(1)), "no _metadata for checkpoint %s"
-              % m.group(1))
-        base, fewest = check_chains(ck, cid, a)
+        base, fewest = check_chains(ck, cid, a, first)
         offsets = [{int(p): o for p, o in
                     read_meta(ck, c)["offsets"]["logs"].items()}
                    for c in (base, cid)]
