@@ -35,8 +35,9 @@ static int fat_open(weir_ctx_t *ctx, const char *config_json, void **state)
 	if (!json_is_integer(bytes) || json_integer_value(bytes) < 8 ||
 	    json_integer_value(bytes) > MAX_BYTES) {
 		json_decref(cfg);
-		return weir_error(ctx, "bytes: required, 8 to %d (the size "
-		                       "of each key's value)",
+		return weir_error(ctx,
+		                  "bytes: required, 8 to %d (the size "
+		                  "of each key's value)",
 		                  MAX_BYTES);
 	}
 	f = calloc(1, sizeof(*f));
@@ -63,8 +64,8 @@ static int fat_process(weir_ctx_t *ctx, void *state, const weir_record_t *rec)
 
 	if (!at)
 		return weir_record_error(ctx, rec, "no \"seq\" field");
-	for (at += sizeof(SEQ_AT) - 1; at < v + vlen && *at >= '0' && *at <= '9';
-	     at++)
+	for (at += sizeof(SEQ_AT) - 1;
+	     at < v + vlen && *at >= '0' && *at <= '9'; at++)
 		seq = seq * 10 + (uint64_t)(*at - '0');
 	x = seq * 0x9E3779B97F4A7C15ull | 1;
 	f->buf[0] = seq;
