@@ -343,11 +343,23 @@ static bool chain_has(const struct ckpt_chain *chain, const char *name)
 	return false;
 }
 
+/* Whether task i's chain file f was written for this checkpoint: it is
+ * not in the chain of the task's previous checkpoint in this run, or,
+ * before the first one, not in the restored chain (whose files are all
+ * from checkpoints up to the restored one). */
+static bool chain_file_new(const struct coord *c, int i,
+                           const struct ckpt_chain_file *f)
+{
+	if (c->prev_chains[i].n)
+		return !chain_has(&c->prev_chains[i], f->file.name);
+	return f->id > c->flow->restored_id;
+}
+
 static void complete(struct coord *c)
 {
 	struct pending *p = &c->p;
 	struct ckpt_meta meta = {0};
-	char err[512], sizes[96] = "";
+	char err[1024], sizes[96] = "";
 	uint64_t bytes = 0, full = 0;
 	size_t n = 0, chained = 0;
 	int rc;
@@ -368,7 +380,7 @@ static void complete(struct coord *c)
 			    &p->chains[i].f[j].file;
 
 			full += f->size;
-			if (!chain_has(&c->prev_chains[i], f->name))
+			if (chain_file_new(c, i, &p->chains[i].f[j]))
 				bytes += f->size;
 		}
 		chained += p->chains[i].n > 0;
@@ -390,6 +402,7 @@ static void complete(struct coord *c)
 	free(meta.offsets_json);
 	free(meta.tasks);
 	if (rc < 0) {
+		ckpt_write_hint(c->st, err, sizeof(err));
 		fail(c, err);
 		return;
 	}

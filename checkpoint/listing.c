@@ -3,6 +3,13 @@
  * directory, newest first, with what a restore would make of each. It only
  * reads: it takes no lock (a running job may own DIR) and creates nothing.
  * Every file system call goes through the store's struct ckpt_io.
+ *
+ * Sizes: checkpoints share the chain files of incremental keyed state, so
+ * each row has two. OWN is what was first written for that checkpoint: the
+ * files in its chk-<id>/ and the chain files that the next older
+ * checkpoint whose _metadata reads does not list. FULL is what a restore
+ * of it reads: its chk-<id>/ files and every chain file it lists. Without
+ * chains the two are equal. Sizes are those of the files on disk.
  */
 #include "store.h"
 
@@ -20,9 +27,16 @@
 struct row {
 	char id[24];
 	char completed[40];
-	char size[32];
+	char own[32];
+	char full[32];
 	char *status;
 	char *offsets;
+};
+
+/* The chain files a checkpoint lists, sorted, for the next newer one. */
+struct listed {
+	char **v;
+	size_t n;
 };
 
 static void fmt_size(uint64_t bytes, char *buf, size_t len)
@@ -42,9 +56,10 @@ static void fmt_size(uint64_t bytes, char *buf, size_t len)
 	snprintf(buf, len, "%.1f %s", v, units[u]);
 }
 
-/* Bytes of the *.state files in chk-<id>/, whatever _metadata says.
- * Returns 0, or -1 with errno set when chk-<id>/ cannot be listed. */
-static int state_bytes(struct ckpt_store *st, uint64_t id, uint64_t *sum)
+/* Bytes of the *.state files and _metadata in chk-<id>/, whatever
+ * _metadata says. Returns 0, or -1 with errno set when chk-<id>/ cannot
+ * be listed. */
+static int chk_bytes(struct ckpt_store *st, uint64_t id, uint64_t *sum)
 {
 	const struct ckpt_io *io = ckpt_store_io(st);
 	char *path = xasprintf("%s/chk-%" PRIu64, ckpt_store_dir(st), id);
@@ -73,7 +88,8 @@ static int state_bytes(struct ckpt_store *st, uint64_t id, uint64_t *sum)
 			break;
 		}
 		n = strlen(de->d_name);
-		if (n < 6 || strcmp(de->d_name + n - 6, ".state") != 0)
+		if ((n < 6 || strcmp(de->d_name + n - 6, ".state") != 0) &&
+		    strcmp(de->d_name, CKPT_META_NAME) != 0)
 			continue;
 		if (io->fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
@@ -133,23 +149,109 @@ static char *fmt_offsets(const char *json)
 	return s ? s : xstrdup("-");
 }
 
-static void fill_row(struct ckpt_store *st, uint64_t id, struct row *r)
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void listed_clear(struct listed *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* Bytes of shared/<name> into *size: 0 when it is missing or no regular
+ * file (the status says why). Returns 0, or -1 with errno set when it
+ * cannot be looked at. */
+static int chain_file_bytes(struct ckpt_store *st, const char *name,
+                            uint64_t *size)
+{
+	const struct ckpt_io *io = ckpt_store_io(st);
+	char *path =
+	    xasprintf("%s/" CKPT_SHARED_DIR "/%s", ckpt_store_dir(st), name);
+	struct stat sb;
+	int rc = io->fstatat(AT_FDCWD, path, &sb, AT_SYMLINK_NOFOLLOW);
+
+	free(path);
+	*size = 0;
+	if (rc < 0)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+	if (S_ISREG(sb.st_mode))
+		*size = (uint64_t)sb.st_size;
+	return 0;
+}
+
+/* Adds the chain files meta lists to *own (those prev does not list) and
+ * *full, and replaces prev with them. False when a file's size could not
+ * be read (said on stderr). */
+static bool chain_sizes(struct ckpt_store *st, const struct ckpt_meta *meta,
+                        struct listed *prev, uint64_t *own, uint64_t *full)
+{
+	struct listed now = {0};
+	bool ok = true;
+	size_t cap = 0;
+
+	for (size_t t = 0; t < meta->ntasks; t++)
+		cap += meta->tasks[t].chain.n;
+	now.v = xcalloc(cap + 1, sizeof(*now.v));
+	for (size_t t = 0; t < meta->ntasks; t++) {
+		const struct ckpt_chain *c = &meta->tasks[t].chain;
+
+		for (size_t j = 0; j < c->n; j++) {
+			const char *name = c->f[j].file.name;
+			uint64_t size;
+
+			if (chain_file_bytes(st, name, &size) < 0 && ok) {
+				fprintf(
+				    stderr,
+				    "weir: cannot look at %s/" CKPT_SHARED_DIR
+				    "/%s: %s; the sizes of checkpoint "
+				    "%" PRIu64 " are shown as ?\n",
+				    ckpt_store_dir(st), name, strerror(errno),
+				    meta->id);
+				ok = false;
+			}
+			*full += size;
+			if (!prev->n || !bsearch(&name, prev->v, prev->n,
+			                         sizeof(*prev->v), cmp_name))
+				*own += size;
+			now.v[now.n++] = xstrdup(name);
+		}
+	}
+	if (now.n > 1)
+		qsort(now.v, now.n, sizeof(*now.v), cmp_name);
+	listed_clear(prev);
+	*prev = now;
+	return ok;
+}
+
+/* Fills r for checkpoint id. prev holds the chain files of the next older
+ * checkpoint whose _metadata reads; this one's replace them when its
+ * _metadata reads. */
+static void fill_row(struct ckpt_store *st, uint64_t id, struct listed *prev,
+                     struct row *r)
 {
 	struct ckpt_meta meta;
 	char err[1024];
-	uint64_t bytes;
+	uint64_t bytes, own = 0, full = 0;
+	bool sized = true;
 
 	snprintf(r->id, sizeof(r->id), "%" PRIu64, id);
 	snprintf(r->completed, sizeof(r->completed), "-");
-	if (state_bytes(st, id, &bytes) == 0) {
-		fmt_size(bytes, r->size, sizeof(r->size));
+	snprintf(r->full, sizeof(r->full), "-");
+	if (chk_bytes(st, id, &bytes) == 0) {
+		fmt_size(bytes, r->own, sizeof(r->own));
 	} else {
 		/* On stderr, like a stray entry: the table stays parsable. */
 		fprintf(stderr,
 		        "weir: cannot list %s/chk-%" PRIu64 " to sum its "
-		        "state files: %s; its size is shown as ?\n",
+		        "files: %s; its sizes are shown as ?\n",
 		        ckpt_store_dir(st), id, strerror(errno));
-		snprintf(r->size, sizeof(r->size), "?");
+		snprintf(r->own, sizeof(r->own), "?");
+		sized = false;
 	}
 	if (!ckpt_has_meta(st, id)) {
 		r->status = xstrdup("incomplete (no _metadata)");
@@ -174,6 +276,15 @@ static void fill_row(struct ckpt_store *st, uint64_t id, struct row *r)
 			r->offsets = xstrdup("-");
 			return;
 		}
+	}
+	if (!chain_sizes(st, &meta, prev, &own, &full))
+		sized = false;
+	if (sized) {
+		fmt_size(bytes + own, r->own, sizeof(r->own));
+		fmt_size(bytes + full, r->full, sizeof(r->full));
+	} else {
+		snprintf(r->own, sizeof(r->own), "?");
+		snprintf(r->full, sizeof(r->full), "?");
 	}
 	fmt_wall_ms(meta.completed_ms, r->completed, sizeof(r->completed));
 	r->offsets = fmt_offsets(meta.offsets_json);
@@ -205,7 +316,8 @@ int ckpt_print_listing(const char *dir, FILE *out, char *errstr, size_t errlen)
 int ckpt_print_listing_io(const char *dir, const struct ckpt_io *io, FILE *out,
                           char *errstr, size_t errlen)
 {
-	int wid = 2, wcomp = 9, wsize = 4, wstat = 6;
+	int wid = 2, wcomp = 9, wown = 3, wfull = 4, wstat = 6;
+	struct listed prev = {0};
 	struct ckpt_store *st;
 	struct ckpt_io fs;
 	struct row *rows;
@@ -244,22 +356,27 @@ int ckpt_print_listing_io(const char *dir, const struct ckpt_io *io, FILE *out,
 		ckpt_store_close(st);
 		return 0;
 	}
+	/* Oldest first, so that each row knows what the one before listed;
+	 * printed newest first. */
 	rows = xcalloc(n, sizeof(*rows));
 	for (size_t i = 0; i < n; i++) {
-		struct row *r = &rows[i];
-		fill_row(st, ids[n - 1 - i], r);
+		struct row *r = &rows[n - 1 - i];
+		fill_row(st, ids[i], &prev, r);
 		wid = width(wid, r->id);
 		wcomp = width(wcomp, r->completed);
-		wsize = width(wsize, r->size);
+		wown = width(wown, r->own);
+		wfull = width(wfull, r->full);
 		wstat = width(wstat, r->status);
 	}
-	fprintf(out, "%-*s  %-*s  %*s  %-*s  %s\n", wid, "ID", wcomp,
-	        "COMPLETED", wsize, "SIZE", wstat, "STATUS", "OFFSETS");
+	listed_clear(&prev);
+	fprintf(out, "%-*s  %-*s  %*s  %*s  %-*s  %s\n", wid, "ID", wcomp,
+	        "COMPLETED", wown, "OWN", wfull, "FULL", wstat, "STATUS",
+	        "OFFSETS");
 	for (size_t i = 0; i < n; i++) {
 		struct row *r = &rows[i];
-		fprintf(out, "%-*s  %-*s  %*s  %-*s  %s\n", wid, r->id, wcomp,
-		        r->completed, wsize, r->size, wstat, r->status,
-		        r->offsets);
+		fprintf(out, "%-*s  %-*s  %*s  %*s  %-*s  %s\n", wid, r->id,
+		        wcomp, r->completed, wown, r->own, wfull, r->full,
+		        wstat, r->status, r->offsets);
 		free(r->status);
 		free(r->offsets);
 	}

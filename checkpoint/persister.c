@@ -201,6 +201,8 @@ static int write_chain_file(struct ckpt_persister *w, const struct work *wk,
 	pthread_mutex_unlock(&w->chain_mu);
 	rc = ckpt_write_chain_file(w->st, wk->name, base, wk->id, p, len, out,
 	                           err, errlen);
+	if (rc < 0)
+		ckpt_write_hint(w->st, err, errlen);
 	if (rc == 0)
 		log_debug(by == BY_PERSISTER ? "persister" : "materializer",
 		          "checkpoint %llu: %s %s written, %zu bytes raw, "
@@ -337,6 +339,7 @@ static void do_write(struct ckpt_persister *w, struct work *wk, bool aborted)
 	}
 	if (ckpt_write_state(w->st, wk->id, wk->name, wk->state_version,
 	                     wk->buf, wk->len, &info, err, sizeof(err)) < 0) {
+		ckpt_write_hint(w->st, err, sizeof(err));
 		coord_decline(w->coord, wk->id, wk->task, err);
 		return;
 	}
@@ -386,8 +389,7 @@ static void *persister_main(void *arg)
 				pthread_mutex_lock(&w->mu);
 			}
 		}
-		if (wk)
-			work_free(wk);
+		work_free(wk);
 	}
 	pthread_mutex_unlock(&w->mu);
 	return NULL;
@@ -450,10 +452,15 @@ static void materialize(struct ckpt_persister *w, struct work *m, bool quit)
 	if (quit) {
 		snprintf(err, sizeof(err), "the job is stopping");
 		release_tail(m);
-	} else if ((rc = fill_view(m, &ww, err, sizeof(err))) == 0) {
+	} else {
+		log_debug(m->name,
+		          "materializing keyed state of checkpoint %llu",
+		          (unsigned long long)m->id);
+		rc = fill_view(m, &ww, err, sizeof(err));
+	}
+	if (rc == 0)
 		rc = write_chain_file(w, m, BY_MATERIALIZER, true, ww.p, ww.len,
 		                      &f, err, sizeof(err));
-	}
 	free(ww.p);
 	if (rc == 0 && adopt_base(w, m, &f)) {
 		log_info(m->name,
@@ -575,6 +582,23 @@ void ckpt_persister_submit(struct ckpt_persister *w, uint64_t id, int task,
 		atomic_store(&w->flow->tasks[task]->chain.materializing, false);
 	}
 	enqueue(w, wk);
+}
+
+void ckpt_persister_adopt(struct ckpt_persister *w, int task,
+                          struct ckpt_chain *chain)
+{
+	struct chain *c = &w->chains[task];
+
+	if (chain->n == 0)
+		return;
+	pthread_mutex_lock(&w->chain_mu);
+	ckpt_chain_clear(&c->files);
+	c->files = *chain;
+	memset(chain, 0, sizeof(*chain));
+	c->broken = false;
+	publish_sizes(w, task);
+	pthread_mutex_unlock(&w->chain_mu);
+	atomic_store(&w->flow->tasks[task]->chain.need_base, false);
 }
 
 void ckpt_persister_discard(struct ckpt_persister *w, uint64_t id)

@@ -18,10 +18,17 @@ struct coord;
 struct ckpt_persister;
 struct snap_tail;
 struct flow;
+struct ckpt_chain;
 
 /* Persists the checkpoints of flow's tasks into st, for c. */
 struct ckpt_persister *ckpt_persister_new(struct ckpt_store *st,
                                           struct coord *c, struct flow *flow);
+
+/* Task goes on from chain, the one restore took its keyed state from
+ * (taken over; *chain is left empty): its next checkpoint writes a delta
+ * to it instead of a new base. Before the tasks start. */
+void ckpt_persister_adopt(struct ckpt_persister *w, int task,
+                          struct ckpt_chain *chain);
 
 /* Queues a state file; takes ownership of buf and offsets (malloc()ed,
  * offsets may be NULL). tail (copied; NULL or fill NULL: none) is appended

@@ -36,12 +36,42 @@ static void say_step(const struct ckpt_restore *rs, const char *fmt, ...)
 	rs->step(rs->arg, what);
 }
 
+/* The search for the checkpoint to restore (the arg of report_skipped
+ * and check_coverage): what the skipped ones had in common, so that a
+ * refusal can name the one chain file that every complete checkpoint
+ * needs and lost. Checkpoints share chain files, so one damaged base
+ * takes them all. */
+struct search {
+	const struct ckpt_restore *rs;
+	size_t skipped; /* complete checkpoints (with _metadata) skipped */
+	bool one_file;  /* each of them for the chain file in file */
+	char file[160]; /* "shared/<name>" */
+};
+
 static void report_skipped(void *arg, uint64_t id, const char *why)
 {
-	const struct ckpt_restore *rs = arg;
+	static const char pre[] = "damaged: " CKPT_SHARED_DIR "/";
+	struct search *s = arg;
+	const char *name = NULL;
+	size_t n = 0;
 
 	log_warn("restore", "checkpoint %llu in %s is not used: %s",
-	         (unsigned long long)id, rs->dir, why);
+	         (unsigned long long)id, s->rs->dir, why);
+	/* Without _metadata it never counted: nothing it needs is lost. */
+	if (!strncmp(why, "incomplete", 10))
+		return;
+	if (!strncmp(why, pre, sizeof(pre) - 1)) {
+		name = why + strlen("damaged: ");
+		n = strcspn(name, ":");
+	}
+	if (s->skipped++ == 0) {
+		s->one_file = name && n < sizeof(s->file);
+		snprintf(s->file, sizeof(s->file), "%.*s", (int)n,
+		         name ? name : "");
+	} else if (!name || strlen(s->file) != n ||
+	           strncmp(s->file, name, n) != 0) {
+		s->one_file = false;
+	}
 }
 
 /* A restore must take the state to its last byte: bytes left over mean
@@ -200,7 +230,7 @@ static int check_coverage(void *arg, const struct ckpt_meta *meta, char *why,
 	static const char advice[] =
 	    ": the file was edited or damaged, or the job changed (a sink's "
 	    "delivery, an operator)";
-	const struct ckpt_restore *rs = arg;
+	const struct ckpt_restore *rs = ((const struct search *)arg)->rs;
 	size_t nst = flow_nops(rs->flow) + 1;
 	const struct task **by =
 	    xcalloc((size_t)rs->flow->ntasks + 1, sizeof(*by));
@@ -449,6 +479,11 @@ static int restore_keyed(const struct ckpt_restore *rs, struct task *t,
 	}
 	if (apply_chains(t, meta, errs) < 0)
 		return -1;
+	if (rs->chains && !rescaled)
+		for (size_t i = 0; i < meta->ntasks; i++)
+			if (!strcmp(meta->tasks[i].task, t->name))
+				ckpt_chain_copy(&rs->chains[t->index],
+				                &meta->tasks[i].chain);
 	/* Every task of the stage reads every file of it (each keeps its
 	 * own key groups); after the last one they are no longer needed. */
 	if (t->sub == t->parallelism - 1)
@@ -571,11 +606,23 @@ int ckpt_restore(const struct ckpt_restore *rs, uint64_t *next_id,
                  struct errlist *errs)
 {
 	struct ckpt_meta meta = {0};
+	struct search search = {.rs = rs};
 	int found = ckpt_load_latest(rs->store, &meta, check_coverage,
-	                             report_skipped, (void *)rs);
+	                             report_skipped, &search);
 	const char *dir = rs->dir;
 	int rc = -1;
 
+	if (found < 0 && search.one_file) {
+		errlist_add(errs,
+		            "no checkpoint in %s can be restored: every "
+		            "complete one needs %s, which is damaged (see "
+		            "above). Put back an intact copy of that file if "
+		            "a backup has one, and start again; or, to start "
+		            "from scratch, move the directory aside (the "
+		            "source then starts at source.start)",
+		            dir, search.file);
+		return -1;
+	}
 	if (found < 0) {
 		errlist_add(errs,
 		            "no checkpoint in %s can be restored (see the "

@@ -26,6 +26,12 @@ struct ckpt_restore {
 	 * (may be NULL). */
 	void (*step)(void *arg, const char *what);
 	void *arg;
+	/* Out, optional (NULL: not wanted): one per task of the flow. For
+	 * a keyed task restored at the parallelism it was checkpointed with
+	 * from a chain, that chain (without payloads), for the persister to
+	 * go on from (ckpt_persister_adopt) instead of writing a new base;
+	 * empty otherwise. The caller clears them. */
+	struct ckpt_chain *chains;
 };
 
 /* Restores the flow's tasks (main thread, before they start) and sets

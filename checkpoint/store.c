@@ -103,6 +103,7 @@ struct ckpt_store *ckpt_store_open(const char *dir, const struct ckpt_io *io,
 		return NULL;
 	}
 	st = xcalloc(1, sizeof(*st));
+	pthread_mutex_init(&st->refs_mu, NULL);
 	ckpt_io_resolve(&st->io, io);
 	st->lock_fd = -1;
 	st->dir = xstrdup(dir);
@@ -122,6 +123,8 @@ void ckpt_store_close(struct ckpt_store *st)
 		return;
 	if (st->lock_fd >= 0)
 		st->io.close(st->lock_fd); /* releases the flock */
+	ckpt_shared_refs_clear(st);
+	pthread_mutex_destroy(&st->refs_mu);
 	free(st->dir);
 	free(st);
 }
@@ -129,6 +132,17 @@ void ckpt_store_close(struct ckpt_store *st)
 const char *ckpt_store_dir(const struct ckpt_store *st)
 {
 	return st->dir;
+}
+
+void ckpt_write_hint(const struct ckpt_store *st, char *err, size_t errlen)
+{
+	size_t n = strnlen(err, errlen);
+
+	if (n + 1 < errlen)
+		snprintf(err + n, errlen - n,
+		         ". Check the file system of %s (free space, "
+		         "permissions, errors in the kernel log)",
+		         st->dir);
 }
 
 const struct ckpt_io *ckpt_store_io(const struct ckpt_store *st)
@@ -345,13 +359,28 @@ static int read_chain_file(struct ckpt_store *st, struct ckpt_chain_file *f,
 {
 	char *rel = xasprintf(CKPT_SHARED_DIR "/%s", f->file.name);
 	char *path = xasprintf("%s/%s", st->dir, rel);
+	char *dir = xasprintf("%s/" CKPT_SHARED_DIR, st->dir);
 	unsigned char *data = NULL;
 	uint64_t len = 0;
 	uint32_t sv;
-	int rc = ckpt_statefile_read(
-	    &st->io, path, rel, f->base ? CKPT_KEYED_BASE : CKPT_KEYED_DELTA,
-	    &f->file, keep ? &data : NULL, &len, &sv, errstr, errlen);
+	struct stat sb;
+	int rc = -1;
 
+	/* shared/ itself is not read through a link either. */
+	if (st->io.fstatat(AT_FDCWD, dir, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		ckpt_seterr_errno(errstr, errlen, errno, "%s: cannot stat %s",
+		                  rel, CKPT_SHARED_DIR);
+	else if (!S_ISDIR(sb.st_mode))
+		ckpt_seterr(errstr, errlen,
+		            "%s: %s is %s, not a directory weir created: weir "
+		            "reads no checkpoint through it",
+		            rel, CKPT_SHARED_DIR, ckpt_file_kind(sb.st_mode));
+	else
+		rc = ckpt_statefile_read(
+		    &st->io, path, rel,
+		    f->base ? CKPT_KEYED_BASE : CKPT_KEYED_DELTA, &f->file,
+		    keep ? &data : NULL, &len, &sv, errstr, errlen);
+	free(dir);
 	if (rc == 0) {
 		f->payload = data;
 		f->payload_len = keep ? (size_t)len : 0;

@@ -51,6 +51,8 @@ struct ckpt_store *ckpt_store_open(const char *dir, const struct ckpt_io *io,
                                    char *errstr, size_t errlen);
 void ckpt_store_close(struct ckpt_store *st); /* NULL is fine; unlocks */
 const char *ckpt_store_dir(const struct ckpt_store *st);
+/* Appends to the message of a failed write what to do about it. */
+void ckpt_write_hint(const struct ckpt_store *st, char *err, size_t errlen);
 /* The store's table, every member set (borrowed, lives as long as st). */
 const struct ckpt_io *ckpt_store_io(const struct ckpt_store *st);
 
@@ -89,8 +91,10 @@ int ckpt_write_chain_file(struct ckpt_store *st, const char *task, bool base,
  * names) does not hold: files of checkpoints retention removed, of
  * checkpoints that never completed, of writes that failed. Temp files
  * are removed too with `all` (nothing is being written), else left for
- * the write they belong to. Returns the files removed, or -1 when the
- * checkpoints cannot be listed (nothing is removed then). */
+ * the write they belong to. A _metadata that is damaged lists nothing;
+ * one that cannot be read (an I/O error, too many open files) stops the
+ * collection. Returns the files removed, or -1 when the checkpoints
+ * cannot be listed or a _metadata read (nothing is removed then). */
 int ckpt_collect_shared(struct ckpt_store *st, char *const *live, size_t nlive,
                         bool all);
 
@@ -133,8 +137,9 @@ int ckpt_load_latest(struct ckpt_store *st, struct ckpt_meta *out,
                      ckpt_check_fn check, ckpt_report_fn report, void *arg);
 
 /* Prints `weir checkpoints DIR`: one line per checkpoint, newest first:
- * id, completed time (UTC), total size, status (complete, incomplete,
- * damaged: why), and source offsets. Returns 0, or -1 with errstr. */
+ * id, completed time (UTC), its own size and its full size (see
+ * listing.c), status (complete, incomplete, damaged: why), and source
+ * offsets. Returns 0, or -1 with errstr. */
 int ckpt_print_listing(const char *dir, FILE *out, char *errstr, size_t errlen);
 /* ckpt_print_listing through io (NULL: ckpt_io_posix). */
 int ckpt_print_listing_io(const char *dir, const struct ckpt_io *io, FILE *out,

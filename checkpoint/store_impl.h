@@ -6,12 +6,30 @@
 #ifndef WEIR_CKPT_STORE_IMPL_H
 #define WEIR_CKPT_STORE_IMPL_H
 
+#include <pthread.h>
+
 #include "store.h"
+
+/* The chain files one checkpoint's _metadata lists (shared.c): a
+ * _metadata never changes once written, so it is read once. */
+struct shared_refs {
+	uint64_t id;
+	char **names;
+	size_t n;
+};
 
 struct ckpt_store {
 	char *dir;         /* as given, without trailing slashes */
 	struct ckpt_io io; /* resolved: no member is NULL */
 	int lock_fd;       /* -1 until ckpt_store_lock */
+	/* ckpt_collect_shared's cache, one entry per checkpoint with a
+	 * readable _metadata, by id; under refs_mu. */
+	pthread_mutex_t refs_mu;
+	struct shared_refs *refs;
+	size_t nrefs;
 };
+
+/* Frees the cache of ckpt_collect_shared. */
+void ckpt_shared_refs_clear(struct ckpt_store *st);
 
 #endif

@@ -23,7 +23,7 @@ timeout=${FUZZ_TIMEOUT:-10}
 rss_mb=${FUZZ_RSS_MB:-1024}
 max_len=${FUZZ_MAX_LEN:-65536}
 dir=build-fuzz
-all=(jobfile jrec state meta kstate)
+all=(jobfile jrec state meta kstate kapply)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 

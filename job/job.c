@@ -466,28 +466,42 @@ static int open_store(struct job *job, struct errlist *errs)
 
 int job_prepare(struct job *job, struct errlist *errs)
 {
-	struct ckpt_restore rs = {&job->flow,
-	                          NULL,
-	                          job->cfg->checkpoint.dir,
-	                          job->cfg->name,
-	                          job->fingerprint,
-	                          restore_step,
-	                          job};
+	struct ckpt_restore rs = {.flow = &job->flow,
+	                          .dir = job->cfg->checkpoint.dir,
+	                          .job_name = job->cfg->name,
+	                          .fingerprint = job->fingerprint,
+	                          .step = restore_step,
+	                          .arg = job};
 	uint64_t next_id = 1;
+	int rc = -1;
 
 	if (!job->store && open_store(job, errs) < 0)
 		return -1;
 	rs.store = job->store;
+	/* Incremental keyed state goes on from the chain it was restored
+	 * from, so the first checkpoint after a restart writes a delta, not
+	 * the whole state again. */
+	if (job->cfg->checkpoint.incremental)
+		rs.chains =
+		    xcalloc((size_t)job->flow.ntasks + 1, sizeof(*rs.chains));
 	set_step(job, "looking for a checkpoint to restore in %s",
 	         job->cfg->checkpoint.dir);
 	if (ckpt_restore(&rs, &next_id, errs) < 0)
-		return -1;
+		goto out;
 	job->coord =
 	    coord_new(&job->flow, &job->cfg->checkpoint, job->cfg->name,
 	              job->fingerprint, job->store, next_id);
 	job->persister = ckpt_persister_new(job->store, job->coord, &job->flow);
 	coord_set_persister(job->coord, job->persister);
-	return 0;
+	for (int i = 0; rs.chains && job->persister && i < job->flow.ntasks;
+	     i++)
+		ckpt_persister_adopt(job->persister, i, &rs.chains[i]);
+	rc = 0;
+out:
+	for (int i = 0; rs.chains && i < job->flow.ntasks; i++)
+		ckpt_chain_clear(&rs.chains[i]);
+	free(rs.chains);
+	return rc;
 }
 
 int job_build(struct job *job, struct errlist *errs)

@@ -502,6 +502,16 @@ void kstate_capture_base(struct keyed_state *ks, struct snap_tail *tail)
 
 /* --- restore ------------------------------------------------------------- */
 
+/* A key stored with no names: -1 with the message. */
+static int no_names(char *err, size_t errlen, const char *what, uint64_t i,
+                    int g)
+{
+	snprintf(err, errlen,
+	         "keyed state: %s %llu of key group %d holds no names", what,
+	         (unsigned long long)i, g);
+	return -1;
+}
+
 int kstate_restore(struct keyed_state *ks, struct weir_reader *r, int index,
                    int parallelism, char *err, size_t errlen)
 {
@@ -528,6 +538,10 @@ int kstate_restore(struct keyed_state *ks, struct weir_reader *r, int index,
 			         (unsigned long long)group, g);
 			return -1;
 		}
+		/* Never written: a key without names is gone. Taken in, it
+		 * would be in every base written after. */
+		if (nnames == 0)
+			return no_names(err, errlen, "key", i, g);
 		if (key_group_owner(g, parallelism) == index) {
 			struct cowmap *m = group_to_change(ks, g);
 
@@ -588,14 +602,8 @@ static int apply_block(struct keyed_state *ks, struct weir_reader *r, int g,
 		}
 		if (bytes_get_u64(r, &nnames) < 0)
 			goto trunc;
-		if (nnames == 0) {
-			snprintf(
-			    err, errlen,
-			    "keyed state: entry %llu of key group %d holds "
-			    "no names",
-			    (unsigned long long)i, g);
-			return -1;
-		}
+		if (nnames == 0)
+			return no_names(err, errlen, "entry", i, g);
 		if (e) {
 			e = cowmap_own(m, e);
 			kvmap_free(e->names);

@@ -54,7 +54,15 @@ struct chk {
 	uint64_t slow_from;     /* ... or of this one and every later one */
 	const char *waiting;    /* what the sleep says it waits for */
 	struct keyed_state *ks; /* key "p/block" -> "n": records */
+	/* Checkpoints keyed state as opctx.c does in incremental mode: a
+	 * base first, then deltas, and every third checkpoint a new base
+	 * materialized in the background. */
+	bool incremental;
+	int taken;
 };
+
+/* rig_build makes incremental checkers when this is set. */
+static bool incremental_rig;
 
 static int src_poll(struct task *t, void *st, bool *progress)
 {
@@ -212,9 +220,32 @@ static int chk_snapshot_tail(struct task *t, void *st, uint64_t id,
 {
 	struct chk *c = st;
 
-	(void)t;
 	(void)id;
-	kstate_capture(c->ks, tail);
+	if (!c->incremental) {
+		kstate_capture(c->ks, tail);
+		return 0;
+	}
+	if (atomic_exchange(&t->chain.need_base, false)) {
+		kstate_capture_base(c->ks, tail);
+		return 0;
+	}
+	{
+		struct weir_writer w = {0};
+
+		if (kstate_delta(c->ks, &w) > 0) {
+			tail->delta = w.p;
+			tail->delta_len = w.len;
+		} else {
+			free(w.p);
+		}
+	}
+	tail->kind = SNAP_DELTA;
+	if (++c->taken % 3 == 0 && !atomic_load(&t->chain.materializing)) {
+		atomic_store(&t->chain.materializing, true);
+		kstate_capture_base(c->ks, tail);
+		tail->kind = SNAP_DELTA;
+		tail->materialize = true;
+	}
 	return 0;
 }
 
@@ -312,6 +343,8 @@ static void rig_build_full(struct rig *r, const char *dir, int interval_ms,
 		snprintf(name, sizeof(name), "checker-%d", i);
 		t = job_add_task(r->job, 1, i, 2, name, name);
 		r->chk[i].ks = kstate_new();
+		r->chk[i].incremental = incremental_rig;
+		kstate_track(r->chk[i].ks, incremental_rig);
 		t->body.st = &r->chk[i];
 		t->body.state_version = 1;
 		t->body.process = chk_process;
@@ -389,6 +422,75 @@ static void check_keyed(const unsigned char *p, size_t len, const char *who)
 		ck_assert_uint_eq(counted[q], seen[q]);
 }
 
+/* An incremental checker's keyed state, rebuilt from the chain its
+ * _metadata entry lists, holds what check_keyed wants of it. Returns the
+ * deltas in the chain. */
+static size_t check_chain(const char *dir, const struct ckpt_task_entry *e,
+                          const unsigned char *p, const char *who)
+{
+	struct keyed_state *ks = kstate_new();
+	uint64_t total = 0;
+	char err[512];
+
+	for (size_t j = 0; j < e->chain.n; j++) {
+		const struct ckpt_chain_file *f = &e->chain.f[j];
+		char *path = xasprintf("%s/shared/%s", dir, f->file.name);
+		unsigned char *payload = NULL;
+		uint64_t len = 0;
+		uint32_t sv;
+		struct weir_reader r;
+
+		ck_assert_msg(ckpt_statefile_read(
+		                  &ckpt_io_posix, path, f->file.name,
+		                  f->base ? CKPT_KEYED_BASE : CKPT_KEYED_DELTA,
+		                  &f->file, &payload, &len, &sv, err,
+		                  sizeof(err)) == 0,
+		              "%s: %s", who, err);
+		r = (struct weir_reader){.p = (const char *)payload,
+		                         .len = (size_t)len};
+		ck_assert_msg(
+		    kstate_apply(ks, &r, 0, 1, NULL, err, sizeof(err)) == 0,
+		    "%s: %s: %s", who, f->file.name, err);
+		ck_assert_uint_eq(r.pos, r.len);
+		free(payload);
+		free(path);
+	}
+	kstate_restored(ks);
+	for (int q = 0; q < NPARTS; q++) {
+		uint64_t seen = read_u64(p + 8 * q);
+
+		for (uint64_t b = 0; b * BLOCK < seen; b++) {
+			char key[32];
+			const void *v;
+			size_t vl;
+			uint64_t n, want = seen - b * BLOCK > BLOCK
+			                       ? BLOCK
+			                       : seen - b * BLOCK;
+
+			kstate_set_key(ks, key,
+			               (size_t)snprintf(key, sizeof(key),
+			                                "%d/%llu", q,
+			                                (unsigned long long)b));
+			ck_assert_msg(kstate_get(ks, "n", 1, &v, &vl) == 0 &&
+			                  vl == 8,
+			              "%s: block %s is missing", who, key);
+			memcpy(&n, v, 8);
+			ck_assert_msg(n == want,
+			              "%s: block %s holds %llu records, but "
+			              "%llu of partition %d were seen",
+			              who, key, (unsigned long long)n,
+			              (unsigned long long)seen, q);
+			total++;
+		}
+	}
+	ck_assert_uint_eq(kstate_keys(ks), total);
+	kstate_free(ks);
+	return e->chain.n - 1;
+}
+
+/* Deltas in the chains of the checkpoints verify_checkpoints read. */
+static size_t chain_deltas;
+
 /* Checks every complete checkpoint in the directory; returns how many. */
 static int verify_checkpoints(const char *dir)
 {
@@ -428,7 +530,11 @@ static int verify_checkpoints(const char *dir)
 				ck_assert_uint_ge(len, 8 * NPARTS);
 				for (int q = 0; q < NPARTS; q++)
 					seen[q] += (int64_t)read_u64(p + 8 * q);
-				check_keyed(p, len, e->task);
+				if (e->chain.n)
+					chain_deltas +=
+					    check_chain(dir, e, p, e->task);
+				else
+					check_keyed(p, len, e->task);
 			}
 			free(buf);
 		}
@@ -690,8 +796,12 @@ static void run_with_fault(int which, int err)
 	}
 	ck_assert_int_eq(job_start(r.job), 0);
 	usleep(300 * 1000);
+	/* Armed until the fault hit at least once (for 200 ms at least,
+	 * at most 10 s: a loaded machine may take a while to get there). */
 	atomic_store(&armed, 1);
 	usleep(200 * 1000);
+	for (int i = 0; i < 1000 && atomic_load(&injected) == 0; i++)
+		usleep(10 * 1000);
 	atomic_store(&armed, 0);
 	ck_assert_int_eq(job_wait(r.job), 0);
 	ck_assert_int_gt(atomic_load(&injected), 0);
@@ -719,6 +829,41 @@ static void run_with_fault(int which, int err)
 	}
 	rig_cleanup(&r);
 }
+
+/* The same with incremental checkers: deltas, bases materialized on the
+ * materializer thread while checkpoints go on, chains in _metadata, and
+ * every checkpoint's chain rebuilding exactly the state its barrier saw;
+ * under ThreadSanitizer with the persister, materializer and
+ * coordinator's collection of shared files all running. */
+START_TEST(test_incremental_slow_and_fast_inputs)
+{
+	struct rig r;
+	int complete;
+
+	incremental_rig = true;
+	chain_deltas = 0;
+	rig_build(&r, NULL, 10, 10000, 3);
+	ck_assert_int_eq(job_start(r.job), 0);
+	ck_assert_int_eq(job_wait(r.job), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(atomic_load(&r.chk[i].errors), 0);
+	job_free(r.job);
+	complete = verify_checkpoints(r.dir);
+	ck_assert_int_ge(complete, 1);
+	ck_assert_uint_gt(chain_deltas, 0);
+	rig_cleanup(&r);
+	incremental_rig = false;
+}
+END_TEST
+
+START_TEST(test_incremental_enospc_and_eio)
+{
+	incremental_rig = true;
+	run_with_fault(0, ENOSPC);
+	run_with_fault(1, EIO);
+	incremental_rig = false;
+}
+END_TEST
 
 START_TEST(test_enospc_fails_checkpoint_job_goes_on)
 {
@@ -752,6 +897,8 @@ static Suite *align_suite(void)
 	tcase_add_test(tc, test_enospc_fails_checkpoint_job_goes_on);
 	tcase_add_test(tc, test_fsync_eio_fails_checkpoint_job_goes_on);
 	tcase_add_test(tc, test_rename_fails_checkpoint_job_goes_on);
+	tcase_add_test(tc, test_incremental_slow_and_fast_inputs);
+	tcase_add_test(tc, test_incremental_enospc_and_eio);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -188,6 +188,8 @@ START_TEST(defaults)
 	ck_assert_int_eq(c->checkpoint.min_pause_ms, 0);
 	ck_assert_int_eq(c->checkpoint.retain, 3);
 	ck_assert_int_eq(c->checkpoint.tolerable_failures, 3);
+	ck_assert(c->checkpoint.incremental);
+	ck_assert_int_eq(c->checkpoint.materialize_delta_pct, 100);
 	ck_assert_int_eq(c->source.type, SOURCE_GENERATOR);
 	ck_assert_int_eq(c->source.parallelism, 1);
 	ck_assert_int_eq(c->source.count, 1000);
@@ -230,7 +232,8 @@ START_TEST(other_values)
 	struct job_cfg *c = parse_ok(
 	    "{'name':'A.b_c-9','progress_interval_ms':0,"
 	    "'checkpoint':{'dir':'/d','interval_ms':0,'timeout_ms':1,"
-	    "'min_pause_ms':250,'retain':1,'tolerable_failures':0},"
+	    "'min_pause_ms':250,'retain':1,'tolerable_failures':0,"
+	    "'incremental':false,'materialize_delta_pct':100000},"
 	    "'source':{'type':'kafka','brokers':'h1:1,h2:2','topic':'t',"
 	    "'parallelism':256,'start':'latest','bounded':true,"
 	    "'on_offset_out_of_range':'latest',"
@@ -251,6 +254,8 @@ START_TEST(other_values)
 	ck_assert_int_eq(c->checkpoint.min_pause_ms, 250);
 	ck_assert_int_eq(c->checkpoint.retain, 1);
 	ck_assert_int_eq(c->checkpoint.tolerable_failures, 0);
+	ck_assert(!c->checkpoint.incremental);
+	ck_assert_int_eq(c->checkpoint.materialize_delta_pct, 100000);
 	ck_assert_int_eq(c->source.parallelism, 256);
 	ck_assert_int_eq(c->source.start, START_LATEST);
 	ck_assert(c->source.bounded);
@@ -600,10 +605,22 @@ START_TEST(err_checkpoint)
 	        "," DISCARD),
 	    "checkpoint.tolerable_failures: out of range", "from 0 to");
 	expect_error(
+	    JOB("'checkpoint':{'dir':'/d','incremental':1}," GEN "," DISCARD),
+	    "checkpoint.incremental: expected true or false", "got 1");
+	expect_error(
+	    JOB("'checkpoint':{'dir':'/d','materialize_delta_pct':0}," GEN
+	        "," DISCARD),
+	    "checkpoint.materialize_delta_pct: out of range",
+	    "from 1 to 100000");
+	expect_error(JOB("'checkpoint':{'dir':'/d','materialize_delta_pct':"
+	                 "100001}," GEN "," DISCARD),
+	             "checkpoint.materialize_delta_pct: out of range",
+	             "from 1 to 100000");
+	expect_error(
 	    JOB("'checkpoint':{'dir':'/d','intervall_ms':5}," GEN "," DISCARD),
 	    "checkpoint.intervall_ms: unknown field; expected one of "
 	    "dir, interval_ms, timeout_ms, min_pause_ms, retain, "
-	    "tolerable_failures",
+	    "tolerable_failures, incremental, materialize_delta_pct",
 	    "did you mean interval_ms?");
 }
 END_TEST

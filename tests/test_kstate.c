@@ -5,9 +5,14 @@
  * snapshot are freed once the persister is through (or gave the view back
  * unfilled, as for an aborted checkpoint), a freeze waits for the previous
  * snapshot, kstate_free waits for a writer still reading, and a restore
- * with another parallelism puts every key in exactly one task. The
- * concurrent cases fill on a second thread while the task thread changes
- * the state; they run under ThreadSanitizer (suite 'concurrency').
+ * with another parallelism puts every key in exactly one task.
+ * Incremental checkpoints: a property test checks that the last base and
+ * the deltas after it, applied with kstate_apply to fresh state (one task,
+ * or split over two and three), are exactly the state at the last
+ * checkpoint; a delta names each changed key once. The concurrent cases
+ * fill on a second thread while the task thread changes the state (a
+ * materialization takes deltas meanwhile); they run under ThreadSanitizer
+ * (suite 'concurrency').
  */
 #include <check.h>
 #include <pthread.h>
@@ -19,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "keyed_state.h"
 #include "keyroute.h"
 #include "weir/weir.h"
@@ -79,24 +85,30 @@ static void del(struct keyed_state *ks, struct model *m, uint32_t id, int name)
 	m->v[id][name] = 0;
 }
 
-/* The task's view of the state equals the model. */
-static void check_live(struct keyed_state *ks, const struct model *m)
+/* Task index of parallelism holds exactly the keys of the model whose
+ * key groups it owns, with their values. */
+static void check_task(struct keyed_state *ks, const struct model *m, int index,
+                       int parallelism)
 {
 	size_t keys = 0;
 
 	for (uint32_t id = 0; id < m->n; id++) {
 		char k[32];
+		size_t kl = key_of(id, k, sizeof(k));
+		bool own =
+		    key_group_owner(key_group(k, kl), parallelism) == index;
 
-		kstate_set_key(ks, k, key_of(id, k, sizeof(k)));
+		kstate_set_key(ks, k, kl);
 		for (int q = 0; q < 2; q++) {
 			const void *v;
 			size_t vlen;
 			uint64_t got;
 			int rc = kstate_get(ks, names[q], 1, &v, &vlen);
 
-			if (!m->v[id][q]) {
-				REQUIRE(rc < 0, "key %u: %s present", id,
-				        names[q]);
+			if (!own || !m->v[id][q]) {
+				REQUIRE(rc < 0,
+				        "key %u: %s present in task %d of %d",
+				        id, names[q], index, parallelism);
 				continue;
 			}
 			REQUIRE(rc == 0 && vlen == 8, "key %u: %s missing", id,
@@ -108,10 +120,57 @@ static void check_live(struct keyed_state *ks, const struct model *m)
 			        id, names[q], (unsigned long long)got,
 			        (unsigned long long)m->v[id][q]);
 		}
-		keys += m->v[id][0] || m->v[id][1];
+		keys += own && (m->v[id][0] || m->v[id][1]);
 	}
 	REQUIRE(kstate_keys(ks) == keys, "%zu keys, expected %zu",
 	        kstate_keys(ks), keys);
+}
+
+/* The task's view of the state equals the model. */
+static void check_live(struct keyed_state *ks, const struct model *m)
+{
+	check_task(ks, m, 0, 1);
+}
+
+/* The id of key "user-<id>" (k, kl), below n. */
+static uint32_t id_of(const void *k, size_t kl, uint32_t n)
+{
+	char buf[32];
+	uint32_t id;
+
+	REQUIRE(kl > 5 && kl < sizeof(buf) && !memcmp(k, "user-", 5),
+	        "odd key");
+	memcpy(buf, k, kl);
+	buf[kl] = '\0';
+	id = (uint32_t)strtoul(buf + 5, NULL, 10);
+	REQUIRE(id < n, "key %u out of range", id);
+	return id;
+}
+
+/* Reads a key's name map (u64 count, then names "a" and "b" with 8-byte
+ * values) into m->v[id]. */
+static void read_names(struct weir_reader *r, uint32_t id, struct model *m)
+{
+	uint64_t nnames;
+
+	REQUIRE(weir_read_u64(r, &nnames) == WEIR_OK, "key %u truncated", id);
+	REQUIRE(nnames >= 1 && nnames <= 2, "key %u: %llu names", id,
+	        (unsigned long long)nnames);
+	for (uint64_t j = 0; j < nnames; j++) {
+		const void *nk, *nv;
+		size_t nkl, nvl;
+		uint64_t v;
+
+		REQUIRE(weir_read_bytes(r, &nk, &nkl) == WEIR_OK &&
+		            weir_read_bytes(r, &nv, &nvl) == WEIR_OK,
+		        "key %u: name truncated", id);
+		REQUIRE(
+		    nkl == 1 && nvl == 8 &&
+		        (*(const char *)nk == 'a' || *(const char *)nk == 'b'),
+		    "key %u: odd name", id);
+		memcpy(&v, nv, 8);
+		m->v[id][*(const char *)nk - 'a'] = v;
+	}
 }
 
 /* Parses a snapshot section into a model of n keys. Every key must be in
@@ -122,45 +181,25 @@ static struct model parse(const struct weir_writer *w, uint32_t n, int index,
 {
 	struct weir_reader r = {.p = w->p, .len = w->len};
 	struct model m = model_new(n);
-	uint64_t nkeys, group, nnames;
+	uint64_t nkeys, group;
 
 	REQUIRE(weir_read_u64(&r, &nkeys) == WEIR_OK, "no key count");
 	for (uint64_t i = 0; i < nkeys; i++) {
-		const void *k, *nk, *nv;
-		size_t kl, nkl, nvl;
-		char buf[32];
+		const void *k;
+		size_t kl;
 		uint32_t id;
 
 		REQUIRE(weir_read_u64(&r, &group) == WEIR_OK &&
-		            weir_read_bytes(&r, &k, &kl) == WEIR_OK &&
-		            weir_read_u64(&r, &nnames) == WEIR_OK,
+		            weir_read_bytes(&r, &k, &kl) == WEIR_OK,
 		        "key %llu truncated", (unsigned long long)i);
-		REQUIRE(kl > 5 && kl < sizeof(buf), "odd key");
-		memcpy(buf, k, kl);
-		buf[kl] = '\0';
-		id = (uint32_t)strtoul(buf + 5, NULL, 10);
-		REQUIRE(id < n, "key %u out of range", id);
+		id = id_of(k, kl, n);
 		REQUIRE(group == (uint64_t)key_group(k, kl),
 		        "key %u in the wrong group", id);
 		REQUIRE(parallelism == 0 ||
 		            key_group_owner((int)group, parallelism) == index,
 		        "key %u in task %d of %d", id, index, parallelism);
-		REQUIRE(nnames >= 1 && nnames <= 2, "key %u: %llu names", id,
-		        (unsigned long long)nnames);
 		REQUIRE(!m.v[id][0] && !m.v[id][1], "key %u twice", id);
-		for (uint64_t j = 0; j < nnames; j++) {
-			uint64_t v;
-
-			REQUIRE(weir_read_bytes(&r, &nk, &nkl) == WEIR_OK &&
-			            weir_read_bytes(&r, &nv, &nvl) == WEIR_OK,
-			        "key %u: name truncated", id);
-			REQUIRE(nkl == 1 && nvl == 8 &&
-			            (*(const char *)nk == 'a' ||
-			             *(const char *)nk == 'b'),
-			        "key %u: odd name", id);
-			memcpy(&v, nv, 8);
-			m.v[id][*(const char *)nk - 'a'] = v;
-		}
+		read_names(&r, id, &m);
 	}
 	REQUIRE(weir_read_remaining(&r) == 0, "bytes after the section");
 	return m;
@@ -462,6 +501,682 @@ START_TEST(restore_any_key_order_and_refusals)
 }
 END_TEST
 
+/* ---- incremental checkpoints ----------------------------------------------
+ *
+ * Bases and deltas are grouped sections (keyed_state.c): u64 groups, then
+ * per group u64 group, u64 entries, u64 bytes, and the entries, each a
+ * kind byte, the key, and for a put the key's whole name map. The test
+ * reads them with its own parser, and rebuilds state from them with
+ * kstate_apply as a restore does. */
+
+enum { ENT_DEL = 0, ENT_PUT = 1 };
+
+/* What a grouped section holds, per key id: how many entries name it,
+ * whether the last is a tombstone, and the values a put gives it. */
+struct grouped {
+	struct model vals;
+	uint32_t *times;
+	bool *tomb;
+	uint64_t groups, entries;
+};
+
+static struct grouped parse_grouped(const struct weir_writer *w, uint32_t n)
+{
+	struct weir_reader r = {.p = w->p, .len = w->len};
+	struct grouped s = {.vals = model_new(n),
+	                    .times = calloc(n, sizeof(uint32_t)),
+	                    .tomb = calloc(n, sizeof(bool))};
+	bool seen[KEY_GROUPS] = {false};
+
+	ck_assert(s.times && s.tomb);
+	REQUIRE(weir_read_u64(&r, &s.groups) == WEIR_OK &&
+	            s.groups <= KEY_GROUPS,
+	        "no group count");
+	for (uint64_t i = 0; i < s.groups; i++) {
+		uint64_t g, entries, nbytes;
+		size_t end;
+
+		REQUIRE(weir_read_u64(&r, &g) == WEIR_OK &&
+		            weir_read_u64(&r, &entries) == WEIR_OK &&
+		            weir_read_u64(&r, &nbytes) == WEIR_OK &&
+		            weir_read_remaining(&r) >= nbytes,
+		        "group %llu truncated", (unsigned long long)i);
+		REQUIRE(g < KEY_GROUPS && !seen[g], "group %llu twice",
+		        (unsigned long long)g);
+		REQUIRE(entries > 0, "group %llu without entries",
+		        (unsigned long long)g);
+		seen[g] = true;
+		end = r.pos + (size_t)nbytes;
+		for (uint64_t e = 0; e < entries; e++) {
+			unsigned char kind;
+			const void *k;
+			size_t kl;
+			uint32_t id;
+
+			REQUIRE(bytes_get(&r, &kind, 1) == 0 &&
+			            weir_read_bytes(&r, &k, &kl) == WEIR_OK,
+			        "group %llu: entry truncated",
+			        (unsigned long long)g);
+			id = id_of(k, kl, n);
+			REQUIRE(key_group(k, kl) == (int)g,
+			        "key %u in the wrong group", id);
+			REQUIRE(kind == ENT_PUT || kind == ENT_DEL,
+			        "key %u: kind %u", id, kind);
+			s.times[id]++;
+			s.tomb[id] = kind == ENT_DEL;
+			s.vals.v[id][0] = s.vals.v[id][1] = 0;
+			if (kind == ENT_PUT)
+				read_names(&r, id, &s.vals);
+		}
+		REQUIRE(r.pos == end, "group %llu: %zu bytes, entries took %zu",
+		        (unsigned long long)g, (size_t)nbytes,
+		        r.pos - (end - (size_t)nbytes));
+		s.entries += entries;
+	}
+	REQUIRE(weir_read_remaining(&r) == 0, "bytes after the section");
+	return s;
+}
+
+static void grouped_free(struct grouped *s)
+{
+	free(s->vals.v);
+	free(s->times);
+	free(s->tomb);
+}
+
+/* The sections a restore reads: a base, then the deltas since. */
+struct chain {
+	struct weir_writer *s;
+	size_t n, cap;
+};
+
+static void chain_push(struct chain *c, struct weir_writer w)
+{
+	if (c->n == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 8;
+		c->s = realloc(c->s, c->cap * sizeof(*c->s));
+		ck_assert_ptr_nonnull(c->s);
+	}
+	c->s[c->n++] = w;
+}
+
+/* Keeps the sections from `from` on, with base before them. */
+static void chain_rebase(struct chain *c, struct weir_writer base, size_t from)
+{
+	struct chain next = {0};
+
+	chain_push(&next, base);
+	for (size_t i = 0; i < c->n; i++)
+		if (i >= from)
+			chain_push(&next, c->s[i]);
+		else
+			free(c->s[i].p);
+	free(c->s);
+	*c = next;
+}
+
+static void chain_free(struct chain *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->s[i].p);
+	free(c->s);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Applies every section of c, in order, to ks as task index of
+ * parallelism, for the groups want accepts (NULL: all). */
+static void apply_chain(struct keyed_state *ks, const struct chain *c,
+                        int index, int parallelism, const bool *want)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		struct weir_reader r = {.p = c->s[i].p, .len = c->s[i].len};
+		char err[256];
+
+		REQUIRE(kstate_apply(ks, &r, index, parallelism, want, err,
+		                     sizeof(err)) == 0,
+		        "section %zu of %zu: %s", i, c->n, err);
+		REQUIRE(weir_read_remaining(&r) == 0,
+		        "section %zu: %zu bytes left", i,
+		        weir_read_remaining(&r));
+	}
+}
+
+/* State rebuilt from the chain equals m: in one task; in one task from
+ * two halves of the groups applied one after the other (as restore's two
+ * threads do); and split over 2 and over 3 tasks, each key in exactly
+ * the task that owns its group. */
+static void check_chain(const struct chain *c, const struct model *m)
+{
+	bool half[2][KEY_GROUPS];
+	struct keyed_state *ks = kstate_new();
+
+	apply_chain(ks, c, 0, 1, NULL);
+	kstate_restored(ks);
+	check_live(ks, m);
+	kstate_free(ks);
+
+	for (int g = 0; g < KEY_GROUPS; g++) {
+		half[0][g] = g % 2 == 0;
+		half[1][g] = g % 2 == 1;
+	}
+	ks = kstate_new();
+	apply_chain(ks, c, 0, 1, half[1]);
+	apply_chain(ks, c, 0, 1, half[0]);
+	kstate_restored(ks);
+	check_live(ks, m);
+	kstate_free(ks);
+
+	for (int par = 2; par <= 3; par++)
+		for (int i = 0; i < par; i++) {
+			ks = kstate_new();
+			apply_chain(ks, c, i, par, NULL);
+			kstate_restored(ks);
+			check_task(ks, m, i, par);
+			kstate_free(ks);
+		}
+}
+
+/* A base of the state as it is: capture, fill on this thread, release. */
+static struct weir_writer take_base(struct keyed_state *ks)
+{
+	struct snap_tail tail = {0};
+	struct weir_writer w = {0};
+	char err[128];
+
+	kstate_capture_base(ks, &tail);
+	ck_assert_int_eq(tail.kind, SNAP_BASE);
+	ck_assert_int_eq(tail.fill(tail.arg, &w, err, sizeof(err)), 0);
+	tail.release(tail.arg);
+	return w;
+}
+
+/* The task of the property test: the state, the model of it, and which
+ * keys changed since the last checkpoint. */
+struct incr {
+	struct keyed_state *ks;
+	struct model m;
+	bool *touched;
+	size_t ntouched;
+	uint64_t s; /* random state */
+};
+
+static void touch(struct incr *t, uint32_t id)
+{
+	if (!t->touched[id]) {
+		t->touched[id] = true;
+		t->ntouched++;
+	}
+}
+
+static void untouch_all(struct incr *t)
+{
+	memset(t->touched, 0, t->m.n * sizeof(bool));
+	t->ntouched = 0;
+}
+
+static uint64_t rnd(struct incr *t)
+{
+	t->s = t->s * 6364136223846793005ULL + 1442695040888963407ULL;
+	return t->s >> 17;
+}
+
+/* One random change: a put of one name or both, a delete of one name or
+ * of the whole key. A delete of what is not there changes nothing. */
+static void random_op(struct incr *t, uint32_t span, uint64_t v)
+{
+	uint64_t r = rnd(t);
+	uint32_t id = (uint32_t)(r % span);
+	int q = (int)(r >> 40) & 1;
+
+	switch ((r >> 32) % 8) {
+	case 0:
+		if (t->m.v[id][q])
+			touch(t, id);
+		del(t->ks, &t->m, id, q);
+		break;
+	case 1:
+		if (t->m.v[id][0] || t->m.v[id][1])
+			touch(t, id);
+		del(t->ks, &t->m, id, 0);
+		del(t->ks, &t->m, id, 1);
+		break;
+	case 2:
+		put(t->ks, &t->m, id, 0, v);
+		put(t->ks, &t->m, id, 1, v + 1);
+		touch(t, id);
+		break;
+	default:
+		put(t->ks, &t->m, id, q, v);
+		touch(t, id);
+		break;
+	}
+}
+
+/* The delta names each changed key once, with its name map as it is now,
+ * or a tombstone when it has none, and no other key. */
+static void check_delta(const struct weir_writer *w, const struct incr *t,
+                        uint64_t written)
+{
+	struct grouped d = parse_grouped(w, t->m.n);
+
+	REQUIRE(written == t->ntouched && d.entries == t->ntouched,
+	        "delta of %llu keys (%llu entries), %zu changed",
+	        (unsigned long long)written, (unsigned long long)d.entries,
+	        t->ntouched);
+	for (uint32_t id = 0; id < t->m.n; id++) {
+		bool gone = !t->m.v[id][0] && !t->m.v[id][1];
+
+		REQUIRE(d.times[id] == (t->touched[id] ? 1 : 0),
+		        "key %u %u times in the delta", id, d.times[id]);
+		if (!t->touched[id])
+			continue;
+		REQUIRE(d.tomb[id] == gone, "key %u: %s, expected %s", id,
+		        d.tomb[id] ? "tombstone" : "put",
+		        gone ? "tombstone" : "put");
+		REQUIRE(d.vals.v[id][0] == t->m.v[id][0] &&
+		            d.vals.v[id][1] == t->m.v[id][1],
+		        "key %u: delta holds other values", id);
+	}
+	grouped_free(&d);
+}
+
+/* The base names every key there is once, with its values. */
+static void check_base(const struct weir_writer *w, const struct model *m)
+{
+	struct grouped b = parse_grouped(w, m->n);
+
+	for (uint32_t id = 0; id < m->n; id++) {
+		bool there = m->v[id][0] || m->v[id][1];
+
+		REQUIRE(b.times[id] == (there ? 1 : 0) && !b.tomb[id],
+		        "key %u %u times in the base", id, b.times[id]);
+	}
+	check_equal(&b.vals, m, "base");
+	grouped_free(&b);
+}
+
+/* Random puts and deletes over many keys, and a checkpoint after each
+ * burst: mostly a delta, sometimes a base, sometimes a materialization
+ * (a delta and a base frozen at the same barrier, the base filled a few
+ * checkpoints later while deltas go on). At random points the chain (the
+ * last base and the deltas after it) is applied to fresh keyed state and
+ * must be the state at the last checkpoint exactly; while a
+ * materialization is out the chain it will replace must be too. */
+START_TEST(incremental_chain_property)
+{
+	enum { N = 1000, STEPS = 60 };
+	struct incr t = {.ks = kstate_new(),
+	                 .m = model_new(N),
+	                 .touched = calloc(N, sizeof(bool)),
+	                 .s = 777 + (uint64_t)_i};
+	struct chain c = {0};
+	struct model at_ckpt, at_mat = {0};
+	bool pending = false; /* a materialization's view is out */
+	size_t mat_from = 0;  /* the chain's deltas after it start here */
+	int deltas = 0, bases = 0, mats = 0, checks = 0;
+
+	ck_assert_ptr_nonnull(t.touched);
+	kstate_track(t.ks, true);
+	for (uint32_t id = 0; id < N; id += 2)
+		put(t.ks, &t.m, id, 0, id + 1);
+	chain_push(&c, take_base(t.ks));
+	check_base(&c.s[0], &t.m);
+	at_ckpt = model_copy(&t.m);
+	ck_assert_uint_eq(kstate_changed(t.ks), 0);
+
+	for (int step = 1; step <= STEPS; step++) {
+		uint64_t r = rnd(&t);
+		/* Bursts over a few hot keys, over all keys, or none. */
+		uint32_t span = r % 3 == 0 ? 40 : N;
+		size_t ops = r % 11 == 0 ? 0 : (size_t)(r >> 8) % 1500;
+		bool fill_now;
+
+		for (size_t i = 0; i < ops; i++)
+			random_op(&t, span, (uint64_t)step << 32 | (i + 1));
+		REQUIRE(kstate_changed(t.ks) == t.ntouched,
+		        "step %d: %zu keys changed, expected %zu", step,
+		        kstate_changed(t.ks), t.ntouched);
+
+		r = rnd(&t);
+		/* The view must be filled before another freeze: this
+		 * thread is the persister too. */
+		fill_now = pending && (r % 3 == 0 || r % 5 == 0);
+		if (fill_now) {
+			struct weir_writer base = fill(t.ks);
+
+			kstate_release(t.ks);
+			check_base(&base, &at_mat);
+			chain_rebase(&c, base, mat_from);
+			pending = false;
+			free(at_mat.v);
+		}
+		if (r % 5 == 0) {
+			chain_free(&c);
+			chain_push(&c, take_base(t.ks));
+			check_base(&c.s[0], &t.m);
+			bases++;
+		} else {
+			struct weir_writer w = {0};
+			uint64_t n = kstate_delta(t.ks, &w);
+
+			check_delta(&w, &t, n);
+			chain_push(&c, w);
+			deltas++;
+			if (!pending && r % 4 == 1) {
+				struct snap_tail tail = {0};
+
+				kstate_capture_base(t.ks, &tail);
+				ck_assert_int_eq(tail.kind, SNAP_BASE);
+				pending = true;
+				mat_from = c.n;
+				at_mat = model_copy(&t.m);
+				mats++;
+			}
+		}
+		untouch_all(&t);
+		ck_assert_uint_eq(kstate_changed(t.ks), 0);
+		free(at_ckpt.v);
+		at_ckpt = model_copy(&t.m);
+		if (rnd(&t) % 4 == 0 || step == STEPS) {
+			check_chain(&c, &at_ckpt);
+			checks++;
+		}
+	}
+	if (pending) {
+		struct weir_writer base = fill(t.ks);
+
+		kstate_release(t.ks);
+		chain_rebase(&c, base, mat_from);
+		check_chain(&c, &at_ckpt);
+		free(at_mat.v);
+	}
+	ck_assert_msg(deltas > 20 && bases > 3 && mats > 2 && checks > 8,
+	              "%d deltas, %d bases, %d materializations, %d checks",
+	              deltas, bases, mats, checks);
+	chain_free(&c);
+	free(at_ckpt.v);
+	free(t.touched);
+	free(t.m.v);
+	kstate_free(t.ks);
+}
+END_TEST
+
+/* A key changed 10,000 times between two checkpoints is one entry of the
+ * delta, with its last values; so is one deleted and put back many
+ * times, and one that ends deleted is a tombstone. kstate_changed counts
+ * keys, not changes; a delete of what is not there is no change; with
+ * tracking off nothing is counted. */
+START_TEST(delta_one_entry_per_key)
+{
+	struct incr t = {.ks = kstate_new(),
+	                 .m = model_new(10),
+	                 .touched = calloc(10, sizeof(bool))};
+	struct weir_writer w = {0};
+	uint64_t n;
+
+	ck_assert_ptr_nonnull(t.touched);
+	put(t.ks, &t.m, 9, 0, 1);
+	ck_assert_uint_eq(kstate_changed(t.ks), 0);
+	kstate_track(t.ks, true);
+	for (uint64_t i = 1; i <= 10000; i++) {
+		put(t.ks, &t.m, 1, (int)(i % 2), i);
+		put(t.ks, &t.m, 2, 0, i);
+		del(t.ks, &t.m, 2, 0);
+		put(t.ks, &t.m, 3, 1, i);
+	}
+	put(t.ks, &t.m, 2, 1, 5);
+	del(t.ks, &t.m, 3, 1);
+	del(t.ks, &t.m, 4, 0); /* never there */
+	t.touched[1] = t.touched[2] = t.touched[3] = true;
+	t.ntouched = 3;
+	ck_assert_uint_eq(kstate_changed(t.ks), 3);
+	n = kstate_delta(t.ks, &w);
+	check_delta(&w, &t, n);
+	ck_assert_uint_eq(kstate_changed(t.ks), 0);
+	free(w.p);
+	free(t.touched);
+	free(t.m.v);
+	kstate_free(t.ks);
+}
+END_TEST
+
+/* With nothing changed a delta has no groups, and no keys: after another
+ * delta, after a base, and when every change was a delete of nothing. */
+START_TEST(empty_delta_has_no_groups)
+{
+	struct keyed_state *ks = kstate_new();
+	struct model m = model_new(100);
+	struct weir_writer w = {0}, base;
+	struct grouped d;
+
+	kstate_track(ks, true);
+	ck_assert_uint_eq(kstate_delta(ks, &w), 0);
+	build(ks, &m, 100);
+	ck_assert_uint_eq(kstate_changed(ks), 100);
+	w.len = 0;
+	ck_assert_uint_eq(kstate_delta(ks, &w), 100);
+	w.len = 0;
+	ck_assert_uint_eq(kstate_delta(ks, &w), 0);
+	d = parse_grouped(&w, 100);
+	ck_assert_uint_eq(d.groups, 0);
+	ck_assert_uint_eq(w.len, 8);
+	grouped_free(&d);
+
+	put(ks, &m, 5, 0, 55);
+	base = take_base(ks);
+	ck_assert_uint_eq(kstate_changed(ks), 0);
+	del(ks, &m, 0, 1); /* key 0 has no "b" */
+	w.len = 0;
+	ck_assert_uint_eq(kstate_delta(ks, &w), 0);
+	ck_assert_uint_eq(w.len, 8);
+	free(base.p);
+	free(w.p);
+	free(m.v);
+	kstate_free(ks);
+}
+END_TEST
+
+/* ---- hostile sections ------------------------------------------------------
+ */
+
+/* An entry: kind, key, and for a put nnames names ("a", "b", ...) with
+ * 8-byte values. */
+static void put_entry(struct weir_writer *w, unsigned kind, const char *key,
+                      uint64_t nnames)
+{
+	unsigned char k = (unsigned char)kind;
+
+	bytes_put(w, &k, 1);
+	weir_write_bytes(w, key, strlen(key));
+	if (kind == ENT_DEL)
+		return;
+	put_u64(w, nnames);
+	for (uint64_t i = 0; i < nnames && i < 26; i++) {
+		char name = (char)('a' + i);
+
+		weir_write_bytes(w, &name, 1);
+		weir_write_bytes(w, &i, 8);
+	}
+}
+
+/* Appends group g, claiming `entries` entries and nbytes bytes (-1: the
+ * body's), then the body. */
+static void put_group(struct weir_writer *w, uint64_t g, uint64_t entries,
+                      int64_t nbytes, const struct weir_writer *body)
+{
+	put_u64(w, g);
+	put_u64(w, entries);
+	put_u64(w, nbytes < 0 ? body->len : (uint64_t)nbytes);
+	bytes_put(w, body->p, body->len);
+}
+
+static int group_of(const char *key)
+{
+	return key_group(key, strlen(key));
+}
+
+/* Applies w's bytes to fresh state as task index of parallelism; must be
+ * refused with a message holding `want`. ASan sees what a refusal
+ * leaks. */
+static void expect_refused(const struct weir_writer *w, size_t len, int index,
+                           int parallelism, const char *want, const char *what)
+{
+	struct keyed_state *ks = kstate_new();
+	struct weir_reader r = {.p = w->p, .len = len};
+	char err[256] = "";
+
+	REQUIRE(kstate_apply(ks, &r, index, parallelism, NULL, err,
+	                     sizeof(err)) == -1,
+	        "%s: accepted", what);
+	REQUIRE(strstr(err, want), "%s: message \"%s\", wanted \"%s\"", what,
+	        err, want);
+	kstate_free(ks);
+}
+
+/* Each kind of damage to a grouped section is refused with a message
+ * that names it and the key group, never a crash or a leak; so is every
+ * prefix of a real delta, whichever task reads it. */
+START_TEST(apply_refuses_hostile_sections)
+{
+	const char *k1 = "user-1", *k2 = "user-2";
+	int g1 = group_of(k1), g2 = group_of(k2);
+	struct weir_writer w = {0}, body = {0}, bad_kind = {0}, no_names = {0};
+	char msg[128];
+
+	ck_assert_int_ne(g1, g2);
+	put_entry(&body, ENT_PUT, k1, 2);
+	put_entry(&body, ENT_DEL, k1, 0);
+	put_entry(&body, ENT_PUT, k1, 1);
+	put_entry(&bad_kind, 2, k1, 1);
+	put_entry(&no_names, ENT_PUT, k1, 0);
+	{
+		/* The group count, then `copies` times group g claiming
+		 * `entries` entries and nbytes bytes (-1: the body's). */
+		const struct {
+			const char *what, *want;
+			uint64_t ngroups, copies, g, entries;
+			int64_t nbytes;
+			const struct weir_writer *body;
+		} cases[] = {
+		    {"too many groups", "129 key groups, more than the 128",
+		     KEY_GROUPS + 1, 0, 0, 0, -1, &body},
+		    {"group out of range", "key group 128 is out of range", 1,
+		     1, KEY_GROUPS, 3, -1, &body},
+		    {"group twice", "is there twice", 2, 2, g1, 3, -1, &body},
+		    {"more groups claimed than there are",
+		     "keyed state is truncated", 2, 1, g1, 3, -1, &body},
+		    {"byte count past the end", "keyed state is truncated", 1,
+		     1, g1, 3, (int64_t)body.len + 1, &body},
+		    {"more entries than bytes", "is truncated", 1, 1, g1, 4, -1,
+		     &body},
+		    {"fewer entries than bytes", "bytes after its last entry",
+		     1, 1, g1, 2, -1, &body},
+		    {"byte count cuts an entry", "is truncated", 1, 1, g1, 3,
+		     (int64_t)body.len - 1, &body},
+		    {"unknown entry kind", "has unknown kind 2", 1, 1, g1, 1,
+		     -1, &bad_kind},
+		    {"key in the wrong group", "is a key of group", 1, 1, g2, 3,
+		     -1, &body},
+		    {"put with no names", "holds no names", 1, 1, g1, 1, -1,
+		     &no_names},
+		};
+
+		expect_refused(&w, 0, 0, 1, "keyed state is truncated",
+		               "no group count");
+		for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+			w.len = 0;
+			put_u64(&w, cases[c].ngroups);
+			for (uint64_t i = 0; i < cases[c].copies; i++)
+				put_group(&w, cases[c].g, cases[c].entries,
+				          cases[c].nbytes, cases[c].body);
+			expect_refused(&w, w.len, 0, 1, cases[c].want,
+			               cases[c].what);
+		}
+	}
+
+	/* The group is named where an entry is wrong. */
+	w.len = 0;
+	put_u64(&w, 1);
+	put_group(&w, g1, 4, -1, &body);
+	snprintf(msg, sizeof(msg), "key group %d is truncated", g1);
+	expect_refused(&w, w.len, 0, 1, msg, "group named");
+
+	/* A group a task does not own is skipped unread: its entries are
+	 * its owner's to check. The layout is checked by every task. */
+	{
+		struct keyed_state *ks = kstate_new();
+		struct weir_reader r;
+		int owner = key_group_owner(g1, 3),
+		    other_task = (owner + 1) % 3;
+
+		w.len = 0;
+		put_u64(&w, 1);
+		put_group(&w, g1, 1, -1, &bad_kind);
+		r = (struct weir_reader){.p = w.p, .len = w.len};
+		ck_assert_int_eq(
+		    kstate_apply(ks, &r, other_task, 3, NULL, msg, sizeof(msg)),
+		    0);
+		expect_refused(&w, w.len, owner, 3, "unknown kind", "owner");
+		w.len = 0;
+		put_u64(&w, 2);
+		put_group(&w, g1, 1, -1, &bad_kind);
+		put_group(&w, g1, 1, -1, &bad_kind);
+		expect_refused(&w, w.len, other_task, 3, "twice", "not owner");
+		kstate_free(ks);
+	}
+
+	/* Every prefix of a real delta (puts, tombstones, several groups). */
+	{
+		struct keyed_state *ks = kstate_new();
+		struct model m = model_new(40);
+
+		kstate_track(ks, true);
+		build(ks, &m, 40);
+		for (uint32_t id = 0; id < 40; id += 3)
+			del(ks, &m, id, 0);
+		w.len = 0;
+		ck_assert_uint_gt(kstate_delta(ks, &w), 20);
+		for (size_t len = 0; len < w.len; len++) {
+			snprintf(msg, sizeof(msg), "prefix of %zu bytes", len);
+			expect_refused(&w, len, 0, 1, "truncated", msg);
+			expect_refused(&w, len, 1, 3, "truncated", msg);
+		}
+		free(m.v);
+		kstate_free(ks);
+	}
+	free(w.p);
+	free(body.p);
+	free(bad_kind.p);
+	free(no_names.p);
+}
+END_TEST
+
+/* A key with no names is no state: weir never writes one, and
+ * kstate_apply refuses it. A full snapshot holding one (a forged file) is
+ * refused too: taken in, the key would go into every base written after,
+ * and no restore could read those. */
+START_TEST(restore_refuses_key_without_names)
+{
+	struct keyed_state *ks = kstate_new();
+	struct weir_writer w = {0};
+	struct weir_reader r;
+	char err[256] = "";
+
+	put_u64(&w, 2);
+	put_key(&w, "user-1", 11);
+	put_u64(&w, (uint64_t)group_of("user-2"));
+	weir_write_bytes(&w, "user-2", 6);
+	put_u64(&w, 0);
+	r = (struct weir_reader){.p = w.p, .len = w.len};
+	ck_assert_int_eq(kstate_restore(ks, &r, 0, 1, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "key 1 of key group") &&
+	                  strstr(err, "holds no names"),
+	              "message: %s", err);
+	free(w.p);
+	kstate_free(ks);
+}
+END_TEST
+
 /* ---- two threads ----------------------------------------------------------- */
 
 struct filler {
@@ -583,6 +1298,121 @@ START_TEST(free_waits_for_the_writer)
 }
 END_TEST
 
+/* Applies a chain to the groups of one half, as one of restore's two
+ * threads does. */
+struct applier {
+	struct keyed_state *ks;
+	const struct chain *c;
+	bool want[KEY_GROUPS];
+	int rc;
+	char err[256];
+};
+
+static void *apply_main(void *arg)
+{
+	struct applier *a = arg;
+
+	for (size_t i = 0; i < a->c->n && a->rc == 0; i++) {
+		struct weir_reader r = {.p = a->c->s[i].p,
+		                        .len = a->c->s[i].len};
+
+		a->rc = kstate_apply(a->ks, &r, 0, 1, a->want, a->err,
+		                     sizeof(a->err));
+	}
+	return NULL;
+}
+
+/* The chain applied on two threads at once, each to half the groups,
+ * equals m. */
+static void check_chain_two_threads(const struct chain *c,
+                                    const struct model *m)
+{
+	struct keyed_state *ks = kstate_new();
+	struct applier a[2] = {{.ks = ks, .c = c}, {.ks = ks, .c = c}};
+	pthread_t th[2];
+
+	for (int g = 0; g < KEY_GROUPS; g++)
+		a[g % 2].want[g] = true;
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(
+		    pthread_create(&th[i], NULL, apply_main, &a[i]), 0);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_msg(a[i].rc == 0, "apply: %s", a[i].err);
+	}
+	kstate_restored(ks);
+	check_live(ks, m);
+	kstate_free(ks);
+}
+
+/* A materialization as the persister and the materializer run it: at a
+ * barrier the task takes its delta and freezes a base; another thread
+ * fills the base while the task goes on changing the state and taking
+ * deltas at the next barriers. Then the new base and the deltas after it,
+ * and the old chain with every delta, both rebuild the state at the last
+ * barrier, applied on two threads as restore does. */
+START_TEST(concurrent_materialization)
+{
+	enum { N = 8000, ROUNDS = 3, BARRIERS = 5 };
+	struct incr t = {.ks = kstate_new(),
+	                 .m = model_new(N),
+	                 .touched = calloc(N, sizeof(bool)),
+	                 .s = 4242};
+	struct chain c = {0};
+
+	ck_assert_ptr_nonnull(t.touched);
+	kstate_track(t.ks, true);
+	build(t.ks, &t.m, N / 2);
+	chain_push(&c, take_base(t.ks));
+	for (int round = 0; round < ROUNDS; round++) {
+		struct filler f = {.ks = t.ks};
+		struct weir_writer w = {0};
+		struct snap_tail tail = {0};
+		struct model at_mat, at_last;
+		size_t from;
+		pthread_t th;
+		uint64_t n;
+
+		for (int i = 0; i < 3000; i++)
+			random_op(&t, N, (uint64_t)round << 32 | (i + 1));
+		n = kstate_delta(t.ks, &w);
+		check_delta(&w, &t, n);
+		untouch_all(&t);
+		chain_push(&c, w);
+		kstate_capture_base(t.ks, &tail);
+		at_mat = model_copy(&t.m);
+		from = c.n;
+		ck_assert_int_eq(pthread_create(&th, NULL, fill_main, &f), 0);
+		for (int b = 0; b < BARRIERS; b++) {
+			for (int i = 0; i < 2000; i++)
+				random_op(&t, b % 2 ? 64 : N,
+				          (uint64_t)round << 32 |
+				              (uint64_t)b << 16 | (i + 1));
+			w = (struct weir_writer){0};
+			n = kstate_delta(t.ks, &w);
+			check_delta(&w, &t, n);
+			untouch_all(&t);
+			chain_push(&c, w);
+		}
+		at_last = model_copy(&t.m);
+		pthread_join(th, NULL);
+		ck_assert_int_eq(f.rc, 0);
+		check_base(&f.w, &at_mat);
+		check_chain_two_threads(&c, &at_last);
+		chain_rebase(&c, f.w, from);
+		ck_assert_uint_eq(c.n, 1 + BARRIERS);
+		check_chain_two_threads(&c, &at_last);
+		check_live(t.ks, &t.m);
+		free(at_mat.v);
+		free(at_last.v);
+	}
+	chain_free(&c);
+	free(t.touched);
+	free(t.m.v);
+	kstate_free(t.ks);
+}
+END_TEST
+
 static Suite *kstate_suite(void)
 {
 	Suite *s = suite_create("kstate");
@@ -594,11 +1424,17 @@ static Suite *kstate_suite(void)
 	tcase_add_test(one, released_unfilled_after_abort);
 	tcase_add_test(one, restore_rescaled_exact);
 	tcase_add_test(one, restore_any_key_order_and_refusals);
+	tcase_add_loop_test(one, incremental_chain_property, 0, 2);
+	tcase_add_test(one, delta_one_entry_per_key);
+	tcase_add_test(one, empty_delta_has_no_groups);
+	tcase_add_test(one, apply_refuses_hostile_sections);
+	tcase_add_test(one, restore_refuses_key_without_names);
 	suite_add_tcase(s, one);
 	tcase_set_timeout(two, 120);
 	tcase_add_test(two, concurrent_fill_while_task_changes);
 	tcase_add_test(two, freeze_waits_for_previous_release);
 	tcase_add_test(two, free_waits_for_the_writer);
+	tcase_add_test(two, concurrent_materialization);
 	suite_add_tcase(s, two);
 	return s;
 }

@@ -1,8 +1,9 @@
 /*
  * test_store.c - the checkpoint store: state files survive a round trip and
  * every kind of damage is refused with a message naming the file; metadata,
- * verification, restore fallback, retention, the directory lock, injected
- * I/O failures, and the `weir checkpoints` listing.
+ * verification, restore fallback, retention, garbage collection of
+ * shared/, the directory lock, injected I/O failures, and the `weir
+ * checkpoints` listing.
  */
 #include <check.h>
 #include <dirent.h>
@@ -618,6 +619,24 @@ START_TEST(meta_offsets_fallback)
 }
 END_TEST
 
+/* Writes json as chk-5/_metadata (path); reading it must fail with a
+ * message that names the file and holds msg (case i). */
+static void expect_meta_refused(struct ckpt_store *st, const char *path,
+                                const char *json, const char *msg, size_t i)
+{
+	struct ckpt_meta m;
+
+	write_all(path, json, strlen(json));
+	ck_assert_msg(ckpt_read_meta(st, 5, &m, err, sizeof(err)) == -1,
+	              "case %zu (%s) accepted", i, msg);
+	ck_assert_ptr_null(m.job);
+	ck_assert_ptr_null(m.tasks);
+	ck_assert_msg(strstr(err, "chk-5/_metadata: ") == err, "case %zu: %s",
+	              i, err);
+	ck_assert_msg(strstr(err, msg), "case %zu: wanted \"%s\", got: %s", i,
+	              msg, err);
+}
+
 START_TEST(meta_bad_files)
 {
 	static const struct {
@@ -712,20 +731,245 @@ START_TEST(meta_bad_files)
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	ck_assert_int_eq(ckpt_read_meta(st, 5, &m, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "chk-5/_metadata: cannot open"), "%s", err);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		expect_meta_refused(st, path, cases[i].json, cases[i].msg, i);
+	free(dir);
+	free(path);
+	ckpt_store_close(st);
+}
+END_TEST
+
+/* A _metadata of checkpoint 5 with one keyed task whose "chain" is the
+ * JSON text given. */
+static char *meta_with_chain(const char *chain)
+{
+	return xasprintf(
+	    "{\"format\":2,\"id\":5,\"job\":\"j\",\"fingerprint\":\"f\","
+	    "\"triggered_at\":1,\"completed_at\":2,\"tasks\":[{\"task\":"
+	    "\"op1-count-0\",\"file\":\"op1-count-0.state\",\"size\":1,"
+	    "\"checksum\":\"0000000000000001\",\"state_version\":1,\"raw\":3,"
+	    "\"chain\":%s}],\"offsets\":{}}",
+	    chain);
+}
+
+/* One chain file entry of the JSON above, named file. */
+#define LINK(file)                                                             \
+	"{\"file\":\"" file "\",\"size\":10,\"checksum\":"                     \
+	"\"00000000000000ff\",\"raw\":20}"
+
+/* A chain in _metadata is believed only when it is an array of objects
+ * naming this task's files, a base first and deltas after, each taken at
+ * a checkpoint after the one before and not after this one, with size,
+ * checksum and raw size. Each wrong chain is refused with the path of
+ * what is wrong. */
+START_TEST(meta_bad_chains)
+{
+	static const struct {
+		const char *chain;
+		const char *msg;
+	} cases[] = {
+	    {"{}", "tasks[0].chain should be an array, found an object"},
+	    {"\"op1-count-0.b3\"", "tasks[0].chain should be an array, found "
+	                           "a string"},
+	    {"[]", "tasks[0].chain is empty"},
+	    {"[1]", "tasks[0].chain[0] should be an object"},
+	    {"[" LINK("op1-count-0.b3") ",null]",
+	     "tasks[0].chain[1] should be an object"},
+	    {"[" LINK("op1-count-0.d3") "]",
+	     "tasks[0].chain[0].file \"op1-count-0.d3\" is not <task>.b<id>"},
+	    {"[" LINK("op2-count-0.b3") "]", "is not <task>.b<id>"},
+	    {"[" LINK("op1-count-00.b3") "]", "is not <task>.b<id>"},
+	    {"[" LINK("../op1-count-0.b3") "]", "is not <task>.b<id>"},
+	    {"[" LINK("op1-count-0.b3") "," LINK("op1-count-1.d4") "]",
+	     "tasks[0].chain[1].file \"op1-count-1.d4\" is not <task>.d<id>"},
+	    {"[" LINK("op1-count-0.b3") "," LINK("op1-count-0.b4") "]",
+	     "chain[1].file \"op1-count-0.b4\" is not <task>.d<id>"},
+	    {"[" LINK("op1-count-0.b3") "," LINK("op1-count-0.d4") "," LINK(
+	         "op1-count-0.d4") "]",
+	     "chain[2].file \"op1-count-0.d4\" is not newer than the file "
+	     "before it"},
+	    {"[" LINK("op1-count-0.b4") "," LINK("op1-count-0.d3") "]",
+	     "chain[1].file \"op1-count-0.d3\" is not newer than the file "
+	     "before it"},
+	    {"[" LINK("op1-count-0.b3") "," LINK("op1-count-0.d6") "]",
+	     "chain[1].file \"op1-count-0.d6\" is newer than the checkpoint"},
+	    {"[" LINK("op1-count-0.b6") "]", "is newer than the checkpoint"},
+	    {"[" LINK("op1-count-0.b0") "]", "does not end in a checkpoint id"},
+	    {"[" LINK("op1-count-0.b03") "]",
+	     "does not end in a checkpoint id"},
+	    {"[" LINK("op1-count-0.b") "]", "does not end in a checkpoint id"},
+	    {"[" LINK("op1-count-0.b3x") "]",
+	     "does not end in a checkpoint id"},
+	    {"[" LINK("op1-count-0.b3/../x") "]",
+	     "does not end in a checkpoint id"},
+	    {"[" LINK("op1-count-0.b-3") "]",
+	     "does not end in a checkpoint id"},
+	    {"[" LINK("op1-count-0.b12345678901234567") "]",
+	     "does not end in a checkpoint id"},
+	    {"[" LINK("op1-count-0.b9007199254740993") "]",
+	     "ends in an id out of range"},
+	    {"[{\"size\":10,\"checksum\":\"00000000000000ff\",\"raw\":20}]",
+	     "tasks[0].chain[0].file is missing"},
+	    {"[{\"file\":\"op1-count-0.b3\",\"checksum\":\"00000000000000ff\","
+	     "\"raw\":20}]",
+	     "tasks[0].chain[0].size is missing"},
+	    {"[{\"file\":\"op1-count-0.b3\",\"size\":10,\"raw\":20}]",
+	     "tasks[0].chain[0].checksum is missing"},
+	    {"[{\"file\":\"op1-count-0.b3\",\"size\":10,\"checksum\":"
+	     "\"00000000000000ff\"}]",
+	     "tasks[0].chain[0].raw is missing"},
+	    {"[{\"file\":3,\"size\":10,\"checksum\":\"00000000000000ff\","
+	     "\"raw\":20}]",
+	     "tasks[0].chain[0].file should be a string, found an integer"},
+	    {"[{\"file\":\"op1-count-0.b3\",\"size\":\"10\",\"checksum\":"
+	     "\"00000000000000ff\",\"raw\":20}]",
+	     "tasks[0].chain[0].size should be an integer, found a string"},
+	    {"[{\"file\":\"op1-count-0.b3\",\"size\":-1,\"checksum\":"
+	     "\"00000000000000ff\",\"raw\":20}]",
+	     "tasks[0].chain[0].size is negative"},
+	    {"[{\"file\":\"op1-count-0.b3\",\"size\":10,\"checksum\":"
+	     "\"00000000000000ff\",\"raw\":-5}]",
+	     "tasks[0].chain[0].raw should be an integer >= 0"},
+	    {"[{\"file\":\"op1-count-0.b3\",\"size\":10,\"checksum\":"
+	     "\"00000000000000ff\",\"raw\":1.5}]",
+	     "tasks[0].chain[0].raw should be an integer, found a number"},
+	    {"[{\"file\":\"op1-count-0.b3\",\"size\":10,\"checksum\":"
+	     "\"xyz\",\"raw\":20}]",
+	     "tasks[0].chain[0].checksum \"xyz\" is not 16 hex digits"},
+	    {"[{\"file\":\"op1-count-0.b3\",\"size\":10,\"checksum\":"
+	     "\"000000000000000g\",\"raw\":20}]",
+	     "checksum \"000000000000000g\" is not 16 hex digits"},
+	    {"[{\"file\":\"op1-count-0.b3\",\"size\":10,\"checksum\":"
+	     "\"0000000000000000ff\",\"raw\":20}]",
+	     "checksum \"0000000000000000ff\" is not 16 hex digits"},
+	    {"[{\"file\":\"op1-count-0.b3\",\"size\":10,\"checksum\":"
+	     "\"-00000000000000f\",\"raw\":20}]",
+	     "is not 16 hex digits"},
+	    {"[{\"file\":\"op1-count-0.b3\",\"size\":10,\"checksum\":255,"
+	     "\"raw\":20}]",
+	     "tasks[0].chain[0].checksum should be a string, found an "
+	     "integer"},
+	};
+	struct ckpt_store *st = open_store(NULL);
+	char *dir = path_of("chk-5"), *path = path_of("chk-5/_metadata");
+	struct ckpt_meta m;
+
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	/* The frame is right: a good chain reads. */
+	{
+		char *json = meta_with_chain(
+		    "[" LINK("op1-count-0.b3") "," LINK("op1-count-0.d5") "]");
+
+		write_all(path, json, strlen(json));
+		free(json);
+		ck_assert_msg(ckpt_read_meta(st, 5, &m, err, sizeof(err)) == 0,
+		              "%s", err);
+		ck_assert_uint_eq(m.tasks[0].chain.n, 2);
+		ckpt_meta_clear(&m);
+	}
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		write_all(path, cases[i].json, strlen(cases[i].json));
-		ck_assert_int_eq(ckpt_read_meta(st, 5, &m, err, sizeof(err)),
-		                 -1);
-		ck_assert_ptr_null(m.job);
-		ck_assert_ptr_null(m.tasks);
-		ck_assert_msg(strstr(err, "chk-5/_metadata: ") == err,
+		char *json = meta_with_chain(cases[i].chain);
+
+		expect_meta_refused(st, path, json, cases[i].msg, i);
+		ck_assert_msg(strstr(err, "the file is damaged"),
 		              "case %zu: %s", i, err);
-		ck_assert_msg(strstr(err, cases[i].msg),
-		              "case %zu: wanted \"%s\", got: %s", i,
-		              cases[i].msg, err);
+		free(json);
 	}
 	free(dir);
 	free(path);
+	ckpt_store_close(st);
+}
+END_TEST
+
+#undef LINK
+
+/* A chain file entry for a test: name, and made-up size, checksum and
+ * raw size derived from i. */
+static struct ckpt_chain_file chain_file(const char *task, bool base,
+                                         uint64_t id, uint64_t i)
+{
+	struct ckpt_chain_file f = {.id = id, .base = base};
+
+	ckpt_chain_file_name(f.file.name, sizeof(f.file.name), task, base, id);
+	f.file.size = 100 + i;
+	f.file.checksum = 0xfedcba9876543210ull ^ i;
+	f.file.raw = ((uint64_t)5 << 32) + i;
+	return f;
+}
+
+/* Writes checkpoint id's _metadata: task tasks[t] with the chain of
+ * ids[t] (base first; nids[t] of them, 0: no chain). */
+static void write_chain_meta(struct ckpt_store *st, uint64_t id,
+                             const char *const *tasks, const uint64_t *ids,
+                             const size_t *nids, size_t ntasks)
+{
+	struct ckpt_task_entry *t = xcalloc(ntasks, sizeof(*t));
+	struct ckpt_meta m = {.job = "job1",
+	                      .fingerprint = "fp",
+	                      .id = id,
+	                      .tasks = t,
+	                      .ntasks = ntasks};
+	size_t at = 0;
+
+	for (size_t i = 0; i < ntasks; i++) {
+		t[i].task = (char *)tasks[i];
+		snprintf(t[i].file.name, sizeof(t[i].file.name), "%s.state",
+		         tasks[i]);
+		t[i].file.raw = 7 + i;
+		t[i].chain.n = nids[i];
+		t[i].chain.f =
+		    nids[i] ? xcalloc(nids[i], sizeof(*t[i].chain.f)) : NULL;
+		for (size_t j = 0; j < nids[i]; j++, at++)
+			t[i].chain.f[j] =
+			    chain_file(tasks[i], j == 0, ids[at], at);
+	}
+	ck_assert_msg(ckpt_write_meta(st, &m, err, sizeof(err)) == 0, "%s",
+	              err);
+	for (size_t i = 0; i < ntasks; i++)
+		ckpt_chain_clear(&t[i].chain);
+	free(t);
+}
+
+/* Chains survive ckpt_write_meta and ckpt_read_meta whole: names, ids,
+ * base flags, sizes, checksums (all 64 bits) and raw sizes, per task; a
+ * task without one has none. */
+START_TEST(meta_chain_roundtrip)
+{
+	static const char *const tasks[] = {"op1-count-0", "source-0",
+	                                    "op1-count-1"};
+	static const uint64_t ids[] = {3, 4, 5, 9, 2, 9};
+	static const size_t nids[] = {4, 0, 2};
+	struct ckpt_store *st = open_store(NULL);
+	struct ckpt_meta m;
+	size_t at = 0;
+
+	write_chain_meta(st, 9, tasks, ids, nids, 3);
+	ck_assert_msg(ckpt_read_meta(st, 9, &m, err, sizeof(err)) == 0, "%s",
+	              err);
+	ck_assert_uint_eq(m.ntasks, 3);
+	for (size_t i = 0; i < 3; i++) {
+		const struct ckpt_task_entry *t = &m.tasks[i];
+
+		ck_assert_str_eq(t->task, tasks[i]);
+		ck_assert_uint_eq(t->file.raw, 7 + i);
+		ck_assert_uint_eq(t->chain.n, nids[i]);
+		for (size_t j = 0; j < nids[i]; j++, at++) {
+			struct ckpt_chain_file want =
+			    chain_file(tasks[i], j == 0, ids[at], at);
+			const struct ckpt_chain_file *f = &t->chain.f[j];
+
+			ck_assert_str_eq(f->file.name, want.file.name);
+			ck_assert_uint_eq(f->id, want.id);
+			ck_assert_int_eq(f->base, want.base);
+			ck_assert_uint_eq(f->file.size, want.file.size);
+			ck_assert_uint_eq(f->file.checksum, want.file.checksum);
+			ck_assert_uint_eq(f->file.raw, want.file.raw);
+			ck_assert_ptr_null(f->payload);
+		}
+	}
+	ck_assert_str_eq(m.tasks[0].chain.f[3].file.name, "op1-count-0.d9");
+	ck_assert_str_eq(m.tasks[2].chain.f[0].file.name, "op1-count-1.b2");
+	ckpt_meta_clear(&m);
 	ckpt_store_close(st);
 }
 END_TEST
@@ -1840,8 +2084,8 @@ START_TEST(listing_output)
 	ck_assert_int_eq(nlines, 5);
 	ck_assert_msg(
 	    strncmp(lines[0], "ID", 2) == 0 && strstr(lines[0], "COMPLETED") &&
-	        strstr(lines[0], "SIZE") && strstr(lines[0], "STATUS") &&
-	        strstr(lines[0], "OFFSETS"),
+	        strstr(lines[0], " OWN ") && strstr(lines[0], " FULL ") &&
+	        strstr(lines[0], "STATUS") && strstr(lines[0], "OFFSETS"),
 	    "%s", lines[0]);
 	ck_assert_msg(strncmp(lines[1], "10 ", 3) == 0 &&
 	                  strstr(lines[1], " complete ") &&
@@ -1849,7 +2093,10 @@ START_TEST(listing_output)
 	                  strstr(lines[1], " B ") &&
 	                  strstr(lines[1], "logs[0]=120 logs[1]=98"),
 	              "%s", lines[1]);
+	/* No _metadata: no chain is known, FULL is "-". */
 	ck_assert_msg(strncmp(lines[2], "3 ", 2) == 0 &&
+	                  lines[2][strstr(lines[0], " FULL ") - lines[0] + 4] ==
+	                      '-' &&
 	                  strstr(lines[2], "incomplete (no _metadata)"),
 	              "%s", lines[2]);
 	ck_assert_msg(strncmp(lines[3], "2 ", 2) == 0 &&
@@ -2305,6 +2552,178 @@ END_TEST
 
 /* `weir checkpoints` knows no graph, but a complete checkpoint always
  * holds its sources' positions: "tasks": [] cannot be restored. */
+/* Bytes of the file at path (freed); 0 when it is missing. */
+static uint64_t bytes_of(char *path)
+{
+	struct stat sb;
+	uint64_t n = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+
+	free(path);
+	return n;
+}
+
+/* What `weir checkpoints` prints for a size. */
+static void size_text(uint64_t bytes, char *buf, size_t len)
+{
+	if (bytes < 1024)
+		snprintf(buf, len, "%" PRIu64 " B", bytes);
+	else
+		snprintf(buf, len, "%.1f KiB", (double)bytes / 1024);
+}
+
+/* Checkpoint id with one task, t0, whose keyed state is the chain of
+ * files ids[0] (a base), ids[1..n-1] (deltas), written unless they
+ * exist. */
+static void make_chain_ckpt(struct ckpt_store *st, uint64_t id,
+                            const uint64_t *ids, size_t n)
+{
+	struct ckpt_task_entry t = {.task = "t0", .parallelism = 1};
+	struct ckpt_meta m = {.job = "job1",
+	                      .fingerprint = "fp",
+	                      .id = id,
+	                      .completed_ms = 1000 * (int64_t)id,
+	                      .tasks = &t,
+	                      .ntasks = 1,
+	                      .offsets_json = "{\"logs\":{\"0\":7}}"};
+	char payload[256];
+
+	t.chain.n = n;
+	t.chain.f = xcalloc(n, sizeof(*t.chain.f));
+	for (size_t i = 0; i < n; i++) {
+		/* The same bytes every time, so a rewrite changes nothing. */
+		memset(payload, 'a' + (int)(ids[i] % 26), sizeof(payload));
+		ck_assert_msg(ckpt_write_chain_file(
+		                  st, "t0", i == 0, ids[i], payload,
+		                  (size_t)(60 * ids[i]) % sizeof(payload),
+		                  &t.chain.f[i], err, sizeof(err)) == 0,
+		              "%s", err);
+	}
+	payload_for(id, 0, payload, sizeof(payload));
+	ck_assert_msg(ckpt_write_state(st, id, "t0", 1, payload,
+	                               strlen(payload), &t.file, err,
+	                               sizeof(err)) == 0,
+	              "%s", err);
+	ck_assert_msg(ckpt_write_meta(st, &m, err, sizeof(err)) == 0, "%s",
+	              err);
+	free(t.chain.f);
+}
+
+/* The row of checkpoint id has OWN own and FULL full (bytes), each
+ * right-aligned to the end of its title. */
+static void expect_sizes(const char *out, uint64_t id, uint64_t own,
+                         uint64_t full)
+{
+	const char *titles[] = {" OWN ", " FULL "};
+	const uint64_t bytes[] = {own, full};
+	char idtext[24], want[32], *row;
+
+	snprintf(idtext, sizeof(idtext), "%" PRIu64, id);
+	row = listing_row(out, idtext);
+	ck_assert_msg(row, "no row %s in\n%s", idtext, out);
+	for (int i = 0; i < 2; i++) {
+		size_t end = (size_t)(strstr(out, titles[i]) - out) +
+		             strlen(titles[i]) - 1;
+
+		size_text(bytes[i], want, sizeof(want));
+		ck_assert_msg(strncmp(row + end - strlen(want), want,
+		                      strlen(want)) == 0 &&
+		                  row[end] == ' ',
+		              "checkpoint %s:%sshould be %s:\n%s", idtext,
+		              titles[i], want, out);
+	}
+	free(row);
+}
+
+/* Checkpoints that share chain files: OWN counts the chk-<id>/ files and
+ * the chain files the next older checkpoint does not list, FULL every
+ * file a restore reads; a missing or damaged chain file names itself in
+ * the status of each checkpoint that lists it, and the rows still line
+ * up. */
+START_TEST(listing_chains)
+{
+	static const uint64_t c1[] = {1}, c2[] = {1, 2}, c3[] = {1, 2, 3},
+	                      c4[] = {4}, c5[] = {4, 5};
+	static const char *const listing_ids[] = {"", "1", "2", "3", "4", "5"};
+	struct ckpt_store *st = open_store(NULL);
+	uint64_t chk[6], b1, d2, d3, b4, d5;
+	char *out, *row;
+	int rc;
+
+	make_chain_ckpt(st, 1, c1, 1);
+	make_chain_ckpt(st, 2, c2, 2);
+	make_chain_ckpt(st, 3, c3, 3);
+	make_chain_ckpt(st, 4, c4, 1); /* a new base */
+	make_chain_ckpt(st, 5, c5, 2);
+	for (uint64_t id = 1; id <= 5; id++)
+		chk[id] = bytes_of(path_of("chk-%" PRIu64 "/t0.state", id)) +
+		          bytes_of(path_of("chk-%" PRIu64 "/_metadata", id));
+	b1 = bytes_of(path_of("shared/t0.b1"));
+	d2 = bytes_of(path_of("shared/t0.d2"));
+	d3 = bytes_of(path_of("shared/t0.d3"));
+	b4 = bytes_of(path_of("shared/t0.b4"));
+	d5 = bytes_of(path_of("shared/t0.d5"));
+	ck_assert(b1 && d2 && d3 && b4 && d5);
+
+	out = listing(tmpdir, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_msg(strncmp(out, "ID", 2) == 0, "%s", out);
+	expect_sizes(out, 1, chk[1] + b1, chk[1] + b1);
+	expect_sizes(out, 2, chk[2] + d2, chk[2] + b1 + d2);
+	expect_sizes(out, 3, chk[3] + d3, chk[3] + b1 + d2 + d3);
+	expect_sizes(out, 4, chk[4] + b4, chk[4] + b4);
+	expect_sizes(out, 5, chk[5] + d5, chk[5] + b4 + d5);
+	for (int id = 1; id <= 5; id++) {
+		row = listing_row(out, listing_ids[id]);
+		ck_assert_msg(row && strstr(row, " complete "), "%s", out);
+		free(row);
+	}
+	free(out);
+
+	/* d2 gone: 2 and 3 list it; OWN of 3 is still what it added. */
+	row = path_of("shared/t0.d2");
+	ck_assert_int_eq(unlink(row), 0);
+	free(row);
+	/* d5 cut short. */
+	row = path_of("shared/t0.d5");
+	ck_assert_int_eq(truncate(row, (off_t)d5 - 1), 0);
+	free(row);
+	out = listing(tmpdir, &rc);
+	ck_assert_int_eq(rc, 0);
+	for (int id = 2; id <= 3; id++) {
+		row = listing_row(out, listing_ids[id]);
+		ck_assert_msg(row &&
+		                  strstr(row, " damaged: shared/t0.d2: cannot "
+		                              "open: No such file or "
+		                              "directory "),
+		              "%s", out);
+		free(row);
+	}
+	expect_sizes(out, 2, chk[2], chk[2] + b1);
+	expect_sizes(out, 3, chk[3] + d3, chk[3] + b1 + d3);
+	row = listing_row(out, "5");
+	ck_assert_msg(row && strstr(row, " damaged: shared/t0.d5: "), "%s",
+	              out);
+	ck_assert_msg(strstr(row, "truncated"), "%s", row);
+	free(row);
+	expect_sizes(out, 5, chk[5] + d5 - 1, chk[5] + b4 + d5 - 1);
+	row = listing_row(out, "4");
+	ck_assert_msg(row && strstr(row, " complete "), "%s", out);
+	free(row);
+	/* Every row's OFFSETS starts under its title. */
+	for (int id = 1; id <= 5; id++) {
+		size_t col = (size_t)(strstr(out, "OFFSETS") - out);
+
+		row = listing_row(out, listing_ids[id]);
+		ck_assert_msg(row && strlen(row) > col &&
+		                  !strcmp(row + col, "logs[0]=7"),
+		              "%s", out);
+		free(row);
+	}
+	free(out);
+	ckpt_store_close(st);
+}
+END_TEST
+
 START_TEST(listing_no_tasks)
 {
 	struct ckpt_store *st = open_store(NULL);
@@ -2324,7 +2743,222 @@ START_TEST(listing_no_tasks)
 }
 END_TEST
 
+/* ---- shared/: garbage collection ----------------------------------------
+ */
+
+static void touch_shared(const char *name)
+{
+	char *p = path_of("shared/%s", name);
+
+	write_all(p, "x", 1);
+	free(p);
+}
+
+static bool in_shared(const char *name)
+{
+	char *p = path_of("shared/%s", name);
+	struct stat sb;
+	bool there = lstat(p, &sb) == 0;
+
+	free(p);
+	return there;
+}
+
+/* Each name is in shared/ (there) or not. */
+static void expect_shared(const char *const *names, size_t n, bool there)
+{
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(in_shared(names[i]) == there, "shared/%s %s",
+		              names[i],
+		              there ? "was removed" : "is still there");
+}
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Files that a checkpoint with a readable _metadata lists, or that the
+ * live chain holds, stay; other chain files go, among them those of a
+ * checkpoint whose _metadata is damaged or missing. Temp files stay
+ * unless nothing is being written (`all`). A name weir does not give a
+ * chain file is never touched, nor is a directory; a symbolic link named
+ * like a chain file is removed as a link, its target untouched. After
+ * retention removes a checkpoint, what only it listed goes. */
+START_TEST(collect_shared_files)
+{
+	static const char *const t0[] = {"t0"};
+	static const uint64_t ids5[] = {3, 4, 5}, ids7[] = {6, 7};
+	static const size_t n5[] = {3}, n7[] = {2};
+	static const char *const listed5[] = {"t0.b3", "t0.d4", "t0.d5"};
+	static const char *const listed7[] = {"t0.b6", "t0.d7"};
+	static const char *const unlisted[] = {"t0.d2", "t0.b8", "t0.d9",
+	                                       "t1.b1"};
+	static const char *const not_chain[] = {
+	    "notes.txt", "t0.b",           "t0.x5",      "t0.b5x", "t0.B5",
+	    "README",    "t0.d12.tmp.tmp", ".t0.d3.swp", "t0.d",   "t0.d.tmp",
+	    "b5",
+	};
+	char *const live[] = {"t0.d10"};
+	struct ckpt_store *st = open_store(NULL);
+	char *shared = path_of("shared"), *dir = path_of("shared/t0.d14");
+	char *outside = make_outside("target"), *target, *link;
+
+	ck_assert_int_eq(ckpt_collect_shared(st, NULL, 0, true), 0);
+	ck_assert_int_eq(mkdir(shared, 0755), 0);
+	make_ckpt(st, 5, 1, false);
+	write_chain_meta(st, 5, t0, ids5, n5, 1);
+	make_ckpt(st, 7, 1, false);
+	write_chain_meta(st, 7, t0, ids7, n7, 1);
+	/* chk-8's _metadata is damaged; chk-9 has none. */
+	make_ckpt(st, 8, 1, false);
+	{
+		char *p = path_of("chk-8/_metadata");
+
+		write_all(p, "{\"format\":2,", 12);
+		free(p);
+	}
+	make_ckpt(st, 9, 1, false);
+	for (size_t i = 0; i < N_OF(listed5); i++)
+		touch_shared(listed5[i]);
+	for (size_t i = 0; i < N_OF(listed7); i++)
+		touch_shared(listed7[i]);
+	for (size_t i = 0; i < N_OF(unlisted); i++)
+		touch_shared(unlisted[i]);
+	for (size_t i = 0; i < N_OF(not_chain); i++)
+		touch_shared(not_chain[i]);
+	touch_shared("t0.d10");
+	touch_shared("t0.d11.tmp");
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	target = xasprintf("%s/t0.state", outside);
+	link = path_of("shared/t0.d13");
+	ck_assert_int_eq(symlink(target, link), 0);
+
+	ck_assert_int_eq(ckpt_collect_shared(st, live, 1, false),
+	                 (int)N_OF(unlisted) + 1);
+	expect_shared(listed5, N_OF(listed5), true);
+	expect_shared(listed7, N_OF(listed7), true);
+	expect_shared(unlisted, N_OF(unlisted), false);
+	expect_shared(not_chain, N_OF(not_chain), true);
+	ck_assert(in_shared("t0.d10") && in_shared("t0.d11.tmp"));
+	ck_assert(!in_shared("t0.d13"));
+	ck_assert(in_shared("t0.d14"));
+	check_outside(outside);
+	free(outside);
+
+	/* Nothing being written: the live file and the temp file go. */
+	ck_assert_int_eq(ckpt_collect_shared(st, NULL, 0, true), 2);
+	ck_assert(!in_shared("t0.d10") && !in_shared("t0.d11.tmp"));
+	expect_shared(listed5, N_OF(listed5), true);
+
+	/* Retention took chk-5: its chain goes, chk-7's stays. */
+	ck_assert_int_eq(ckpt_remove(st, 5), 0);
+	ck_assert_int_eq(ckpt_collect_shared(st, NULL, 0, true),
+	                 (int)N_OF(listed5));
+	expect_shared(listed5, N_OF(listed5), false);
+	expect_shared(listed7, N_OF(listed7), true);
+	expect_shared(not_chain, N_OF(not_chain), true);
+	ck_assert(in_shared("t0.d14"));
+	ck_assert_int_eq(ckpt_collect_shared(st, NULL, 0, true), 0);
+	free(target);
+	free(link);
+	free(dir);
+	free(shared);
+	ckpt_store_close(st);
+}
+END_TEST
+
+/* shared/ a symbolic link to a directory elsewhere: nothing there is
+ * removed through it, however unlisted its files look. */
+START_TEST(collect_shared_dir_link_not_followed)
+{
+	struct ckpt_store *st = open_store(NULL);
+	char *outside = make_outside("shared"), *shared = path_of("shared");
+	char *bait = xasprintf("%s/t0.b1", outside);
+	int rc;
+
+	write_all(bait, "x", 1);
+	ck_assert_int_eq(symlink(outside, shared), 0);
+	make_ckpt(st, 2, 1, true);
+	rc = ckpt_collect_shared(st, NULL, 0, true);
+	ck_assert_int_le(rc, 0);
+	ck_assert_msg(exists(bait), "%s was removed through a link", bait);
+	unlink(bait);
+	check_outside(outside);
+	free(outside);
+	free(bait);
+	free(shared);
+	ckpt_store_close(st);
+}
+END_TEST
+
+/* A _metadata that cannot be read just now (too many open files, an I/O
+ * error) is not a damaged one: its checkpoint may still be restored. So
+ * collection removes nothing, rather than the files it lists (every file
+ * of the state, at startup, where nothing is live). */
+START_TEST(collect_shared_keeps_all_when_meta_unreadable)
+{
+	static const char *const t0[] = {"t0"};
+	static const uint64_t ids5[] = {3, 4, 5};
+	static const size_t n5[] = {3};
+	static const char *const listed5[] = {"t0.b3", "t0.d4", "t0.d5"};
+	static const struct {
+		enum op op;
+		int err;
+	} faults[] = {
+	    {OP_OPEN, EMFILE}, {OP_OPEN, EIO},  {OP_OPEN, EACCES},
+	    {OP_PREAD, EIO},   {OP_FSTAT, EIO}, {OP_FSTATAT, EIO},
+	};
+	struct ckpt_store *st = open_store(&faulty_io);
+	char *shared = path_of("shared");
+
+	ck_assert_int_eq(mkdir(shared, 0755), 0);
+	make_ckpt(st, 5, 1, false);
+	write_chain_meta(st, 5, t0, ids5, n5, 1);
+	for (size_t i = 0; i < N_OF(listed5); i++)
+		touch_shared(listed5[i]);
+	touch_shared("t0.d2");
+	for (size_t i = 0; i < N_OF(faults); i++) {
+		arm(faults[i].op, 1, faults[i].err);
+		fault.path = "chk-5/_metadata";
+		ck_assert_msg(ckpt_collect_shared(st, NULL, 0, true) == -1,
+		              "fault %zu: collected", i);
+		ck_assert_msg(fault.calls[faults[i].op] >= 1,
+		              "fault %zu: never hit", i);
+		expect_shared(listed5, N_OF(listed5), true);
+		ck_assert(in_shared("t0.d2"));
+	}
+	arm(OP_OPEN, 0, 0);
+	ck_assert_int_eq(ckpt_collect_shared(st, NULL, 0, true), 1);
+	expect_shared(listed5, N_OF(listed5), true);
+	ck_assert(!in_shared("t0.d2"));
+	free(shared);
+	ckpt_store_close(st);
+}
+END_TEST
+
 /* ---- suite --------------------------------------------------------------- */
+
+/* DIR/shared swapped for a symbolic link: its chain files are not read
+ * through it, and every checkpoint that lists one is damaged. */
+START_TEST(shared_link_not_read)
+{
+	static const uint64_t c2[] = {1, 2};
+	struct ckpt_store *st = open_store(NULL);
+	char *shared = path_of("shared"), *moved = path_of("elsewhere");
+	struct ckpt_meta m;
+
+	make_chain_ckpt(st, 1, c2, 1);
+	make_chain_ckpt(st, 2, c2, 2);
+	ck_assert_int_eq(ckpt_verify(st, 2, &m, err, sizeof(err)), 0);
+	ckpt_meta_clear(&m);
+	ck_assert_int_eq(rename(shared, moved), 0);
+	ck_assert_int_eq(symlink(moved, shared), 0);
+	ck_assert_int_eq(ckpt_verify(st, 2, &m, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "shared/t0.b1: shared is a symbolic link"),
+	              "%s", err);
+	free(shared);
+	free(moved);
+	ckpt_store_close(st);
+}
+END_TEST
 
 static Suite *store_suite(void)
 {
@@ -2352,6 +2986,11 @@ static Suite *store_suite(void)
 	ADD("meta", meta_roundtrip);
 	ADD("meta", meta_offsets_fallback);
 	ADD("meta", meta_bad_files);
+	ADD("meta", meta_bad_chains);
+	ADD("meta", meta_chain_roundtrip);
+	ADD("shared", collect_shared_files);
+	ADD("shared", collect_shared_dir_link_not_followed);
+	ADD("shared", collect_shared_keeps_all_when_meta_unreadable);
 	ADD("verify", verify_missing_task_file);
 	ADD_LOOP("find_latest", find_latest_falls_back, 3);
 	ADD("find_latest", find_latest_none);
@@ -2382,6 +3021,8 @@ static Suite *store_suite(void)
 	ADD("hostile", meta_many_tasks);
 	ADD("find_latest", find_latest_check);
 	ADD("listing", listing_no_tasks);
+	ADD("listing", listing_chains);
+	ADD("links", shared_link_not_read);
 #undef ADD
 #undef ADD_LOOP
 	return s;

@@ -2,10 +2,11 @@
 
 The plugins come from the build: meson passes their paths in the
 environment (SESSIONS_PLUGIN, SAMPLE_PLUGIN, SAMPLE_V1_PLUGIN,
-SAMPLE_V2_PLUGIN, FAILING_PLUGIN, ABI_MISMATCH_PLUGIN); run by hand, they
-default to the build/ directory of the repository. Like weirtest's
-snapshot of the weir binary, a test copies each plugin it loads into its
-own directory, so that a rebuild meanwhile cannot change it mid-test.
+SAMPLE_V2_PLUGIN, FAILING_PLUGIN, ABI_MISMATCH_PLUGIN, WINDOWS_PLUGIN);
+run by hand, they default to the build/ directory of the repository. Like
+weirtest's snapshot of the weir binary, a test copies each plugin it loads
+into its own directory, so that a rebuild meanwhile cannot change it
+mid-test. test_crash_loop.py and test_rescale.py use them too.
 """
 
 import json
@@ -23,6 +24,7 @@ DEFAULTS = {
     "SAMPLE_V2_PLUGIN": "tests/plugins/libsample_v2.so",
     "FAILING_PLUGIN": "tests/plugins/libfailing.so",
     "ABI_MISMATCH_PLUGIN": "tests/plugins/libabi_mismatch.so",
+    "WINDOWS_PLUGIN": "tests/plugins/libwindows.so",
 }
 EXAMPLES = os.path.join(REPO, "examples", "plugins")
 

@@ -485,9 +485,10 @@ def consumer(brokers, group_id=None):
 
 
 def produce(brokers, topic, records, producer=None):
-    """Writes the records (dicts with partition, key, value, headers) in
-    order and waits until all are acknowledged. Sets rec["offset"] from the
-    broker's acknowledgement, the ground truth the tests compare with."""
+    """Writes the records (dicts with partition, key, value, headers, and
+    optionally timestamp, in ms) in order and waits until all are
+    acknowledged. Sets rec["offset"] from the broker's acknowledgement, the
+    ground truth the tests compare with."""
     own = producer is None
     if own:
         producer = KafkaProducer(bootstrap_servers=brokers,
@@ -498,7 +499,8 @@ def produce(brokers, topic, records, producer=None):
     try:
         futs = [producer.send(topic, value=r["value"], key=r["key"],
                               headers=r["headers"] or None,
-                              partition=r["partition"])
+                              partition=r["partition"],
+                              timestamp_ms=r.get("timestamp"))
                 for r in records]
         producer.flush(60)
         for r, f in zip(records, futs):
@@ -694,39 +696,44 @@ def parse_restore(proc, timeout=START_TIMEOUT):
                               for t, parts in offs.items()}
 
 
-CkptRow = namedtuple("CkptRow", "id completed size status offsets")
+CkptRow = namedtuple("CkptRow", "id completed own full status offsets")
+
+# COMPLETED, OWN and FULL as `weir checkpoints` prints them: a time or "-",
+# then two sizes ("1.2 KiB", "75 B", "?"; FULL "-" without a _metadata).
+_CKPT_COLS = re.compile(r"^(\S+)\s+(\?|\S+ \S+)\s+(\?|-|\S+ \S+)$")
 
 
 def list_checkpoints(h, ckdir):
     """Runs `weir checkpoints DIR` and parses the table: CkptRow with id
-    (int), status (text) and offsets {(topic, partition): offset}, newest
-    first."""
+    (int), completed, own and full (text), status (text) and offsets
+    {(topic, partition): offset}, newest first."""
     r = h.weir("checkpoints", ckdir)
     check(r.rc == 0, "`weir checkpoints %s` exited %d: %s"
           % (ckdir, r.rc, r.err.strip()))
     lines = [l for l in r.out.split("\n") if l.strip()]
     if len(lines) == 1 and lines[0].startswith("no checkpoints"):
         return []
-    check(lines and lines[0].split()[:2] == ["ID", "COMPLETED"],
+    check(lines and lines[0].split()[:4] == ["ID", "COMPLETED", "OWN",
+                                             "FULL"],
           "`weir checkpoints` printed no table header:\n%s" % r.out)
     hdr = lines[0]
     c_comp, c_stat, c_off = (hdr.index("COMPLETED"), hdr.index("STATUS"),
                              hdr.index("OFFSETS"))
     rows = []
     for l in lines[1:]:
-        comp_size = l[c_comp:c_stat].split(None, 1)
+        m = _CKPT_COLS.match(l[c_comp:c_stat].strip())
+        check(m, "`weir checkpoints`: cannot read the time and sizes of "
+              "%r" % l)
         offsets = {}
         otext = l[c_off:].strip()
         if otext != "-":
             for item in otext.split():
-                m = re.match(r"^(.+)\[(\d+)\]=(\d+)$", item)
-                check(m, "`weir checkpoints`: bad offset %r in %r"
+                m2 = re.match(r"^(.+)\[(\d+)\]=(\d+)$", item)
+                check(m2, "`weir checkpoints`: bad offset %r in %r"
                       % (item, l))
-                offsets[(m.group(1), int(m.group(2)))] = int(m.group(3))
-        rows.append(CkptRow(int(l[:c_comp].strip()), comp_size[0],
-                            comp_size[1].strip() if len(comp_size) > 1
-                            else "",
-                            l[c_stat:c_off].strip(), offsets))
+                offsets[(m2.group(1), int(m2.group(2)))] = int(m2.group(3))
+        rows.append(CkptRow(int(l[:c_comp].strip()), m.group(1), m.group(2),
+                            m.group(3), l[c_stat:c_off].strip(), offsets))
     return rows
 
 
