@@ -26,6 +26,7 @@ enum { MANAGED_NONE = 0, MANAGED_INLINE = 1, MANAGED_CHAIN = 2 };
 #define MATERIALIZE_MIN_RAW ((uint64_t)64 << 10)
 #define MATERIALIZE_MAX_DELTAS 256
 #define MATERIALIZE_RETRY_MS 10000
+#define BASE_INSTEAD_KEYS 100000
 
 struct weir_ctx {
 	const weir_operator_t *op;
@@ -226,11 +227,28 @@ static bool materialize_due(const struct weir_ctx *ctx, size_t delta_len)
 	                    base % 100 * (uint64_t)ctx->materialize_pct / 100;
 }
 
+/* Whether this checkpoint should write a base rather than a delta: a
+ * delta is copied on the task thread at the barrier, so one that would
+ * hold most keys (a state built in one interval, a job that touches every
+ * key) stalls the task for as long as copying the state takes, while a
+ * base is frozen in O(key groups) and written by the persister. Past
+ * BASE_INSTEAD_KEYS changed keys, half of all or more, it is a base; not
+ * while a materialization holds the frozen view. */
+static bool base_instead(const struct weir_ctx *ctx)
+{
+	size_t changed = kstate_changed(ctx->ks);
+
+	return changed >= BASE_INSTEAD_KEYS &&
+	       changed >= kstate_keys(ctx->ks) / 2 &&
+	       !atomic_load(&ctx->t->chain.materializing);
+}
+
 /* Captures the keyed state for the persister. Full snapshots freeze it
- * (SNAP_INLINE); incremental ones write a base when there is no chain
- * (SNAP_BASE), else the delta (SNAP_DELTA), and freeze it as well when a
- * new base is due. A freeze waits only when a view is still out (an
- * aborted checkpoint's, queued behind others): say so when it is long. */
+ * (SNAP_INLINE); incremental ones write a base when there is no chain or
+ * most keys changed (SNAP_BASE), else the delta (SNAP_DELTA), and freeze
+ * it as well when a new base is due. A freeze waits only when a view is
+ * still out (an aborted checkpoint's, queued behind others): say so when
+ * it is long. */
 static int op_snapshot_tail(struct task *t, void *st, uint64_t id,
                             struct snap_tail *tail)
 {
@@ -242,7 +260,7 @@ static int op_snapshot_tail(struct task *t, void *st, uint64_t id,
 		return 0;
 	if (!ctx->incremental) {
 		kstate_capture(ctx->ks, tail);
-	} else if (atomic_exchange(&c->need_base, false)) {
+	} else if (atomic_exchange(&c->need_base, false) || base_instead(ctx)) {
 		kstate_capture_base(ctx->ks, tail);
 	} else {
 		struct weir_writer dw = {0};
