@@ -680,6 +680,5 @@ trunc:
 
 void kstate_restored(struct keyed_state *ks)
 {
-	ks->cur = NULL;
-	kstate_set_key(ks, "", 0);
+	kstate_set_key(ks, "", 0); /* finds the entry anew */
 }
