@@ -641,7 +641,9 @@ static void collect(struct ckpt_persister *w, bool live)
 		qsort(names, n, sizeof(*names), cmp_cstr);
 	if (ckpt_collect_shared(w->st, names, n, !live) < 0)
 		log_warn("checkpoint",
-		         "could not remove unneeded files from %s/%s",
+		         "could not remove unneeded files from %s/%s (the "
+		         "reason is above); nothing was removed, and the next "
+		         "checkpoint or start tries again",
 		         ckpt_store_dir(w->st), CKPT_SHARED_DIR);
 	free(names);
 }

@@ -597,8 +597,11 @@ static int remove_leftovers(const struct ckpt_restore *rs, uint64_t newest,
 	/* Chain files no checkpoint lists: of checkpoints that never
 	 * completed, of writes a crash cut short. */
 	if (ckpt_collect_shared(rs->store, NULL, 0, true) < 0)
-		log_warn("restore", "could not clean up %s/%s", rs->dir,
-		         CKPT_SHARED_DIR);
+		log_warn("restore",
+		         "could not clean up %s/%s (the reason is above); "
+		         "nothing was removed, and the next checkpoint tries "
+		         "again",
+		         rs->dir, CKPT_SHARED_DIR);
 	return 0;
 }
 

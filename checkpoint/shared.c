@@ -69,6 +69,17 @@ static bool chain_file_like(const char *name, bool *tmp)
 	       strspn(dot + 1, "0123456789") == n - (size_t)(dot - name) - 1;
 }
 
+/* Logs that `what` DIR<sub> failed (errno), for the caller's warning;
+ * returns -1. */
+static int said_failed(struct ckpt_store *st, const char *what, const char *sub)
+{
+	char eb[128];
+
+	log_warn("checkpoint", "%s %s%s: %s", what, st->dir, sub,
+	         strerror_r(errno, eb, sizeof(eb)));
+	return -1;
+}
+
 static void refs_free(struct shared_refs *r)
 {
 	for (size_t i = 0; i < r->n; i++)
@@ -164,7 +175,7 @@ static int referenced(struct ckpt_store *st, struct names *out)
 	int rc = 0;
 
 	if (ckpt_list(st, &ids, &n) < 0)
-		return -1;
+		return said_failed(st, "listing the checkpoints of", "");
 	keep = xcalloc(n + 1, sizeof(*keep));
 	for (size_t i = 0; i < n; i++) {
 		struct shared_refs *r = refs_find(st, ids[i]);
@@ -205,12 +216,14 @@ int ckpt_collect_shared(struct ckpt_store *st, char *const *live, size_t nlive,
 
 	top = io->open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (top < 0)
-		return -1;
+		return said_failed(st, "opening", "");
 	fd = io->openat(top, CKPT_SHARED_DIR,
 	                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 	io->close(top);
+	if (fd < 0 && errno == ENOENT)
+		return 0;
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
+		return said_failed(st, "opening", "/" CKPT_SHARED_DIR);
 	/* Listed after the directory was opened, and the live set taken
 	 * before: a file that appears meanwhile is in one of them. */
 	pthread_mutex_lock(&st->refs_mu);
@@ -222,6 +235,7 @@ int ckpt_collect_shared(struct ckpt_store *st, char *const *live, size_t nlive,
 		return -1;
 	}
 	if (!(d = io->fdopendir(fd))) {
+		said_failed(st, "listing", "/" CKPT_SHARED_DIR);
 		io->close(fd);
 		names_free(&refs);
 		return -1;
