@@ -5,6 +5,8 @@
 #ifndef WEIR_OP_CFG_H
 #define WEIR_OP_CFG_H
 
+#include <stdint.h>
+
 enum on_error_policy { ON_ERROR_SKIP, ON_ERROR_FAIL, ON_ERROR_DEAD_LETTER };
 
 struct job_op_cfg {
@@ -16,6 +18,9 @@ struct job_op_cfg {
 	enum on_error_policy on_error; /* default skip */
 	char *dead_letter_topic; /* required iff on_error is dead-letter */
 	char *library;           /* "plugin" only: path of the .so */
+	int64_t ttl_ms; /* "ttl_ms" of a keyed operator: the runtime expires
+	                 * a key's state ttl_ms after the record time of its
+	                 * last change (weir_state_expire_at); 0 none */
 };
 
 #endif

@@ -101,8 +101,25 @@ struct task_body {
 	int (*complete)(struct task *t, void *st, uint64_t id);
 	/* Called each loop turn when the task is about to sleep. */
 	void (*idle)(struct task *t, void *st);
+	/* Operator or sink: the task's watermark (t->wm, the minimum over its
+	 * inputs that are not idle) grew to wm; WM_END when every input
+	 * ended its bounded input. Runs after every record before it and
+	 * before the task forwards the watermark, so what it emits comes
+	 * first. */
+	int (*watermark)(struct task *t, void *st, int64_t wm);
+	/* Each loop turn: do what is due by the clock (processing-time
+	 * timers). Returns the milliseconds until the next thing due, or -1
+	 * when nothing is; the task sleeps no longer than that. */
+	int64_t (*tick)(struct task *t, void *st);
+	/* Checkpoint id was aborted: it will not complete. */
+	int (*aborted)(struct task *t, void *st, uint64_t id);
 	void (*close)(struct task *t, void *st);
 };
+
+/* Watermarks: event time in ms since the epoch. WM_MIN before any;
+ * WM_END after the end of a bounded input. */
+#define WM_MIN INT64_MIN
+#define WM_END INT64_MAX
 
 enum route {
 	ROUTE_FORWARD,   /* one output */
@@ -158,6 +175,15 @@ struct task {
 	atomic_uint_fast64_t trigger;
 	atomic_uint_fast64_t complete_id; /* newest completed checkpoint */
 	uint64_t complete_seen;
+	atomic_uint_fast64_t aborted_id; /* newest aborted checkpoint */
+	uint64_t aborted_seen;
+
+	/* Event time: the watermark this task has reached (the minimum over
+	 * its live, non-idle inputs; it only grows) and, per input, the last
+	 * one that input sent and whether it is idle. Task thread. */
+	int64_t wm;
+	int64_t *in_wm;
+	bool *in_idle;
 
 	/* The input record being processed, for emit and errors. */
 	const struct weir_record *cur_in;
@@ -214,8 +240,16 @@ void task_clear_waiting(struct task *t);
 /* Copies what the task waits for into buf ("" when nothing). Any thread. */
 void task_waiting(struct task *t, char *buf, size_t len);
 
+/* Source: its watermark grew to wm (WM_END: its bounded input ended);
+ * idle: it has no active partition, so it should not hold back the
+ * watermark downstream until it sends one again. Flushes what is
+ * buffered, then sends the watermark on every output. Returns 0 or -1
+ * when the job stops. */
+int task_emit_watermark(struct task *t, int64_t wm, bool idle);
+
 /* Coordinator side. */
 void task_trigger(struct task *t, uint64_t id, bool final);
 void task_notify_complete(struct task *t, uint64_t id);
+void task_notify_aborted(struct task *t, uint64_t id);
 
 #endif

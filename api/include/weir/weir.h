@@ -15,8 +15,8 @@
  *
  * Threads: the callbacks of one operator instance never run at the same
  * time. open and restore run on the thread that builds the job, before the
- * instance's task thread starts; process, snapshot and checkpoint_complete
- * run on the task thread; close runs on the thread that ends the job,
+ * instance's task thread starts; process, snapshot, checkpoint_complete,
+ * on_timer, end_input and checkpoint_aborted run on the task thread; close runs on the thread that ends the job,
  * after the task thread has ended. Instances of one operator (parallelism
  * N) run on N threads at once, so keep everything in the state open
  * returns, never in globals. The functions below may only be called from
@@ -38,9 +38,12 @@
 extern "C" {
 #endif
 
-/* The version of weir_operator_t and of the functions below. A plugin
- * compiled against another version is refused with an error at load. */
-#define WEIR_API_VERSION 1
+/* The version of weir_operator_t and of the functions below. Version 2
+ * added time: timers, the watermark, end of input, aborted checkpoints,
+ * state expiry, and struct_size. A plugin built for version 1 or 2 loads
+ * and runs unchanged; one built for a newer weir than this is refused
+ * with an error at load. */
+#define WEIR_API_VERSION 2
 
 /* Return codes. Every function returns 0 on success or a negative code. */
 #define WEIR_OK 0
@@ -68,8 +71,10 @@ typedef struct weir_reader weir_reader_t; /* source of restored bytes */
 const void *weir_record_key(const weir_record_t *rec, size_t *len);
 const void *weir_record_value(const weir_record_t *rec, size_t *len);
 
-/* Milliseconds since the epoch, as given by the source (Kafka: the record
- * timestamp), or -1 when unknown. */
+/* The record's event time in milliseconds since the epoch: the Kafka
+ * record timestamp, or the field the job file's source names
+ * ("timestamp"); -1 when unknown. A record emitted from on_timer has the
+ * timer's time (event time) or the watermark (processing time). */
 int64_t weir_record_timestamp(const weir_record_t *rec);
 
 /* Headers in their original order. Returns WEIR_OK and fills the out
@@ -91,7 +96,10 @@ void weir_record_lineage(const weir_record_t *rec, const char **topic,
 /* Emits a record downstream with the given key and value; headers and
  * lineage are those of the input record being processed (the sequence
  * number grows with each emit or forward from one input). key may be
- * NULL. Only from process: elsewhere it fails with WEIR_ERR. */
+ * NULL. From process, on_timer and end_input; elsewhere it fails with
+ * WEIR_ERR. A record emitted from on_timer or end_input has no source
+ * record: no headers, no source partition in its lineage, and the
+ * timer's time as its timestamp. */
 int weir_emit(weir_ctx_t *ctx, const void *key, size_t key_len,
               const void *value, size_t value_len);
 
@@ -153,9 +161,9 @@ size_t weir_read_remaining(const weir_reader_t *r);
  * job is restored with another parallelism. Most operators need no
  * snapshot code of their own.
  *
- * These functions may be called from process only (they act on the
- * current record's key); they return WEIR_ENOTSUP for an operator that is
- * not keyed. Pointers returned stay valid until the next call that changes
+ * These functions may be called from process (they act on the current
+ * record's key) and from on_timer (the timer's key); they return
+ * WEIR_ENOTSUP for an operator that is not keyed. Pointers returned stay valid until the next call that changes
  * state or until process returns, whichever comes first.
  */
 
@@ -183,11 +191,77 @@ typedef int (*weir_state_fn)(void *arg, const void *name, size_t name_len,
                              const void *value, size_t value_len);
 int weir_state_iterate(weir_ctx_t *ctx, weir_state_fn fn, void *arg);
 
+/* Names that begin with the byte 0 are the runtime's (timers and expiry
+ * live there): weir_state_put/get/delete refuse them with WEIR_ERR, and
+ * weir_state_iterate does not show them. */
+
+/* --- Time (version 2) -----------------------------------------------------
+ *
+ * Event time is the records' time (weir_record_timestamp). The watermark
+ * is the runtime's promise that no more records older than it are
+ * expected: each source partition's highest timestamp minus the source's
+ * max_out_of_orderness_ms, the minimum over partitions (a partition quiet
+ * for idle_timeout_ms does not hold it back) and over every input of a
+ * task. It only grows. A record older than the watermark is late; the
+ * operator decides what late means for it.
+ *
+ * Processing time is the wall clock of the machine.
+ *
+ * Timers belong to the current key of a keyed operator: a timer is
+ * (key, domain, time), setting one that exists does nothing, and an
+ * event-time timer fires once the watermark reaches its time (watermark
+ * >= time), a processing-time one once the clock does. Timers fire on
+ * the task thread in time order, through on_timer, with that key as the
+ * current key, so on_timer may use weir_state_* and weir_emit. They are
+ * part of the keyed state: checkpointed, restored, and moved with their
+ * key when the parallelism changes. A processing-time timer that came due
+ * while the job was down fires right after the restore.
+ */
+
+#define WEIR_TIME_EVENT 0      /* domain: the watermark */
+#define WEIR_TIME_PROCESSING 1 /* domain: the wall clock */
+
+/* The watermark before any source said anything, and after the end of a
+ * bounded input (every event-time timer fires, then end_input runs). */
+#define WEIR_WATERMARK_MIN INT64_MIN
+#define WEIR_WATERMARK_END INT64_MAX
+
+/* The current watermark of this instance (WEIR_WATERMARK_MIN until the
+ * first one arrives). Any callback. */
+int64_t weir_current_watermark(const weir_ctx_t *ctx);
+
+/* The wall clock, milliseconds since the epoch. */
+int64_t weir_current_processing_time(const weir_ctx_t *ctx);
+
+/* Sets or deletes a timer of the current key (from process or on_timer).
+ * domain is WEIR_TIME_EVENT or WEIR_TIME_PROCESSING. WEIR_ENOTSUP for an
+ * operator that is not keyed. Deleting a timer that does not exist is
+ * not an error. */
+int weir_timer_set(weir_ctx_t *ctx, int domain, int64_t time_ms);
+int weir_timer_delete(weir_ctx_t *ctx, int domain, int64_t time_ms);
+
+/* Expiry of the current key's whole state (from process or on_timer):
+ * once the watermark passes time_ms, the runtime deletes every name and
+ * timer of the key and returns its memory, without calling the operator.
+ * A record whose own time is past time_ms already finds the key empty,
+ * so a replay decides the same way. Setting it again moves it;
+ * WEIR_WATERMARK_MIN cancels it. A keyed operator with "ttl_ms" in its
+ * job-file config gets this for free: each record that changes a key's
+ * state moves its expiry to that record's time plus ttl_ms. */
+int weir_state_expire_at(weir_ctx_t *ctx, int64_t time_ms);
+
 /* --- The operator table ------------------------------------------------- */
 
 /*
  * Every callback but process is optional (NULL means "not needed").
  * If open returned WEIR_OK, close is called exactly once.
+ *
+ * Growing the table: members are only ever added at the end, and a
+ * plugin says how much of the table it has in struct_size (set it to
+ * WEIR_OPERATOR_SIZE, or sizeof(weir_operator_t)). The runtime reads no
+ * member past struct_size and treats the missing ones as NULL, so a
+ * plugin built against this header keeps working with later versions.
+ * Version 1 tables end at close and have no struct_size.
  */
 typedef struct weir_operator {
 	uint32_t api_version;   /* WEIR_API_VERSION: always first */
@@ -216,7 +290,31 @@ typedef struct weir_operator {
 	                           uint64_t checkpoint_id);
 
 	void (*close)(weir_ctx_t *ctx, void *state);
+
+	/* --- version 2 --- */
+
+	/* sizeof(weir_operator_t) as the plugin was built. */
+	uint32_t struct_size;
+
+	/* A timer of the current key came due (see Time above); domain and
+	 * time_ms are those it was set with. May emit and change state. */
+	int (*on_timer)(weir_ctx_t *ctx, void *state, int domain,
+	                int64_t time_ms);
+
+	/* The bounded input has ended: every source reached its end and
+	 * every event-time timer has fired. Emit what is still held (no
+	 * current key; weir_emit works). Not called when the job is merely
+	 * stopped (SIGTERM): a restart goes on from the checkpoint. */
+	int (*end_input)(weir_ctx_t *ctx, void *state);
+
+	/* Checkpoint id was given up (timed out, a task failed to write
+	 * it): it will never complete, and no checkpoint_complete comes
+	 * for it. Task thread. */
+	int (*checkpoint_aborted)(weir_ctx_t *ctx, void *state,
+	                          uint64_t checkpoint_id);
 } weir_operator_t;
+
+#define WEIR_OPERATOR_SIZE ((uint32_t)sizeof(weir_operator_t))
 
 /* A plugin exports this one function; it returns its table. It is
  * declared here so that the compiler checks a plugin's definition against
