@@ -29,7 +29,8 @@ enum { MANAGED_NONE = 0, MANAGED_INLINE = 1, MANAGED_CHAIN = 2 };
 #define BASE_INSTEAD_KEYS 100000
 
 struct weir_ctx {
-	const weir_operator_t *op;
+	const weir_operator_t *op; /* &optab */
+	weir_operator_t optab;     /* the runtime's copy (registry_adopt) */
 	const struct job_op_cfg *cfg;
 	int op_index;
 	struct task *t; /* NULL while validating */
@@ -62,7 +63,8 @@ struct weir_ctx *opctx_new(const weir_operator_t *op,
 {
 	struct weir_ctx *ctx = xcalloc(1, sizeof(*ctx));
 
-	ctx->op = op;
+	ctx->optab = *op;
+	ctx->op = &ctx->optab;
 	ctx->cfg = cfg;
 	ctx->op_index = op_index;
 	ctx->t = t;

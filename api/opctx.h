@@ -31,7 +31,7 @@ struct opctx_dead_letters {
 };
 
 /* t is NULL when the operator is only opened to validate its config. The
- * ctx borrows op and cfg, and owns dl's arg (dl may be NULL: none). */
+ * ctx copies op (a full table of this API version), borrows cfg, and owns dl's arg (dl may be NULL: none). */
 struct weir_ctx *opctx_new(const weir_operator_t *op,
                            const struct job_op_cfg *cfg, int op_index,
                            struct task *t, const struct opctx_dead_letters *dl);

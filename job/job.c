@@ -106,7 +106,7 @@ int job_validate(const struct job_cfg *cfg, struct errlist *errs)
 	for (size_t i = 0; i < cfg->nops; i++) {
 		const struct job_op_cfg *oc = &cfg->ops[i];
 		char path[32];
-		const weir_operator_t *op;
+		weir_operator_t op;
 		struct weir_ctx *ctx;
 
 		snprintf(path, sizeof(path), "operators[%zu]", i);
@@ -122,10 +122,9 @@ int job_validate(const struct job_cfg *cfg, struct errlist *errs)
 			    "but neither the source nor the sink is Kafka, "
 			    "so there is no broker to write to",
 			    path);
-		op = registry_find(oc, path, errs);
-		if (!op)
+		if (registry_find(oc, path, errs, &op) < 0)
 			continue;
-		ctx = opctx_new(op, oc, (int)i, NULL, NULL);
+		ctx = opctx_new(&op, oc, (int)i, NULL, NULL);
 		opctx_open(ctx, errs);
 		opctx_free(ctx);
 	}
@@ -308,12 +307,11 @@ static int build_graph(struct job *job, struct errlist *errs)
 	for (size_t k = 0; k < cfg->nops; k++) {
 		struct job_op_cfg *oc = &cfg->ops[k];
 		struct stage *st = &stages[k + 1];
-		const weir_operator_t *op;
+		weir_operator_t op;
 		char path[32];
 
 		snprintf(path, sizeof(path), "operators[%zu]", k);
-		op = registry_find(oc, path, errs);
-		if (!op)
+		if (registry_find(oc, path, errs, &op) < 0)
 			goto out;
 		st->first = job->flow.ntasks;
 		st->parallelism = oc->parallelism;
@@ -323,9 +321,9 @@ static int build_graph(struct job *job, struct errlist *errs)
 			struct weir_ctx *ctx;
 			struct task *t;
 
-			snprintf(name, sizeof(name), "op%zu-%s-%d", k, op->name,
+			snprintf(name, sizeof(name), "op%zu-%s-%d", k, op.name,
 			         i);
-			snprintf(who, sizeof(who), "%s %s#%d", path, op->name,
+			snprintf(who, sizeof(who), "%s %s#%d", path, op.name,
 			         i);
 			t = job_add_task(job, (int)k + 1, i, oc->parallelism,
 			                 name, who);
@@ -347,7 +345,7 @@ static int build_graph(struct job *job, struct errlist *errs)
 			}
 			/* Its managed keyed state moves by key group. */
 			t->keyed = oc->key_field != NULL;
-			ctx = opctx_new(op, oc, (int)k, t, &dl);
+			ctx = opctx_new(&op, oc, (int)k, t, &dl);
 			opctx_set_checkpoints(
 			    ctx, job->cfg->checkpoint.incremental,
 			    job->cfg->checkpoint.materialize_delta_pct);

@@ -124,6 +124,7 @@ static void count_close(weir_ctx_t *ctx, void *state)
 
 static const weir_operator_t count_op = {
     .api_version = WEIR_API_VERSION,
+    .struct_size = WEIR_OPERATOR_SIZE,
     .name = "count",
     .state_version = 1,
     .open = count_open,

@@ -172,6 +172,7 @@ static void dedup_close(weir_ctx_t *ctx, void *state)
 
 static const weir_operator_t dedup_op = {
     .api_version = WEIR_API_VERSION,
+    .struct_size = WEIR_OPERATOR_SIZE,
     .name = "dedup",
     .state_version = 1,
     .open = dedup_open,

@@ -85,6 +85,7 @@ static void filter_close(weir_ctx_t *ctx, void *state)
 
 static const weir_operator_t filter_op = {
     .api_version = WEIR_API_VERSION,
+    .struct_size = WEIR_OPERATOR_SIZE,
     .name = "filter",
     .state_version = 1,
     .open = filter_open,

@@ -436,6 +436,7 @@ static void map_close(weir_ctx_t *ctx, void *state)
 
 static const weir_operator_t map_op = {
     .api_version = WEIR_API_VERSION,
+    .struct_size = WEIR_OPERATOR_SIZE,
     .name = "map",
     .state_version = 1,
     .open = map_open,

@@ -91,6 +91,7 @@ static void churn_close(weir_ctx_t *ctx, void *state)
 
 static const weir_operator_t churn_op = {
     .api_version = WEIR_API_VERSION,
+    .struct_size = WEIR_OPERATOR_SIZE,
     .name = "churn_key",
     .state_version = 1,
     .open = churn_open,

@@ -91,6 +91,7 @@ static void fat_close(weir_ctx_t *ctx, void *state)
 
 static const weir_operator_t fat_op = {
     .api_version = WEIR_API_VERSION,
+    .struct_size = WEIR_OPERATOR_SIZE,
     .name = "fat_state",
     .state_version = 1,
     .open = fat_open,

@@ -170,6 +170,7 @@ static void sample_close(weir_ctx_t *ctx, void *state)
 
 static const weir_operator_t sample_op = {
     .api_version = WEIR_API_VERSION,
+    .struct_size = WEIR_OPERATOR_SIZE,
     .name = "sample",
     .state_version = STATE_VERSION,
     .open = sample_open,

@@ -305,6 +305,7 @@ static void sessions_close(weir_ctx_t *ctx, void *state)
 
 static const weir_operator_t sessions_op = {
     .api_version = WEIR_API_VERSION,
+    .struct_size = WEIR_OPERATOR_SIZE,
     .name = "sessions",
     .state_version = 1,
     .open = sessions_open,

@@ -25,6 +25,7 @@ DEFAULTS = {
     "FAILING_PLUGIN": "tests/plugins/libfailing.so",
     "ABI_MISMATCH_PLUGIN": "tests/plugins/libabi_mismatch.so",
     "WINDOWS_PLUGIN": "tests/plugins/libwindows.so",
+    "V1_TALLY_PLUGIN": "tests/plugins/libv1_tally.so",
 }
 EXAMPLES = os.path.join(REPO, "examples", "plugins")
 

@@ -20,6 +20,7 @@
    for operators[0] is not restored by a job with another plugin there
    (whose state would silently be lost): exit 1, naming the state file.
 """
+import json
 import os
 import re
 
@@ -42,8 +43,9 @@ def abi_mismatch(h):
         "abi", h.path("ck-abi"), "logs", "out",
         [{"type": "plugin", "library": lib}]))
     want = ('%s: operators[0].library: "%s" was built for weir operator '
-            'API version %d, this weir has version %d; rebuild the plugin '
-            'against this weir\'s headers' % (job, lib, v + 1, v))
+            'API version %d, this weir has version %d (it loads versions 1 '
+            'to %d); run it with a weir of that version, or rebuild the '
+            'plugin against this weir\'s weir.h' % (job, lib, v + 1, v, v))
     for cmd in ("validate", "run"):
         r = h.weir(cmd, job)
         no_crash(r, "weir %s" % cmd)
@@ -208,12 +210,49 @@ def swapped_operator(h, keyed):
             % ("keyed" if keyed else "unkeyed"))
 
 
+def version_1(h):
+    """A plugin built against the version-1 weir.h alone (tests/plugins/
+    v1_tally.c) runs unchanged: every record of logs comes out once,
+    upper-cased, and per service the counts its keyed state kept are
+    exactly 1..N."""
+    lib = plugin(h, "V1_TALLY_PLUGIN")
+    job = h.write_job("v1.json", kafka_job(
+        "v1", h.path("ck-v1"), "logs", "v1out",
+        [{"type": "plugin", "library": lib, "key": "service",
+          "parallelism": 2}], source={"bounded": True}))
+    w = h.weir_run(job)
+    check_eq(w.wait(), 0, "exit code of the bounded job of a version-1 "
+             "plugin; log:\n%s" % w.log()[-2000:])
+    inputs = consume_all(h.brokers, "logs")
+    want_values, want_n = {}, {}
+    for m in inputs:
+        v = m.value.upper()
+        want_values[v] = want_values.get(v, 0) + 1
+        svc = json.loads(m.value).get("service") if m.value.startswith(
+            b"{") else None
+        svc = svc.upper() if svc else None
+        want_n[svc] = want_n.get(svc, 0) + 1
+    got_values, got_n = {}, {}
+    for m in consume_all(h.brokers, "v1out"):
+        n, _, v = m.value.partition(b" ")
+        got_values[v] = got_values.get(v, 0) + 1
+        svc = json.loads(v).get("SERVICE") if v.startswith(b"{") else None
+        got_n.setdefault(svc, []).append(int(n))
+    check_eq(got_values, want_values, "upper-cased values out of the "
+             "version-1 plugin")
+    for svc, n in want_n.items():
+        check_eq(sorted(got_n.get(svc, [])), list(range(1, n + 1)),
+                 "counts of %r out of the version-1 plugin" % svc)
+    return ("version-1 plugin ran: %d records, counts of %d keys exact"
+            % (len(inputs), len(want_n)))
+
+
 def test():
     with Harness("plugin-errors") as h:
-        h.broker({"logs": 4, "out": 4})
+        h.broker({"logs": 4, "out": 4, "v1out": 2})
         return "; ".join([abi_mismatch(h), open_failure(h), validating(h),
                           process_failure(h), swapped_operator(h, False),
-                          swapped_operator(h, True)])
+                          swapped_operator(h, True), version_1(h)])
 
 
 if __name__ == "__main__":

@@ -109,6 +109,7 @@ static void failing_close(weir_ctx_t *ctx, void *state)
 
 static const weir_operator_t failing_op = {
     .api_version = WEIR_API_VERSION,
+    .struct_size = WEIR_OPERATOR_SIZE,
     .name = "failing",
     .state_version = 1,
     .open = failing_open,

@@ -103,6 +103,7 @@ static void fanout_close(weir_ctx_t *ctx, void *state)
 
 static const weir_operator_t fanout = {
     .api_version = WEIR_API_VERSION,
+    .struct_size = WEIR_OPERATOR_SIZE,
     .name = "fanout",
     .state_version = 1,
     .open = fanout_open,

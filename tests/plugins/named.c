@@ -25,6 +25,7 @@ static int snapshot(weir_ctx_t *ctx, void *state, weir_writer_t *w)
 
 static weir_operator_t named_op = {
     .api_version = WEIR_API_VERSION,
+    .struct_size = WEIR_OPERATOR_SIZE,
     .name = "named",
     .state_version = 1,
     .process = pass,

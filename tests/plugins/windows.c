@@ -207,6 +207,7 @@ static void windows_close(weir_ctx_t *ctx, void *state)
 
 static const weir_operator_t windows_op = {
     .api_version = WEIR_API_VERSION,
+    .struct_size = WEIR_OPERATOR_SIZE,
     .name = "windows",
     .state_version = 1,
     .open = windows_open,
