@@ -14,6 +14,7 @@
 #include "keyed_state.h"
 #include "keyfield.h"
 #include "log.h"
+#include "timer_index.h"
 #include "util.h"
 
 #define SNAPSHOT_WAIT_LOG_US 10000
@@ -46,6 +47,21 @@ struct weir_ctx {
 	int materialize_pct;
 	struct fpath *keypath;
 	const struct weir_record *key_of; /* record whose key is set */
+	/* The current key was set by the runtime (a timer firing), not
+	 * taken from the input record. */
+	bool key_fixed;
+	/* Timers and expiry (keyed operators): the order they come due in,
+	 * built from the state on the task's first turn (timers_built). */
+	struct timer_index *timers;
+	bool timers_built;
+	bool state_changed; /* process put or deleted a name (ttl_ms) */
+	/* What the operator's callback is, for weir_emit outside process:
+	 * on_timer (firing, of domain at time) or end_input (ending). */
+	bool firing, ending;
+	int fire_domain;
+	int64_t fire_time;
+	uint32_t out_seq;    /* seq of records emitted without an input */
+	char *no_timer_emit; /* why they may not be (NULL: they may) */
 	/* The input record's value read as JSON, shared by the operator,
 	 * its keyed state and its routing (opctx_input_json); in_json_of is
 	 * the record it was last pointed at. json: opctx_json of a record
@@ -131,6 +147,8 @@ void opctx_free(struct weir_ctx *ctx)
 	if (ctx->opened && ctx->op->close)
 		ctx->op->close(ctx, ctx->state);
 	kstate_free(ctx->ks);
+	tindex_free(ctx->timers);
+	free(ctx->no_timer_emit);
 	fpath_free(ctx->keypath);
 	jrec_clear(&ctx->in_json);
 	jrec_clear(&ctx->json);
@@ -141,16 +159,27 @@ void opctx_free(struct weir_ctx *ctx)
 
 /* --- the body ------------------------------------------------------------- */
 
+static int expire_by_record(struct weir_ctx *ctx,
+                            const struct weir_record *rec);
+static void ttl_after(struct weir_ctx *ctx, const struct weir_record *rec);
+static void timers_build(struct weir_ctx *ctx);
+
 static int op_process(struct task *t, void *st, struct batch *b)
 {
 	struct weir_ctx *ctx = st;
 
+	if (ctx->ks && !ctx->timers_built)
+		timers_build(ctx);
 	for (uint32_t i = 0; i < b->n; i++) {
 		task_set_input(t, &b->recs[i]);
 		/* Records are compared by address, and batches reuse them. */
 		ctx->key_of = NULL;
+		ctx->key_fixed = false;
 		ctx->in_json_of = NULL;
+		ctx->state_changed = false;
 		ctx->err[0] = '\0';
+		if (ctx->ks && expire_by_record(ctx, &b->recs[i]) < 0)
+			return -1;
 		if (ctx->op->process(ctx, ctx->state, &b->recs[i]) != WEIR_OK) {
 			task_set_input(t, NULL);
 			if (task_stopping(t))
@@ -160,6 +189,8 @@ static int op_process(struct task *t, void *st, struct batch *b)
 			    ctx->err[0] ? ctx->err
 			                : "process failed without a message");
 		}
+		if (ctx->state_changed && ctx->cfg->ttl_ms > 0)
+			ttl_after(ctx, &b->recs[i]);
 	}
 	task_set_input(t, NULL);
 	return 0;
@@ -404,6 +435,28 @@ static int op_complete(struct task *t, void *st, uint64_t id)
 	return 0;
 }
 
+static int op_watermark(struct task *t, void *st, int64_t wm);
+static int64_t op_tick(struct task *t, void *st);
+
+static int op_aborted(struct task *t, void *st, uint64_t id)
+{
+	struct weir_ctx *ctx = st;
+
+	ctx->err[0] = '\0';
+	if (ctx->op->checkpoint_aborted &&
+	    ctx->op->checkpoint_aborted(ctx, ctx->state, id) != WEIR_OK)
+		return task_fail(t, "%s: checkpoint_aborted(%llu) failed: %s",
+		                 t->who, (unsigned long long)id,
+		                 ctx->err[0] ? ctx->err : "no message");
+	return 0;
+}
+
+void opctx_forbid_timer_emit(struct weir_ctx *ctx, const char *why)
+{
+	free(ctx->no_timer_emit);
+	ctx->no_timer_emit = xstrdup(why);
+}
+
 static void op_close(struct task *t, void *st)
 {
 	(void)t;
@@ -421,8 +474,12 @@ void opctx_bind(struct weir_ctx *ctx, struct task_body *body)
 		body->snapshot = op_snapshot;
 		body->snapshot_tail = op_snapshot_tail;
 	}
-	if (ctx->ks)
+	if (ctx->ks) {
 		body->idle = op_idle;
+		body->tick = op_tick;
+	}
+	body->watermark = op_watermark;
+	body->aborted = op_aborted;
 	body->restore = op_restore;
 	body->complete = op_complete;
 	body->close = op_close;
@@ -439,14 +496,49 @@ static uint32_t next_seq(struct task *t)
 	return t->emit_seq < UINT32_MAX ? t->emit_seq++ : UINT32_MAX;
 }
 
+/* A record of on_timer or end_input: it has no input record, so no
+ * headers, no source partition or offset in its lineage, and the timer's
+ * time (event time) or the watermark as its timestamp. */
+static int emit_own(weir_ctx_t *ctx, const void *key, size_t key_len,
+                    const void *value, size_t value_len)
+{
+	struct task *t = ctx->t;
+	struct weir_record like = {.topic = "", .partition = -1, .offset = -1};
+
+	if (ctx->no_timer_emit)
+		return task_fail(
+		    t,
+		    "%s: %s emitted a record, which has no source "
+		    "record: %s cannot write it exactly once, "
+		    "because de-duplication can only recognise "
+		    "replayed outputs of source records. Set the "
+		    "sink's \"exactly_once\": \"transactions\", or "
+		    "\"delivery\": \"at-least-once\"",
+		    t->who, ctx->firing ? "on_timer" : "end_input",
+		    ctx->no_timer_emit);
+	like.seq = ctx->out_seq < UINT32_MAX ? ctx->out_seq++ : UINT32_MAX;
+	if (ctx->firing && ctx->fire_domain == WEIR_TIME_EVENT)
+		like.timestamp = ctx->fire_time;
+	else
+		like.timestamp =
+		    t->wm == WM_MIN || t->wm == WM_END ? -1 : t->wm;
+	return task_emit(t, key, key_len, value, value_len, NULL, 0, 0, &like) <
+	               0
+	           ? WEIR_ERR
+	           : WEIR_OK;
+}
+
 int weir_emit(weir_ctx_t *ctx, const void *key, size_t key_len,
               const void *value, size_t value_len)
 {
 	struct task *t = ctx->t;
 	struct weir_record like;
 
+	if (t && !t->cur_in && (ctx->firing || ctx->ending))
+		return emit_own(ctx, key, key_len, value, value_len);
 	if (!t || !t->cur_in)
-		return weir_error(ctx, "weir_emit called outside process");
+		return weir_error(ctx, "weir_emit called outside process, "
+		                       "on_timer and end_input");
 	like = *t->cur_in;
 	like.seq = next_seq(t);
 	return task_emit(t, key, key_len, value, value_len, like.hdrs,
@@ -623,9 +715,10 @@ int opctx_key_field(weir_ctx_t *ctx, const weir_record_t *rec,
 
 /* --- managed keyed state ---------------------------------------------------- */
 
-/* Points the keyed state at the current record's key, computed from its
- * "key" field the first time a record asks (the same text routing used; a
- * record without the field has the empty key). */
+/* Points the keyed state at the current key: the timer's while one fires
+ * (key_fixed), else the current record's, computed from its "key" field
+ * the first time a record asks (the same text routing used; a record
+ * without the field has the empty key). */
 static int current_key(weir_ctx_t *ctx)
 {
 	const struct weir_record *rec = ctx->t ? ctx->t->cur_in : NULL;
@@ -635,8 +728,11 @@ static int current_key(weir_ctx_t *ctx)
 
 	if (!ctx->ks)
 		return WEIR_ENOTSUP;
+	if (ctx->key_fixed)
+		return WEIR_OK;
 	if (!rec)
-		return weir_error(ctx, "keyed state used outside process");
+		return weir_error(ctx, "keyed state used outside process and "
+		                       "on_timer (there is no current key)");
 	if (ctx->key_of == rec)
 		return WEIR_OK;
 	k = key_text(opctx_input_json(ctx), ctx->keypath, buf, sizeof(buf),
@@ -644,6 +740,21 @@ static int current_key(weir_ctx_t *ctx)
 	kstate_set_key(ctx->ks, k, len);
 	ctx->key_of = rec;
 	return WEIR_OK;
+}
+
+/* Names that begin with the byte 0 are the runtime's (weir.h). */
+static bool reserved(const void *name, size_t len)
+{
+	return len > 0 && *(const unsigned char *)name == 0;
+}
+
+static int refuse_reserved(weir_ctx_t *ctx, const char *fn)
+{
+	return weir_error(ctx,
+	                  "%s: state names that begin with the byte 0 are "
+	                  "weir's own (timers, expiry); give the name "
+	                  "another first byte",
+	                  fn);
 }
 
 int weir_state_key(weir_ctx_t *ctx, const void **key, size_t *len)
@@ -662,6 +773,8 @@ int weir_state_get(weir_ctx_t *ctx, const void *name, size_t name_len,
 
 	if (rc != WEIR_OK)
 		return rc;
+	if (reserved(name, name_len))
+		return refuse_reserved(ctx, "weir_state_get");
 	return kstate_get(ctx->ks, name, name_len, value, value_len) < 0
 	           ? WEIR_EEOF
 	           : WEIR_OK;
@@ -672,25 +785,447 @@ int weir_state_put(weir_ctx_t *ctx, const void *name, size_t name_len,
 {
 	int rc = current_key(ctx);
 
-	if (rc == WEIR_OK)
-		kstate_put(ctx->ks, name, name_len, value, value_len);
-	return rc;
+	if (rc != WEIR_OK)
+		return rc;
+	if (reserved(name, name_len))
+		return refuse_reserved(ctx, "weir_state_put");
+	kstate_put(ctx->ks, name, name_len, value, value_len);
+	ctx->state_changed = true;
+	return WEIR_OK;
 }
 
 int weir_state_delete(weir_ctx_t *ctx, const void *name, size_t name_len)
 {
 	int rc = current_key(ctx);
 
-	if (rc == WEIR_OK)
-		kstate_delete(ctx->ks, name, name_len);
-	return rc;
+	if (rc != WEIR_OK)
+		return rc;
+	if (reserved(name, name_len))
+		return refuse_reserved(ctx, "weir_state_delete");
+	kstate_delete(ctx->ks, name, name_len);
+	ctx->state_changed = true;
+	return WEIR_OK;
+}
+
+/* weir_state_iterate's visit: the operator's names only. */
+struct visible {
+	weir_state_fn fn;
+	void *arg;
+};
+
+static int visit_visible(void *arg, const void *name, size_t name_len,
+                         const void *value, size_t value_len)
+{
+	struct visible *v = arg;
+
+	if (reserved(name, name_len))
+		return 0;
+	return v->fn(v->arg, name, name_len, value, value_len);
 }
 
 int weir_state_iterate(weir_ctx_t *ctx, weir_state_fn fn, void *arg)
 {
+	struct visible v = {fn, arg};
 	int rc = current_key(ctx);
 
-	return rc != WEIR_OK ? rc : kstate_iterate(ctx->ks, fn, arg);
+	return rc != WEIR_OK ? rc : kstate_iterate(ctx->ks, visit_visible, &v);
+}
+
+/* --- timers and expiry -------------------------------------------------------
+ *
+ * A timer is a state name of its key: the byte 0, 'T', the domain byte and
+ * the time as 8 bytes big-endian, with an empty value. A key's expiry is
+ * the name 0 'E' with the time (8 bytes big-endian) as its value, and an
+ * index entry in the runtime's own domain. Being names, both are
+ * checkpointed (a changed key is in the delta), restored and moved with
+ * their key group like any state; the index (timer_index.h) only orders
+ * them and is rebuilt from the names on the task's first turn. A popped
+ * index entry whose name is gone (deleted, fired, the key cleared) or,
+ * for expiry, holds another time (moved) is stale and skipped.
+ */
+
+#define TIMER_NAME_LEN 11
+#define EXPIRY_DOMAIN 2
+static const char expiry_name[2] = {0, 'E'};
+
+static void put_be64(unsigned char *b, int64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)((uint64_t)v >> (56 - 8 * i));
+}
+
+static int64_t get_be64(const unsigned char *b)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | b[i];
+	return (int64_t)v;
+}
+
+static void timer_name(unsigned char *n, int domain, int64_t time)
+{
+	n[0] = 0;
+	n[1] = 'T';
+	n[2] = (unsigned char)domain;
+	put_be64(n + 3, time);
+}
+
+/* The key's expiry: true with *time, false when it has none. */
+static bool expiry_of(struct weir_ctx *ctx, int64_t *time)
+{
+	const void *v;
+	size_t vl;
+
+	if (kstate_get(ctx->ks, expiry_name, 2, &v, &vl) < 0 || vl != 8)
+		return false;
+	*time = get_be64(v);
+	return true;
+}
+
+struct live_arg {
+	struct weir_ctx *ctx;
+	int domain;
+};
+
+/* Whether an index entry still has its timer or expiry (compaction). */
+static bool entry_live(void *arg, int64_t time, const void *key, size_t klen)
+{
+	const struct live_arg *la = arg;
+	unsigned char n[TIMER_NAME_LEN];
+	const void *v;
+	size_t vl;
+
+	if (la->domain == EXPIRY_DOMAIN)
+		return kstate_get_of(la->ctx->ks, key, klen, expiry_name, 2, &v,
+		                     &vl) == 0 &&
+		       vl == 8 && get_be64(v) == time;
+	timer_name(n, la->domain, time);
+	return kstate_get_of(la->ctx->ks, key, klen, n, sizeof(n), &v, &vl) ==
+	       0;
+}
+
+static void stale(struct weir_ctx *ctx, int domain, size_t n)
+{
+	struct live_arg la = {ctx, domain};
+
+	if (n)
+		tindex_stale(ctx->timers, domain, n, entry_live, &la);
+}
+
+/* Rebuilding the index: every timer and expiry name of every key. */
+static int index_name(void *arg, const void *key, size_t klen, const void *name,
+                      size_t name_len, const void *value, size_t value_len)
+{
+	struct weir_ctx *ctx = arg;
+	const unsigned char *n = name;
+
+	if (name_len == TIMER_NAME_LEN && n[0] == 0 && n[1] == 'T' &&
+	    n[2] < EXPIRY_DOMAIN)
+		tindex_add(ctx->timers, n[2], get_be64(n + 3), key, klen);
+	else if (name_len == 2 && !memcmp(name, expiry_name, 2) &&
+	         value_len == 8)
+		tindex_add(ctx->timers, EXPIRY_DOMAIN, get_be64(value), key,
+		           klen);
+	return 0;
+}
+
+static void timers_build(struct weir_ctx *ctx)
+{
+	const void *k;
+	size_t kl;
+	char *saved;
+
+	if (!ctx->timers)
+		ctx->timers = tindex_new();
+	kstate_current_key(ctx->ks, &k, &kl);
+	saved = xmalloc(kl + 1);
+	memcpy(saved, k, kl);
+	kstate_visit_all(ctx->ks, index_name, ctx);
+	kstate_set_key(ctx->ks, saved, kl);
+	free(saved);
+	ctx->timers_built = true;
+}
+
+/* Counts the current key's timers per domain (before it is cleared). */
+static int count_timer(void *arg, const void *name, size_t name_len,
+                       const void *value, size_t value_len)
+{
+	size_t *per = arg;
+	const unsigned char *n = name;
+
+	(void)value;
+	(void)value_len;
+	if (name_len == TIMER_NAME_LEN && n[0] == 0 && n[1] == 'T' &&
+	    n[2] < EXPIRY_DOMAIN)
+		per[n[2]]++;
+	return 0;
+}
+
+/* Deletes every name of the current key, timers and expiry too. */
+static void clear_key(struct weir_ctx *ctx)
+{
+	size_t per[EXPIRY_DOMAIN] = {0, 0};
+	int64_t exp;
+	bool had = expiry_of(ctx, &exp);
+
+	kstate_iterate(ctx->ks, count_timer, per);
+	kstate_clear_key(ctx->ks);
+	for (int d = 0; d < EXPIRY_DOMAIN; d++)
+		stale(ctx, d, per[d]);
+	stale(ctx, EXPIRY_DOMAIN, had);
+}
+
+/* Sets the current key's expiry to time (WM_MIN: none). */
+static void set_expiry(struct weir_ctx *ctx, int64_t time)
+{
+	const void *k;
+	size_t kl;
+	int64_t old;
+	bool had = expiry_of(ctx, &old);
+	unsigned char v[8];
+
+	if (had && old == time)
+		return;
+	if (time == WM_MIN) {
+		kstate_delete(ctx->ks, expiry_name, 2);
+	} else {
+		put_be64(v, time);
+		kstate_put(ctx->ks, expiry_name, 2, v, sizeof(v));
+		kstate_current_key(ctx->ks, &k, &kl);
+		tindex_add(ctx->timers, EXPIRY_DOMAIN, time, k, kl);
+	}
+	stale(ctx, EXPIRY_DOMAIN, had);
+}
+
+/* The record's key is cleared first when the record's own time is past
+ * its expiry, so that a replay finds what the first run found, whatever
+ * the watermark was then. */
+static int expire_by_record(struct weir_ctx *ctx, const struct weir_record *rec)
+{
+	int64_t exp;
+
+	if (rec->timestamp < 0 ||
+	    (tindex_size(ctx->timers, EXPIRY_DOMAIN) == 0 &&
+	     ctx->cfg->ttl_ms == 0))
+		return 0;
+	if (current_key(ctx) != WEIR_OK)
+		return task_fail(ctx->t, "%s: %s", ctx->t->who, ctx->err);
+	if (expiry_of(ctx, &exp) && rec->timestamp > exp)
+		clear_key(ctx);
+	return 0;
+}
+
+/* ttl_ms: the record changed its key's state, so the key lives ttl_ms past
+ * the record's time (or the watermark's, for a record without one). */
+static void ttl_after(struct weir_ctx *ctx, const struct weir_record *rec)
+{
+	int64_t at = rec->timestamp >= 0 ? rec->timestamp : ctx->t->wm;
+
+	if (at == WM_MIN || at == WM_END || current_key(ctx) != WEIR_OK)
+		return;
+	if (!kstate_has_key(ctx->ks))
+		return; /* the operator deleted all it had */
+	set_expiry(ctx, at > INT64_MAX - ctx->cfg->ttl_ms
+	                    ? INT64_MAX - 1
+	                    : at + ctx->cfg->ttl_ms);
+}
+
+static int check_domain(weir_ctx_t *ctx, const char *fn, int domain)
+{
+	if (domain == WEIR_TIME_EVENT || domain == WEIR_TIME_PROCESSING)
+		return WEIR_OK;
+	return weir_error(ctx,
+	                  "%s: domain %d is not a time domain; use "
+	                  "WEIR_TIME_EVENT or WEIR_TIME_PROCESSING",
+	                  fn, domain);
+}
+
+/* For the timer functions: the state of the current key, ready. */
+static int timer_key(weir_ctx_t *ctx)
+{
+	int rc = current_key(ctx);
+
+	if (rc == WEIR_OK && !ctx->timers_built)
+		timers_build(ctx);
+	return rc;
+}
+
+int weir_timer_set(weir_ctx_t *ctx, int domain, int64_t time_ms)
+{
+	unsigned char n[TIMER_NAME_LEN];
+	const void *v, *k;
+	size_t vl, kl;
+	int rc = timer_key(ctx);
+
+	if (rc != WEIR_OK ||
+	    (rc = check_domain(ctx, "weir_timer_set", domain)) != WEIR_OK)
+		return rc;
+	timer_name(n, domain, time_ms);
+	if (kstate_get(ctx->ks, n, sizeof(n), &v, &vl) == 0)
+		return WEIR_OK;
+	kstate_put(ctx->ks, n, sizeof(n), "", 0);
+	kstate_current_key(ctx->ks, &k, &kl);
+	tindex_add(ctx->timers, domain, time_ms, k, kl);
+	return WEIR_OK;
+}
+
+int weir_timer_delete(weir_ctx_t *ctx, int domain, int64_t time_ms)
+{
+	unsigned char n[TIMER_NAME_LEN];
+	const void *v;
+	size_t vl;
+	int rc = timer_key(ctx);
+
+	if (rc != WEIR_OK ||
+	    (rc = check_domain(ctx, "weir_timer_delete", domain)) != WEIR_OK)
+		return rc;
+	timer_name(n, domain, time_ms);
+	if (kstate_get(ctx->ks, n, sizeof(n), &v, &vl) < 0)
+		return WEIR_OK;
+	kstate_delete(ctx->ks, n, sizeof(n));
+	stale(ctx, domain, 1);
+	return WEIR_OK;
+}
+
+int weir_state_expire_at(weir_ctx_t *ctx, int64_t time_ms)
+{
+	int rc = timer_key(ctx);
+
+	if (rc == WEIR_OK)
+		set_expiry(ctx, time_ms);
+	return rc;
+}
+
+/* Fires the earliest timer of domain, which is due: its key becomes the
+ * current key, its name is deleted, then on_timer runs. */
+static int fire_one(struct weir_ctx *ctx, int domain)
+{
+	struct task *t = ctx->t;
+	unsigned char n[TIMER_NAME_LEN];
+	const void *k, *v;
+	size_t kl, vl;
+	int64_t time;
+	int rc = WEIR_OK;
+
+	tindex_pop(ctx->timers, domain, &time, &k, &kl);
+	kstate_set_key(ctx->ks, k, kl);
+	timer_name(n, domain, time);
+	if (kstate_get(ctx->ks, n, sizeof(n), &v, &vl) < 0) {
+		tindex_drop_stale(ctx->timers, domain);
+		return 0;
+	}
+	kstate_delete(ctx->ks, n, sizeof(n));
+	if (!ctx->op->on_timer)
+		return 0;
+	ctx->key_fixed = true;
+	ctx->firing = true;
+	ctx->fire_domain = domain;
+	ctx->fire_time = time;
+	ctx->err[0] = '\0';
+	rc = ctx->op->on_timer(ctx, ctx->state, domain, time);
+	ctx->firing = false;
+	ctx->key_fixed = false;
+	if (rc == WEIR_OK)
+		return 0;
+	if (task_stopping(t))
+		return -1;
+	return task_fail(t, "%s: on_timer (%s time %lld) failed: %s", t->who,
+	                 domain == WEIR_TIME_EVENT ? "event" : "processing",
+	                 (long long)time,
+	                 ctx->err[0] ? ctx->err : "no message");
+}
+
+/* The earliest expiry is due: the key loses all its state. */
+static void expire_one(struct weir_ctx *ctx)
+{
+	const void *k;
+	size_t kl;
+	int64_t time, exp;
+
+	tindex_pop(ctx->timers, EXPIRY_DOMAIN, &time, &k, &kl);
+	kstate_set_key(ctx->ks, k, kl);
+	if (!expiry_of(ctx, &exp) || exp != time) {
+		tindex_drop_stale(ctx->timers, EXPIRY_DOMAIN);
+		return;
+	}
+	clear_key(ctx);
+	/* clear_key counted this entry stale, but it is popped already. */
+	tindex_drop_stale(ctx->timers, EXPIRY_DOMAIN);
+}
+
+static int op_end_input(struct weir_ctx *ctx)
+{
+	struct task *t = ctx->t;
+	int rc;
+
+	if (!ctx->op->end_input)
+		return 0;
+	ctx->ending = true;
+	ctx->err[0] = '\0';
+	rc = ctx->op->end_input(ctx, ctx->state);
+	ctx->ending = false;
+	if (rc == WEIR_OK)
+		return 0;
+	if (task_stopping(t))
+		return -1;
+	return task_fail(t, "%s: end_input failed: %s", t->who,
+	                 ctx->err[0] ? ctx->err : "no message");
+}
+
+/* Event-time timers up to wm and expiries before it, in time order (a
+ * timer before an expiry of the same time), then end_input at WM_END. */
+static int op_watermark(struct task *t, void *st, int64_t wm)
+{
+	struct weir_ctx *ctx = st;
+
+	(void)t;
+	if (ctx->ks) {
+		if (!ctx->timers_built)
+			timers_build(ctx);
+		for (;;) {
+			int64_t te, tx;
+			bool e =
+			    tindex_peek(ctx->timers, WEIR_TIME_EVENT, &te) &&
+			    te <= wm;
+			bool x = tindex_peek(ctx->timers, EXPIRY_DOMAIN, &tx) &&
+			         tx < wm;
+
+			if (e && (!x || te <= tx)) {
+				if (fire_one(ctx, WEIR_TIME_EVENT) < 0)
+					return -1;
+			} else if (x) {
+				expire_one(ctx);
+			} else {
+				break;
+			}
+		}
+		kstate_set_key(ctx->ks, "", 0);
+	}
+	return wm == WM_END ? op_end_input(ctx) : 0;
+}
+
+/* Processing-time timers due by the wall clock; the ms to the next. */
+static int64_t op_tick(struct task *t, void *st)
+{
+	struct weir_ctx *ctx = st;
+	int64_t now = now_wall_ms(), next;
+	bool fired = false;
+
+	(void)t;
+	if (!ctx->timers_built)
+		timers_build(ctx);
+	while (tindex_peek(ctx->timers, WEIR_TIME_PROCESSING, &next) &&
+	       next <= now) {
+		if (fire_one(ctx, WEIR_TIME_PROCESSING) < 0)
+			return -1;
+		fired = true;
+	}
+	if (fired)
+		kstate_set_key(ctx->ks, "", 0);
+	if (!tindex_peek(ctx->timers, WEIR_TIME_PROCESSING, &next))
+		return -1;
+	return next - now;
 }
 
 /* --- state bytes (little-endian) ------------------------------------------ */

@@ -79,6 +79,12 @@ struct jrec *opctx_json(weir_ctx_t *ctx, const weir_record_t *rec);
 int opctx_key_field(weir_ctx_t *ctx, const weir_record_t *rec,
                     const struct fpath *p, struct jrec **jp, int *rc);
 
+/* Records emitted by on_timer or end_input fail the job, with why (a
+ * sentence naming the sink) in the message: an exactly-once sink that
+ * de-duplicates replayed outputs by their source record cannot recognise
+ * them. Before the task starts. */
+void opctx_forbid_timer_emit(struct weir_ctx *ctx, const char *why);
+
 /* Calls close if open succeeded, then frees. NULL is fine. */
 void opctx_free(struct weir_ctx *ctx);
 

@@ -16,23 +16,3 @@ int64_t weir_current_processing_time(const weir_ctx_t *ctx)
 	(void)ctx;
 	return 0;
 }
-
-int weir_timer_set(weir_ctx_t *ctx, int domain, int64_t time_ms)
-{
-	(void)domain;
-	(void)time_ms;
-	return weir_error(ctx, "timers are not implemented yet");
-}
-
-int weir_timer_delete(weir_ctx_t *ctx, int domain, int64_t time_ms)
-{
-	(void)domain;
-	(void)time_ms;
-	return weir_error(ctx, "timers are not implemented yet");
-}
-
-int weir_state_expire_at(weir_ctx_t *ctx, int64_t time_ms)
-{
-	(void)time_ms;
-	return weir_error(ctx, "expiry is not implemented yet");
-}

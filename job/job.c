@@ -346,6 +346,14 @@ static int build_graph(struct job *job, struct errlist *errs)
 			/* Its managed keyed state moves by key group. */
 			t->keyed = oc->key_field != NULL;
 			ctx = opctx_new(&op, oc, (int)k, t, &dl);
+			if (cfg->sink.type == SINK_KAFKA &&
+			    cfg->sink.delivery == DELIVERY_EXACTLY_ONCE &&
+			    cfg->sink.exactly_once == EXACTLY_ONCE_DEDUP)
+				opctx_forbid_timer_emit(
+				    ctx,
+				    "the sink's \"delivery\": "
+				    "\"exactly-once\" with \"exactly_once\": "
+				    "\"dedup\"");
 			opctx_set_checkpoints(
 			    ctx, job->cfg->checkpoint.incremental,
 			    job->cfg->checkpoint.materialize_delta_pct);

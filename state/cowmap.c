@@ -352,6 +352,14 @@ struct cowmap_view cowmap_freeze(struct cowmap *m)
 	return v;
 }
 
+struct cowmap_view cowmap_peek(const struct cowmap *m)
+{
+	struct cowmap_view v = {
+	    .dir = m->dir, .cap = m->cap, .n = m->n, .seg_bits = m->seg_bits};
+
+	return v;
+}
+
 bool cowmap_frozen(const struct cowmap *m)
 {
 	return m->frozen != 0;

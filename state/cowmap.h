@@ -86,6 +86,9 @@ void cowmap_remove(struct cowmap *m, struct cowent *e);
 /* Freezes the map as it is now; O(1). The map must not be frozen. */
 struct cowmap_view cowmap_freeze(struct cowmap *m);
 bool cowmap_frozen(const struct cowmap *m);
+/* The map as it is now, to iterate with cowmap_view_next on the owner's
+ * thread; valid until the next change. Freezes nothing. */
+struct cowmap_view cowmap_peek(const struct cowmap *m);
 /* The view is no longer read: moves what changes kept for it to t (O(1)
  * when t is empty, else a copy of pointers). */
 void cowmap_thaw(struct cowmap *m, struct cowtrash *t);

@@ -270,6 +270,63 @@ int kstate_iterate(struct keyed_state *ks, kstate_fn fn, void *arg)
 	return 0;
 }
 
+int kstate_get_of(struct keyed_state *ks, const void *key, size_t klen,
+                  const void *name, size_t len, const void **value,
+                  size_t *vlen)
+{
+	struct cowmap *m = ks->groups[key_group(key, klen)];
+	struct cowent *e = m ? cowmap_find(m, key, klen) : NULL;
+	void *v = e ? kvmap_get(e->names, name, len, vlen) : NULL;
+
+	if (!v)
+		return -1;
+	*value = v;
+	return 0;
+}
+
+bool kstate_has_key(const struct keyed_state *ks)
+{
+	return ks->cur != NULL;
+}
+
+void kstate_clear_key(struct keyed_state *ks)
+{
+	struct cowmap *m;
+
+	if (!ks->cur)
+		return;
+	m = group_to_change(ks, ks->cur_group);
+	note_change(ks, ks->cur, true);
+	cowmap_remove(m, ks->cur);
+	ks->cur = NULL;
+}
+
+int kstate_visit_all(struct keyed_state *ks, kstate_all_fn fn, void *arg)
+{
+	for (int g = 0; g < KEY_GROUPS; g++) {
+		struct cowmap *m = ks->groups[g];
+		struct cowmap_view v;
+		const struct cowent *e;
+		size_t pos = 0;
+		int rc;
+
+		if (!m || cowmap_count(m) == 0)
+			continue;
+		v = cowmap_peek(m);
+		while (cowmap_view_next(&v, &pos, &e)) {
+			const void *nk, *nv;
+			size_t nkl, nvl, npos = 0;
+
+			while (
+			    kvmap_next(e->names, &npos, &nk, &nkl, &nv, &nvl))
+				if ((rc = fn(arg, e->key, e->klen, nk, nkl, nv,
+				             nvl)) != 0)
+					return rc;
+		}
+	}
+	return 0;
+}
+
 void kstate_idle(struct keyed_state *ks)
 {
 	thaw_if_released(ks);

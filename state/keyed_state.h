@@ -48,6 +48,23 @@ void kstate_put(struct keyed_state *ks, const void *name, size_t len,
                 const void *value, size_t vlen);
 void kstate_delete(struct keyed_state *ks, const void *name, size_t len);
 int kstate_iterate(struct keyed_state *ks, kstate_fn fn, void *arg);
+/* kstate_get of another key than the current one, which stays. */
+int kstate_get_of(struct keyed_state *ks, const void *key, size_t klen,
+                  const void *name, size_t len, const void **value,
+                  size_t *vlen);
+/* Whether the current key has any name. */
+bool kstate_has_key(const struct keyed_state *ks);
+/* Deletes every name of the current key: the key is gone and its memory
+ * returned (or kept for a snapshot's view until it is written). */
+void kstate_clear_key(struct keyed_state *ks);
+
+/* Visits every name of every key; non-zero from fn stops. The state must
+ * not change meanwhile. Task thread, or before the task starts (the
+ * timer index is rebuilt this way after a restore). */
+typedef int (*kstate_all_fn)(void *arg, const void *key, size_t klen,
+                             const void *name, size_t name_len,
+                             const void *value, size_t value_len);
+int kstate_visit_all(struct keyed_state *ks, kstate_all_fn fn, void *arg);
 
 /* Captures the state as it is now for a snapshot, first waiting until the
  * previous snapshot was released. Task thread, at the barrier. Must be
