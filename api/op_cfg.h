@@ -7,6 +7,10 @@
 
 #include <stdint.h>
 
+/* The longest "ttl_ms": a year; longer is "forever", which leaving it
+ * out says. */
+#define JOB_MAX_TTL_MS 31536000000LL
+
 enum on_error_policy { ON_ERROR_SKIP, ON_ERROR_FAIL, ON_ERROR_DEAD_LETTER };
 
 struct job_op_cfg {

@@ -55,6 +55,7 @@ struct weir_ctx {
 	struct timer_index *timers;
 	bool timers_built;
 	bool state_changed; /* process put or deleted a name (ttl_ms) */
+	bool expiry_set;    /* ... or set the expiry itself, which wins */
 	/* What the operator's callback is, for weir_emit outside process:
 	 * on_timer (firing, of domain at time) or end_input (ending). */
 	bool firing, ending;
@@ -177,6 +178,7 @@ static int op_process(struct task *t, void *st, struct batch *b)
 		ctx->key_fixed = false;
 		ctx->in_json_of = NULL;
 		ctx->state_changed = false;
+		ctx->expiry_set = false;
 		ctx->err[0] = '\0';
 		if (ctx->ks && expire_by_record(ctx, &b->recs[i]) < 0)
 			return -1;
@@ -189,7 +191,8 @@ static int op_process(struct task *t, void *st, struct batch *b)
 			    ctx->err[0] ? ctx->err
 			                : "process failed without a message");
 		}
-		if (ctx->state_changed && ctx->cfg->ttl_ms > 0)
+		if (ctx->state_changed && !ctx->expiry_set &&
+		    ctx->cfg->ttl_ms > 0)
 			ttl_after(ctx, &b->recs[i]);
 	}
 	task_set_input(t, NULL);
@@ -1092,8 +1095,10 @@ int weir_state_expire_at(weir_ctx_t *ctx, int64_t time_ms)
 {
 	int rc = timer_key(ctx);
 
-	if (rc == WEIR_OK)
+	if (rc == WEIR_OK) {
 		set_expiry(ctx, time_ms);
+		ctx->expiry_set = true;
+	}
 	return rc;
 }
 

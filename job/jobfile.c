@@ -754,6 +754,36 @@ static void parse_sink(const json_t *root, struct job_sink_cfg *s,
 	}
 }
 
+/* "ttl_ms" of a keyed operator: the runtime expires a key's state that
+ * long after the record time of its last change. */
+static void parse_ttl(const json_t *o, const char *p, struct job_op_cfg *op,
+                      struct errlist *errs)
+{
+	const json_t *v = json_object_get(o, "ttl_ms");
+
+	if (!v)
+		return;
+	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	    json_integer_value(v) > JOB_MAX_TTL_MS) {
+		char *got = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+
+		err_at(errs, p, "ttl_ms",
+		       "expected a whole number of milliseconds from 1 to "
+		       "%lld (365 days), got %.40s; leave ttl_ms out to keep "
+		       "state until the operator deletes it",
+		       (long long)JOB_MAX_TTL_MS, got ? got : "?");
+		free(got);
+		return;
+	}
+	if (!json_object_get(o, "key")) {
+		err_at(errs, p, "ttl_ms",
+		       "expires each key's state, so the operator needs a "
+		       "\"key\"; add one or remove ttl_ms");
+		return;
+	}
+	op->ttl_ms = json_integer_value(v);
+}
+
 /* The common fields of one operator; the rest belongs to the operator,
  * which gets the whole object as config_json and checks it at open. */
 static void parse_op(json_t *o, const char *p, struct job_op_cfg *op,
@@ -803,6 +833,7 @@ static void parse_op(json_t *o, const char *p, struct job_op_cfg *op,
 	get_str(o, p, "dead_letter_topic", &op->dead_letter_topic, errs);
 	get_str(o, p, "name", &name, errs);
 	free(name);
+	parse_ttl(o, p, op, errs);
 
 	if (op->on_error == ON_ERROR_DEAD_LETTER)
 		require(o, p, "dead_letter_topic",

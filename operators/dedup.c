@@ -9,7 +9,9 @@
  *
  * Per key it keeps one value in managed keyed state: the record time at
  * which the key last went through. The runtime checkpoints it and moves it
- * with its key on a rescale, so dedup writes no snapshot code.
+ * with its key on a rescale, so dedup writes no snapshot code. With ttl_ms
+ * the key's state expires when its period ends (weir_state_expire_at), so
+ * the runtime frees it once the watermark passes.
  *
  * Record time is the record's timestamp, so a replay after a crash decides
  * as the first run did. A record without one (-1) takes the latest
@@ -27,9 +29,6 @@
 #include "jrec.h"
 #include "opconfig.h"
 #include "opctx.h"
-
-/* A year: longer is "forever", which leaving ttl_ms out says. */
-#define MAX_TTL_MS 31536000000LL
 
 struct dedup {
 	struct fpath *key;
@@ -55,7 +54,7 @@ static int dedup_open(weir_ctx_t *ctx, const char *config_json, void **state)
 		return weir_error(ctx, "dedup config: expected a JSON object");
 	}
 	json_object_foreach(cfg, name, v) {
-		if (!opconfig_is_common(name) && strcmp(name, "ttl_ms") != 0) {
+		if (!opconfig_is_common(name)) {
 			weir_error(ctx,
 			           "%s: unknown field for dedup; expected "
 			           "key, ttl_ms",
@@ -72,23 +71,11 @@ static int dedup_open(weir_ctx_t *ctx, const char *config_json, void **state)
 		                  "key was already seen; name the field, e.g. "
 		                  "\"key\": \"request_id\"");
 	}
+	/* The job file checked it (a common field of keyed operators). */
 	ttl = json_object_get(cfg, "ttl_ms");
-	if (ttl && (!json_is_integer(ttl) || json_integer_value(ttl) < 1 ||
-	            json_integer_value(ttl) > MAX_TTL_MS)) {
-		char *got = json_dumps(ttl, JSON_ENCODE_ANY | JSON_COMPACT);
-
-		weir_error(ctx,
-		           "ttl_ms: expected a whole number of "
-		           "milliseconds from 1 to %lld (365 days), got %.40s; "
-		           "leave ttl_ms out to drop repeats forever",
-		           (long long)MAX_TTL_MS, got ? got : "?");
-		free(got);
-		json_decref(cfg);
-		return WEIR_ERR;
-	}
 	d = xcalloc(1, sizeof(*d));
 	d->key = fpath_new(json_string_value(key));
-	d->ttl_ms = ttl ? json_integer_value(ttl) : 0;
+	d->ttl_ms = json_is_integer(ttl) ? json_integer_value(ttl) : 0;
 	d->last_ts = -1;
 	json_decref(cfg);
 	*state = d;
@@ -157,6 +144,12 @@ static int dedup_process(weir_ctx_t *ctx, void *state, const weir_record_t *rec)
 	}
 	put_i64(b, now);
 	if (weir_state_put(ctx, SEEN_NAME, 1, b, sizeof(b)) != WEIR_OK)
+		return WEIR_ERR;
+	/* The key's state goes when the period ends: by the watermark, or
+	 * at the next record of the key timed past it (the runtime clears
+	 * the key before process sees it, which is what expired() says). */
+	if (d->ttl_ms > 0 &&
+	    weir_state_expire_at(ctx, now + d->ttl_ms) != WEIR_OK)
 		return WEIR_ERR;
 	return weir_forward(ctx, rec);
 }

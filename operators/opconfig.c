@@ -8,7 +8,8 @@
 #include <string.h>
 
 static const char *const common_fields[] = {
-    "type", "name", "parallelism", "key", "on_error", "dead_letter_topic",
+    "type",   "name", "parallelism", "key", "on_error", "dead_letter_topic",
+    "ttl_ms",
 };
 
 bool opconfig_is_common(const char *field)

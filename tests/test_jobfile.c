@@ -243,7 +243,7 @@ START_TEST(other_values)
 	    "'on_error':'dead-letter','dead_letter_topic':'dlq',"
 	    "'where':{'value_contains':'x'}},"
 	    "{'type':'plugin','library':'./libx.so','on_error':'fail',"
-	    "'window_ms':500}],"
+	    "'key':'k','ttl_ms':31536000000,'window_ms':500}],"
 	    "'sink':{'type':'kafka','brokers':'b','topic':'o',"
 	    "'delivery':'exactly-once','partitioner':'source'}}");
 
@@ -275,6 +275,8 @@ START_TEST(other_values)
 	ck_assert_str_eq(c->ops[1].type, "plugin");
 	ck_assert_str_eq(c->ops[1].library, "./libx.so");
 	ck_assert_int_eq(c->ops[1].on_error, ON_ERROR_FAIL);
+	ck_assert_int_eq(c->ops[0].ttl_ms, 0);
+	ck_assert_int_eq(c->ops[1].ttl_ms, 31536000000LL);
 	/* Operator-specific fields pass through untouched. */
 	assert_has(c->ops[1].config_json, "\"window_ms\":500");
 
@@ -952,6 +954,19 @@ START_TEST(err_operators)
 	             "operators[0].library: required", ".so");
 	expect_error(WITH_OP("{'type':'plugin','library':false}"),
 	             "operators[0].library: expected a non-empty string", NULL);
+	/* ttl_ms: a common field of keyed operators. */
+	expect_error(WITH_OP("{'type':'count','ttl_ms':1000}"),
+	             "operators[0].ttl_ms: expires each key's state, so the "
+	             "operator needs a \"key\"",
+	             NULL);
+	expect_error(WITH_OP("{'type':'count','key':'k','ttl_ms':0}"),
+	             "operators[0].ttl_ms: expected a whole number of "
+	             "milliseconds from 1 to 31536000000 (365 days), got 0",
+	             NULL);
+	expect_error(WITH_OP("{'type':'count','key':'k','ttl_ms':'5'}"),
+	             "operators[0].ttl_ms: expected", "got \"5\"");
+	expect_error(WITH_OP("{'type':'count','key':'k','ttl_ms':31536000001}"),
+	             "operators[0].ttl_ms: expected", "got 31536000001");
 }
 END_TEST
 
