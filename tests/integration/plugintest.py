@@ -26,6 +26,7 @@ DEFAULTS = {
     "ABI_MISMATCH_PLUGIN": "tests/plugins/libabi_mismatch.so",
     "WINDOWS_PLUGIN": "tests/plugins/libwindows.so",
     "V1_TALLY_PLUGIN": "tests/plugins/libv1_tally.so",
+    "TIMERS_PLUGIN": "tests/plugins/libtimers.so",
 }
 EXAMPLES = os.path.join(REPO, "examples", "plugins")
 
