@@ -184,6 +184,7 @@ struct task {
 	int64_t wm;
 	int64_t *in_wm;
 	bool *in_idle;
+	bool wm_idle; /* the last watermark this task sent said idle */
 
 	/* The input record being processed, for emit and errors. */
 	const struct weir_record *cur_in;
