@@ -39,7 +39,8 @@ static int body_process(struct task *t, void *st, struct batch *b)
 	(void)st;
 	for (uint32_t i = 0; i < b->n; i++)
 		if (task_emit(t, NULL, 0, b->recs[i].value,
-		              b->recs[i].value_len, NULL, 0, 0, &b->recs[i]) < 0)
+		              b->recs[i].value_len, NULL, 0, 0,
+		              &b->recs[i]) < 0)
 			return -1;
 	return 0;
 }
@@ -129,7 +130,8 @@ static void push(struct rig *r, int i, struct elem e)
 
 static void wm(struct rig *r, int i, int64_t w, bool idle)
 {
-	push(r, i, (struct elem){.type = ELEM_WATERMARK, .wm = w, .idle = idle});
+	push(r, i,
+	     (struct elem){.type = ELEM_WATERMARK, .wm = w, .idle = idle});
 }
 
 static void rec(struct rig *r, int i, int64_t offset)
@@ -220,8 +222,7 @@ START_TEST(test_combining_rules)
 	wm(&r, 2, 200, false); /* min(100, 50, 200): unchanged */
 	rec(&r, 1, 2);
 	wm(&r, 1, 300, false); /* min(100, 300, 200) = 100 */
-	expect_values(&r, (const char *const[]){"rec 1", "rec 2", "wm 100"},
-	              3);
+	expect_values(&r, (const char *const[]){"rec 1", "rec 2", "wm 100"}, 3);
 	expect_wm(&r, 100, false);
 
 	/* Never backwards: a sender going back, or an input behind the
