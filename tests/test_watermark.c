@@ -122,10 +122,17 @@ static void rig_stop(struct rig *r)
 	flow_destroy(&r->flow);
 }
 
+/* Pushes e to input i and waits until the task took it: the task reads
+ * its inputs in turns, so elements on two inputs have an order only when
+ * the second is pushed after the first was taken. A taken element is
+ * handled before the task looks at any other. */
 static void push(struct rig *r, int i, struct elem e)
 {
 	while (!chan_try_push(r->in[i], &e))
 		usleep(1000);
+	for (int k = 0; k < 10000 && chan_len(r->in[i]) > 0; k++)
+		usleep(100);
+	ck_assert_uint_eq(chan_len(r->in[i]), 0);
 }
 
 static void wm(struct rig *r, int i, int64_t w, bool idle)
