@@ -157,6 +157,23 @@ void task_notify_aborted(struct task *t, uint64_t id)
 	wake_signal(&t->wake);
 }
 
+void task_skipped(struct task *t, const struct weir_record *rec,
+                  const char *why, const char *hint)
+{
+	char smp[128];
+
+	atomic_fetch_add(&t->n_skipped, 1);
+	if (now_mono_ms() - t->skip_log_ms < SKIP_LOG_INTERVAL_MS)
+		return;
+	record_sample(rec, smp, sizeof(smp));
+	log_warn(t->who,
+	         "skipped record %s[%d]@%lld: %s (value: %s); %llu skipped "
+	         "in all (%s)",
+	         rec->topic, rec->partition, (long long)rec->offset, why, smp,
+	         (unsigned long long)atomic_load(&t->n_skipped), hint);
+	t->skip_log_ms = now_mono_ms();
+}
+
 void task_set_input(struct task *t, const struct weir_record *rec)
 {
 	t->cur_in = rec;
