@@ -704,3 +704,17 @@ size_t weir_read_remaining(const weir_reader_t *r)
 {
 	return bytes_left(r);
 }
+
+/* --- time ------------------------------------------------------------------- */
+
+int64_t weir_current_watermark(const weir_ctx_t *ctx)
+{
+	/* No task while validating: no time has passed yet. */
+	return ctx->t ? ctx->t->wm : WEIR_WATERMARK_MIN;
+}
+
+int64_t weir_current_processing_time(const weir_ctx_t *ctx)
+{
+	(void)ctx;
+	return now_wall_ms();
+}

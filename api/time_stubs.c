@@ -5,18 +5,6 @@
  */
 #include "opctx.h"
 
-int64_t weir_current_watermark(const weir_ctx_t *ctx)
-{
-	(void)ctx;
-	return WEIR_WATERMARK_MIN;
-}
-
-int64_t weir_current_processing_time(const weir_ctx_t *ctx)
-{
-	(void)ctx;
-	return 0;
-}
-
 int weir_timer_set(weir_ctx_t *ctx, int domain, int64_t time_ms)
 {
 	(void)domain;
