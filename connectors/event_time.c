@@ -135,6 +135,7 @@ static int field_time(struct event_time *et, const struct weir_record *rec,
 	const char *name = fpath_str(et->field);
 	struct jrec *j = &et->jr;
 	char text[64];
+	size_t n;
 	int tok;
 	json_type type;
 
@@ -149,14 +150,15 @@ static int field_time(struct event_time *et, const struct weir_record *rec,
 		return -1;
 	}
 	type = jrec_type(j, tok);
-	if (!jrec_scalar_text(j, tok, text, sizeof(text)))
+	n = jrec_scalar_text(j, tok, text, sizeof(text) - 1);
+	text[n] = '\0';
+	if (n == 0)
 		snprintf(text, sizeof(text), "(%s)",
 		         type == JSON_OBJECT  ? "an object"
 		         : type == JSON_ARRAY ? "an array"
 		                              : "a long value");
 	if (et->cfg->format == TS_RFC3339) {
 		const char *s;
-		size_t n;
 
 		if (type == JSON_STRING) {
 			jrec_string(j, tok, &s, &n);
@@ -195,6 +197,17 @@ static int field_time(struct event_time *et, const struct weir_record *rec,
 	return -1;
 }
 
+/* After a restore, the watermark of the checkpoint goes out before any
+ * record. */
+static int announce(struct task *t, struct event_time *et)
+{
+	if (!et->announce)
+		return 0;
+	et->announce = false;
+	et->sent_ms = now_mono_ms();
+	return task_emit_watermark(t, et->restored, false);
+}
+
 int et_record(struct task *t, struct event_time *et, int i,
               const struct weir_record *rec, int64_t *out)
 {
@@ -202,6 +215,8 @@ int et_record(struct task *t, struct event_time *et, int i,
 	char why[512], smp[128];
 	int64_t ms = rec->timestamp;
 
+	if (announce(t, et) < 0)
+		return -1;
 	p->last_ms = -1; /* active: et_check reads the clock */
 	if (et->field) {
 		if (field_time(et, rec, &ms, why, sizeof(why)) < 0)
@@ -256,11 +271,8 @@ int et_check(struct task *t, struct event_time *et)
 			et->parts[i].last_ms = now;
 		et->started = true;
 	}
-	if (et->announce) {
-		et->announce = false;
-		if (send(t, et, et->restored, false, now) < 0)
-			return -1;
-	}
+	if (announce(t, et) < 0)
+		return -1;
 	for (int i = 0; i < et->nparts; i++) {
 		struct et_part *p = &et->parts[i];
 
