@@ -25,6 +25,7 @@ DEFAULTS = {
     "FAILING_PLUGIN": "tests/plugins/libfailing.so",
     "ABI_MISMATCH_PLUGIN": "tests/plugins/libabi_mismatch.so",
     "WINDOWS_PLUGIN": "tests/plugins/libwindows.so",
+    "WMPROBE_PLUGIN": "tests/plugins/libwmprobe.so",
 }
 EXAMPLES = os.path.join(REPO, "examples", "plugins")
 
