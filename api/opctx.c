@@ -575,23 +575,6 @@ int weir_error(weir_ctx_t *ctx, const char *fmt, ...)
 	return WEIR_ERR;
 }
 
-/* A printable sample of a value: at most 120 bytes, control bytes as '.'. */
-static void sample(const weir_record_t *rec, char *buf, size_t len)
-{
-	size_t n = rec->value_len < len - 4 ? rec->value_len : len - 4;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)rec->value[i];
-		buf[i] = c < 32 || c == 127 ? '.' : (char)c;
-	}
-	if (n < rec->value_len) {
-		memcpy(buf + i, "...", 3);
-		i += 3;
-	}
-	buf[i] = '\0';
-}
-
 int weir_record_error(weir_ctx_t *ctx, const weir_record_t *rec,
                       const char *fmt, ...)
 {
@@ -606,7 +589,7 @@ int weir_record_error(weir_ctx_t *ctx, const weir_record_t *rec,
 		return weir_error(ctx, "%s", why);
 	switch (ctx->cfg->on_error) {
 	case ON_ERROR_FAIL:
-		sample(rec, smp, sizeof(smp));
+		record_sample(rec, smp, sizeof(smp));
 		return task_fail(
 		    t,
 		    "%s: record %s[%d]@%lld: %s (value: %s). "
@@ -628,19 +611,10 @@ int weir_record_error(weir_ctx_t *ctx, const weir_record_t *rec,
 	case ON_ERROR_SKIP:
 		break;
 	}
-	atomic_fetch_add(&t->n_skipped, 1);
-	if (now_mono_ms() - t->skip_log_ms >= SKIP_LOG_INTERVAL_MS) {
-		uint64_t total = atomic_load(&t->n_skipped);
-
-		sample(rec, smp, sizeof(smp));
-		log_warn(t->who,
-		         "skipped record %s[%d]@%lld: %s (value: %s); %llu "
-		         "skipped in all (on_error \"skip\"; use \"fail\" or "
-		         "\"dead-letter\" to keep them)",
-		         rec->topic, rec->partition, (long long)rec->offset,
-		         why, smp, (unsigned long long)total);
-		t->skip_log_ms = now_mono_ms();
-	}
+	task_skipped(
+	    t, rec, why,
+	    "on_error \"skip\"; use \"fail\" or \"dead-letter\" to keep "
+	    "them");
 	return WEIR_OK;
 }
 
@@ -1271,4 +1245,18 @@ int weir_read_bytes(weir_reader_t *r, const void **buf, size_t *len)
 size_t weir_read_remaining(const weir_reader_t *r)
 {
 	return bytes_left(r);
+}
+
+/* --- time ------------------------------------------------------------------- */
+
+int64_t weir_current_watermark(const weir_ctx_t *ctx)
+{
+	/* No task while validating: no time has passed yet. */
+	return ctx->t ? ctx->t->wm : WEIR_WATERMARK_MIN;
+}
+
+int64_t weir_current_processing_time(const weir_ctx_t *ctx)
+{
+	(void)ctx;
+	return now_wall_ms();
 }

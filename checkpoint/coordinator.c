@@ -260,6 +260,13 @@ static void trigger(struct coord *c, bool final)
 		task_trigger(c->flow->tasks[i], p->id, final);
 }
 
+/* Tells every task that checkpoint id will never complete. */
+static void notify_aborted(struct coord *c, uint64_t id)
+{
+	for (int i = 0; i < c->flow->ntasks; i++)
+		task_notify_aborted(c->flow->tasks[i], id);
+}
+
 static void fail(struct coord *c, const char *why)
 {
 	struct pending *p = &c->p;
@@ -267,6 +274,7 @@ static void fail(struct coord *c, const char *why)
 
 	c->consecutive_failures++;
 	ckpt_persister_discard(c->persister, p->id);
+	notify_aborted(c, p->id);
 	c->last_end_ms = now_mono_ms();
 	if (p->final) {
 		log_error(
@@ -492,8 +500,10 @@ static void *coord_main(void *arg)
 		int64_t now = now_mono_ms();
 
 		if (c->shutdown || flow_stopping(c->flow)) {
-			if (c->state == CS_PENDING)
+			if (c->state == CS_PENDING) {
 				ckpt_persister_discard(c->persister, c->p.id);
+				notify_aborted(c, c->p.id);
+			}
 			finish_job(c, false);
 			break;
 		}

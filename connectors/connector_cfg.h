@@ -15,6 +15,22 @@
 enum source_type { SOURCE_KAFKA, SOURCE_GENERATOR };
 enum start_pos { START_EARLIEST, START_LATEST };
 enum oor_policy { OOR_FAIL, OOR_EARLIEST, OOR_LATEST };
+enum ts_format { TS_EPOCH_MS, TS_EPOCH_S, TS_RFC3339 };
+
+/* Event time: where a record's time comes from and how the source turns
+ * the times it saw into watermarks (connectors/event_time.h). */
+struct job_time_cfg {
+	char *field;           /* "timestamp.field"; NULL: Kafka's timestamp */
+	enum ts_format format; /* default epoch_ms */
+	int64_t max_ooo_ms;    /* "max_out_of_orderness_ms", default 0 */
+	int64_t idle_timeout_ms; /* 0 (default): a partition is never idle */
+	int64_t interval_ms;     /* at most one watermark per this; 0: each
+	                          * poll that moved it. Default
+	                          * JOB_DEFAULT_WM_INTERVAL_MS */
+	/* A record without a usable time: skip (default, counted and
+	 * logged) or fail. */
+	enum on_error_policy on_error;
+};
 
 struct job_source_cfg {
 	enum source_type type;
@@ -30,9 +46,10 @@ struct job_source_cfg {
 	 * of it are in one partition. NULL: unknown. */
 	char *partitioned_by;
 	/* generator: an in-memory source for tests and benchmarks */
-	int64_t count;  /* records per partition; default 1000 */
-	int partitions; /* default 1, up to JOB_MAX_GEN_PARTITIONS */
-	int64_t rate;   /* records/s per partition, 0 = max */
+	int64_t count;            /* records per partition; default 1000 */
+	int partitions;           /* default 1, up to JOB_MAX_GEN_PARTITIONS */
+	int64_t rate;             /* records/s per partition, 0 = max */
+	struct job_time_cfg time; /* both types */
 };
 
 enum sink_type { SINK_KAFKA, SINK_DISCARD };

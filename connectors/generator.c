@@ -3,7 +3,9 @@
  * records, about 100 bytes each, the same for the same partition and
  * sequence number on every run. Like Kafka partitions, its partitions are
  * spread over the source tasks and its position per partition is state,
- * so it checkpoints and restores exactly like the Kafka source.
+ * so it checkpoints and restores exactly like the Kafka source, event
+ * time and watermarks included (a record's time is the clock when it was
+ * made, unless source.timestamp names a field).
  *
  *   {"seq":42,"level":"ERROR","service":"svc-3","msg":"request 42 done"}
  */
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "connectors.h"
+#include "event_time.h"
 #include "util.h"
 
 struct gpart {
@@ -27,6 +30,7 @@ struct gen {
 	int nparts;
 	int64_t start_us;
 	int64_t emitted_since_start;
+	struct event_time et;
 };
 
 static const char *const levels[] = {"INFO",  "INFO", "WARN", "ERROR",
@@ -66,6 +70,7 @@ static int gen_poll(struct task *t, void *st, bool *progress)
 			struct weir_record like = {.topic = "generator",
 			                           .partition = p->id,
 			                           .offset = seq,
+			                           .value = val,
 			                           .timestamp = stamp};
 			int n =
 			    snprintf(val, sizeof(val),
@@ -73,16 +78,20 @@ static int gen_poll(struct task *t, void *st, bool *progress)
 			             "\"service\":\"svc-%d\",\"msg\":\"request "
 			             "%" PRId64 " done\"}",
 			             seq, levels[h % 8], (int)(h % 13), seq);
+			int rc;
 
-			if (task_emit(t, NULL, 0, val, (size_t)n, NULL, 0, 0,
-			              &like) < 0)
+			like.value_len = (uint32_t)n;
+			rc = et_record(t, &g->et, i, &like, &like.timestamp);
+			if (rc < 0 ||
+			    (rc > 0 && task_emit(t, NULL, 0, val, (size_t)n,
+			                         NULL, 0, 0, &like) < 0))
 				return -1;
 			p->next++;
 			g->emitted_since_start++;
 			*progress = true;
 		}
 	}
-	return 0;
+	return et_check(t, &g->et);
 }
 
 static bool gen_at_end(struct task *t, void *st)
@@ -105,18 +114,19 @@ static int gen_snapshot(struct task *t, void *st, uint64_t id,
 	size_t len = 0, cap = 32 + (size_t)g->nparts * 32;
 	char *js = xmalloc(cap);
 
-	(void)t;
 	(void)id;
 	weir_write_u64(w, (uint64_t)g->nparts);
 	len += (size_t)snprintf(js, cap, "{\"generator\":{");
 	for (int i = 0; i < g->nparts; i++) {
 		weir_write_u64(w, (uint64_t)g->parts[i].id);
 		weir_write_u64(w, (uint64_t)g->parts[i].next);
+		et_write_part(&g->et, i, w);
 		len += (size_t)snprintf(js + len, cap - len,
 		                        "%s\"%d\":%" PRId64, i ? "," : "",
 		                        (int)g->parts[i].id, g->parts[i].next);
 	}
 	snprintf(js + len, cap - len, "}}");
+	et_write_sent(t, w);
 	*offsets = js;
 	return 0;
 }
@@ -127,9 +137,12 @@ static int gen_restore(struct task *t, void *st, struct weir_reader *r,
 	struct gen *g = st;
 	uint64_t n, id, next;
 
-	if (version != 1 || weir_read_u64(r, &n) != WEIR_OK)
+	/* Version 1 had no event time: its watermark starts at WM_MIN. */
+	if ((version != 1 && version != 2) || weir_read_u64(r, &n) != WEIR_OK)
 		return task_fail(t, "%s: bad generator state", t->who);
 	for (uint64_t i = 0; i < n; i++) {
+		int k = 0;
+
 		if (weir_read_u64(r, &id) != WEIR_OK ||
 		    weir_read_u64(r, &next) != WEIR_OK)
 			return task_fail(t, "%s: generator state truncated",
@@ -141,10 +154,19 @@ static int gen_restore(struct task *t, void *st, struct weir_reader *r,
 			                 ", past "
 			                 "the largest count, %lld",
 			                 t->who, id, next, JOB_MAX_GEN_COUNT);
-		for (int k = 0; k < g->nparts; k++)
-			if (g->parts[k].id == (int32_t)id)
-				g->parts[k].next = (int64_t)next;
+		while (k < g->nparts && g->parts[k].id != (int32_t)id)
+			k++;
+		if (k < g->nparts)
+			g->parts[k].next = (int64_t)next;
+		/* Not ours: its event time is read and dropped. */
+		if (version >= 2 &&
+		    (k < g->nparts ? et_read_part(&g->et, k, r)
+		                   : weir_read_u64(r, &next)) != 0)
+			return task_fail(t, "%s: generator state truncated",
+			                 t->who);
 	}
+	if (version >= 2 && et_read_sent(&g->et, r) < 0)
+		return task_fail(t, "%s: generator state truncated", t->who);
 	return 0;
 }
 
@@ -154,6 +176,7 @@ static void gen_close(struct task *t, void *st)
 
 	(void)t;
 	free(g->parts);
+	et_free(&g->et);
 	free(g);
 }
 
@@ -177,10 +200,11 @@ int generator_source_open(struct task *t, const struct job_source_cfg *cfg,
 	     p += t->parallelism, i++)
 		g->parts[i].id = p;
 	g->start_us = now_mono_us();
+	et_init(&g->et, &cfg->time, "generator", g->nparts);
 
 	memset(body, 0, sizeof(*body));
 	body->st = g;
-	body->state_version = 1;
+	body->state_version = 2;
 	body->poll = gen_poll;
 	body->at_end = gen_at_end;
 	body->snapshot = gen_snapshot;

@@ -4,6 +4,8 @@
  * rebalancing). Its state is the next offset of each owned partition; the
  * offsets live in checkpoints, and are also committed to group_id (when
  * set) after each completed checkpoint so that lag tools see progress.
+ * State version 2 adds each partition's highest event time and the task's
+ * watermark (event_time.h).
  *
  * Start positions are made concrete at open (earliest = the log start,
  * latest = the high watermark) so that a checkpoint taken before the first
@@ -27,6 +29,7 @@
 #include <string.h>
 
 #include "connectors.h"
+#include "event_time.h"
 #include "task.h"
 #include "kafka_common.h"
 #include "log.h"
@@ -67,6 +70,7 @@ struct ksrc {
 	char *hdrbuf;
 	size_t hdrcap;
 	int64_t lag_ms; /* when the lag was last worked out */
+	struct event_time et;
 };
 
 static struct part *find_part(struct ksrc *s, int32_t id)
@@ -245,7 +249,7 @@ static int ksrc_poll(struct task *t, void *st, bool *progress)
 	if (n <= 0) {
 		if (rd_kafka_queue_length(s->queue) == 0)
 			fetch_kick(t, s);
-		return 0;
+		return et_check(t, &s->et);
 	}
 	*progress = true;
 	s->pf.last_msg_ms = now_mono_ms();
@@ -276,7 +280,16 @@ static int ksrc_poll(struct task *t, void *st, bool *progress)
 		like.partition = m->partition;
 		like.offset = m->offset;
 		like.seq = 0;
+		like.value = m->payload;
+		like.value_len = m->payload ? (uint32_t)m->len : 0;
 		like.timestamp = rd_kafka_message_timestamp(m, NULL);
+		rc = et_record(t, &s->et, (int)(p - s->parts), &like,
+		               &like.timestamp);
+		if (rc <= 0) { /* skipped, or the job fails */
+			p->next = m->offset + 1;
+			goto next;
+		}
+		rc = 0;
 		if (task_emit(t, m->key, m->key ? m->key_len : 0, m->payload,
 		              m->payload ? m->len : 0, s->hdrbuf, hl, nh,
 		              &like) < 0) {
@@ -288,7 +301,9 @@ static int ksrc_poll(struct task *t, void *st, bool *progress)
 		rd_kafka_message_destroy(m);
 	}
 	atomic_fetch_add_explicit(&t->n_in, (uint64_t)n, memory_order_relaxed);
-	return rc;
+	if (rc < 0)
+		return rc;
+	return et_check(t, &s->et);
 }
 
 static bool ksrc_at_end(struct task *t, void *st)
@@ -325,13 +340,14 @@ static int ksrc_snapshot(struct task *t, void *st, uint64_t id,
 {
 	struct ksrc *s = st;
 
-	(void)t;
 	weir_write_u64(w, (uint64_t)s->nparts);
 	for (int i = 0; i < s->nparts; i++) {
 		weir_write_u64(w, (uint64_t)s->parts[i].id);
 		weir_write_u64(w, (uint64_t)s->parts[i].next);
+		et_write_part(&s->et, i, w);
 		s->snap_next[i] = s->parts[i].next;
 	}
+	et_write_sent(t, w);
 	s->snap_id = id;
 	*offsets = offsets_json(s);
 	return 0;
@@ -343,7 +359,8 @@ static int ksrc_restore(struct task *t, void *st, struct weir_reader *r,
 	struct ksrc *s = st;
 	uint64_t n, id, next;
 
-	if (version != 1)
+	/* Version 1 had no event time: its watermark starts at WM_MIN. */
+	if (version != 1 && version != 2)
 		return task_fail(t, "%s: unknown source state version %u",
 		                 t->who, version);
 	if (weir_read_u64(r, &n) != WEIR_OK)
@@ -363,7 +380,12 @@ static int ksrc_restore(struct task *t, void *st, struct weir_reader *r,
 			    "topic's partitions change?",
 			    t->who, s->cfg->topic, (int)id);
 		p->next = (int64_t)next;
+		if (version >= 2 &&
+		    et_read_part(&s->et, (int)(p - s->parts), r) < 0)
+			goto bad;
 	}
+	if (version >= 2 && et_read_sent(&s->et, r) < 0)
+		goto bad;
 	s->restored = true;
 	return 0;
 bad:
@@ -412,6 +434,7 @@ static void ksrc_close(struct task *t, void *st)
 	free(s->parts);
 	free(s->snap_next);
 	free(s->hdrbuf);
+	et_free(&s->et);
 	free(s);
 }
 
@@ -633,6 +656,7 @@ int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
 	    xcalloc((size_t)(s->nparts ? s->nparts : 1), sizeof(int64_t));
 	for (int p = t->sub, i = 0; p < partitions; p += t->parallelism, i++)
 		s->parts[i].id = p;
+	et_init(&s->et, &cfg->time, cfg->topic, s->nparts);
 
 	conf = kafka_conf_new("source", cfg->brokers, defaults,
 	                      &cfg->properties, err, errlen);
@@ -668,7 +692,7 @@ int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
 
 	memset(body, 0, sizeof(*body));
 	body->st = s;
-	body->state_version = 1;
+	body->state_version = 2;
 	body->poll = ksrc_poll;
 	body->start = ksrc_start_body;
 	body->at_end = ksrc_at_end;

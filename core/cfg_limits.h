@@ -18,5 +18,8 @@
 #define JOB_MAX_GEN_COUNT 1000000000000000LL
 #define JOB_MAX_GEN_PARTITIONS 10000
 #define JOB_MAX_GEN_RATE 1000000000
+/* source.watermarks.interval_ms when not given: a window's result is due
+ * within tens of ms of its end passing. */
+#define JOB_DEFAULT_WM_INTERVAL_MS 10
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * chan.h - channels: bounded single-producer/single-consumer rings of
- * elements (a batch, a barrier, end-of-stream) between two task threads,
- * and the wake-up each task sleeps on when it can make no progress.
+ * elements (a batch, a barrier, a watermark, end-of-stream) between two
+ * task threads, and the wake-up each task sleeps on when it can make no
+ * progress.
  *
  * A task owns one `struct wake`. Anything that may let it progress (data
  * pushed to one of its inputs, room freed on one of its outputs, a trigger
@@ -34,11 +35,17 @@ unsigned wake_epoch(struct wake *w);
 void wake_wait(struct wake *w, unsigned seen, int64_t timeout_ms);
 void wake_signal(struct wake *w);
 
-enum elem_type { ELEM_BATCH = 1, ELEM_BARRIER, ELEM_EOS };
+enum elem_type { ELEM_BATCH = 1, ELEM_BARRIER, ELEM_WATERMARK, ELEM_EOS };
 
+/* 24 bytes: the idle flag sits in the padding after type, and a
+ * watermark shares the word of a barrier's id. */
 struct elem {
 	enum elem_type type;
-	uint64_t id;         /* ELEM_BARRIER: checkpoint id */
+	bool idle; /* ELEM_WATERMARK: the sender has no active input */
+	union {
+		uint64_t id; /* ELEM_BARRIER: checkpoint id */
+		int64_t wm;  /* ELEM_WATERMARK: event time, ms */
+	};
 	struct batch *batch; /* ELEM_BATCH: ownership moves with it */
 };
 

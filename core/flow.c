@@ -77,6 +77,10 @@ void flow_connect(struct flow *f, int first_a, int par_a, int first_b,
 		down->in = xcalloc((size_t)down->nin, sizeof(*down->in));
 		down->in_blocked = xcalloc((size_t)down->nin, sizeof(bool));
 		down->in_eos = xcalloc((size_t)down->nin, sizeof(bool));
+		down->in_wm = xcalloc((size_t)down->nin, sizeof(int64_t));
+		down->in_idle = xcalloc((size_t)down->nin, sizeof(bool));
+		for (int i = 0; i < down->nin; i++)
+			down->in_wm[i] = WM_MIN;
 	}
 	for (int i = 0; i < par_a; i++) {
 		struct task *up = f->tasks[first_a + i];

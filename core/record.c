@@ -136,3 +136,19 @@ int record_header_at(const struct weir_record *rec, size_t idx,
 		p += 2 + nl + 1 + 4 + vl;
 	}
 }
+
+void record_sample(const struct weir_record *rec, char *buf, size_t len)
+{
+	size_t n = rec->value_len < len - 4 ? rec->value_len : len - 4;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)rec->value[i];
+		buf[i] = c < 32 || c == 127 ? '.' : (char)c;
+	}
+	if (n < rec->value_len) {
+		memcpy(buf + i, "...", 3);
+		i += 3;
+	}
+	buf[i] = '\0';
+}

@@ -60,4 +60,8 @@ size_t record_hdr_encode(char *dst, const char *name, size_t name_len,
 int record_header_at(const struct weir_record *rec, size_t idx,
                      const char **name, const void **value, size_t *len);
 
+/* A printable sample of rec's value for messages, in buf: at most len - 4
+ * bytes of it, control bytes as '.', "..." when cut. */
+void record_sample(const struct weir_record *rec, char *buf, size_t len);
+
 #endif

@@ -9,6 +9,17 @@
  * every output and unblocks all inputs. Records are never reordered within
  * an input, and every record before barrier n on any input is processed
  * before the snapshot of n.
+ *
+ * Watermarks: each input's last watermark is kept (in_wm) with whether
+ * its sender said it is idle (in_idle). The task's watermark is the
+ * minimum over the inputs that have not gone idle (one that ended keeps
+ * its last watermark, see combine_watermarks); it only
+ * grows, so a watermark behind it changes nothing. When it grows the body
+ * sees it first (body.watermark may emit), then it goes out on every
+ * output after what was emitted before it. When every input still
+ * running is idle the task sends one idle watermark, and a non-idle one
+ * again once an input is active. A blocked input is not read, so a
+ * watermark behind a barrier waits with the records around it.
  */
 #include "task.h"
 
@@ -48,6 +59,8 @@ struct task *task_new(struct flow *flow, int index, int stage, int sub,
 	atomic_init(&t->chain.deltas, 0);
 	atomic_init(&t->chain.mat_failed_ms, 0);
 	atomic_init(&t->complete_id, 0);
+	atomic_init(&t->aborted_id, 0);
+	t->wm = WM_MIN;
 	atomic_init(&t->n_in, 0);
 	atomic_init(&t->n_out, 0);
 	atomic_init(&t->n_skipped, 0);
@@ -68,6 +81,8 @@ void task_free(struct task *t)
 	free(t->in);
 	free(t->in_blocked);
 	free(t->in_eos);
+	free(t->in_wm);
+	free(t->in_idle);
 	free(t->out);
 	if (t->keyer.free)
 		t->keyer.free(t->keyer.st);
@@ -132,6 +147,34 @@ void task_notify_complete(struct task *t, uint64_t id)
 	wake_signal(&t->wake);
 }
 
+void task_notify_aborted(struct task *t, uint64_t id)
+{
+	/* Ids only grow: keep the newest. */
+	uint_fast64_t cur = atomic_load(&t->aborted_id);
+
+	while (cur < id && !atomic_compare_exchange_weak(&t->aborted_id, &cur,
+	                                                 (uint_fast64_t)id))
+		;
+	wake_signal(&t->wake);
+}
+
+void task_skipped(struct task *t, const struct weir_record *rec,
+                  const char *why, const char *hint)
+{
+	char smp[128];
+
+	atomic_fetch_add(&t->n_skipped, 1);
+	if (now_mono_ms() - t->skip_log_ms < SKIP_LOG_INTERVAL_MS)
+		return;
+	record_sample(rec, smp, sizeof(smp));
+	log_warn(t->who,
+	         "skipped record %s[%d]@%lld: %s (value: %s); %llu skipped "
+	         "in all (%s)",
+	         rec->topic, rec->partition, (long long)rec->offset, why, smp,
+	         (unsigned long long)atomic_load(&t->n_skipped), hint);
+	t->skip_log_ms = now_mono_ms();
+}
+
 void task_set_input(struct task *t, const struct weir_record *rec)
 {
 	t->cur_in = rec;
@@ -177,18 +220,34 @@ static int flush_outputs(struct task *t)
 	return 0;
 }
 
-/* Sends a barrier or end-of-stream on every output, after what is
- * buffered. */
+/* Sends e (a barrier, watermark or end-of-stream) on every output, after
+ * what is buffered. */
+static int broadcast_elem(struct task *t, const struct elem *e)
+{
+	if (flush_outputs(t) < 0)
+		return -1;
+	for (int o = 0; o < t->nout; o++)
+		if (push_wait(t, t->out[o], e) < 0)
+			return -1;
+	return 0;
+}
+
 static int broadcast(struct task *t, enum elem_type type, uint64_t id)
 {
 	struct elem e = {.type = type, .id = id};
 
-	if (flush_outputs(t) < 0)
-		return -1;
-	for (int o = 0; o < t->nout; o++)
-		if (push_wait(t, t->out[o], &e) < 0)
-			return -1;
-	return 0;
+	return broadcast_elem(t, &e);
+}
+
+int task_emit_watermark(struct task *t, int64_t wm, bool idle)
+{
+	struct elem e = {.type = ELEM_WATERMARK, .idle = idle};
+
+	if (wm > t->wm)
+		t->wm = wm;
+	t->wm_idle = idle;
+	e.wm = t->wm;
+	return broadcast_elem(t, &e);
 }
 
 static int pick_output(struct task *t, const void *value, size_t value_len,
@@ -292,6 +351,74 @@ static int handle_complete(struct task *t)
 	return 0;
 }
 
+static int handle_aborted(struct task *t)
+{
+	uint64_t id = atomic_load(&t->aborted_id);
+
+	if (id <= t->aborted_seen)
+		return 0;
+	t->aborted_seen = id;
+	if (t->body.aborted)
+		return t->body.aborted(t, t->body.st, id);
+	return 0;
+}
+
+/* What the loops do each turn besides moving elements: completed and
+ * aborted checkpoints, then what is due by the clock. *sleep_ms is
+ * lowered to the time until the body's next due thing. */
+static int handle_notices(struct task *t, int64_t *sleep_ms)
+{
+	if (handle_complete(t) < 0 || handle_aborted(t) < 0)
+		return -1;
+	if (t->body.tick) {
+		int64_t due = t->body.tick(t, t->body.st);
+
+		if (flow_stopping(t->flow))
+			return -1;
+		if (due >= 0 && due < *sleep_ms)
+			*sleep_ms = due;
+	}
+	return 0;
+}
+
+/* --- watermarks ------------------------------------------------------------- */
+
+/* Input i's watermark, its idleness or its end changed: works out the
+ * task's watermark again (see the top). */
+static int combine_watermarks(struct task *t)
+{
+	int64_t min = WM_END;
+	bool live = false, active = false;
+
+	for (int i = 0; i < t->nin; i++) {
+		/* An input that ended keeps its last watermark: end-of-stream
+		 * follows the final barrier, so a watermark that grew past it
+		 * would fire timers whose output no checkpoint holds (a bounded
+		 * input ended with WM_END anyway). */
+		live = live || !t->in_eos[i];
+		if (t->in_idle[i] && !t->in_eos[i])
+			continue;
+		active = true;
+		if (t->in_wm[i] < min)
+			min = t->in_wm[i];
+	}
+	if (!live)
+		return 0; /* every input ended: nothing follows */
+	if (!active)
+		return t->wm_idle ? 0 : task_emit_watermark(t, t->wm, true);
+	if (min > t->wm) {
+		t->wm = min;
+		if (t->body.watermark &&
+		    t->body.watermark(t, t->body.st, min) < 0)
+			return -1;
+		return task_emit_watermark(t, min, false);
+	}
+	/* Active again without a newer watermark: say so downstream. */
+	if (t->wm_idle)
+		return task_emit_watermark(t, t->wm, false);
+	return 0;
+}
+
 /* After end-of-stream: wait for the final checkpoint to be settled so the
  * body sees its completion (offsets committed, transactions closed). */
 static void wait_finished(struct task *t)
@@ -319,9 +446,12 @@ static void run_source(struct task *t)
 		uint64_t trig;
 		bool progress = false;
 
+		int64_t sleep_ms = CHAN_SLEEP_MS;
+
 		if (flow_stopping(t->flow))
 			return;
-		if (handle_complete(t) < 0)
+		t->wait_hint_ms = CHAN_SLEEP_MS;
+		if (handle_notices(t, &sleep_ms) < 0)
 			return;
 		trig = atomic_exchange(&t->trigger, 0);
 		if (trig) {
@@ -343,27 +473,30 @@ static void run_source(struct task *t)
 		 * start offsets and where the sink's output began. */
 		if (!ended && t->complete_seen == 0 &&
 		    t->flow->restored_id == 0) {
-			wake_wait(&t->wake, seen, CHAN_SLEEP_MS);
+			wake_wait(&t->wake, seen, sleep_ms);
 			continue;
 		}
 		if (!ended) {
-			t->wait_hint_ms = CHAN_SLEEP_MS;
 			if (t->body.poll(t, t->body.st, &progress) < 0)
 				return;
 			if (t->body.at_end && t->body.at_end(t, t->body.st)) {
 				ended = true;
-				if (flush_outputs(t) < 0)
+				/* The end of event time goes out before
+				 * the flow hears of the end, so it
+				 * precedes the final barrier. */
+				if (task_emit_watermark(t, WM_END, false) < 0)
 					return;
 				flow_source_ended(t->flow);
 			}
+			if (t->wait_hint_ms < sleep_ms)
+				sleep_ms = t->wait_hint_ms;
 		}
 		if (!progress) {
 			if (flush_outputs(t) < 0)
 				return;
 			if (t->body.idle)
 				t->body.idle(t, t->body.st);
-			wake_wait(&t->wake, seen,
-			          ended ? CHAN_SLEEP_MS : t->wait_hint_ms);
+			wake_wait(&t->wake, seen, sleep_ms);
 		}
 	}
 }
@@ -414,6 +547,12 @@ static int handle_elem(struct task *t, int i, const struct elem *e,
 		memset(t->in_blocked, 0, sizeof(bool) * (size_t)t->nin);
 		*nblocked = 0;
 		return 1;
+	case ELEM_WATERMARK:
+		chan_pop(t->in[i]);
+		if (e->wm > t->in_wm[i])
+			t->in_wm[i] = e->wm;
+		t->in_idle[i] = e->idle;
+		return combine_watermarks(t) < 0 ? -1 : 0;
 	case ELEM_EOS:
 		chan_pop(t->in[i]);
 		t->in_eos[i] = true;
@@ -439,10 +578,11 @@ static void run_consumer(struct task *t)
 	for (;;) {
 		unsigned seen = wake_epoch(&t->wake);
 		bool progress = false;
+		int64_t sleep_ms = CHAN_SLEEP_MS;
 
 		if (flow_stopping(t->flow))
 			return;
-		if (handle_complete(t) < 0)
+		if (handle_notices(t, &sleep_ms) < 0)
 			return;
 		for (int k = 0; k < t->nin; k++) {
 			int i = (next + k) % t->nin;
@@ -472,7 +612,7 @@ static void run_consumer(struct task *t)
 				return;
 			if (t->body.idle)
 				t->body.idle(t, t->body.st);
-			wake_wait(&t->wake, seen, CHAN_SLEEP_MS);
+			wake_wait(&t->wake, seen, sleep_ms);
 		}
 	}
 }

@@ -184,6 +184,7 @@ struct task {
 	int64_t wm;
 	int64_t *in_wm;
 	bool *in_idle;
+	bool wm_idle; /* the last watermark this task sent said idle */
 
 	/* The input record being processed, for emit and errors. */
 	const struct weir_record *cur_in;
@@ -206,6 +207,12 @@ struct task {
 };
 
 #define SKIP_LOG_INTERVAL_MS 1000
+
+/* Counts rec as skipped and, at most once per SKIP_LOG_INTERVAL_MS, logs
+ * it with why, a sample of its value, the count so far and hint (which
+ * setting skipped it and how to keep such records). Task thread. */
+void task_skipped(struct task *t, const struct weir_record *rec,
+                  const char *why, const char *hint);
 
 struct task *task_new(struct flow *flow, int index, int stage, int sub,
                       int parallelism, const char *name, const char *who);

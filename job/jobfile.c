@@ -520,10 +520,10 @@ static const char *const ckpt_fields[] = {
 };
 
 static const char *const source_fields[] = {
-    "type",       "brokers",        "topic",    "parallelism",
-    "start",      "bounded",        "group_id", "on_offset_out_of_range",
-    "properties", "partitioned_by", "count",    "partitions",
-    "rate",
+    "type",       "brokers",        "topic",      "parallelism",
+    "start",      "bounded",        "group_id",   "on_offset_out_of_range",
+    "properties", "partitioned_by", "count",      "partitions",
+    "rate",       "timestamp",      "watermarks", "on_error",
 };
 static const char *const source_kafka_only[] = {
     "brokers",    "topic",          "start",
@@ -531,6 +531,11 @@ static const char *const source_kafka_only[] = {
     "properties", "partitioned_by",
 };
 static const char *const source_gen_only[] = {"count", "partitions", "rate"};
+static const char *const timestamp_fields[] = {"field", "format"};
+static const char *const ts_format_names[] = {"epoch_ms", "epoch_s", "rfc3339"};
+static const char *const watermark_fields[] = {
+    "max_out_of_orderness_ms", "idle_timeout_ms", "interval_ms"};
+static const char *const source_on_error_names[] = {"skip", "fail"};
 static const char *const source_types[] = {"kafka", "generator"};
 static const char *const start_names[] = {"earliest", "latest"};
 static const char *const oor_names[] = {"fail", "earliest", "latest"};
@@ -627,6 +632,72 @@ static void check_other_type(const json_t *obj, const char *path,
 			err_at(errs, path, only[i], "%s", msg);
 }
 
+/* obj[key] as an object (NULL when absent or reported wrong). */
+static const json_t *get_object(const json_t *obj, const char *path,
+                                const char *key, const char *what,
+                                struct errlist *errs)
+{
+	const json_t *v = json_object_get(obj, key);
+	char got[64];
+
+	if (v && !json_is_object(v)) {
+		err_at(errs, path, key, "expected %s, got %s", what,
+		       describe(v, got, sizeof(got)));
+		return NULL;
+	}
+	return v;
+}
+
+/* source.timestamp, source.watermarks and source.on_error. */
+static void parse_event_time(const json_t *o, struct job_time_cfg *c,
+                             struct errlist *errs)
+{
+	const json_t *ts, *wm;
+	int v;
+
+	c->format = TS_EPOCH_MS;
+	c->interval_ms = JOB_DEFAULT_WM_INTERVAL_MS;
+	c->on_error = ON_ERROR_SKIP;
+	ts = get_object(o, "source", "timestamp",
+	                "an object like {\"field\": \"ts\", \"format\": "
+	                "\"epoch_ms\"}",
+	                errs);
+	if (ts) {
+		const char *p = "source.timestamp";
+
+		check_known(ts, p, timestamp_fields, NELEM(timestamp_fields),
+		            errs);
+		require(ts, p, "field",
+		        "the record field that holds the event time (leave "
+		        "out \"timestamp\" to use the Kafka record timestamp)",
+		        errs);
+		get_str(ts, p, "field", &c->field, errs);
+		v = TS_EPOCH_MS;
+		get_enum(ts, p, "format", ts_format_names,
+		         NELEM(ts_format_names), &v, errs);
+		c->format = (enum ts_format)v;
+	}
+	wm = get_object(o, "source", "watermarks",
+	                "an object like {\"max_out_of_orderness_ms\": 5000}",
+	                errs);
+	if (wm) {
+		const char *p = "source.watermarks";
+
+		check_known(wm, p, watermark_fields, NELEM(watermark_fields),
+		            errs);
+		get_int(wm, p, "max_out_of_orderness_ms", 0, JOB_MAX_MS,
+		        &c->max_ooo_ms, errs);
+		get_int(wm, p, "idle_timeout_ms", 0, JOB_MAX_MS,
+		        &c->idle_timeout_ms, errs);
+		get_int(wm, p, "interval_ms", 0, JOB_MAX_MS, &c->interval_ms,
+		        errs);
+	}
+	v = ON_ERROR_SKIP;
+	get_enum(o, "source", "on_error", source_on_error_names,
+	         NELEM(source_on_error_names), &v, errs);
+	c->on_error = v == 1 ? ON_ERROR_FAIL : ON_ERROR_SKIP;
+}
+
 static void parse_source(const json_t *root, struct job_source_cfg *s,
                          struct errlist *errs)
 {
@@ -665,6 +736,7 @@ static void parse_source(const json_t *root, struct job_source_cfg *s,
 	get_int32(o, p, "partitions", 1, JOB_MAX_GEN_PARTITIONS, &s->partitions,
 	          errs);
 	get_int(o, p, "rate", 0, JOB_MAX_GEN_RATE, &s->rate, errs);
+	parse_event_time(o, &s->time, errs);
 
 	if (type == 0) {
 		require(o, p, "brokers", "a broker list like \"host:9092\"",
@@ -1013,6 +1085,7 @@ void jobfile_free(struct job_cfg *cfg)
 	free(cfg->source.topic);
 	free(cfg->source.group_id);
 	free(cfg->source.partitioned_by);
+	free(cfg->source.time.field);
 	kv_list_free(&cfg->source.properties);
 	for (size_t i = 0; i < cfg->nops; i++) {
 		struct job_op_cfg *op = &cfg->ops[i];

@@ -99,6 +99,8 @@ void progress_format(struct progress *p, const struct job *job, char *buf,
 	       src.out, rate(src.out, p->read, ms));
 	if (src.lag >= 0)
 		append(buf, len, &at, ", lag %" PRId64, src.lag);
+	if (src.skipped) /* records without a usable event time */
+		append(buf, len, &at, ", %" PRIu64 " skipped", src.skipped);
 	for (int s = 1; s < sink; s++) {
 		struct stage_sum op = sums[s];
 

@@ -801,6 +801,86 @@ START_TEST(err_source)
 }
 END_TEST
 
+/* source.timestamp, source.watermarks, source.on_error: defaults, values,
+ * and an error with its path for each wrong field. */
+START_TEST(event_time_fields)
+{
+	struct job_cfg *c = parse_ok(JOB(CKPT "," KSRC "," DISCARD));
+
+	ck_assert_ptr_null(c->source.time.field);
+	ck_assert_int_eq(c->source.time.format, TS_EPOCH_MS);
+	ck_assert_int_eq(c->source.time.max_ooo_ms, 0);
+	ck_assert_int_eq(c->source.time.idle_timeout_ms, 0);
+	ck_assert_int_eq(c->source.time.interval_ms,
+	                 JOB_DEFAULT_WM_INTERVAL_MS);
+	ck_assert_int_eq(c->source.time.on_error, ON_ERROR_SKIP);
+	jobfile_free(c);
+
+	c = parse_ok(JOB(CKPT ",'source':{'type':'generator','timestamp':"
+	                      "{'field':'a.ts','format':'rfc3339'},"
+	                      "'watermarks':{'max_out_of_orderness_ms':5000,"
+	                      "'idle_timeout_ms':30000,'interval_ms':0},"
+	                      "'on_error':'fail'}," DISCARD));
+	ck_assert_str_eq(c->source.time.field, "a.ts");
+	ck_assert_int_eq(c->source.time.format, TS_RFC3339);
+	ck_assert_int_eq(c->source.time.max_ooo_ms, 5000);
+	ck_assert_int_eq(c->source.time.idle_timeout_ms, 30000);
+	ck_assert_int_eq(c->source.time.interval_ms, 0);
+	ck_assert_int_eq(c->source.time.on_error, ON_ERROR_FAIL);
+	jobfile_free(c);
+	c = parse_ok(JOB(CKPT ",'source':{'type':'generator','timestamp':"
+	                      "{'field':'t','format':'epoch_s'}}," DISCARD));
+	ck_assert_int_eq(c->source.time.format, TS_EPOCH_S);
+	jobfile_free(c);
+
+	expect_error(
+	    JOB(CKPT
+	        ",'source':{'type':'generator','timestamp':'ts'}," DISCARD),
+	    "source.timestamp: expected an object like {\"field\": "
+	    "\"ts\", \"format\": \"epoch_ms\"}, got string \"ts\"",
+	    NULL);
+	expect_error(JOB(CKPT ",'source':{'type':'generator','timestamp':"
+	                      "{'format':'epoch_s'}}," DISCARD),
+	             "source.timestamp.field: required; expected the record "
+	             "field that holds the event time",
+	             NULL);
+	expect_error(JOB(CKPT ",'source':{'type':'generator','timestamp':"
+	                      "{'field':'ts','format':'iso'}}," DISCARD),
+	             "source.timestamp.format: unknown value \"iso\"; expected "
+	             "one of epoch_ms, epoch_s, rfc3339",
+	             NULL);
+	expect_error(JOB(CKPT ",'source':{'type':'generator','timestamp':"
+	                      "{'field':'ts','unit':'s'}}," DISCARD),
+	             "source.timestamp.unit: unknown field; expected one of "
+	             "field, format",
+	             NULL);
+	expect_error(
+	    JOB(CKPT ",'source':{'type':'generator','watermarks':5}," DISCARD),
+	    "source.watermarks: expected an object", NULL);
+	expect_error(JOB(CKPT ",'source':{'type':'generator','watermarks':"
+	                      "{'max_out_of_orderness_ms':-1}}," DISCARD),
+	             "source.watermarks.max_out_of_orderness_ms: out of range; "
+	             "expected an integer from 0 to 86400000, got -1",
+	             NULL);
+	expect_error(JOB(CKPT ",'source':{'type':'generator','watermarks':"
+	                      "{'idle_timeout_ms':'1s'}}," DISCARD),
+	             "source.watermarks.idle_timeout_ms: expected an integer",
+	             NULL);
+	expect_error(JOB(CKPT ",'source':{'type':'generator','watermarks':"
+	                      "{'interval_ms':86400001}}," DISCARD),
+	             "source.watermarks.interval_ms: out of range", NULL);
+	expect_error(JOB(CKPT ",'source':{'type':'generator','watermarks':"
+	                      "{'max_out_of_ordernes_ms':5}}," DISCARD),
+	             "source.watermarks.max_out_of_ordernes_ms: unknown field",
+	             "did you mean max_out_of_orderness_ms?");
+	expect_error(JOB(CKPT ",'source':{'type':'generator','on_error':"
+	                      "'dead-letter'}," DISCARD),
+	             "source.on_error: unknown value \"dead-letter\"; expected "
+	             "one of skip, fail",
+	             NULL);
+}
+END_TEST
+
 START_TEST(err_source_type_fields)
 {
 	expect_error(
@@ -1105,6 +1185,7 @@ static Suite *jobfile_suite(void)
 	tcase_add_test(err, numeric_ranges);
 	tcase_add_test(err, err_source);
 	tcase_add_test(err, err_source_type_fields);
+	tcase_add_test(err, event_time_fields);
 	tcase_add_test(err, err_properties);
 	tcase_add_test(err, err_sink);
 	tcase_add_test(err, err_operators);

@@ -27,6 +27,7 @@ DEFAULTS = {
     "WINDOWS_PLUGIN": "tests/plugins/libwindows.so",
     "V1_TALLY_PLUGIN": "tests/plugins/libv1_tally.so",
     "TIMERS_PLUGIN": "tests/plugins/libtimers.so",
+    "WMPROBE_PLUGIN": "tests/plugins/libwmprobe.so",
 }
 EXAMPLES = os.path.join(REPO, "examples", "plugins")
 
