@@ -144,7 +144,7 @@ def case_processing(h):
     w.wait_for_log(r"processing timer of u\d fired")
     check_eq(w.stop(), 0, "exit code of the processing-time job")
     r = h.weir("run", timers_job(
-        h, "eo", "in3", "out3", 1, source={"bounded": True},
+        h, "eo", "in3", "out3", 1, source={"bounded": True, "partitioned_by": "user"},
         sink={"delivery": "exactly-once"}))
     check_eq(r.rc, 1, "exit code of an exactly-once (dedup) job whose "
              "operator emits from on_timer; stderr:\n%s" % r.err[-3000:])
