@@ -549,8 +549,8 @@ static const char *const sink_types[] = {"kafka", "discard"};
 static const char *const delivery_names[] = {"at-least-once", "exactly-once"};
 static const char *const partitioner_names[] = {"key", "source"};
 
-static const char *const op_types[] = {"filter", "count", "map", "dedup",
-                                       "plugin"};
+static const char *const op_types[] = {"filter", "count",  "map",
+                                       "dedup",  "window", "plugin"};
 static const char *const on_error_names[] = {"skip", "fail", "dead-letter"};
 
 static void parse_name(const json_t *root, struct job_cfg *cfg,

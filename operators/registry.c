@@ -98,11 +98,13 @@ const weir_operator_t *registry_find(const struct job_op_cfg *cfg,
 		return weir_builtin_map();
 	if (!strcmp(cfg->type, "dedup"))
 		return weir_builtin_dedup();
+	if (!strcmp(cfg->type, "window"))
+		return weir_builtin_window();
 	if (!strcmp(cfg->type, "plugin"))
 		return load_plugin(cfg->library, path, errs);
 	errlist_add(errs,
 	            "%s.type: unknown operator type \"%s\"; expected one of "
-	            "filter, count, map, dedup, plugin",
+	            "filter, count, map, dedup, window, plugin",
 	            path, cfg->type);
 	return NULL;
 }
