@@ -775,11 +775,12 @@ static void parse_op(json_t *o, const char *p, struct job_op_cfg *op,
 	}
 	op->config_json = json_dumps(o, JSON_COMPACT);
 
-	require(o, p, "type", "one of filter, count, map, dedup, plugin", errs);
+	require(o, p, "type",
+	        "one of filter, count, map, dedup, window, plugin", errs);
 	if (t && !json_is_string(t)) {
 		err_at(errs, p, "type",
 		       "expected one of filter, count, map, "
-		       "dedup, plugin, got %s",
+		       "dedup, window, plugin, got %s",
 		       describe(t, got, sizeof(got)));
 	} else if (t &&
 	           !in_set(json_string_value(t), op_types, NELEM(op_types))) {
@@ -787,7 +788,7 @@ static void parse_op(json_t *o, const char *p, struct job_op_cfg *op,
 		                                NELEM(op_types));
 		err_at(errs, p, "type",
 		       "unknown operator type \"%s\"; expected "
-		       "one of filter, count, map, dedup, plugin%s%s%s",
+		       "one of filter, count, map, dedup, window, plugin%s%s%s",
 		       json_string_value(t), hint ? "; did you mean " : "",
 		       hint ? hint : "", hint ? "?" : "");
 	} else if (t) {
