@@ -450,7 +450,7 @@ static int build_graph(struct job *job, struct errlist *errs)
 				dl.free = dl_free;
 			}
 			/* Its managed keyed state moves by key group. */
-			t->keyed = oc->key_field != NULL;
+			t->keyed = oc->key_field != NULL || oc->one_key;
 			ctx = opctx_new(op, oc, (int)k, t, &dl);
 			opctx_set_checkpoints(
 			    ctx, job->cfg->checkpoint.incremental,

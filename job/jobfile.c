@@ -798,6 +798,9 @@ static void parse_op(json_t *o, const char *p, struct job_op_cfg *op,
 	get_int32(o, p, "parallelism", 1, JOB_MAX_PARALLELISM, &op->parallelism,
 	          errs);
 	get_str(o, p, "key", &op->key_field, errs);
+	/* A window without a key is one window stream: its windows and
+	 * timers live in keyed state under one key. */
+	op->one_key = !op->key_field && op->type && !strcmp(op->type, "window");
 	get_enum(o, p, "on_error", on_error_names, NELEM(on_error_names),
 	         &on_error, errs);
 	op->on_error = (enum on_error_policy)on_error;
