@@ -195,7 +195,8 @@ def case_sessions(h, b, producer):
     check_once(got, want, None, "session")
 
 
-def wait_results(b, topic, n, proc, what, timeout=20):
+def wait_results(b, topic, n, proc, what, timeout=20, tick=None):
+    """Waits until topic holds n records; calls tick() between looks."""
     deadline = time.monotonic() + timeout
     while True:
         got = results(b, topic)
@@ -206,18 +207,20 @@ def wait_results(b, topic, n, proc, what, timeout=20):
         check(time.monotonic() < deadline,
               "%s: %d results after %d s, expected %d: %r\nlog:\n%s"
               % (what, len(got), timeout, n, got, tail(proc.log())))
+        if tick:
+            tick()
         time.sleep(0.2)
 
 
 def case_lateness(h, b, producer):
     """Partition 2 of "late" never gets a record: without idle_timeout_ms
     the watermark would stay at its minimum and nothing would fire while
-    the job runs. Phase 1 is written before the job starts, so that
-    partitions 0 and 1 are read before anything can count as idle."""
+    the job runs. Partitions 0 and 1 get W0 and W1, then a record at
+    T0+150s every 200 ms, so they stay active while partition 2 turns
+    idle; the watermark is then T0+150s - 1 s - 1 ms."""
     part = {"api": 0, "auth": 1}
     phase1 = [rec(k, T0 + i * 9000 + 11, i, part[k])
               for i in range(13) for k in part]  # W0 and W1
-    phase1 += [rec(k, T0 + 150_000, 100, part[k]) for k in part]
     produce(b, "late", phase1, producer)
     p = h.weir_run(window_job(
         h, "late", "late", "out-l", {"type": "tumbling", "size_ms": MIN},
@@ -225,11 +228,16 @@ def case_lateness(h, b, producer):
                                "idle_timeout_ms": 1000}},
         op={"allowed_lateness_ms": MIN, "on_error": "dead-letter",
             "dead_letter_topic": "dlq"}))
-    # Watermark T0+149s: W0 [T0, T0+60s) fired and closed, W1 fired and
-    # open for late records until T0+179999, W2 (the last records) open.
-    due = {k: v for k, v in oracle(phase1, MIN, MIN).items()
-           if k[1] + MIN - 1 <= T0 + 149_000}
-    check_once(wait_results(b, "out-l", len(due), p, "lateness, on time"),
+
+    def tick():
+        produce(b, "late", [rec(k, T0 + 150_000, 100, part[k])
+                            for k in part], producer)
+
+    # W0 [T0, T0+60s) fired and closed, W1 fired and open for late
+    # records until T0+179999, W2 (the ticks) open.
+    due = {k: v for k, v in oracle(phase1, MIN, MIN).items()}
+    check_once(wait_results(b, "out-l", len(due), p, "lateness, on time",
+                            tick=tick),
                due, MIN, "lateness, on time")
     # Late within the lateness (W1) and too late (W0), per key in order.
     late_ok = [rec("api", T0 + MIN + 5, 50, 0),
@@ -285,7 +293,7 @@ def case_crash_rescale(h, b, producer):
 
     def job(par, bounded):
         return window_job(
-            h, "crash-%d" % par, "crash", "out-c",
+            h, "crash", "crash", "out-c",
             {"type": "tumbling", "size_ms": MIN},
             source={"bounded": bounded},
             op={"parallelism": par},
