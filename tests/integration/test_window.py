@@ -10,6 +10,7 @@ compared with what kafka-python reads from the output. One broker:
   bounded run: every window once, aggregates exact (count, sum, avg, min,
   max; integers stay integers, one double makes a double), RFC 3339 times;
 - hopping windows (each record in 3 windows), bounded;
+- a window without key: one stream over all records, "key" null;
 - session windows: a record overlapping one session and touching another
   merges the three; sessions apart stay apart;
 - lateness, on an unbounded run whose third partition stays empty (so the
@@ -55,9 +56,11 @@ def rfc3339(ms):
 
 
 def aggregate(vals):
+    """One double among the inputs makes sum, min and max doubles."""
+    num = float if any(isinstance(v, float) for v in vals) else int
     s = sum(vals)
-    return {"count": len(vals), "sum_ms": s, "avg_ms": s / len(vals),
-            "min_ms": min(vals), "max_ms": max(vals)}
+    return {"count": len(vals), "sum_ms": num(s), "avg_ms": s / len(vals),
+            "min_ms": num(min(vals)), "max_ms": num(max(vals))}
 
 
 def starts_of(ts, size, slide):
@@ -162,6 +165,16 @@ def case_tumbling_hopping(h, b, producer):
                 "watermarks": {"max_out_of_orderness_ms": 3000}}))
     want_h = oracle(recs, 3 * MIN, MIN)
     check_once(results(b, "out-h"), want_h, 3 * MIN, "hopping")
+    # Without "key": one window stream, "key" null, no record key.
+    o = {"type": "window", "window": {"type": "tumbling", "size_ms": MIN},
+         "aggregates": AGGS}
+    run_bounded(h, h.write_job("nokey.json", kafka_job(
+        "nokey", h.path("ck-nokey"), "in", "out-n", [o],
+        source={"bounded": True, "timestamp": {"field": "ts",
+                                               "format": "epoch_ms"},
+                "watermarks": {"max_out_of_orderness_ms": 3000}})))
+    want_n = oracle([dict(r, svc=None) for r in recs], MIN, MIN)
+    check_once(results(b, "out-n"), want_n, MIN, "without key")
     return len(want), len(want_h)
 
 
@@ -317,14 +330,15 @@ def case_crash_rescale(h, b, producer):
 
 def test():
     with Harness("window") as h:
-        b = h.broker({"in": 3, "out-t": 1, "out-h": 1, "sess": 3,
+        b = h.broker({"in": 3, "out-t": 1, "out-h": 1, "out-n": 1, "sess": 3,
                       "out-s": 1, "late": 3, "out-l": 1, "dlq": 1,
                       "crash": 3, "out-c": 1})
         producer = new_producer(b)
         t = time.monotonic()
         nt, nh = case_tumbling_hopping(h, b, producer)
         print("ok: tumbling (%d windows) and hopping (%d), in order and "
-              "out of order within the bound, match the oracle" % (nt, nh))
+              "out of order within the bound, and a window without key "
+              "match the oracle" % (nt, nh))
         case_sessions(h, b, producer)
         print("ok: sessions merge when they overlap or touch, a bridging "
               "record included")
