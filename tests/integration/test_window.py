@@ -20,10 +20,13 @@ compared with what kafka-python reads from the output. One broker:
   too-late count in its weir.error header, and nothing else is emitted;
 - SIGKILL with open windows and pending timers, restore with the window at
   another parallelism (2 -> 3), transactions: every window's result
-  exactly once and right.
+  exactly once and right;
+- `weir validate`: de-duplication refused for a window job, the
+  "delivery:" paragraph, window config errors.
 """
 import json
 import os
+import re
 import sys
 import time
 from collections import defaultdict
@@ -328,6 +331,56 @@ def case_crash_rescale(h, b, producer):
     return len(want)
 
 
+def case_validate(h):
+    """De-duplication is refused for a window job with the reason and the
+    ways out; validate's delivery paragraph says what each job can have;
+    bad window configs are refused with their paths."""
+    def job(name, ops, sink=None):
+        return h.write_job(name + ".json", kafka_job(
+            name, h.path("ck-" + name), "in", "out", ops,
+            source={"timestamp": {"field": "ts", "format": "epoch_ms"}},
+            sink=sink))
+    win = {"type": "window", "key": "service",
+           "window": {"type": "tumbling", "size_ms": MIN}}
+    eo = {"delivery": "exactly-once"}
+    r = h.weir("validate", job("dedup", [win], eo))
+    check_eq(r.rc, 2, "validate window + dedup: exit code; stderr:\n%s"
+             % r.err)
+    check(re.search(r"sink\.delivery: exactly-once by de-duplication .*"
+                    r"operators\[0\] \(window\) emits its results when "
+                    r"the watermark passes .*\"transactions\".*"
+                    r"\"at-least-once\"", r.err),
+          "validate window + dedup: the reason and both ways out: %r"
+          % r.err)
+    r = h.weir("validate", job("txn", [win], dict(
+        eo, exactly_once="transactions")))
+    check_eq((r.rc, r.err), (0, ""), "validate window + transactions")
+    check(re.search(r"^delivery: at-least-once is always possible\. "
+                    r"Exactly-once by transactions is always possible too "
+                    r".*de-duplication is not: operators\[0\] \(window\)"
+                    r".* This job asks for exactly-once by transactions\.$",
+                    r.out, re.M),
+          "validate's delivery paragraph for a window job: %r" % r.out)
+    r = h.weir("validate", job("filter", [{"type": "filter", "where": {
+        "field": "level", "op": "eq", "value": "ERROR"}}], eo))
+    check(r.rc == 0 and re.search(r"de-duplication is possible", r.out),
+          "validate's delivery paragraph for a filter job: %r %r"
+          % (r.out, r.err))
+    bad = dict(win, window={"type": "hopping", "size_ms": MIN,
+                            "slide_ms": 2 * MIN},
+               aggregates=[{"fn": "avg"}, {"fn": "count", "as": "update"}],
+               ttl_ms=5)
+    r = h.weir("validate", job("bad", [bad]))
+    for rx in (r"operators\[0\]\.window\.slide_ms: ",
+               r"operators\[0\]\.aggregates\[0\]\.field: required",
+               r"operators\[0\]\.aggregates\[1\]: the output name "
+               r"\"update\"",
+               r"operators\[0\]\.ttl_ms: not for window"):
+        check(re.search(rx, r.err), "validate bad window: no /%s/ in %r"
+              % (rx, r.err))
+    check_eq(r.rc, 2, "validate bad window: exit code")
+
+
 def test():
     with Harness("window") as h:
         b = h.broker({"in": 3, "out-t": 1, "out-h": 1, "out-n": 1, "sess": 3,
@@ -335,6 +388,9 @@ def test():
                       "crash": 3, "out-c": 1})
         producer = new_producer(b)
         t = time.monotonic()
+        case_validate(h)
+        print("ok: validate refuses de-duplication for windows, says the "
+              "delivery modes of a job, and refuses bad window configs")
         nt, nh = case_tumbling_hopping(h, b, producer)
         print("ok: tumbling (%d windows) and hopping (%d), in order and "
               "out of order within the bound, and a window without key "
