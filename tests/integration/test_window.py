@@ -242,15 +242,16 @@ def case_lateness(h, b, producer):
         h, "late", "late", "out-l", {"type": "tumbling", "size_ms": MIN},
         source={"watermarks": {"max_out_of_orderness_ms": 1000,
                                "idle_timeout_ms": 1000}},
-        op={"allowed_lateness_ms": MIN, "on_error": "dead-letter",
+        op={"allowed_lateness_ms": 89_000, "on_error": "dead-letter",
             "dead_letter_topic": "dlq"}))
 
     def tick():
         produce(b, "late", [rec(k, T0 + 150_000, 100, part[k])
                             for k in part], producer)
 
-    # W0 [T0, T0+60s) fired and closed, W1 fired and open for late
-    # records until T0+179999, W2 (the ticks) open.
+    # Watermark T0+148999. W0 [T0, T0+60s) fired, and closed at
+    # T0+59999+89000: exactly the watermark, the edge of too late. W1
+    # fired and takes late records until T0+208999. W2 (the ticks) open.
     due = {k: v for k, v in oracle(phase1, MIN, MIN).items()}
     check_once(wait_results(b, "out-l", len(due), p, "lateness, on time",
                             tick=tick),
