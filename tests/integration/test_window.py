@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from weirtest import (Harness, check, check_eq, consume_all,  # noqa: E402
                       kafka_job, main, new_producer, parse_restore,
-                      produce, tail)
+                      produce, tail, wait_caught_up)
 
 T0 = 1_700_000_040_000  # a whole minute
 MIN = 60_000
@@ -298,27 +298,32 @@ def case_lateness(h, b, producer):
 
 
 def case_crash_rescale(h, b, producer):
-    """Open windows (all of phase A is in W0, below its end) and pending
-    timers through a SIGKILL; the restore runs the window with 3 tasks
-    instead of 2, then a bounded run ends it."""
+    """Open windows and pending timers through a SIGKILL: phase A is all in
+    W0, below its end; the job is killed once a checkpoint covers A1 and
+    while it reads A2 (replayed after the restore). The restore runs the
+    window with 3 tasks instead of 2; phase B adds to W0 (so its timers
+    must come back from the checkpoint: a window that exists sets none)
+    and fills W1 and W2, and the bounded run ends them all."""
     keys = KEYS * 2
     phase_a = [rec(k, T0 + i * 100 + 1, i) for i, k in
                enumerate(keys * 20)]
+    a1, a2 = phase_a[:200], phase_a[200:]
     phase_b = [rec(k, T0 + 30_000 + i * 1000 + 3, i) for i, k in
                enumerate(keys * 10)]
-    produce(b, "crash", phase_a, producer)
+    produce(b, "crash", a1, producer)
 
     def job(par, bounded):
         return window_job(
             h, "crash", "crash", "out-c",
             {"type": "tumbling", "size_ms": MIN},
-            source={"bounded": bounded},
+            source={"bounded": bounded, "group_id": "wcrash"},
             op={"parallelism": par},
             sink={"delivery": "exactly-once",
                   "exactly_once": "transactions"},
             checkpoint={"dir": h.path("ck-crash")})
     p = h.weir_run(job(2, False))
-    p.wait_for_log(r"checkpoint [0-9]+ complete", 30)
+    wait_caught_up(b, "crash", "wcrash", p, timeout=30)
+    produce(b, "crash", a2, producer)
     p.kill()
     check_eq(results(b, "out-c"), [], "crash: results before any window "
              "was due")
