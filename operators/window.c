@@ -8,6 +8,10 @@
  *     "aggregates": [{"fn": "count"}, {"fn": "avg", "field": "ms"}],
  *     "allowed_lateness_ms": 0 }
  *
+ * Without "key" all records are one window stream: the job file gives
+ * such a window keyed state under one key, the empty one, and open
+ * refuses parallelism > 1.
+ *
  * Every window is one name in managed keyed state ("w", its start, and
  * for sessions its end, 8 bytes each) whose value is the window's
  * aggregates (window_logic.h), and two event-time timers: at end - 1 it
