@@ -5,6 +5,7 @@
 #ifndef WEIR_OP_CFG_H
 #define WEIR_OP_CFG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The longest "ttl_ms": a year; longer is "forever", which leaving it
@@ -25,6 +26,9 @@ struct job_op_cfg {
 	int64_t ttl_ms; /* "ttl_ms" of a keyed operator: the runtime expires
 	                 * a key's state ttl_ms after the record time of its
 	                 * last change (weir_state_expire_at); 0 none */
+	bool one_key;   /* no "key", but managed keyed state (and timers) under
+	               * one key, the empty one: a "window" over all records;
+	               * parallelism 1 */
 };
 
 #endif

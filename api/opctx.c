@@ -89,10 +89,10 @@ struct weir_ctx *opctx_new(const weir_operator_t *op,
 		ctx->dl = *dl;
 	jrec_init(&ctx->in_json, NULL, 0);
 	jrec_init(&ctx->json, NULL, 0);
-	if (cfg->key_field) {
+	if (cfg->key_field || cfg->one_key)
 		ctx->ks = kstate_new();
+	if (cfg->key_field)
 		ctx->keypath = fpath_new(cfg->key_field);
-	}
 	if (t)
 		snprintf(ctx->who, sizeof(ctx->who), "%s", t->who);
 	else
@@ -712,8 +712,13 @@ static int current_key(weir_ctx_t *ctx)
 		                       "on_timer (there is no current key)");
 	if (ctx->key_of == rec)
 		return WEIR_OK;
-	k = key_text(opctx_input_json(ctx), ctx->keypath, buf, sizeof(buf),
-	             &len);
+	if (ctx->keypath) {
+		k = key_text(opctx_input_json(ctx), ctx->keypath, buf,
+		             sizeof(buf), &len);
+	} else {
+		k = "";
+		len = 0;
+	}
 	kstate_set_key(ctx->ks, k, len);
 	ctx->key_of = rec;
 	return WEIR_OK;

@@ -8,29 +8,13 @@ cd "$(dirname "$0")/.."
 
 RECORDS=${RECORDS:-200000}
 SECONDS_TO_PRODUCE=${SECONDS_TO_PRODUCE:-8}
-PY=/usr/bin/python3
-
-if [ -t 1 ]; then say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }; else say() { printf '\n== %s\n' "$*"; }; fi
-
-./tests/deps.sh
-say "building weir"
-[ -f build/build.ninja ] || meson setup build >/dev/null
-ninja -C build >/dev/null
-WEIR=$PWD/build/weir
+. examples/demo_lib.sh
+build_weir
 
 work=$(mktemp -d /tmp/weir-demo.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
 
 say "starting the embedded Kafka broker (weir broker)"
-"$WEIR" broker --topic logs:4 --topic errors:4 >"$work/broker.out" 2>"$work/broker.log" &
-pids+=($!)
-for _ in $(seq 50); do [ -s "$work/broker.out" ] && break; sleep 0.1; done
-export KAFKA_BROKERS=$(head -n1 "$work/broker.out")
+start_broker "$work" --topic logs:4 --topic errors:4
 export WEIR_CHECKPOINT_DIR=$work/checkpoints
 echo "broker at $KAFKA_BROKERS; topics logs (4 partitions) and errors (4)"
 

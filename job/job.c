@@ -45,11 +45,35 @@ static const char *dead_letter_brokers(const struct job_cfg *cfg)
  * the records reach the sink in lineage order and a replay computes the
  * same records: per-record operators, and keyed ones only when their key
  * never mixes source partitions and a single task sees each partition. */
+/* What keeps operators[i] from exactly-once by de-duplication, which
+ * needs a replay to compute the same records from each source partition
+ * as the first run did, in the same order. */
+enum dedup_blocker {
+	DEDUP_OK,
+	DEDUP_KEYED_PARALLEL, /* one partition spread over several tasks */
+	DEDUP_KEYED_MIXED,    /* a key combines several partitions */
+	DEDUP_WINDOW,         /* results come when the watermark moves */
+};
+
+static enum dedup_blocker dedup_blocker(const struct job_cfg *cfg, size_t i)
+{
+	const struct job_op_cfg *oc = &cfg->ops[i];
+	const char *pb = cfg->source.partitioned_by;
+
+	if (oc->type && !strcmp(oc->type, "window"))
+		return DEDUP_WINDOW;
+	if (!oc->key_field)
+		return DEDUP_OK;
+	if (oc->parallelism > 1)
+		return DEDUP_KEYED_PARALLEL;
+	if (!pb || strcmp(pb, oc->key_field) != 0)
+		return DEDUP_KEYED_MIXED;
+	return DEDUP_OK;
+}
+
 static void validate_exactly_once(const struct job_cfg *cfg,
                                   struct errlist *errs)
 {
-	const char *pb = cfg->source.partitioned_by;
-
 	/* Transactions need no determinism, only checkpoints to commit at. */
 	if (cfg->sink.exactly_once == EXACTLY_ONCE_TRANSACTIONS) {
 		if (cfg->checkpoint.interval_ms == 0)
@@ -66,9 +90,27 @@ static void validate_exactly_once(const struct job_cfg *cfg,
 	for (size_t i = 0; i < cfg->nops; i++) {
 		const struct job_op_cfg *oc = &cfg->ops[i];
 
-		if (!oc->key_field)
-			continue;
-		if (oc->parallelism > 1)
+		switch (dedup_blocker(cfg, i)) {
+		case DEDUP_OK:
+			break;
+		case DEDUP_WINDOW:
+			errlist_add(
+			    errs,
+			    "sink.delivery: exactly-once by de-duplication "
+			    "needs a replay after a crash to compute the "
+			    "same records from each source partition, but "
+			    "operators[%zu] (window) emits its results when "
+			    "the watermark passes a window's end, not as "
+			    "outputs of one source record, and the "
+			    "watermark combines every source partition, "
+			    "whose interleaving differs from run to run. "
+			    "Use \"exactly_once\": \"transactions\" in "
+			    "the sink (always possible, with "
+			    "checkpoint.interval_ms > 0), or \"delivery\": "
+			    "\"at-least-once\"",
+			    i);
+			break;
+		case DEDUP_KEYED_PARALLEL:
 			errlist_add(
 			    errs,
 			    "sink.delivery: exactly-once needs each "
@@ -78,7 +120,8 @@ static void validate_exactly_once(const struct job_cfg *cfg,
 			    "partition over %d tasks. Give it parallelism "
 			    "1, or use \"delivery\": \"at-least-once\"",
 			    i, oc->type, oc->parallelism, oc->parallelism);
-		else if (!pb || strcmp(pb, oc->key_field) != 0)
+			break;
+		case DEDUP_KEYED_MIXED:
 			errlist_add(
 			    errs,
 			    "sink.delivery: exactly-once needs a replay "
@@ -93,7 +136,68 @@ static void validate_exactly_once(const struct job_cfg *cfg,
 			    "\"at-least-once\"",
 			    i, oc->type, oc->key_field, oc->key_field,
 			    oc->key_field);
+			break;
+		}
 	}
+}
+
+char *job_delivery_text(const struct job_cfg *cfg)
+{
+	static const char *const why[] = {
+	    [DEDUP_KEYED_PARALLEL] = "is keyed with parallelism > 1, which "
+	                             "spreads one source partition over "
+	                             "several tasks",
+	    [DEDUP_KEYED_MIXED] = "combines records of several source "
+	                          "partitions by its key (declare "
+	                          "source.partitioned_by if the topic is "
+	                          "partitioned by it)",
+	    [DEDUP_WINDOW] = "emits when the watermark, which combines every "
+	                     "source partition, passes a window's end",
+	};
+	char *s = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&s, &len);
+	bool dedup = true;
+
+	if (!f)
+		return xstrdup("delivery: (out of memory)");
+
+	if (cfg->sink.type != SINK_KAFKA) {
+		fprintf(f,
+		        "delivery: the sink discards its records, so delivery "
+		        "modes do not apply.");
+		fclose(f);
+		return s;
+	}
+	fprintf(f,
+	        "delivery: at-least-once is always possible. Exactly-once by "
+	        "transactions is always possible too (it needs "
+	        "checkpoint.interval_ms > 0%s). Exactly-once by "
+	        "de-duplication ",
+	        cfg->checkpoint.interval_ms > 0 ? ", which this job has"
+	                                        : ", which this job lacks");
+	for (size_t i = 0; i < cfg->nops; i++) {
+		enum dedup_blocker b = dedup_blocker(cfg, i);
+
+		if (b == DEDUP_OK)
+			continue;
+		fprintf(f, "%s operators[%zu] (%s) %s", dedup ? "is not:" : ";",
+		        i, cfg->ops[i].type, why[b]);
+		dedup = false;
+	}
+	if (dedup)
+		fprintf(f, "is possible: each source partition's records reach "
+		           "the sink in an order a replay repeats.");
+	else
+		fprintf(f, ", so a replay after a crash could compute other "
+		           "records.");
+	fprintf(f, " This job asks for %s.",
+	        cfg->sink.delivery == DELIVERY_AT_LEAST_ONCE ? "at-least-once"
+	        : cfg->sink.exactly_once == EXACTLY_ONCE_TRANSACTIONS
+	            ? "exactly-once by transactions"
+	            : "exactly-once by de-duplication");
+	fclose(f);
+	return s;
 }
 
 int job_validate(const struct job_cfg *cfg, struct errlist *errs)
@@ -344,7 +448,7 @@ static int build_graph(struct job *job, struct errlist *errs)
 				dl.free = dl_free;
 			}
 			/* Its managed keyed state moves by key group. */
-			t->keyed = oc->key_field != NULL;
+			t->keyed = oc->key_field != NULL || oc->one_key;
 			ctx = opctx_new(&op, oc, (int)k, t, &dl);
 			if (cfg->sink.type == SINK_KAFKA &&
 			    cfg->sink.delivery == DELIVERY_EXACTLY_ONCE &&

@@ -48,6 +48,12 @@ int job_build(struct job *job, struct errlist *errs);
  * configuration (nothing is connected to). Returns 0 or -1 with errs. */
 int job_validate(const struct job_cfg *cfg, struct errlist *errs);
 
+/* One paragraph for `weir validate`: "delivery: ...", which delivery
+ * modes the job can have and why (exactly-once by de-duplication only
+ * when a replay computes the same records per source partition). The
+ * caller frees it. */
+char *job_delivery_text(const struct job_cfg *cfg);
+
 /* The steps of job_new, for tests that run tasks with bodies of their own:
  * allocate, add tasks (stage by stage, each stage's tasks in a row), join
  * neighbouring stages (key_field NULL: not keyed), then job_prepare locks

@@ -554,8 +554,8 @@ static const char *const sink_types[] = {"kafka", "discard"};
 static const char *const delivery_names[] = {"at-least-once", "exactly-once"};
 static const char *const partitioner_names[] = {"key", "source"};
 
-static const char *const op_types[] = {"filter", "count", "map", "dedup",
-                                       "plugin"};
+static const char *const op_types[] = {"filter", "count",  "map",
+                                       "dedup",  "window", "plugin"};
 static const char *const on_error_names[] = {"skip", "fail", "dead-letter"};
 
 static void parse_name(const json_t *root, struct job_cfg *cfg,
@@ -877,11 +877,12 @@ static void parse_op(json_t *o, const char *p, struct job_op_cfg *op,
 	}
 	op->config_json = json_dumps(o, JSON_COMPACT);
 
-	require(o, p, "type", "one of filter, count, map, dedup, plugin", errs);
+	require(o, p, "type",
+	        "one of filter, count, map, dedup, window, plugin", errs);
 	if (t && !json_is_string(t)) {
 		err_at(errs, p, "type",
 		       "expected one of filter, count, map, "
-		       "dedup, plugin, got %s",
+		       "dedup, window, plugin, got %s",
 		       describe(t, got, sizeof(got)));
 	} else if (t &&
 	           !in_set(json_string_value(t), op_types, NELEM(op_types))) {
@@ -889,7 +890,7 @@ static void parse_op(json_t *o, const char *p, struct job_op_cfg *op,
 		                                NELEM(op_types));
 		err_at(errs, p, "type",
 		       "unknown operator type \"%s\"; expected "
-		       "one of filter, count, map, dedup, plugin%s%s%s",
+		       "one of filter, count, map, dedup, window, plugin%s%s%s",
 		       json_string_value(t), hint ? "; did you mean " : "",
 		       hint ? hint : "", hint ? "?" : "");
 	} else if (t) {
@@ -899,6 +900,9 @@ static void parse_op(json_t *o, const char *p, struct job_op_cfg *op,
 	get_int32(o, p, "parallelism", 1, JOB_MAX_PARALLELISM, &op->parallelism,
 	          errs);
 	get_str(o, p, "key", &op->key_field, errs);
+	/* A window without a key is one window stream: its windows and
+	 * timers live in keyed state under one key. */
+	op->one_key = !op->key_field && op->type && !strcmp(op->type, "window");
 	get_enum(o, p, "on_error", on_error_names, NELEM(on_error_names),
 	         &on_error, errs);
 	op->on_error = (enum on_error_policy)on_error;

@@ -112,6 +112,9 @@ static int cmd_validate(const char *path)
 	fp = job_fingerprint(cfg);
 	printf("%s: ok: job \"%s\": %s\n", path, cfg->name, fp);
 	free(fp);
+	fp = job_delivery_text(cfg);
+	printf("%s\n", fp);
+	free(fp);
 	jobfile_free(cfg);
 	return 0;
 }

@@ -20,4 +20,7 @@ const weir_operator_t *weir_builtin_map(void);
 /* "dedup": drops records whose key was seen before (operators/dedup.c). */
 const weir_operator_t *weir_builtin_dedup(void);
 
+/* "window": aggregates per event-time window and key (operators/window.c). */
+const weir_operator_t *weir_builtin_window(void);
+
 #endif

@@ -151,10 +151,12 @@ int registry_find(const struct job_op_cfg *cfg, const char *path,
 		op = weir_builtin_map();
 	else if (!strcmp(cfg->type, "dedup"))
 		op = weir_builtin_dedup();
+	else if (!strcmp(cfg->type, "window"))
+		op = weir_builtin_window();
 	else {
 		errlist_add(errs,
 		            "%s.type: unknown operator type \"%s\"; expected "
-		            "one of filter, count, map, dedup, plugin",
+		            "one of filter, count, map, dedup, window, plugin",
 		            path, cfg->type);
 		return -1;
 	}

@@ -995,17 +995,18 @@ START_TEST(err_operators)
 	expect_error(
 	    WITH_OP("{'parallelism':2}"),
 	    "operators[0].type: required; expected one of filter, count, "
-	    "map, dedup, plugin",
+	    "map, dedup, window, plugin",
 	    NULL);
 	expect_error(WITH_OP("{'type':'count'},{'type':'bogus'}"),
 	             "operators[1].type: unknown operator type \"bogus\"; "
-	             "expected one of filter, count, map, dedup, plugin",
+	             "expected one of filter, count, map, dedup, window, "
+	             "plugin",
 	             NULL);
 	expect_error(WITH_OP("{'type':'filtr'}"), "operators[0].type: unknown",
 	             "did you mean filter?");
 	expect_error(WITH_OP("{'type':3}"),
 	             "operators[0].type: expected one of filter, count, map, "
-	             "dedup, plugin",
+	             "dedup, window, plugin",
 	             "got 3");
 	expect_error(
 	    WITH_OP("{'type':'count','parallelism':0}"),
