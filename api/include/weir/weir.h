@@ -200,10 +200,12 @@ int weir_state_iterate(weir_ctx_t *ctx, weir_state_fn fn, void *arg);
  * Event time is the records' time (weir_record_timestamp). The watermark
  * is the runtime's promise that no more records older than it are
  * expected: each source partition's highest timestamp minus the source's
- * max_out_of_orderness_ms, the minimum over partitions (a partition quiet
- * for idle_timeout_ms does not hold it back) and over every input of a
- * task. It only grows. A record older than the watermark is late; the
- * operator decides what late means for it.
+ * max_out_of_orderness_ms minus 1 (so a record at the highest time seen
+ * is not late), the minimum over partitions (a partition quiet for
+ * idle_timeout_ms does not hold it back) and over every input of a task.
+ * It only grows. A record at or below the watermark is late; the operator
+ * decides what late means for it. When every partition is quiet the
+ * watermark stays where it is until records come again.
  *
  * Processing time is the wall clock of the machine.
  *
@@ -247,7 +249,8 @@ int weir_timer_delete(weir_ctx_t *ctx, int domain, int64_t time_ms);
  * so a replay decides the same way. Setting it again moves it;
  * WEIR_WATERMARK_MIN cancels it. A keyed operator with "ttl_ms" in its
  * job-file config gets this for free: each record that changes a key's
- * state moves its expiry to that record's time plus ttl_ms. */
+ * state moves its expiry to that record's time plus ttl_ms (unless
+ * process called weir_state_expire_at for it, which then wins). */
 int weir_state_expire_at(weir_ctx_t *ctx, int64_t time_ms);
 
 /* --- The operator table ------------------------------------------------- */
