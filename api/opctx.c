@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "jrec.h"
+#include "flow.h"
 #include "keyed_state.h"
 #include "keyfield.h"
 #include "log.h"
@@ -235,9 +236,10 @@ static int op_snapshot(struct task *t, void *st, uint64_t id,
 	raw = w->len - at;
 	for (int i = 0; i < 8; i++)
 		w->p[at - 8 + i] = (char)((uint64_t)raw >> (8 * i));
-	weir_write_u64(w, !ctx->ks           ? MANAGED_NONE
-	                  : ctx->incremental ? MANAGED_CHAIN
-	                                     : MANAGED_INLINE);
+	weir_write_u64(w, !ctx->ks ? MANAGED_NONE
+	                  : ctx->incremental && !flow_is_savepoint(t->flow, id)
+	                      ? MANAGED_CHAIN
+	                      : MANAGED_INLINE);
 	return 0;
 }
 
@@ -294,7 +296,9 @@ static int op_snapshot_tail(struct task *t, void *st, uint64_t id,
 
 	if (!ctx->ks)
 		return 0;
-	if (!ctx->incremental) {
+	/* A savepoint holds all of it, in the task's file: self-contained.
+	 * What changed since the last delta stays tracked for the next. */
+	if (!ctx->incremental || flow_is_savepoint(t->flow, id)) {
 		kstate_capture(ctx->ks, tail);
 	} else if (atomic_exchange(&c->need_base, false) || base_instead(ctx)) {
 		kstate_capture_base(ctx->ks, tail);
@@ -402,6 +406,32 @@ int opctx_restore_part(struct weir_ctx *ctx, struct weir_reader *r,
 	    kstate_restore(ctx->ks, r, t->sub, t->parallelism, err,
 	                   sizeof(err)) < 0)
 		return task_fail(t, "%s: %s", t->who, err);
+	return 0;
+}
+
+int opctx_payload_keyed(const void *payload, size_t len, struct keyed_state *ks,
+                        bool *keyed, bool *chained, char *err, size_t errlen)
+{
+	struct weir_reader r = {.p = payload, .len = len};
+	uint64_t raw_len, managed;
+
+	*keyed = *chained = false;
+	if (weir_read_u64(&r, &raw_len) != WEIR_OK ||
+	    weir_read_remaining(&r) < raw_len) {
+		snprintf(err, errlen, "the state is truncated");
+		return -1;
+	}
+	r.pos += (size_t)raw_len;
+	if (weir_read_u64(&r, &managed) != WEIR_OK || managed > MANAGED_CHAIN) {
+		snprintf(err, errlen,
+		         "the state has no valid keyed-state mark: the file "
+		         "is damaged or is not an operator's");
+		return -1;
+	}
+	*keyed = managed != MANAGED_NONE;
+	*chained = managed == MANAGED_CHAIN;
+	if (managed == MANAGED_INLINE)
+		return kstate_restore(ks, &r, 0, 1, err, errlen);
 	return 0;
 }
 
@@ -910,6 +940,24 @@ static int index_name(void *arg, const void *key, size_t klen, const void *name,
 		tindex_add(ctx->timers, EXPIRY_DOMAIN, get_be64(value), key,
 		           klen);
 	return 0;
+}
+
+int opctx_name_kind(const void *name, size_t name_len, const void *value,
+                    size_t value_len, int *domain, int64_t *time_ms)
+{
+	const unsigned char *n = name;
+
+	if (name_len == TIMER_NAME_LEN && n[0] == 0 && n[1] == 'T' &&
+	    n[2] < EXPIRY_DOMAIN) {
+		*domain = n[2];
+		*time_ms = get_be64(n + 3);
+		return OPCTX_NAME_TIMER;
+	}
+	if (name_len == 2 && !memcmp(name, expiry_name, 2) && value_len == 8) {
+		*time_ms = get_be64(value);
+		return OPCTX_NAME_EXPIRY;
+	}
+	return OPCTX_NAME_USER;
 }
 
 static void timers_build(struct weir_ctx *ctx)

@@ -88,4 +88,19 @@ void opctx_forbid_timer_emit(struct weir_ctx *ctx, const char *why);
 /* Calls close if open succeeded, then frees. NULL is fine. */
 void opctx_free(struct weir_ctx *ctx);
 
+/* For `weir state`, outside a job: reads the payload of an operator
+ * task's state file (as its snapshot wrote it, the operator's own bytes
+ * skipped) and puts its managed keyed state into ks when it is there
+ * (every key group). *chained: it is in the task's chain of files
+ * instead, which the caller applies (kstate_apply); *keyed: there is
+ * keyed state at all. Returns 0, or -1 with a message. */
+int opctx_payload_keyed(const void *payload, size_t len, struct keyed_state *ks,
+                        bool *keyed, bool *chained, char *err, size_t errlen);
+/* What a state name means when it is the runtime's (it starts with the
+ * byte 0): OPCTX_NAME_TIMER (*domain, WEIR_TIME_*, and *time_ms),
+ * OPCTX_NAME_EXPIRY (*time_ms, from value), else OPCTX_NAME_USER. */
+enum { OPCTX_NAME_USER, OPCTX_NAME_TIMER, OPCTX_NAME_EXPIRY };
+int opctx_name_kind(const void *name, size_t name_len, const void *value,
+                    size_t value_len, int *domain, int64_t *time_ms);
+
 #endif

@@ -13,6 +13,8 @@
  *             every source task to inject barrier(id). When a final
  *             checkpoint was requested (graceful stop, or every bounded
  *             source ended) the next trigger is the final one, at once.
+ *             So is a savepoint asked for (coord_savepoint): sp.to set,
+ *             sp.id 0; its trigger sets sp.id and flow->savepoint_id.
  *
  *   PENDING   Checkpoint p.id in flight. True here: p.acked[i] for each
  *             task that acknowledged; nothing is in DIR/chk-<id>/_metadata.
@@ -23,6 +25,10 @@
  *             counts a consecutive failure and moves to IDLE (DONE after
  *             the final one); more than tolerable_failures consecutive
  *             failures fail the job.
+ *
+ *             A savepoint's complete() also copies the checkpoint into
+ *             sp.to; its end (complete, fail, DONE) sets sp.done and
+ *             signals sp_cv, where coord_savepoint waits.
  *
  *   DONE      The final checkpoint completed or failed, or the job failed
  *             (coord_shutdown). flow->finished is set; the thread ends.
@@ -51,7 +57,7 @@ enum coord_state { CS_IDLE, CS_PENDING, CS_DONE };
 
 struct pending {
 	uint64_t id;
-	bool final;
+	bool final, savepoint;
 	int64_t trig_mono_ms, trig_wall_ms;
 	int nacked;
 	bool *acked;
@@ -84,6 +90,14 @@ struct coord {
 	/* Per task, the chain the last completed checkpoint of this run
 	 * listed: a chain file not in it was written for the next one. */
 	struct ckpt_chain *prev_chains;
+	/* The savepoint asked for; to is NULL when none. */
+	struct {
+		struct ckpt_store *to;
+		bool stop, done;
+		uint64_t id;    /* 0 until triggered */
+		char msg[1024]; /* why it failed, "" when it did not */
+	} sp;
+	pthread_cond_t sp_cv;
 };
 
 struct coord *coord_new(struct flow *flow, const struct job_ckpt_cfg *cfg,
@@ -115,6 +129,7 @@ struct coord *coord_new(struct flow *flow, const struct job_ckpt_cfg *cfg,
 	c->p.offsets = xcalloc(n, sizeof(char *));
 	pthread_mutex_init(&c->mu, NULL);
 	cond_init_mono(&c->cv);
+	pthread_cond_init(&c->sp_cv, NULL);
 	c->last_trigger_ms = c->last_end_ms = now_mono_ms();
 	return c;
 }
@@ -158,6 +173,7 @@ void coord_free(struct coord *c)
 	free(c->fingerprint);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
+	pthread_cond_destroy(&c->sp_cv);
 	free(c);
 }
 
@@ -208,6 +224,53 @@ void coord_request_final(struct coord *c)
 	pthread_mutex_unlock(&c->mu);
 }
 
+int coord_savepoint(struct coord *c, struct ckpt_store *to, bool stop,
+                    uint64_t *id, char *msg, size_t msglen)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->state == CS_DONE || c->final_requested ||
+	    flow_stopping(c->flow)) {
+		snprintf(msg, msglen, "the job is stopping");
+		goto out;
+	}
+	if (c->sp.to) {
+		snprintf(msg, msglen,
+		         "another savepoint is being taken; try again when "
+		         "it is done");
+		goto out;
+	}
+	c->sp.to = to;
+	c->sp.stop = stop;
+	c->sp.done = false;
+	c->sp.id = 0;
+	c->sp.msg[0] = '\0';
+	pthread_cond_signal(&c->cv);
+	while (!c->sp.done)
+		pthread_cond_wait(&c->sp_cv, &c->mu);
+	*id = c->sp.id;
+	if (c->sp.msg[0])
+		snprintf(msg, msglen, "%s", c->sp.msg);
+	else
+		rc = 0;
+	c->sp.to = NULL;
+out:
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+/* The savepoint asked for ended: why is NULL when it is written. */
+static void savepoint_done(struct coord *c, const char *why)
+{
+	if (!c->sp.to || c->sp.done)
+		return;
+	if (why)
+		snprintf(c->sp.msg, sizeof(c->sp.msg), "%s", why);
+	c->sp.done = true;
+	pthread_cond_broadcast(&c->sp_cv);
+}
+
 void coord_wake(struct coord *c)
 {
 	pthread_mutex_lock(&c->mu);
@@ -242,7 +305,7 @@ static void fail_job(struct coord *c, const char *msg)
 	pthread_mutex_lock(&c->mu);
 }
 
-static void trigger(struct coord *c, bool final)
+static void trigger(struct coord *c, bool final, bool savepoint)
 {
 	struct pending *p = &c->p;
 
@@ -251,11 +314,16 @@ static void trigger(struct coord *c, bool final)
 	assert(c->next_id <= CKPT_ID_MAX);
 	p->id = c->next_id++;
 	p->final = final;
+	p->savepoint = savepoint;
+	if (savepoint)
+		c->sp.id = p->id;
+	atomic_store(&c->flow->savepoint_id, savepoint ? p->id : 0);
 	p->trig_mono_ms = c->last_trigger_ms = now_mono_ms();
 	p->trig_wall_ms = now_wall_ms();
 	c->state = CS_PENDING;
-	log_debug("coordinator", "checkpoint %llu triggered%s",
-	          (unsigned long long)p->id, final ? " (final)" : "");
+	log_debug("coordinator", "checkpoint %llu triggered%s%s",
+	          (unsigned long long)p->id, final ? " (final)" : "",
+	          savepoint ? " (savepoint)" : "");
 	for (int i = 0; i < c->flow->nsources; i++)
 		task_trigger(c->flow->tasks[i], p->id, final);
 }
@@ -276,6 +344,12 @@ static void fail(struct coord *c, const char *why)
 	ckpt_persister_discard(c->persister, p->id);
 	notify_aborted(c, p->id);
 	c->last_end_ms = now_mono_ms();
+	if (p->savepoint) {
+		char *msg = xasprintf("checkpoint %llu failed: %s",
+		                      (unsigned long long)p->id, why);
+		savepoint_done(c, msg);
+		free(msg);
+	}
 	if (p->final) {
 		log_error(
 		    "coordinator",
@@ -363,6 +437,33 @@ static bool chain_file_new(const struct coord *c, int i,
 	return f->id > c->flow->restored_id;
 }
 
+/* Copies savepoint meta (complete in DIR) into sp.to; a failure is
+ * kept in sp.msg. Without c->mu. */
+static void copy_savepoint(struct coord *c, const struct ckpt_meta *meta)
+{
+	char err[768];
+	int64_t t0 = now_mono_ms();
+
+	if (ckpt_copy(c->st, meta, c->sp.to, err, sizeof(err)) < 0) {
+		log_error("coordinator",
+		          "savepoint %llu: checkpoint %llu is complete in %s, "
+		          "but copying it failed: %s",
+		          (unsigned long long)meta->id,
+		          (unsigned long long)meta->id, ckpt_store_dir(c->st),
+		          err);
+		pthread_mutex_lock(&c->mu);
+		snprintf(c->sp.msg, sizeof(c->sp.msg),
+		         "checkpoint %llu is complete, but copying it failed: "
+		         "%s",
+		         (unsigned long long)meta->id, err);
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	log_info("coordinator", "savepoint %llu written to %s/%s in %lld ms",
+	         (unsigned long long)meta->id, ckpt_store_dir(c->sp.to),
+	         ckpt_store_one(c->sp.to), (long long)(now_mono_ms() - t0));
+}
+
 static void complete(struct coord *c)
 {
 	struct pending *p = &c->p;
@@ -401,11 +502,15 @@ static void complete(struct coord *c)
 	meta.triggered_ms = p->trig_wall_ms;
 	meta.completed_ms = now_wall_ms();
 	meta.offsets_json = merge_offsets(c);
+	meta.savepoint = p->savepoint;
 
 	/* Writing _metadata is slow (fsync); acks for this id cannot come any
-	 * more, so other threads may post events meanwhile. */
+	 * more, so other threads may post events meanwhile. sp.to stays:
+	 * its requester waits for sp.done. */
 	pthread_mutex_unlock(&c->mu);
 	rc = ckpt_write_meta(c->st, &meta, err, sizeof(err));
+	if (rc == 0 && p->savepoint)
+		copy_savepoint(c, &meta);
 	pthread_mutex_lock(&c->mu);
 	free(meta.offsets_json);
 	free(meta.tasks);
@@ -427,12 +532,18 @@ static void complete(struct coord *c)
 	         "bytes%s%s",
 	         (unsigned long long)p->id,
 	         (long long)(c->last_end_ms - p->trig_mono_ms), n,
-	         (unsigned long long)full, sizes, p->final ? " (final)" : "");
-	for (int i = 0; i < c->flow->ntasks; i++) {
+	         (unsigned long long)full, sizes,
+	         p->final ? (p->savepoint ? " (final, savepoint)" : " (final)")
+	                  : (p->savepoint ? " (savepoint)" : ""));
+	/* A savepoint's keyed state is in its files: the chains go on from
+	 * the checkpoint before. */
+	for (int i = 0; i < c->flow->ntasks && !p->savepoint; i++) {
 		ckpt_chain_clear(&c->prev_chains[i]);
 		c->prev_chains[i] = p->chains[i];
 		memset(&p->chains[i], 0, sizeof(p->chains[i]));
 	}
+	if (p->savepoint)
+		savepoint_done(c, NULL); /* sp.msg says if the copy failed */
 	for (int i = 0; i < c->flow->ntasks; i++)
 		task_notify_complete(c->flow->tasks[i], p->id);
 	if (ckpt_retain(c->st, p->id, c->cfg->retain) < 0)
@@ -510,15 +621,20 @@ static void *coord_main(void *arg)
 		if (c->state == CS_IDLE) {
 			int64_t due = -1;
 
+			if (c->sp.to && !c->sp.done) {
+				trigger(c, c->sp.stop || c->final_requested,
+				        true);
+				continue;
+			}
 			if (c->final_requested) {
-				trigger(c, true);
+				trigger(c, true, false);
 				continue;
 			}
 			/* A fresh job's first checkpoint is taken at once; its
 			 * sources wait for it (see run_source). */
 			if (c->completed == 0 && c->flow->restored_id == 0 &&
 			    c->next_id == c->first_id) {
-				trigger(c, false);
+				trigger(c, false, false);
 				continue;
 			}
 			if (c->cfg->interval_ms > 0) {
@@ -527,7 +643,7 @@ static void *coord_main(void *arg)
 					due = c->last_end_ms +
 					      c->cfg->min_pause_ms;
 				if (now >= due) {
-					trigger(c, false);
+					trigger(c, false, false);
 					continue;
 				}
 			}
@@ -554,6 +670,7 @@ static void *coord_main(void *arg)
 			wait_until(c, c->p.trig_mono_ms + c->cfg->timeout_ms);
 		}
 	}
+	savepoint_done(c, "the job stopped before the savepoint was taken");
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
 }

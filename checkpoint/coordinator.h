@@ -8,6 +8,7 @@
 #define WEIR_COORDINATOR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ckpt_cfg.h"
@@ -35,6 +36,17 @@ void coord_ack(struct coord *c, uint64_t id, int task,
                struct ckpt_chain *chain);
 /* A task could not take its part of checkpoint id: the checkpoint fails. */
 void coord_decline(struct coord *c, uint64_t id, int task, const char *why);
+
+/* Takes a savepoint: the next checkpoint (triggered at once, after the
+ * one in flight) writes every keyed state in full into the task files,
+ * and once complete it is copied into `to` (a store of one directory,
+ * ckpt_store_open_one; borrowed until the call returns). With stop it is
+ * the final checkpoint and the job ends after it. Waits until it
+ * completed or failed. Returns 0 with *id, or -1 with why in msg (the
+ * job is stopping, another savepoint is being taken, the checkpoint
+ * failed, the copy failed). Any thread but the coordinator's. */
+int coord_savepoint(struct coord *c, struct ckpt_store *to, bool stop,
+                    uint64_t *id, char *msg, size_t msglen);
 
 /* Take a final checkpoint, then end the job (graceful stop, or every
  * bounded source reached its end). */

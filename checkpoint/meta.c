@@ -177,7 +177,8 @@ int ckpt_meta_encode(const struct ckpt_meta *meta, const char *dir_rel,
 	        0 ||
 	    meta_add(root, "completed_at_utc", json_string(when)) < 0 ||
 	    meta_add(root, "tasks", json_incref(tasks)) < 0 ||
-	    meta_add(root, "offsets", json_incref(offsets)) < 0) {
+	    meta_add(root, "offsets", json_incref(offsets)) < 0 ||
+	    (meta->savepoint && meta_add(root, "savepoint", json_true()) < 0)) {
 		ckpt_seterr(
 		    errstr, errlen,
 		    "%s/_metadata: cannot encode (job name or fingerprint "
@@ -578,6 +579,13 @@ int ckpt_meta_decode(const char *rel, uint64_t id, const unsigned char *buf,
 			goto out;
 	if (meta_duplicate(rel, out, errstr, errlen) < 0)
 		goto out;
+	v = json_object_get(root, "savepoint");
+	if (v && !json_is_boolean(v)) {
+		ckpt_seterr(errstr, errlen, "%s: savepoint is not a boolean",
+		            rel);
+		goto out;
+	}
+	out->savepoint = json_is_true(v);
 	out->offsets_json = json_dumps(offsets, JSON_COMPACT);
 	if (!out->offsets_json) {
 		ckpt_seterr(errstr, errlen, "%s: cannot encode offsets", rel);

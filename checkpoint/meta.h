@@ -65,6 +65,9 @@ struct ckpt_meta {
 	struct ckpt_task_entry *tasks;
 	size_t ntasks;
 	char *offsets_json; /* JSON object text, {"topic":{"0":42,...}} */
+	/* Taken because a user asked (weir savepoint): keyed state is in
+	 * the task files, nothing is in shared/. "savepoint": true. */
+	bool savepoint;
 };
 
 /* Encodes meta as _metadata text (dir_rel, "chk-<id>", in messages).

@@ -605,16 +605,54 @@ static int remove_leftovers(const struct ckpt_restore *rs, uint64_t newest,
 	return 0;
 }
 
+/* --from: loads checkpoint from_id of rs->from, verified and checked
+ * like the newest of a directory. Returns 1, or -1 with errs. Says when
+ * it passes over the checkpoints of checkpoint.dir. */
+static int load_from(const struct ckpt_restore *rs, struct ckpt_meta *meta,
+                     struct errlist *errs)
+{
+	struct search search = {.rs = rs};
+	char err[1024];
+	uint64_t *ids = NULL;
+	size_t n = 0;
+
+	if (ckpt_load(rs->from, rs->from_id, meta, err, sizeof(err)) < 0) {
+		errlist_add(errs,
+		            "cannot start from %s: %s. Nothing was restored; "
+		            "name an intact savepoint or checkpoint",
+		            rs->from_path, err);
+		return -1;
+	}
+	if (check_coverage(&search, meta, err, sizeof(err)) < 0) {
+		errlist_add(errs, "cannot start from %s: %s", rs->from_path,
+		            err);
+		ckpt_meta_clear(meta);
+		return -1;
+	}
+	if (ckpt_list(rs->store, &ids, &n) == 0 && n > 0)
+		log_info("restore",
+		         "%s holds checkpoints (the newest chk-%llu), but "
+		         "--from wins: starting from checkpoint %llu of %s",
+		         rs->dir, (unsigned long long)ids[n - 1],
+		         (unsigned long long)meta->id, rs->from_path);
+	free(ids);
+	return 1;
+}
+
 int ckpt_restore(const struct ckpt_restore *rs, uint64_t *next_id,
                  struct errlist *errs)
 {
 	struct ckpt_meta meta = {0};
 	struct search search = {.rs = rs};
-	int found = ckpt_load_latest(rs->store, &meta, check_coverage,
-	                             report_skipped, &search);
-	const char *dir = rs->dir;
+	const char *dir = rs->from ? rs->from_path : rs->dir;
+	int found = rs->from
+	                ? load_from(rs, &meta, errs)
+	                : ckpt_load_latest(rs->store, &meta, check_coverage,
+	                                   report_skipped, &search);
 	int rc = -1;
 
+	if (found < 0 && rs->from)
+		return -1;
 	if (found < 0 && search.one_file) {
 		errlist_add(errs,
 		            "no checkpoint in %s can be restored: every "
@@ -668,8 +706,10 @@ int ckpt_restore(const struct ckpt_restore *rs, uint64_t *next_id,
 	rs->flow->restored_id = meta.id;
 	say_step(rs, "cleaning up after restoring checkpoint %llu of %s",
 	         (unsigned long long)meta.id, dir);
-	if (remove_leftovers(rs, meta.id, next_id, errs) < 0)
+	if (remove_leftovers(rs, rs->from ? 0 : meta.id, next_id, errs) < 0)
 		goto out;
+	if (*next_id <= meta.id)
+		*next_id = meta.id + 1;
 	{
 		char when[40];
 

@@ -32,12 +32,19 @@ struct ckpt_restore {
 	 * go on from (ckpt_persister_adopt) instead of writing a new base;
 	 * empty otherwise. The caller clears them. */
 	struct ckpt_chain *chains;
+	/* weir run --from: restore checkpoint from_id of from (a store of
+	 * one, ckpt_store_open_one; from_path its path, for messages)
+	 * instead of the newest of store. NULL: none. */
+	struct ckpt_store *from;
+	const char *from_path;
+	uint64_t from_id;
 };
 
 /* Restores the flow's tasks (main thread, before they start) and sets
  * flow->restored_id (0: nothing to restore, a fresh start). Removes the
  * directories of checkpoints that never completed. *next_id receives the
- * id of the next checkpoint. Returns 0, or -1 with messages in errs. */
+ * id of the next checkpoint (with from: past it and past every id in
+ * store). Returns 0, or -1 with messages in errs. */
 int ckpt_restore(const struct ckpt_restore *r, uint64_t *next_id,
                  struct errlist *errs);
 

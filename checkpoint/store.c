@@ -44,8 +44,8 @@
 #include "util.h"
 
 /* mkdir -p through io->mkdir; existing components are left alone. */
-static int make_dirs(const struct ckpt_io *io, const char *dir, char *errstr,
-                     size_t errlen)
+int ckpt_make_dirs(const struct ckpt_io *io, const char *dir, char *errstr,
+                   size_t errlen)
 {
 	char *p = xstrdup(dir);
 	struct stat sb;
@@ -110,7 +110,7 @@ struct ckpt_store *ckpt_store_open(const char *dir, const struct ckpt_io *io,
 	n = strlen(st->dir);
 	while (n > 1 && st->dir[n - 1] == '/')
 		st->dir[--n] = '\0';
-	if (make_dirs(&st->io, st->dir, errstr, errlen) < 0) {
+	if (ckpt_make_dirs(&st->io, st->dir, errstr, errlen) < 0) {
 		ckpt_store_close(st);
 		return NULL;
 	}
@@ -125,6 +125,7 @@ void ckpt_store_close(struct ckpt_store *st)
 		st->io.close(st->lock_fd); /* releases the flock */
 	ckpt_shared_refs_clear(st);
 	pthread_mutex_destroy(&st->refs_mu);
+	free(st->one);
 	free(st->dir);
 	free(st);
 }
@@ -148,6 +149,11 @@ void ckpt_write_hint(const struct ckpt_store *st, char *err, size_t errlen)
 const struct ckpt_io *ckpt_store_io(const struct ckpt_store *st)
 {
 	return &st->io;
+}
+
+char *ckpt_chk_rel(const struct ckpt_store *st, uint64_t id)
+{
+	return st->one ? xstrdup(st->one) : xasprintf("chk-%" PRIu64, id);
 }
 
 /* fsyncs DIR, then chk-<id>/ (open as fd, rel in messages). */
@@ -227,7 +233,7 @@ static int write_in_chk(struct ckpt_store *st, uint64_t id, const char *name,
                         const void *buf, size_t len, bool commit, char *errstr,
                         size_t errlen)
 {
-	char *rel = xasprintf("chk-%" PRIu64, id);
+	char *rel = ckpt_chk_rel(st, id);
 	int rc = write_in_dir(st, rel, name, buf, len, commit, commit, errstr,
 	                      errlen);
 
@@ -235,12 +241,18 @@ static int write_in_chk(struct ckpt_store *st, uint64_t id, const char *name,
 	return rc;
 }
 
+int ckpt_write_raw(struct ckpt_store *st, uint64_t id, const char *name,
+                   const void *buf, size_t len, char *errstr, size_t errlen)
+{
+	return write_in_chk(st, id, name, buf, len, false, errstr, errlen);
+}
+
 int ckpt_write_state(struct ckpt_store *st, uint64_t id, const char *task,
                      uint32_t state_version, const void *payload, size_t len,
                      struct ckpt_file_info *out, char *errstr, size_t errlen)
 {
 	const char *why = ckpt_task_name_problem(task);
-	char *name, *rel;
+	char *name, *rel, *dir;
 	unsigned char *buf;
 	uint64_t sum;
 	size_t total;
@@ -252,7 +264,9 @@ int ckpt_write_state(struct ckpt_store *st, uint64_t id, const char *task,
 		return -1;
 	}
 	name = xasprintf("%s.state", task);
-	rel = xasprintf("chk-%" PRIu64 "/%s", id, name);
+	dir = ckpt_chk_rel(st, id);
+	rel = xasprintf("%s/%s", dir, name);
+	free(dir);
 	if (ckpt_statefile_encode(task, rel, state_version, CKPT_TASK_STATE,
 	                          payload, len, &buf, &total, &sum, errstr,
 	                          errlen) < 0)
@@ -280,7 +294,7 @@ static int read_state(struct ckpt_store *st, uint64_t id, const char *task,
                       char *errstr, size_t errlen)
 {
 	const char *why = ckpt_task_name_problem(task);
-	char *rel, *path;
+	char *rel, *path, *dir;
 	int rc;
 
 	if (why) {
@@ -288,7 +302,9 @@ static int read_state(struct ckpt_store *st, uint64_t id, const char *task,
 		            task, why);
 		return -1;
 	}
-	rel = xasprintf("chk-%" PRIu64 "/%s.state", id, task);
+	dir = ckpt_chk_rel(st, id);
+	rel = xasprintf("%s/%s.state", dir, task);
+	free(dir);
 	path = xasprintf("%s/%s", st->dir, rel);
 	rc = ckpt_statefile_read(&st->io, path, rel, CKPT_TASK_STATE, expect,
 	                         payload, len, sv, errstr, errlen);
@@ -393,7 +409,7 @@ static int read_chain_file(struct ckpt_store *st, struct ckpt_chain_file *f,
 int ckpt_write_meta(struct ckpt_store *st, const struct ckpt_meta *meta,
                     char *errstr, size_t errlen)
 {
-	char *dir_rel = xasprintf("chk-%" PRIu64, meta->id), *text = NULL;
+	char *dir_rel = ckpt_chk_rel(st, meta->id), *text = NULL;
 	int rc = -1;
 
 	if (ckpt_meta_encode(meta, dir_rel, &text, errstr, errlen) == 0)
@@ -407,12 +423,14 @@ int ckpt_write_meta(struct ckpt_store *st, const struct ckpt_meta *meta,
 int ckpt_read_meta(struct ckpt_store *st, uint64_t id, struct ckpt_meta *out,
                    char *errstr, size_t errlen)
 {
-	char *rel = xasprintf("chk-%" PRIu64 "/" CKPT_META_NAME, id);
+	char *dir = ckpt_chk_rel(st, id);
+	char *rel = xasprintf("%s/" CKPT_META_NAME, dir);
 	char *path = xasprintf("%s/%s", st->dir, rel);
 	unsigned char *buf = NULL;
 	size_t len;
 	int rc = -1;
 
+	free(dir);
 	memset(out, 0, sizeof(*out));
 	if (ckpt_io_read_file(&st->io, path, rel, CKPT_META_MAX, &buf, &len,
 	                      errstr, errlen) == 0)
@@ -458,6 +476,14 @@ int ckpt_verify(struct ckpt_store *st, uint64_t id, struct ckpt_meta *out,
 	if (ckpt_read_meta(st, id, out, errstr, errlen) < 0)
 		return -1;
 	return verify_files(st, out, false, errstr, errlen);
+}
+
+int ckpt_load(struct ckpt_store *st, uint64_t id, struct ckpt_meta *out,
+              char *errstr, size_t errlen)
+{
+	if (ckpt_read_meta(st, id, out, errstr, errlen) < 0)
+		return -1;
+	return verify_files(st, out, true, errstr, errlen);
 }
 
 /* A directory with only incomplete checkpoints never committed one: that is

@@ -14,6 +14,7 @@
  *   retain.c     .lock, listing chk-<id> directories, removal, retention
  *   store.c      the handle; write, read, verify, find the latest
  *   listing.c    `weir checkpoints`
+ *   savepoint.c  a store of one checkpoint directory; copying one
  *
  *   DIR/.lock                 flock()ed while a job runs on DIR
  *   DIR/chk-<id>/<task>.state header, lz4 frame, trailer with XXH64
@@ -66,6 +67,11 @@ int ckpt_write_state(struct ckpt_store *st, uint64_t id, const char *task,
                      uint32_t state_version, const void *payload, size_t len,
                      struct ckpt_file_info *out, char *errstr, size_t errlen);
 
+/* Writes buf, already encoded (a file of another checkpoint), as
+ * chk-<id>/<name> atomically; not the commit (see ckpt_write_meta). */
+int ckpt_write_raw(struct ckpt_store *st, uint64_t id, const char *name,
+                   const void *buf, size_t len, char *errstr, size_t errlen);
+
 /* Reads and verifies a state file. expect (may be NULL) is what _metadata
  * says about it: size and checksum must match. On success *payload is
  * malloc()ed (caller frees), *len its size; with payload NULL the file is
@@ -110,6 +116,30 @@ int ckpt_read_meta(struct ckpt_store *st, uint64_t id, struct ckpt_meta *out,
  * Returns 0 with *out filled, or -1 with the reason in errstr. */
 int ckpt_verify(struct ckpt_store *st, uint64_t id, struct ckpt_meta *out,
                 char *errstr, size_t errlen);
+
+/* ckpt_verify keeping each decoded payload, as ckpt_load_latest does,
+ * for the checkpoint id the caller chose. */
+int ckpt_load(struct ckpt_store *st, uint64_t id, struct ckpt_meta *out,
+              char *errstr, size_t errlen);
+
+/* A store of the one checkpoint directory at path: a savepoint, or
+ * chk-<n> of a checkpoint directory (chain files are then read from the
+ * shared/ beside it). Its name stands in for chk-<id> in every read and
+ * write; the ones that list, lock or remove checkpoints are not for it.
+ * Without create, path must hold a _metadata, whose id is put in *id.
+ * With create (a savepoint to write), path is created with its parents
+ * when missing and must be empty. Returns NULL with a message. */
+struct ckpt_store *ckpt_store_open_one(const char *path, bool create,
+                                       const struct ckpt_io *io, uint64_t *id,
+                                       char *errstr, size_t errlen);
+/* The directory name of a store of one, NULL for a checkpoint dir. */
+const char *ckpt_store_one(const struct ckpt_store *st);
+
+/* Copies checkpoint meta->id of from (complete, every keyed state in its
+ * task files) into to, a store of one: each task file byte for byte,
+ * then meta as _metadata, the commit. Returns 0, or -1 with a message. */
+int ckpt_copy(struct ckpt_store *from, const struct ckpt_meta *meta,
+              struct ckpt_store *to, char *errstr, size_t errlen);
 
 /* Called for every checkpoint that is skipped, newest first, with why. */
 typedef void (*ckpt_report_fn)(void *arg, uint64_t id, const char *why);

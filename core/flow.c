@@ -22,6 +22,12 @@ void flow_init(struct flow *f)
 	atomic_init(&f->hard_stop, 0);
 	atomic_init(&f->finished, 0);
 	atomic_init(&f->sources_ended, 0);
+	atomic_init(&f->savepoint_id, 0);
+}
+
+bool flow_is_savepoint(struct flow *f, uint64_t id)
+{
+	return id && atomic_load(&f->savepoint_id) == id;
 }
 
 void flow_destroy(struct flow *f)

@@ -53,6 +53,10 @@ struct flow {
 	atomic_int hard_stop; /* a failure: every task stops now */
 	atomic_int finished;  /* final checkpoint done (or given up) */
 	atomic_int sources_ended;
+	/* The checkpoint in flight when it is a savepoint (its keyed state
+	 * is written in full, in the task files), else 0. Set by the
+	 * coordinator before the trigger, read by tasks at the barrier. */
+	atomic_uint_fast64_t savepoint_id;
 	pthread_mutex_t mu;
 	char *fail_msg;         /* first failure, under mu */
 	pthread_cond_t done_cv; /* signalled when a task thread exits */
@@ -78,6 +82,8 @@ void flow_connect(struct flow *f, int first_a, int par_a, int first_b,
  * logged. Any thread. */
 void flow_fail(struct flow *f, const char *msg);
 bool flow_stopping(const struct flow *f);
+/* Whether checkpoint id is a savepoint (see savepoint_id). Any thread. */
+bool flow_is_savepoint(struct flow *f, uint64_t id);
 /* The final checkpoint is done or given up: tasks end. */
 void flow_finish(struct flow *f);
 /* For tasks: a source reached its end; a task thread exits. */

@@ -584,14 +584,25 @@ int job_prepare(struct job *job, struct errlist *errs)
 	                          .arg = job};
 	uint64_t next_id = 1;
 	int rc = -1;
+	char err[1024];
 
 	if (!job->store && open_store(job, errs) < 0)
 		return -1;
 	rs.store = job->store;
+	if (job->from) {
+		rs.from_path = job->from;
+		rs.from = ckpt_store_open_one(job->from, false, job->io,
+		                              &rs.from_id, err, sizeof(err));
+		if (!rs.from) {
+			errlist_add(errs, "--from: %s", err);
+			return -1;
+		}
+	}
 	/* Incremental keyed state goes on from the chain it was restored
 	 * from, so the first checkpoint after a restart writes a delta, not
-	 * the whole state again. */
-	if (job->cfg->checkpoint.incremental)
+	 * the whole state again; after --from it shares nothing with the
+	 * checkpoint it started from, and writes a base. */
+	if (job->cfg->checkpoint.incremental && !rs.from)
 		rs.chains =
 		    xcalloc((size_t)job->flow.ntasks + 1, sizeof(*rs.chains));
 	set_step(job, "looking for a checkpoint to restore in %s",
@@ -611,6 +622,7 @@ out:
 	for (int i = 0; rs.chains && i < job->flow.ntasks; i++)
 		ckpt_chain_clear(&rs.chains[i]);
 	free(rs.chains);
+	ckpt_store_close(rs.from);
 	return rc;
 }
 
@@ -771,6 +783,7 @@ void job_free(struct job *job)
 	ckpt_store_close(job->store);
 	jobfile_free(job->cfg);
 	free(job->fingerprint);
+	free(job->from);
 	pthread_mutex_destroy(&job->mu);
 	free(job);
 }

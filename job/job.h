@@ -29,6 +29,11 @@ struct job {
 	struct ckpt_persister *persister;
 	struct coord *coord;
 
+	/* weir run --from: the checkpoint or savepoint directory to start
+	 * from instead of the newest in checkpoint.dir; NULL: none. Set
+	 * (malloc()ed) before job_build; freed by job_free. */
+	char *from;
+
 	pthread_mutex_t mu;
 	bool starting;  /* no task thread started yet, under mu */
 	char step[256]; /* what starting is doing, under mu */
@@ -82,6 +87,18 @@ void job_signal_stop(struct job *job, const char *signal_name);
 int job_wait(struct job *job);
 const char *job_error(struct job *job);
 void job_free(struct job *job);
+
+/* Takes a savepoint of the running job into target (absolute, or
+ * relative to the working directory; created when missing, else it must
+ * be an empty directory, and not inside checkpoint.dir), and with stop
+ * ends the job after it (job_wait then returns). Waits until it is
+ * written. Returns 0 with msg "<id> <path>" (the savepoint's checkpoint
+ * id and absolute path); -1 when it failed, -2 when it was refused
+ * before anything was written (a bad target, the job starting or
+ * stopping), with why in msg. Any thread but the job's own; one
+ * savepoint at a time (a second caller is refused). */
+int job_savepoint(struct job *job, const char *target, bool stop, char *msg,
+                  size_t msglen);
 
 /* Stops the job now with an error (flow_fail). Any thread. */
 void job_fail(struct job *job, const char *msg);

@@ -1,5 +1,6 @@
 /*
- * main.c - the weir command line: run, validate, checkpoints, broker.
+ * main.c - the weir command line: run, validate, checkpoints, savepoint,
+ * stop, state, broker.
  *
  * Exit codes: 0 success, 1 the job or command failed, 2 bad command line
  * or bad job file.
@@ -15,9 +16,11 @@
 #include <unistd.h>
 
 #include "connectors.h"
+#include "control.h"
 #include "job.h"
 #include "jobfile.h"
 #include "log.h"
+#include "state_cmd.h"
 #include "store.h"
 #include "util.h"
 #include "weir/weir.h"
@@ -35,8 +38,19 @@ static void usage(FILE *f)
 	        "signal at once\n"
 	        "  weir validate JOB.json     check a job file and print every "
 	        "problem\n"
+	        "  weir run JOB.json --from PATH\n"
+	        "                             start from a savepoint or a "
+	        "checkpoint (chk-<n>)\n"
+	        "  weir savepoint JOB.json DIR  take a savepoint of the "
+	        "running job into DIR\n"
+	        "  weir stop JOB.json [--savepoint DIR]\n"
+	        "                             stop the running job "
+	        "gracefully, after a savepoint\n"
 	        "  weir checkpoints DIR       list the checkpoints in a "
 	        "checkpoint directory\n"
+	        "  weir state DIR|PATH [--operator NAME]\n"
+	        "                             print the keyed state of a "
+	        "checkpoint as JSON lines\n"
 	        "  weir broker [--port N] [--topic NAME:PARTITIONS]...\n"
 	        "                             run the embedded Kafka broker on "
 	        "127.0.0.1\n"
@@ -170,8 +184,10 @@ static void end_signal_thread(struct sigctx *sc, pthread_t thr)
 	pthread_mutex_destroy(&sc->mu);
 }
 
-static int cmd_run(const char *path)
+static int cmd_run(const char *path, const char *from)
 {
+	struct control *ctl = NULL;
+	char err[1024];
 	struct sigctx sc;
 	struct job_cfg *cfg;
 	struct errlist errs = {0};
@@ -200,6 +216,7 @@ static int cmd_run(const char *path)
 		return 2;
 	}
 	job = job_alloc(cfg);
+	job->from = from ? xstrdup(from) : NULL;
 	pthread_mutex_lock(&sc.mu);
 	sc.job = job;
 	pthread_mutex_unlock(&sc.mu);
@@ -211,9 +228,17 @@ static int cmd_run(const char *path)
 		job_free(job);
 		return 1;
 	}
+	/* The directory is locked: the socket in it is this job's. */
+	if (!(ctl = control_start(job, err, sizeof(err)))) {
+		end_signal_thread(&sc, sigthr);
+		fprintf(stderr, "weir: %s\n", err);
+		job_free(job);
+		return 1;
+	}
 	if (job_start(job) < 0)
 		log_error("job", "could not start");
 	rc = job_wait(job);
+	control_stop(ctl);
 	end_signal_thread(&sc, sigthr);
 	if (rc == 0)
 		log_info("job", "%s finished", job->cfg->name);
@@ -223,6 +248,20 @@ static int cmd_run(const char *path)
 		            ? job_error(job)
 		            : "the final checkpoint did not complete");
 	job_free(job);
+	return rc;
+}
+
+/* `weir savepoint JOB.json DIR`, `weir stop JOB.json [--savepoint DIR]`:
+ * the job file names the checkpoint.dir where the job listens. */
+static int cmd_control(const char *cmd, const char *path, const char *target)
+{
+	struct job_cfg *cfg = load_checked(path);
+	int rc;
+
+	if (!cfg)
+		return 2;
+	rc = control_cli(cmd, cfg->checkpoint.dir, target);
+	jobfile_free(cfg);
 	return rc;
 }
 
@@ -291,6 +330,28 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "broker"))
 		return cmd_broker(argv + 1);
+	if (!strcmp(cmd, "run") && argc == 5 &&
+	    (!strcmp(argv[2], "--from") || !strcmp(argv[3], "--from")))
+		return !strcmp(argv[2], "--from") ? cmd_run(argv[4], argv[3])
+		                                  : cmd_run(argv[2], argv[4]);
+	if (!strcmp(cmd, "savepoint") && argc == 4)
+		return cmd_control(cmd, argv[2], argv[3]);
+	if (!strcmp(cmd, "stop") &&
+	    (argc == 3 || (argc == 5 && !strcmp(argv[3], "--savepoint"))))
+		return cmd_control(cmd, argv[2], argc == 5 ? argv[4] : NULL);
+	if (!strcmp(cmd, "state") &&
+	    (argc == 3 || (argc == 5 && !strcmp(argv[3], "--operator"))))
+		return state_cmd(argv[2], argc == 5 ? argv[4] : NULL, stdout);
+	if (!strcmp(cmd, "savepoint") || !strcmp(cmd, "stop") ||
+	    !strcmp(cmd, "state")) {
+		fprintf(stderr, "weir %s: expected %s\n", cmd,
+		        !strcmp(cmd, "stop") ? "JOB.json [--savepoint DIR]"
+		        : !strcmp(cmd, "state")
+		            ? "DIR|PATH [--operator NAME]"
+		            : "JOB.json DIR (the savepoint directory)");
+		usage(stderr);
+		return 2;
+	}
 	if (!strcmp(cmd, "run") || !strcmp(cmd, "validate") ||
 	    !strcmp(cmd, "checkpoints")) {
 		if (argc != 3) {
@@ -301,7 +362,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		if (!strcmp(cmd, "run"))
-			return cmd_run(argv[2]);
+			return cmd_run(argv[2], NULL);
 		if (!strcmp(cmd, "validate"))
 			return cmd_validate(argv[2]);
 		return cmd_checkpoints(argv[2]);

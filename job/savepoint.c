@@ -1,0 +1,103 @@
+/*
+ * savepoint.c - job_savepoint (job.h): where a savepoint may go, and
+ * asking the coordinator for one. The control socket (control.c) and the
+ * HTTP endpoint call it; the checkpoint layer writes and copies it.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "coordinator.h"
+#include "job.h"
+#include "store.h"
+#include "util.h"
+
+/* Whether path, or the nearest of its parents that exists, is dir (a
+ * real path) or inside it. */
+static bool inside(const char *path, const char *dir)
+{
+	char *p = xstrdup(path), real[PATH_MAX];
+	size_t n = strlen(dir);
+	bool in = false;
+
+	for (;;) {
+		char *slash;
+
+		if (realpath(p, real)) {
+			in = !strncmp(real, dir, n) &&
+			     (real[n] == '\0' || real[n] == '/' || n == 1);
+			break;
+		}
+		slash = strrchr(p, '/');
+		if (!slash || slash == p)
+			break;
+		*slash = '\0';
+	}
+	free(p);
+	return in;
+}
+
+/* target made absolute (malloc()ed), or NULL with msg. */
+static char *absolute(const char *target, char *msg, size_t msglen)
+{
+	char cwd[PATH_MAX];
+
+	if (target[0] == '/')
+		return xstrdup(target);
+	if (!getcwd(cwd, sizeof(cwd))) {
+		snprintf(msg, msglen,
+		         "cannot resolve %s: the working directory is "
+		         "unknown (%s); give an absolute path",
+		         target, strerror(errno));
+		return NULL;
+	}
+	return xasprintf("%s/%s", cwd, target);
+}
+
+int job_savepoint(struct job *job, const char *target, bool stop, char *msg,
+                  size_t msglen)
+{
+	char dir[PATH_MAX], err[1024], *path;
+	struct ckpt_store *to;
+	uint64_t id = 0, unused;
+	int rc;
+
+	if (!target || !*target) {
+		snprintf(msg, msglen, "no savepoint directory given");
+		return -2;
+	}
+	if (!job->coord) {
+		snprintf(msg, msglen, "the job is still starting; try again "
+		                      "once it runs");
+		return -2;
+	}
+	if (!(path = absolute(target, msg, msglen)))
+		return -2;
+	if (realpath(job->cfg->checkpoint.dir, dir) && inside(path, dir)) {
+		snprintf(msg, msglen,
+		         "%s is inside checkpoint.dir %s, where checkpoints "
+		         "come and go: put savepoints somewhere else",
+		         path, job->cfg->checkpoint.dir);
+		free(path);
+		return -2;
+	}
+	to = ckpt_store_open_one(path, true, job->io, &unused, err,
+	                         sizeof(err));
+	if (!to) {
+		snprintf(msg, msglen, "%s", err);
+		free(path);
+		return -2;
+	}
+	rc = coord_savepoint(job->coord, to, stop, &id, err, sizeof(err));
+	ckpt_store_close(to);
+	if (rc < 0)
+		snprintf(msg, msglen, "savepoint into %s failed: %s", path,
+		         err);
+	else
+		snprintf(msg, msglen, "%llu %s", (unsigned long long)id, path);
+	free(path);
+	return rc;
+}

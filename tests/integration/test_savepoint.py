@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Savepoints, start from one, and `weir state`, on one broker.
+
+A keyed count job (ERROR records counted by service, count parallelism 2,
+exactly-once output by Kafka transactions, retain 1, a checkpoint every
+100 ms) runs while input arrives:
+
+- `weir savepoint JOB sp1` under load: exit 0, the path and id printed;
+  sp1 holds _metadata with "savepoint": true and every task's file, and
+  no shared/ (self-contained: the count's keyed state is in its files).
+  sp1 is a sibling of checkpoint.dir; many checkpoints later (retain 1)
+  not a byte of it changed.
+- CLI errors while it runs: the target exists and is not empty (2), a
+  target inside checkpoint.dir (2), a missing argument (2).
+- `weir stop JOB --savepoint sp2`: the savepoint, then the job ends (the
+  command returns once it has, exit 0; the job exits 0).
+- With no job running: `weir savepoint` says so, naming the socket (2).
+- `weir state sp2`: every service's count equals the ERROR records of
+  the input before sp2's offsets (the oracle); --operator count picks the
+  same, an unknown operator lists the ones there (2).
+- A copy of sp2 with a truncated state file: `weir run --from` it is
+  refused naming that file.
+- The rest of the input is produced; the job starts from sp2 in a new,
+  empty checkpoint.dir with count parallelism 3 (`weir run --from`), and
+  its first checkpoint writes its keyed state in full (nothing shared
+  with the savepoint). Once caught up it stops. The output, read with
+  kafka-python, holds for every service exactly the counts 1..N, each
+  once: nothing lost or repeated across the savepoint, the stop and the
+  rescale.
+"""
+import base64
+import hashlib
+import json
+import os
+import shutil
+import struct
+
+from weirtest import (ERROR_FILTER, BackgroundProducer, Harness, Proc,
+                      check, check_counts_exact, check_eq, consume_all,
+                      count_outputs, is_error, kafka_job, log_records, main,
+                      note, parse_restore, produce, wait_caught_up)
+
+GROUP = "savepoint-src"
+N = 12000
+PARTS = 4
+
+
+def job(h, name, ck, count_par):
+    return h.write_job(name, kafka_job(
+        "sp-count", ck, "logs", "counts",
+        [ERROR_FILTER,
+         {"type": "count", "key": "service", "parallelism": count_par}],
+        source={"group_id": GROUP},
+        sink={"delivery": "exactly-once", "exactly_once": "transactions",
+              "parallelism": 1, "partitioner": "key"},
+        checkpoint={"interval_ms": 100, "retain": 1}))
+
+
+def tree_digest(path):
+    """{relative file: sha256} of everything under path."""
+    out = {}
+    for root, _, files in os.walk(path):
+        for f in files:
+            p = os.path.join(root, f)
+            with open(p, "rb") as fh:
+                out[os.path.relpath(p, path)] = hashlib.sha256(
+                    fh.read()).hexdigest()
+    return out
+
+
+def check_savepoint(sp, r):
+    check(r.rc == 0, "`weir savepoint` exited %d: %s" % (r.rc, r.err))
+    line = r.out.strip().splitlines()[0]
+    check(line.startswith("savepoint ") and line.endswith(" written to "
+                                                          + sp),
+          "`weir savepoint` printed %r, not its id and %s" % (line, sp))
+    sid = int(line.split()[1])
+    with open(os.path.join(sp, "_metadata")) as f:
+        meta = json.load(f)
+    check_eq(meta.get("savepoint"), True, "%s/_metadata savepoint" % sp)
+    check_eq(meta["id"], sid, "%s/_metadata id" % sp)
+    files = sorted(os.listdir(sp))
+    want = sorted(["_metadata"] + [t["file"] for t in meta["tasks"]])
+    check_eq(files, want, "files of %s" % sp)
+    counts = [t for t in meta["tasks"] if "-count-" in t["task"]]
+    check(counts and all(not t.get("chain") for t in counts),
+          "%s: the count's keyed state is not in its own files: %r"
+          % (sp, counts))
+    return sid, meta
+
+
+def oracle(recs, offsets):
+    """ERROR records per service before offsets {partition: next}."""
+    want = {}
+    for r in recs:
+        if is_error(r) and r["offset"] < offsets.get(r["partition"], 0):
+            s = r["obj"]["service"]
+            want[s] = want.get(s, 0) + 1
+    return want
+
+
+def state_counts(h, path, *extra):
+    r = h.weir("state", path, *extra)
+    check(r.rc == 0, "`weir state %s` exited %d: %s" % (path, r.rc, r.err))
+    got = {}
+    for line in r.out.splitlines():
+        e = json.loads(line)
+        check(e["operator"] == "op1-count" and e["name"] == "n" and
+              "-count-" in e["task"] and 0 <= e["key_group"] < 128,
+              "`weir state`: unexpected line %r" % line)
+        got[e["key"]] = struct.unpack("<Q", base64.b64decode(
+            e["value_b64"]))[0]
+    return got
+
+
+def test():
+    with Harness("savepoint") as h:
+        h.broker({"logs": PARTS, "counts": 2})
+        records = log_records(N, seed=14, partitions=PARTS)
+        first, rest = records[:N // 2], records[N // 2:]
+        ck1, ck2 = h.path("ck1"), h.path("ck2")
+        sp1, sp2 = h.path("sp1"), h.path("sp2")
+        job1 = job(h, "job1.json", ck1, 2)
+
+        producer = BackgroundProducer(h.brokers, "logs", first, seconds=3)
+        producer.start()
+        w = h.weir_run(job1)
+        w.wait_for_log(r"checkpoint 3 complete")
+        sid1, _ = check_savepoint(sp1, h.weir("savepoint", job1, sp1))
+        w.wait_for_log(r"savepoint %d written to" % sid1)
+        digest = tree_digest(sp1)
+        note("savepoint %d in %s under load: %d files"
+             % (sid1, sp1, len(digest)))
+
+        r = h.weir("savepoint", job1, sp1)
+        check(r.rc == 2 and "not empty" in r.err,
+              "a savepoint into a non-empty directory: exit %d, %r"
+              % (r.rc, r.err))
+        r = h.weir("savepoint", job1, os.path.join(ck1, "sp"))
+        check(r.rc == 2 and "inside checkpoint.dir" in r.err,
+              "a savepoint inside checkpoint.dir: exit %d, %r"
+              % (r.rc, r.err))
+        r = h.weir("savepoint", job1)
+        check(r.rc == 2 and "expected" in r.err,
+              "`weir savepoint JOB` without a directory: exit %d, %r"
+              % (r.rc, r.err))
+
+        # Retention (retain 1) goes on; the savepoint stays as it was.
+        m = w.wait_for_log(r"checkpoint (\d+) complete",
+                           start=w.log().index("savepoint %d written"
+                                               % sid1))
+        w.wait_for_log(r"checkpoint %d complete" % (int(m.group(1)) + 3))
+        producer.finish()
+        check_eq(tree_digest(sp1), digest, "files of savepoint %s after "
+                 "retention ran" % sp1)
+
+        r = h.weir("stop", job1, "--savepoint", sp2)
+        sid2, meta2 = check_savepoint(sp2, r)
+        check("job stopped" in r.out, "`weir stop` returned before the "
+              "job ended: %r" % r.out)
+        check_eq(w.wait(), 0, "exit code of the stopped job")
+        check(not os.path.exists(os.path.join(ck1, "weir.sock")),
+              "the control socket is left in %s" % ck1)
+        note("stopped with savepoint %d" % sid2)
+
+        r = h.weir("savepoint", job1, h.path("sp3"))
+        check(r.rc == 2 and "no job is running" in r.err and
+              os.path.join(ck1, "weir.sock") in r.err,
+              "`weir savepoint` with no job: exit %d, %r" % (r.rc, r.err))
+
+        offsets = {int(p): o for p, o in meta2["offsets"]["logs"].items()}
+        want = oracle(first, offsets)
+        check_eq(state_counts(h, sp2), want, "`weir state %s` counts" % sp2)
+        check_eq(state_counts(h, sp2, "--operator", "count"), want,
+                 "`weir state %s --operator count` counts" % sp2)
+        r = h.weir("state", sp2, "--operator", "nope")
+        check(r.rc == 2 and "op1-count" in r.err,
+              "`weir state --operator nope`: exit %d, %r" % (r.rc, r.err))
+        note("weir state: %d services, counts as the input says"
+             % len(want))
+
+        bad = h.path("sp-bad")
+        shutil.copytree(sp2, bad)
+        victim = [t["file"] for t in meta2["tasks"]
+                  if "-count-" in t["file"]][0]
+        with open(os.path.join(bad, victim), "r+b") as f:
+            f.truncate(os.path.getsize(f.name) // 2)
+        job2 = job(h, "job2.json", ck2, 3)
+        p = Proc([h.weir_bin, "run", job2, "--from", bad],
+                 h.path("weir-bad.log"), env=h.env())
+        h.procs.append(p)
+        check(p.wait() == 1 and victim in p.log(),
+              "start from a damaged savepoint: exit %s, no mention of %s:"
+              "\n%s" % (p.rc, victim, p.log()[-2000:]))
+        check(not os.path.exists(os.path.join(ck2, "chk-%d" % (sid2 + 1))),
+              "the refused start wrote a checkpoint")
+
+        produce(h.brokers, "logs", rest)
+        p = Proc([h.weir_bin, "run", job2, "--from", sp2],
+                 h.path("weir-from.log"), env=h.env())
+        h.procs.append(p)
+        check_eq(parse_restore(p)[0], sid2, "checkpoint restored by --from")
+        p.wait_for_log(r"moving keyed state from 2 task\(s\) to 3")
+        p.wait_for_log(r"checkpoint %d complete" % (sid2 + 1))
+        with open(os.path.join(ck2, "chk-%d" % (sid2 + 1),
+                               "_metadata")) as f:
+            m = json.load(f)
+        for t in m["tasks"]:
+            for c in t.get("chain", []):
+                check(int(c["file"].rsplit(".", 1)[1][1:]) > sid2,
+                      "the first checkpoint after --from lists %s, not a "
+                      "file of its own" % c["file"])
+        wait_caught_up(h.brokers, "logs", GROUP, proc=p)
+        check_eq(p.stop(), 0, "exit code of the job started from %s" % sp2)
+
+        out = consume_all(h.brokers, "counts")
+        per_key = count_outputs(out)
+        expected = oracle(records, {q: N for q in range(PARTS)})
+        check_counts_exact(per_key, expected)
+        for k, counts in per_key.items():
+            check_eq(len(counts), expected[k], "output records for %r" % k)
+        note("output exact: %d records, %d services"
+             % (len(out), len(per_key)))
+
+
+if __name__ == "__main__":
+    main(test)
