@@ -51,8 +51,8 @@ static void split_path(const char *path, char **parent, char **name)
 static int dir_empty(const struct ckpt_io *io, const char *path, char *errstr,
                      size_t errlen)
 {
-	int fd = io->open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
-	                  0);
+	int fd =
+	    io->open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 	struct dirent *de;
 	int empty = 1;
 	DIR *d;
@@ -83,8 +83,8 @@ static int peek_id(const struct ckpt_io *io, const char *path, uint64_t *id,
 	size_t len;
 	int rc = -1;
 
-	if (ckpt_io_read_file(io, file, file, CKPT_META_MAX, &buf, &len,
-	                      errstr, errlen) < 0)
+	if (ckpt_io_read_file(io, file, file, CKPT_META_MAX, &buf, &len, errstr,
+	                      errlen) < 0)
 		goto out;
 	root = json_loadb((const char *)buf, len, 0, NULL);
 	v = json_object_get(root, "id");
@@ -120,8 +120,7 @@ struct ckpt_store *ckpt_store_open_one(const char *path, bool create,
 	split_path(path, &st->dir, &st->one);
 	if (!strcmp(st->one, ".") || !strcmp(st->one, "..")) {
 		ckpt_seterr(errstr, errlen,
-		            "%s: name the directory itself, not . or ..",
-		            path);
+		            "%s: name the directory itself, not . or ..", path);
 		goto err;
 	}
 	if (create) {
@@ -191,9 +190,10 @@ int ckpt_copy(struct ckpt_store *from, const struct ckpt_meta *meta,
 			                      &buf, &len, errstr, errlen);
 		}
 		if (r == 0 && len != f->size) {
-			ckpt_seterr(errstr, errlen,
-			            "%s: %zu bytes, but _metadata says %" PRIu64,
-			            rel, len, f->size);
+			ckpt_seterr(
+			    errstr, errlen,
+			    "%s: %zu bytes, but _metadata says %" PRIu64, rel,
+			    len, f->size);
 			r = -1;
 		}
 		if (r == 0)

@@ -104,7 +104,9 @@ static void send_line(int fd, const char *fmt, ...)
 	va_start(ap, fmt);
 	r = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
 	va_end(ap);
-	n = r < 0 ? 0 : (size_t)r < sizeof(buf) - 1 ? (size_t)r : sizeof(buf) - 2;
+	n = r < 0                         ? 0
+	    : (size_t)r < sizeof(buf) - 1 ? (size_t)r
+	                                  : sizeof(buf) - 2;
 	/* One line: a message never carries a newline of its own. */
 	for (size_t i = 0; i < n; i++)
 		if (buf[i] == '\n')
@@ -192,7 +194,10 @@ static void serve(struct control *ctl, int fd)
 	rc = job_savepoint(ctl->job, target, stop, msg, sizeof(msg));
 	if (rc < 0)
 		log_warn("control", "%s", msg);
-	send_line(fd, "%s %s", rc == 0 ? "ok" : rc == -2 ? "refused" : "error",
+	send_line(fd, "%s %s",
+	          rc == 0    ? "ok"
+	          : rc == -2 ? "refused"
+	                     : "error",
 	          msg);
 	if (stop && rc == 0)
 		add_waiter(ctl, fd);
@@ -248,8 +253,9 @@ static int clear_stale(const struct sockaddr_un *sa, char *err, size_t errlen)
 		         sa->sun_path);
 		return -1;
 	}
-	log_info("control", "removing %s, left by a job that ended without "
-	                    "removing it",
+	log_info("control",
+	         "removing %s, left by a job that ended without "
+	         "removing it",
 	         sa->sun_path);
 	unlink(sa->sun_path);
 	return 0;
@@ -331,8 +337,8 @@ int control_cli(const char *cmd, const char *dir, const char *target)
 	if (!target) {
 		send_line(fd, "stop");
 	} else if (target[0] == '/') {
-		send_line(fd, "%s %s", strcmp(cmd, "stop") ? "savepoint"
-		                                          : "stop-savepoint",
+		send_line(fd, "%s %s",
+		          strcmp(cmd, "stop") ? "savepoint" : "stop-savepoint",
 		          target);
 	} else if (getcwd(cwd, sizeof(cwd))) {
 		send_line(fd, "%s %s/%s",

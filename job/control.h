@@ -15,8 +15,8 @@ struct control;
 
 /* Listens on checkpoint.dir/CONTROL_SOCK for job (built: its directory
  * is locked), replacing a socket a killed job left. Returns NULL with a
- * message (the path is too long for a socket, something else is there).
- * Main thread. */
+ * message (the path is too long for a socket, something else is there);
+ * the job can run without. Main thread. */
 struct control *control_start(struct job *job, char *err, size_t errlen);
 /* Ends the control thread, closes the connections waiting for the end of
  * the job and removes the socket. After job_wait, before job_free. NULL

@@ -93,9 +93,9 @@ void job_free(struct job *job);
  * be an empty directory, and not inside checkpoint.dir), and with stop
  * ends the job after it (job_wait then returns). Waits until it is
  * written. Returns 0 with msg "<id> <path>" (the savepoint's checkpoint
- * id and absolute path); -1 when it failed, -2 when it was refused
- * before anything was written (a bad target, the job starting or
- * stopping), with why in msg. Any thread but the job's own; one
+ * id and absolute path); -1 when it failed or the job is stopping, -2
+ * when it was refused before anything was written (a bad target, the job
+ * still starting), with why in msg. Any thread but the job's own; one
  * savepoint at a time (a second caller is refused). */
 int job_savepoint(struct job *job, const char *target, bool stop, char *msg,
                   size_t msglen);

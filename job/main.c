@@ -228,13 +228,12 @@ static int cmd_run(const char *path, const char *from)
 		job_free(job);
 		return 1;
 	}
-	/* The directory is locked: the socket in it is this job's. */
-	if (!(ctl = control_start(job, err, sizeof(err)))) {
-		end_signal_thread(&sc, sigthr);
-		fprintf(stderr, "weir: %s\n", err);
-		job_free(job);
-		return 1;
-	}
+	/* The directory is locked: the socket in it is this job's. Without
+	 * it the job runs all the same, only `weir savepoint` and `weir
+	 * stop` cannot reach it. */
+	if (!(ctl = control_start(job, err, sizeof(err))))
+		log_warn("job",
+		         "no savepoint or stop from the command line: %s", err);
 	if (job_start(job) < 0)
 		log_error("job", "could not start");
 	rc = job_wait(job);

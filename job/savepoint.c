@@ -70,8 +70,9 @@ int job_savepoint(struct job *job, const char *target, bool stop, char *msg,
 		return -2;
 	}
 	if (!job->coord) {
-		snprintf(msg, msglen, "the job is still starting; try again "
-		                      "once it runs");
+		snprintf(msg, msglen,
+		         "the job is still starting; try again "
+		         "once it runs");
 		return -2;
 	}
 	if (!(path = absolute(target, msg, msglen)))
@@ -84,8 +85,8 @@ int job_savepoint(struct job *job, const char *target, bool stop, char *msg,
 		free(path);
 		return -2;
 	}
-	to = ckpt_store_open_one(path, true, job->io, &unused, err,
-	                         sizeof(err));
+	to =
+	    ckpt_store_open_one(path, true, job->io, &unused, err, sizeof(err));
 	if (!to) {
 		snprintf(msg, msglen, "%s", err);
 		free(path);

@@ -233,9 +233,9 @@ int state_cmd(const char *path, const char *want, FILE *out)
 		if (!operator_of(e->task, op, sizeof(op), &stage))
 			continue;
 		if (!strstr(ops, op) && oplen + strlen(op) + 3 < sizeof(ops))
-			oplen += (size_t)snprintf(ops + oplen,
-			                          sizeof(ops) - oplen, "%s%s",
-			                          oplen ? ", " : "", op);
+			oplen +=
+			    (size_t)snprintf(ops + oplen, sizeof(ops) - oplen,
+			                     "%s%s", oplen ? ", " : "", op);
 		if (!picked(want, op, stage))
 			continue;
 		any = true;
@@ -256,8 +256,8 @@ int state_cmd(const char *path, const char *want, FILE *out)
 		goto out;
 	}
 	fprintf(stderr, "weir state: checkpoint %llu%s: %zu entries\n",
-	        (unsigned long long)meta.id, meta.savepoint ? " (savepoint)" : "",
-	        lines);
+	        (unsigned long long)meta.id,
+	        meta.savepoint ? " (savepoint)" : "", lines);
 	rc = 0;
 out:
 	ckpt_meta_clear(&meta);

@@ -14,7 +14,8 @@ exactly-once output by Kafka transactions, retain 1, a checkpoint every
   target inside checkpoint.dir (2), a missing argument (2).
 - `weir stop JOB --savepoint sp2`: the savepoint, then the job ends (the
   command returns once it has, exit 0; the job exits 0).
-- With no job running: `weir savepoint` says so, naming the socket (2).
+- With no job running: `weir savepoint` says so, naming the socket (2);
+  for a checkpoint.dir too long for a socket path it says to shorten it.
 - `weir state sp2`: every service's count equals the ERROR records of
   the input before sp2's offsets (the oracle); --operator count picks the
   same, an unknown operator lists the ones there (2).
@@ -23,17 +24,21 @@ exactly-once output by Kafka transactions, retain 1, a checkpoint every
 - The rest of the input is produced; the job starts from sp2 in a new,
   empty checkpoint.dir with count parallelism 3 (`weir run --from`), and
   its first checkpoint writes its keyed state in full (nothing shared
-  with the savepoint). Once caught up it stops. The output, read with
+  with the savepoint). A socket left in ck2 as by a killed job is
+  replaced. Once caught up, `weir stop` stops it gracefully. The output, read with
   kafka-python, holds for every service exactly the counts 1..N, each
   once: nothing lost or repeated across the savepoint, the stop and the
-  rescale.
+  rescale. `weir state ck2` (its newest checkpoint, keyed state in a
+  chain of base and deltas) holds the final counts.
 """
 import base64
 import hashlib
 import json
 import os
 import shutil
+import socket
 import struct
+import time
 
 from weirtest import (ERROR_FILTER, BackgroundProducer, Harness, Proc,
                       check, check_counts_exact, check_eq, consume_all,
@@ -41,6 +46,7 @@ from weirtest import (ERROR_FILTER, BackgroundProducer, Harness, Proc,
                       note, parse_restore, produce, wait_caught_up)
 
 GROUP = "savepoint-src"
+TTL = 31536000000  # a year: nothing expires, every key has an expiry
 N = 12000
 PARTS = 4
 
@@ -49,7 +55,8 @@ def job(h, name, ck, count_par):
     return h.write_job(name, kafka_job(
         "sp-count", ck, "logs", "counts",
         [ERROR_FILTER,
-         {"type": "count", "key": "service", "parallelism": count_par}],
+         {"type": "count", "key": "service", "parallelism": count_par,
+          "ttl_ms": TTL}],
         source={"group_id": GROUP},
         sink={"delivery": "exactly-once", "exactly_once": "transactions",
               "parallelism": 1, "partitioner": "key"},
@@ -100,16 +107,27 @@ def oracle(recs, offsets):
 
 
 def state_counts(h, path, *extra):
+    """{service: count} from `weir state`, after checking that every key
+    has its expiry shown decoded, a year after its last record."""
     r = h.weir("state", path, *extra)
     check(r.rc == 0, "`weir state %s` exited %d: %s" % (path, r.rc, r.err))
-    got = {}
+    got, expiry = {}, {}
+    now = time.time() * 1000
     for line in r.out.splitlines():
         e = json.loads(line)
-        check(e["operator"] == "op1-count" and e["name"] == "n" and
-              "-count-" in e["task"] and 0 <= e["key_group"] < 128,
+        check(e["operator"] == "op1-count" and "-count-" in e["task"] and
+              0 <= e["key_group"] < 128,
               "`weir state`: unexpected line %r" % line)
+        if "expires_ms" in e:
+            check(now + TTL - 600e3 < e["expires_ms"] <= now + TTL,
+                  "`weir state`: expiry not a year after the key's last "
+                  "record: %r" % line)
+            expiry[e["key"]] = e["expires_ms"]
+            continue
+        check(e["name"] == "n", "`weir state`: unexpected line %r" % line)
         got[e["key"]] = struct.unpack("<Q", base64.b64decode(
             e["value_b64"]))[0]
+    check_eq(sorted(expiry), sorted(got), "keys with an expiry")
     return got
 
 
@@ -167,6 +185,12 @@ def test():
         check(r.rc == 2 and "no job is running" in r.err and
               os.path.join(ck1, "weir.sock") in r.err,
               "`weir savepoint` with no job: exit %d, %r" % (r.rc, r.err))
+        deep = h.write_job("deep.json", kafka_job(
+            "sp-count", h.path("d" * 120), "logs", "counts", []))
+        r = h.weir("stop", deep)
+        check(r.rc == 2 and "shorten checkpoint.dir" in r.err,
+              "`weir stop` for a checkpoint.dir too long for a socket: "
+              "exit %d, %r" % (r.rc, r.err))
 
         offsets = {int(p): o for p, o in meta2["offsets"]["logs"].items()}
         want = oracle(first, offsets)
@@ -196,6 +220,11 @@ def test():
               "the refused start wrote a checkpoint")
 
         produce(h.brokers, "logs", rest)
+        # A socket left by a job that was SIGKILLed: nobody listens.
+        os.makedirs(ck2, exist_ok=True)
+        stale = socket.socket(socket.AF_UNIX)
+        stale.bind(os.path.join(ck2, "weir.sock"))
+        stale.close()
         p = Proc([h.weir_bin, "run", job2, "--from", sp2],
                  h.path("weir-from.log"), env=h.env())
         h.procs.append(p)
@@ -211,7 +240,12 @@ def test():
                       "the first checkpoint after --from lists %s, not a "
                       "file of its own" % c["file"])
         wait_caught_up(h.brokers, "logs", GROUP, proc=p)
-        check_eq(p.stop(), 0, "exit code of the job started from %s" % sp2)
+        r = h.weir("stop", job2)
+        check(r.rc == 0 and "job stopped" in r.out,
+              "`weir stop` (the socket a killed job left was replaced): "
+              "exit %d, %r %r" % (r.rc, r.out, r.err))
+        check_eq(p.wait(), 0, "exit code of the job started from %s" % sp2)
+        p.wait_for_log(r"final\)")
 
         out = consume_all(h.brokers, "counts")
         per_key = count_outputs(out)
@@ -221,6 +255,10 @@ def test():
             check_eq(len(counts), expected[k], "output records for %r" % k)
         note("output exact: %d records, %d services"
              % (len(out), len(per_key)))
+        # The newest checkpoint of ck2 keeps the counts in chains of
+        # files (base and deltas): `weir state` reads them as restore does.
+        check_eq(state_counts(h, ck2), expected, "`weir state %s` counts "
+                 "after the end" % ck2)
 
 
 if __name__ == "__main__":
