@@ -2960,6 +2960,68 @@ START_TEST(shared_link_not_read)
 }
 END_TEST
 
+/* A savepoint: a complete checkpoint copied into a directory of its
+ * own, read back by its path alone (and chk-<n> likewise); a copy into a
+ * directory that is not empty is refused, a damaged copy names its file. */
+START_TEST(savepoint_copy_and_open)
+{
+	struct ckpt_store *st = open_store(NULL), *to, *one;
+	char *sp = path_of("out/sp"), *chk = path_of("chk-5");
+	char *victim = path_of("out/sp/t1.state"), want[256];
+	struct ckpt_meta m, got;
+	uint64_t id = 0;
+
+	make_ckpt(st, 5, 3, true);
+	ck_assert_int_eq(ckpt_read_meta(st, 5, &m, err, sizeof(err)), 0);
+	ck_assert(!m.savepoint);
+	m.savepoint = true;
+	to = ckpt_store_open_one(sp, true, NULL, &id, err, sizeof(err));
+	ck_assert_msg(to != NULL, "%s", err);
+	ck_assert_msg(ckpt_copy(st, &m, to, err, sizeof(err)) == 0, "%s", err);
+	ckpt_store_close(to);
+	ckpt_meta_clear(&m);
+
+	one = ckpt_store_open_one(sp, false, NULL, &id, err, sizeof(err));
+	ck_assert_msg(one != NULL, "%s", err);
+	ck_assert_uint_eq(id, 5);
+	ck_assert_msg(ckpt_load(one, id, &got, err, sizeof(err)) == 0, "%s",
+	              err);
+	ck_assert(got.savepoint);
+	ck_assert_uint_eq(got.ntasks, 3);
+	for (size_t i = 0; i < got.ntasks; i++) {
+		payload_for(5, (int)i, want, sizeof(want));
+		ck_assert_uint_eq(got.tasks[i].payload_len, strlen(want));
+		ck_assert_int_eq(
+		    memcmp(got.tasks[i].payload, want, strlen(want)), 0);
+	}
+	ckpt_meta_clear(&got);
+
+	ck_assert_ptr_null(
+	    ckpt_store_open_one(sp, true, NULL, &id, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "is not empty"), "%s", err);
+
+	/* The checkpoint itself, by its path: not a savepoint. */
+	to = ckpt_store_open_one(chk, false, NULL, &id, err, sizeof(err));
+	ck_assert_msg(to != NULL, "%s", err);
+	ck_assert_int_eq(ckpt_load(to, id, &got, err, sizeof(err)), 0);
+	ck_assert(!got.savepoint);
+	ckpt_meta_clear(&got);
+	ckpt_store_close(to);
+
+	ck_assert_int_eq(truncate(victim, 20), 0);
+	ck_assert_int_eq(ckpt_load(one, 5, &got, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "sp/t1.state"), "%s", err);
+	ckpt_store_close(one);
+	ck_assert_ptr_null(
+	    ckpt_store_open_one(tmpdir, false, NULL, &id, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "_metadata"), "%s", err);
+	ckpt_store_close(st);
+	free(sp);
+	free(chk);
+	free(victim);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -2995,6 +3057,7 @@ static Suite *store_suite(void)
 	ADD_LOOP("find_latest", find_latest_falls_back, 3);
 	ADD("find_latest", find_latest_none);
 	ADD("find_latest", load_latest_keeps_payloads);
+	ADD("savepoint", savepoint_copy_and_open);
 	ADD("retain", list_and_retain);
 	ADD("retain", retain_incomplete_newest);
 	ADD("links", links_left_alone);
