@@ -692,10 +692,12 @@ int ckpt_restore(const struct ckpt_restore *rs, uint64_t *next_id,
 		    errs,
 		    "checkpoint %llu in %s was taken by a different job "
 		    "graph and cannot be restored.\n  checkpoint: %s\n  "
-		    "this job:   %s\nRun the job as it was, or point "
-		    "checkpoint.dir at a new directory to start fresh",
+		    "this job:   %s\nRun the job as it was, or %s",
 		    (unsigned long long)meta.id, dir, meta.fingerprint,
-		    rs->fingerprint);
+		    rs->fingerprint,
+		    rs->from ? "start it without --from"
+		             : "point checkpoint.dir at a new directory to "
+		               "start fresh");
 		goto out;
 	}
 	say_step(rs, "restoring checkpoint %llu of %s",

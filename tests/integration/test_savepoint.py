@@ -29,7 +29,9 @@ exactly-once output by Kafka transactions, retain 1, a checkpoint every
   kafka-python, holds for every service exactly the counts 1..N, each
   once: nothing lost or repeated across the savepoint, the stop and the
   rescale. `weir state ck2` (its newest checkpoint, keyed state in a
-  chain of base and deltas) holds the final counts.
+  chain of base and deltas) holds the final counts. Last, `weir run
+  --from sp1` on ck2, which holds checkpoints now: --from wins (the log
+  says so) and its checkpoints are numbered after ck2's.
 """
 import base64
 import hashlib
@@ -257,8 +259,27 @@ def test():
              % (len(out), len(per_key)))
         # The newest checkpoint of ck2 keeps the counts in chains of
         # files (base and deltas): `weir state` reads them as restore does.
+        newest = max(int(d[4:]) for d in os.listdir(ck2)
+                     if d.startswith("chk-"))
+        with open(os.path.join(ck2, "chk-%d" % newest, "_metadata")) as f:
+            m = json.load(f)
+        check(all(t.get("chain") for t in m["tasks"]
+                  if "-count-" in t["task"]),
+              "chk-%d of ck2 keeps the counts in no chain" % newest)
         check_eq(state_counts(h, ck2), expected, "`weir state %s` counts "
                  "after the end" % ck2)
+        # --from wins over the checkpoints ck2 holds now, and the job's
+        # own checkpoints are numbered after them.
+        p = Proc([h.weir_bin, "run", job2, "--from", sp1],
+                 h.path("weir-wins.log"), env=h.env())
+        h.procs.append(p)
+        p.wait_for_log(r"holds checkpoints \(the newest chk-%d\), but "
+                       r"--from wins: starting from checkpoint %d of %s"
+                       % (newest, sid1, sp1))
+        check_eq(parse_restore(p)[0], sid1, "checkpoint restored by "
+                 "--from over ck2's")
+        p.wait_for_log(r"checkpoint %d complete" % (newest + 1))
+        p.kill()
 
 
 if __name__ == "__main__":
