@@ -20,7 +20,8 @@ exactly-once output by Kafka transactions, retain 1, a checkpoint every
   the input before sp2's offsets (the oracle); --operator count picks the
   same, an unknown operator lists the ones there (2).
 - A copy of sp2 with a truncated state file: `weir run --from` it is
-  refused naming that file.
+  refused naming that file; a job counting by another key is refused
+  with both graphs.
 - The rest of the input is produced; the job starts from sp2 in a new,
   empty checkpoint.dir with count parallelism 3 (`weir run --from`), and
   its first checkpoint writes its keyed state in full (nothing shared
@@ -220,6 +221,24 @@ def test():
               "\n%s" % (p.rc, victim, p.log()[-2000:]))
         check(not os.path.exists(os.path.join(ck2, "chk-%d" % (sid2 + 1))),
               "the refused start wrote a checkpoint")
+
+        # A graph the state cannot follow (another key) is refused with
+        # both graphs.
+        other = h.write_job("job-other.json", kafka_job(
+            "sp-count", h.path("ck-other"), "logs", "counts",
+            [ERROR_FILTER, {"type": "count", "key": "level",
+                            "parallelism": 2, "ttl_ms": TTL}],
+            source={"group_id": GROUP},
+            sink={"delivery": "exactly-once",
+                  "exactly_once": "transactions", "partitioner": "key"}))
+        p = Proc([h.weir_bin, "run", other, "--from", sp2],
+                 h.path("weir-other.log"), env=h.env())
+        h.procs.append(p)
+        check(p.wait() == 1 and "different job graph" in p.log() and
+              "checkpoint: " in p.log() and "this job:   " in p.log() and
+              "without --from" in p.log(),
+              "start from %s with another key: exit %s:\n%s"
+              % (sp2, p.rc, p.log()[-2000:]))
 
         produce(h.brokers, "logs", rest)
         # A socket left by a job that was SIGKILLed: nobody listens.
