@@ -118,9 +118,9 @@ static int print_entry(void *arg, const void *key, size_t klen,
 	return 0;
 }
 
-/* "op1-count-0" -> operator "op1-count" and stage 1; false for a task
- * that is no operator's (sources, sinks). */
-static bool operator_of(const char *task, char *op, size_t oplen, int *stage)
+/* "op1-count-0" -> operator "op1-count" and its index in operators, 1;
+ * false for a task that is no operator's (sources, sinks). */
+static bool operator_of(const char *task, char *op, size_t oplen, int *index)
 {
 	const char *dash = strrchr(task, '-');
 	char *end;
@@ -132,20 +132,20 @@ static bool operator_of(const char *task, char *op, size_t oplen, int *stage)
 	if (end == task + 2 || *end != '-' || st < 0)
 		return false;
 	snprintf(op, oplen, "%.*s", (int)(dash - task), task);
-	*stage = (int)st;
+	*index = (int)st;
 	return true;
 }
 
-/* Whether --operator NAME (NULL: all) picks op of stage stage: its name
- * ("op1-count"), its type ("count") or its stage ("1"). */
-static bool picked(const char *want, const char *op, int stage)
+/* Whether --operator NAME (NULL: all) picks op, operators[index]: its
+ * name ("op1-count"), its type ("count") or its index ("1"). */
+static bool picked(const char *want, const char *op, int index)
 {
 	const char *type = strchr(op, '-');
 	char num[16];
 
 	if (!want)
 		return true;
-	snprintf(num, sizeof(num), "%d", stage);
+	snprintf(num, sizeof(num), "%d", index);
 	return !strcmp(want, op) || (type && !strcmp(want, type + 1)) ||
 	       !strcmp(want, num);
 }
@@ -221,7 +221,7 @@ int state_cmd(const char *path, const char *want, FILE *out)
 	char err[1024], op[64], ops[1024] = "";
 	size_t lines = 0, oplen = 0;
 	bool any = false;
-	int stage, rc = 1;
+	int index, rc = 1;
 
 	if (load(path, &meta, err, sizeof(err)) < 0) {
 		fprintf(stderr, "weir state: %s\n", err);
@@ -230,13 +230,13 @@ int state_cmd(const char *path, const char *want, FILE *out)
 	for (size_t i = 0; i < meta.ntasks; i++) {
 		const struct ckpt_task_entry *e = &meta.tasks[i];
 
-		if (!operator_of(e->task, op, sizeof(op), &stage))
+		if (!operator_of(e->task, op, sizeof(op), &index))
 			continue;
 		if (!strstr(ops, op) && oplen + strlen(op) + 3 < sizeof(ops))
 			oplen +=
 			    (size_t)snprintf(ops + oplen, sizeof(ops) - oplen,
 			                     "%s%s", oplen ? ", " : "", op);
-		if (!picked(want, op, stage))
+		if (!picked(want, op, index))
 			continue;
 		any = true;
 		if (print_task(e, op, out, &lines, err, sizeof(err)) < 0) {
@@ -248,7 +248,7 @@ int state_cmd(const char *path, const char *want, FILE *out)
 	if (want && !any) {
 		fprintf(stderr,
 		        "weir state: checkpoint %llu has no operator \"%s\"; "
-		        "it has: %s (pass a name, a type or a stage "
+		        "it has: %s (pass a name, a type or an index "
 		        "number)\n",
 		        (unsigned long long)meta.id, want,
 		        oplen ? ops : "no operator with state");

@@ -17,7 +17,8 @@
  * watermark passes a key's ttl, the key and its memory are gone
  * (kstate_keys, kstate_kept); a record whose own time is past the expiry
  * finds the key empty whatever the watermark (so a replay decides as the
- * first run did).
+ * first run did). A snapshot's payload read back as `weir state` reads
+ * it, timers and expiry told apart; a savepoint's keyed state inline.
  */
 #include <check.h>
 #include <jansson.h>
@@ -28,6 +29,7 @@
 #include <string.h>
 
 #include "bytes.h"
+#include "flow.h"
 #include "keyed_state.h"
 #include "keyroute.h"
 #include "opctx.h"
@@ -511,6 +513,113 @@ START_TEST(ttl_by_record_time)
 }
 END_TEST
 
+/* What `weir state` reads: a snapshot's payload outside a job, with the
+ * runtime's names told apart. Incremental state goes to a chain at an
+ * ordinary barrier, and inline, in full, at a savepoint's. */
+struct kinds {
+	int user, expiry, timers[2];
+	int64_t expires_ms, timer_ms[2];
+};
+
+static int count_kind(void *arg, const void *key, size_t klen, const void *name,
+                      size_t name_len, const void *value, size_t value_len)
+{
+	struct kinds *k = arg;
+	int domain = -1;
+	int64_t t = 0;
+
+	ck_assert_int_eq((int)klen, 1);
+	switch (
+	    opctx_name_kind(name, name_len, value, value_len, &domain, &t)) {
+	case OPCTX_NAME_TIMER:
+		ck_assert(domain == WEIR_TIME_EVENT ||
+		          domain == WEIR_TIME_PROCESSING);
+		k->timers[domain]++;
+		k->timer_ms[domain] = t;
+		break;
+	case OPCTX_NAME_EXPIRY:
+		k->expiry++;
+		k->expires_ms = t;
+		break;
+	default:
+		ck_assert(name_len == 1 && !memcmp(name, "x", 1));
+		k->user++;
+	}
+	return 0;
+}
+
+/* Takes r's part of checkpoint id: the payload, the tail's kind. */
+static enum snap_kind take(struct rig *r, uint64_t id, struct weir_writer *w)
+{
+	struct snap_tail tail = {0};
+	char *offsets = NULL, err[256];
+
+	ck_assert_int_eq(
+	    r->t->body.snapshot(r->t, r->t->body.st, id, w, &offsets), 0);
+	ck_assert_int_eq(
+	    r->t->body.snapshot_tail(r->t, r->t->body.st, id, &tail), 0);
+	if (tail.kind == SNAP_INLINE)
+		ck_assert_int_eq(tail.fill(tail.arg, w, err, sizeof(err)), 0);
+	if (tail.release)
+		tail.release(tail.arg);
+	free(offsets);
+	return tail.kind;
+}
+
+START_TEST(payload_names_decoded)
+{
+	struct rig r;
+	struct flow fl;
+	struct weir_writer w = {0};
+	struct keyed_state *ks = kstate_new();
+	struct kinds k = {0};
+	bool keyed, chained;
+	char err[256];
+
+	log_reset();
+	rig_open(&r, 0, 1, 1000);
+	flow_init(&fl);
+	r.t->flow = &fl;
+	opctx_set_checkpoints(r.ctx, true, 100);
+	rec(&r, "a", "put", 0, 5000); /* expires at 6000 */
+	rec(&r, "a", "set", 7000, 5000);
+	rec(&r, "a", "pset", 8000, 5000);
+
+	ck_assert_int_eq(take(&r, 1, &w), SNAP_BASE);
+	ck_assert_int_eq(opctx_payload_keyed(w.p, w.len, ks, &keyed, &chained,
+	                                     err, sizeof(err)),
+	                 0);
+	ck_assert(keyed && chained);
+	ck_assert_uint_eq(kstate_keys(ks), 0);
+	free(w.p);
+	memset(&w, 0, sizeof(w));
+
+	atomic_store(&fl.savepoint_id, 2);
+	ck_assert_int_eq(take(&r, 2, &w), SNAP_INLINE);
+	ck_assert_int_eq(opctx_payload_keyed(w.p, w.len, ks, &keyed, &chained,
+	                                     err, sizeof(err)),
+	                 0);
+	ck_assert(keyed && !chained);
+	kstate_restored(ks);
+	kstate_visit_all(ks, count_kind, &k);
+	ck_assert_int_eq(k.user, 1);
+	ck_assert_int_eq(k.expiry, 1);
+	ck_assert_int_eq(k.expires_ms, 6000);
+	ck_assert_int_eq(k.timers[WEIR_TIME_EVENT], 1);
+	ck_assert_int_eq(k.timer_ms[WEIR_TIME_EVENT], 7000);
+	ck_assert_int_eq(k.timers[WEIR_TIME_PROCESSING], 1);
+	ck_assert_int_eq(k.timer_ms[WEIR_TIME_PROCESSING], 8000);
+	ck_assert_int_eq(opctx_payload_keyed(w.p, 12, ks, &keyed, &chained, err,
+	                                     sizeof(err)),
+	                 -1);
+	ck_assert_msg(strstr(err, "damaged"), "%s", err);
+	free(w.p);
+	kstate_free(ks);
+	rig_close(&r);
+	flow_destroy(&fl);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("timers");
@@ -527,6 +636,7 @@ int main(void)
 	tcase_add_test(tc, restore_rescaled);
 	tcase_add_test(tc, ttl_frees_keys);
 	tcase_add_test(tc, ttl_by_record_time);
+	tcase_add_test(tc, payload_names_decoded);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);

@@ -17,8 +17,8 @@ exactly-once output by Kafka transactions, retain 1, a checkpoint every
 - With no job running: `weir savepoint` says so, naming the socket (2);
   for a checkpoint.dir too long for a socket path it says to shorten it.
 - `weir state sp2`: every service's count equals the ERROR records of
-  the input before sp2's offsets (the oracle); --operator count picks the
-  same, an unknown operator lists the ones there (2).
+  the input before sp2's offsets (the oracle); --operator count, op1-count
+  and 1 pick the same, an unknown operator lists the ones there (2).
 - A copy of sp2 with a truncated state file: `weir run --from` it is
   refused naming that file; a job counting by another key is refused
   with both graphs.
@@ -198,8 +198,9 @@ def test():
         offsets = {int(p): o for p, o in meta2["offsets"]["logs"].items()}
         want = oracle(first, offsets)
         check_eq(state_counts(h, sp2), want, "`weir state %s` counts" % sp2)
-        check_eq(state_counts(h, sp2, "--operator", "count"), want,
-                 "`weir state %s --operator count` counts" % sp2)
+        for pick in ("count", "op1-count", "1"):
+            check_eq(state_counts(h, sp2, "--operator", pick), want,
+                     "`weir state %s --operator %s` counts" % (sp2, pick))
         r = h.weir("state", sp2, "--operator", "nope")
         check(r.rc == 2 and "op1-count" in r.err,
               "`weir state --operator nope`: exit %d, %r" % (r.rc, r.err))
