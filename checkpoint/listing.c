@@ -268,7 +268,9 @@ static void fill_row(struct ckpt_store *st, uint64_t id, struct listed *prev,
 			    "cannot be restored",
 			    id);
 		else
-			r->status = xstrdup("complete");
+			r->status =
+			    xstrdup(meta.savepoint ? "complete (savepoint)"
+			                           : "complete");
 	} else {
 		r->status = xasprintf("damaged: %s", err);
 		/* The state files may be what is broken: show what we can. */

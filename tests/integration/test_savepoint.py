@@ -13,7 +13,8 @@ exactly-once output by Kafka transactions, retain 1, a checkpoint every
 - CLI errors while it runs: the target exists and is not empty (2), a
   target inside checkpoint.dir (2), a missing argument (2).
 - `weir stop JOB --savepoint sp2`: the savepoint, then the job ends (the
-  command returns once it has, exit 0; the job exits 0).
+  command returns once it has, exit 0; the job exits 0). Its checkpoint
+  in checkpoint.dir is the newest, listed as a savepoint.
 - With no job running: `weir savepoint` says so, naming the socket (2);
   for a checkpoint.dir too long for a socket path it says to shorten it.
 - `weir state sp2`: every service's count equals the ERROR records of
@@ -45,8 +46,9 @@ import time
 
 from weirtest import (ERROR_FILTER, BackgroundProducer, Harness, Proc,
                       check, check_counts_exact, check_eq, consume_all,
-                      count_outputs, is_error, kafka_job, log_records, main,
-                      note, parse_restore, produce, wait_caught_up)
+                      count_outputs, is_error, kafka_job, list_checkpoints,
+                      log_records, main, note, parse_restore, produce,
+                      wait_caught_up)
 
 GROUP = "savepoint-src"
 TTL = 31536000000  # a year: nothing expires, every key has an expiry
@@ -180,6 +182,11 @@ def test():
         check("job stopped" in r.out, "`weir stop` returned before the "
               "job ended: %r" % r.out)
         check_eq(w.wait(), 0, "exit code of the stopped job")
+        rows = list_checkpoints(h, ck1)
+        check(rows and rows[0].id == sid2 and
+              rows[0].status == "complete (savepoint)",
+              "`weir checkpoints %s` does not show savepoint %d first: %r"
+              % (ck1, sid2, rows[:1]))
         check(not os.path.exists(os.path.join(ck1, "weir.sock")),
               "the control socket is left in %s" % ck1)
         note("stopped with savepoint %d" % sid2)
@@ -300,6 +307,9 @@ def test():
                  "--from over ck2's")
         p.wait_for_log(r"checkpoint %d complete" % (newest + 1))
         p.kill()
+        return ("savepoints %d (under load) and %d (stop); weir state: %d "
+                "services exact; from %d at count parallelism 2 -> 3: %d "
+                "outputs exact" % (sid1, sid2, len(want), sid2, len(out)))
 
 
 if __name__ == "__main__":
