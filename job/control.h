@@ -13,8 +13,8 @@ struct control;
 
 #define CONTROL_SOCK "weir.sock"
 
-/* Listens on checkpoint.dir/CONTROL_SOCK for job (built: its directory
- * is locked), replacing a socket a killed job left. Returns NULL with a
+/* Listens on checkpoint.dir/CONTROL_SOCK for job (started: its directory
+ * is locked, its coordinator runs), replacing a socket a killed job left. Returns NULL with a
  * message (the path is too long for a socket, something else is there);
  * the job can run without. Main thread. */
 struct control *control_start(struct job *job, char *err, size_t errlen);

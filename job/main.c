@@ -228,14 +228,15 @@ static int cmd_run(const char *path, const char *from)
 		job_free(job);
 		return 1;
 	}
-	/* The directory is locked: the socket in it is this job's. Without
+	/* The directory is locked: the socket in it is this job's. It comes
+	 * once the coordinator runs, which answers what it is asked. Without
 	 * it the job runs all the same, only `weir savepoint` and `weir
 	 * stop` cannot reach it. */
-	if (!(ctl = control_start(job, err, sizeof(err))))
-		log_warn("job",
-		         "no savepoint or stop from the command line: %s", err);
 	if (job_start(job) < 0)
 		log_error("job", "could not start");
+	else if (!(ctl = control_start(job, err, sizeof(err))))
+		log_warn("job",
+		         "no savepoint or stop from the command line: %s", err);
 	rc = job_wait(job);
 	control_stop(ctl);
 	end_signal_thread(&sc, sigthr);
