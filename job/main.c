@@ -36,16 +36,17 @@ static void usage(FILE *f)
 	        "it gracefully\n"
 	        "                             (final checkpoint), a second "
 	        "signal at once\n"
-	        "  weir validate JOB.json     check a job file and print every "
-	        "problem\n"
 	        "  weir run JOB.json --from PATH\n"
 	        "                             start from a savepoint or a "
 	        "checkpoint (chk-<n>)\n"
-	        "  weir savepoint JOB.json DIR  take a savepoint of the "
-	        "running job into DIR\n"
+	        "  weir savepoint JOB.json DIR\n"
+	        "                             take a savepoint of the running "
+	        "job into DIR\n"
 	        "  weir stop JOB.json [--savepoint DIR]\n"
 	        "                             stop the running job "
 	        "gracefully, after a savepoint\n"
+	        "  weir validate JOB.json     check a job file and print every "
+	        "problem\n"
 	        "  weir checkpoints DIR       list the checkpoints in a "
 	        "checkpoint directory\n"
 	        "  weir state DIR|PATH [--operator NAME]\n"
@@ -251,6 +252,33 @@ static int cmd_run(const char *path, const char *from)
 	return rc;
 }
 
+/* `weir run JOB.json [--from PATH]`: options anywhere after run. */
+static int run_args(int argc, char **argv)
+{
+	const char *path = NULL, *from = NULL;
+
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--from") && i + 1 < argc && !from) {
+			from = argv[++i];
+		} else if (!strcmp(argv[i], "--from") || path) {
+			fprintf(
+			    stderr,
+			    "weir run: expected exactly one JOB.json and at "
+			    "most one --from PATH\n");
+			usage(stderr);
+			return 2;
+		} else {
+			path = argv[i];
+		}
+	}
+	if (!path) {
+		fprintf(stderr, "weir run: expected exactly one JOB.json\n");
+		usage(stderr);
+		return 2;
+	}
+	return cmd_run(path, from);
+}
+
 /* `weir savepoint JOB.json DIR`, `weir stop JOB.json [--savepoint DIR]`:
  * the job file names the checkpoint.dir where the job listens. */
 static int cmd_control(const char *cmd, const char *path, const char *target)
@@ -330,10 +358,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "broker"))
 		return cmd_broker(argv + 1);
-	if (!strcmp(cmd, "run") && argc == 5 &&
-	    (!strcmp(argv[2], "--from") || !strcmp(argv[3], "--from")))
-		return !strcmp(argv[2], "--from") ? cmd_run(argv[4], argv[3])
-		                                  : cmd_run(argv[2], argv[4]);
+	if (!strcmp(cmd, "run"))
+		return run_args(argc, argv);
 	if (!strcmp(cmd, "savepoint") && argc == 4)
 		return cmd_control(cmd, argv[2], argv[3]);
 	if (!strcmp(cmd, "stop") &&
@@ -352,8 +378,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!strcmp(cmd, "run") || !strcmp(cmd, "validate") ||
-	    !strcmp(cmd, "checkpoints")) {
+	if (!strcmp(cmd, "validate") || !strcmp(cmd, "checkpoints")) {
 		if (argc != 3) {
 			fprintf(
 			    stderr, "weir %s: expected exactly one %s\n", cmd,
@@ -361,8 +386,6 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		if (!strcmp(cmd, "run"))
-			return cmd_run(argv[2], NULL);
 		if (!strcmp(cmd, "validate"))
 			return cmd_validate(argv[2]);
 		return cmd_checkpoints(argv[2]);

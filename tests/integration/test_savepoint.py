@@ -11,7 +11,8 @@ exactly-once output by Kafka transactions, retain 1, a checkpoint every
   sp1 is a sibling of checkpoint.dir; many checkpoints later (retain 1)
   not a byte of it changed.
 - CLI errors while it runs: the target exists and is not empty (2), a
-  target inside checkpoint.dir (2), a missing argument (2).
+  target inside checkpoint.dir (2), missing arguments of savepoint, stop,
+  state and run --from (2).
 - `weir stop JOB --savepoint sp2`: the savepoint, then the job ends (the
   command returns once it has, exit 0; the job exits 0). Its checkpoint
   in checkpoint.dir is the newest, listed as a savepoint.
@@ -163,10 +164,12 @@ def test():
         check(r.rc == 2 and "inside checkpoint.dir" in r.err,
               "a savepoint inside checkpoint.dir: exit %d, %r"
               % (r.rc, r.err))
-        r = h.weir("savepoint", job1)
-        check(r.rc == 2 and "expected" in r.err,
-              "`weir savepoint JOB` without a directory: exit %d, %r"
-              % (r.rc, r.err))
+        for args in (("savepoint", job1), ("stop", job1, "--savepoint"),
+                     ("stop",), ("state",), ("run", job1, "--from"),
+                     ("state", sp1, "--operator")):
+            r = h.weir(*args)
+            check(r.rc == 2 and "expected" in r.err,
+                  "`weir %s`: exit %d, %r" % (" ".join(args), r.rc, r.err))
 
         # Retention (retain 1) goes on; the savepoint stays as it was.
         m = w.wait_for_log(r"checkpoint (\d+) complete",
