@@ -3022,6 +3022,33 @@ START_TEST(savepoint_copy_and_open)
 }
 END_TEST
 
+/* A savepoint copy whose nth write fails (three task files, then
+ * _metadata) fails naming the file, and leaves no _metadata: no
+ * savepoint exists. */
+START_TEST(fault_savepoint_copy)
+{
+	struct ckpt_store *st = open_store(NULL), *to;
+	char *sp = path_of("sp"), *meta = path_of("sp/_metadata");
+	struct ckpt_meta m;
+	uint64_t id;
+
+	make_ckpt(st, 3, 3, true);
+	ck_assert_int_eq(ckpt_read_meta(st, 3, &m, err, sizeof(err)), 0);
+	to = ckpt_store_open_one(sp, true, &faulty_io, &id, err, sizeof(err));
+	ck_assert_msg(to != NULL, "%s", err);
+	arm(OP_WRITE, _i + 1, ENOSPC);
+	ck_assert_int_eq(ckpt_copy(st, &m, to, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "sp/") && strstr(err, "No space left"),
+	              "write %d: %s", _i + 1, err);
+	ck_assert(!exists(meta));
+	ckpt_store_close(to);
+	ckpt_meta_clear(&m);
+	ckpt_store_close(st);
+	free(sp);
+	free(meta);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -3058,6 +3085,7 @@ static Suite *store_suite(void)
 	ADD("find_latest", find_latest_none);
 	ADD("find_latest", load_latest_keeps_payloads);
 	ADD("savepoint", savepoint_copy_and_open);
+	ADD_LOOP("savepoint", fault_savepoint_copy, 4);
 	ADD("retain", list_and_retain);
 	ADD("retain", retain_incomplete_newest);
 	ADD("links", links_left_alone);
