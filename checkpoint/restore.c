@@ -683,8 +683,11 @@ int ckpt_restore(const struct ckpt_restore *rs, uint64_t *next_id,
 		errlist_add(
 		    errs,
 		    "checkpoint %llu in %s belongs to job \"%s\", not "
-		    "\"%s\". Use a checkpoint.dir of its own for each job",
-		    (unsigned long long)meta.id, dir, meta.job, rs->job_name);
+		    "\"%s\". %s",
+		    (unsigned long long)meta.id, dir, meta.job, rs->job_name,
+		    rs->from ? "Start from a savepoint of this job (a job "
+		               "keeps its name across savepoints)"
+		             : "Use a checkpoint.dir of its own for each job");
 		goto out;
 	}
 	if (strcmp(meta.fingerprint, rs->fingerprint) != 0) {

@@ -605,8 +605,11 @@ int job_prepare(struct job *job, struct errlist *errs)
 	if (job->cfg->checkpoint.incremental && !rs.from)
 		rs.chains =
 		    xcalloc((size_t)job->flow.ntasks + 1, sizeof(*rs.chains));
-	set_step(job, "looking for a checkpoint to restore in %s",
-	         job->cfg->checkpoint.dir);
+	if (rs.from)
+		set_step(job, "restoring from %s", job->from);
+	else
+		set_step(job, "looking for a checkpoint to restore in %s",
+		         job->cfg->checkpoint.dir);
 	if (ckpt_restore(&rs, &next_id, errs) < 0)
 		goto out;
 	job->coord =
