@@ -272,14 +272,73 @@ int ckpt_io_sync_path(const struct ckpt_io *io, const char *path,
 	return 0;
 }
 
+/* Writes len bytes at p to fd (tmp in dir_rel, for messages), through
+ * short writes and EINTR; *done counts the file's bytes so far. errno is
+ * kept. */
+static int write_all(const struct ckpt_io *io, int fd, const char *dir_rel,
+                     const char *tmp, const unsigned char *p, size_t len,
+                     uint64_t *done, char *errstr, size_t errlen)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = io->write(fd, p + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ckpt_seterr_errno(errstr, errlen, errno,
+			                  "writing %s/%s", dir_rel, tmp);
+			return -1;
+		}
+		if (n == 0) {
+			ckpt_seterr(errstr, errlen,
+			            "writing %s/%s: write() made no progress "
+			            "after %" PRIu64 " bytes",
+			            dir_rel, tmp, *done + off);
+			errno = EIO;
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	*done += len;
+	return 0;
+}
+
+struct one_chunk {
+	const void *buf;
+	size_t len;
+};
+
+static int next_one(void *arg, const void **p, size_t *len, char *errstr,
+                    size_t errlen)
+{
+	struct one_chunk *c = arg;
+
+	(void)errstr;
+	(void)errlen;
+	*p = c->buf;
+	*len = c->len;
+	c->len = 0;
+	return 0;
+}
+
 int ckpt_io_write_atomic(const struct ckpt_io *io, int dfd, const char *dir_rel,
                          const char *name, const void *buf, size_t len,
                          bool fsync_dir, char *errstr, size_t errlen)
 {
+	struct one_chunk c = {buf, len};
+
+	return ckpt_io_write_chunks(io, dfd, dir_rel, name, next_one, &c,
+	                            fsync_dir, errstr, errlen);
+}
+
+int ckpt_io_write_chunks(const struct ckpt_io *io, int dfd, const char *dir_rel,
+                         const char *name, ckpt_io_next_fn next, void *arg,
+                         bool fsync_dir, char *errstr, size_t errlen)
+{
 	char *tmp = xasprintf("%s.tmp", name);
-	const unsigned char *p = buf;
 	bool renamed = false;
-	size_t off = 0;
+	uint64_t done = 0;
 	int fd = -1, rc, e = 0;
 
 	/* A leftover temp file is replaced, never opened: a link or a hard
@@ -299,26 +358,21 @@ int ckpt_io_write_atomic(const struct ckpt_io *io, int dfd, const char *dir_rel,
 		                  tmp);
 		goto err;
 	}
-	while (off < len) {
-		ssize_t n = io->write(fd, p + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			e = errno;
-			ckpt_seterr_errno(errstr, errlen, e, "writing %s/%s",
-			                  dir_rel, tmp);
-			goto err;
-		}
-		if (n == 0) {
+	for (;;) {
+		const void *p;
+		size_t len;
+
+		if (next(arg, &p, &len, errstr, errlen) < 0) {
 			e = EIO;
-			ckpt_seterr(
-			    errstr, errlen,
-			    "writing %s/%s: write() made no progress after "
-			    "%zu of %zu bytes",
-			    dir_rel, tmp, off, len);
 			goto err;
 		}
-		off += (size_t)n;
+		if (len == 0)
+			break;
+		if (write_all(io, fd, dir_rel, tmp, p, len, &done, errstr,
+		              errlen) < 0) {
+			e = errno;
+			goto err;
+		}
 	}
 	if (io->fsync(fd) < 0) {
 		e = errno;

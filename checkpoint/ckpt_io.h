@@ -107,4 +107,15 @@ int ckpt_io_write_atomic(const struct ckpt_io *io, int dfd, const char *dir_rel,
                          const char *name, const void *buf, size_t len,
                          bool fsync_dir, char *errstr, size_t errlen);
 
+/* The bytes of a file ckpt_io_write_chunks writes, chunk by chunk: next
+ * points *p at the next *len bytes (valid until it is called again;
+ * *len 0: the end), or returns -1 with a message. */
+typedef int (*ckpt_io_next_fn)(void *arg, const void **p, size_t *len,
+                               char *errstr, size_t errlen);
+/* ckpt_io_write_atomic with the bytes from next: a file larger than
+ * memory can be written (copied) with one buffer. */
+int ckpt_io_write_chunks(const struct ckpt_io *io, int dfd, const char *dir_rel,
+                         const char *name, ckpt_io_next_fn next, void *arg,
+                         bool fsync_dir, char *errstr, size_t errlen);
+
 #endif

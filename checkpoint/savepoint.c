@@ -165,6 +165,59 @@ const char *ckpt_store_one(const struct ckpt_store *st)
 	return st->one;
 }
 
+/* A file being copied, read in chunks of COPY_CHUNK. */
+#define COPY_CHUNK ((size_t)1 << 20)
+
+struct copy_src {
+	const struct ckpt_io *io;
+	int fd;
+	const char *rel;
+	uint64_t off, size;
+	unsigned char *buf;
+};
+
+static int next_chunk(void *arg, const void **p, size_t *len, char *errstr,
+                      size_t errlen)
+{
+	struct copy_src *c = arg;
+	size_t n = c->size - c->off < COPY_CHUNK ? (size_t)(c->size - c->off)
+	                                         : COPY_CHUNK;
+
+	*p = c->buf;
+	*len = n;
+	if (n && ckpt_io_read_at(c->io, c->fd, c->rel, c->buf, n, c->off,
+	                         errstr, errlen) < 0)
+		return -1;
+	c->off += n;
+	return 0;
+}
+
+/* Copies the file f of checkpoint directory src_rel of from into to. */
+static int copy_file(struct ckpt_store *from, const char *src_rel,
+                     const struct ckpt_file_info *f, struct ckpt_store *to,
+                     uint64_t id, char *errstr, size_t errlen)
+{
+	char *rel = xasprintf("%s/%s", src_rel, f->name);
+	char *path = xasprintf("%s/%s", from->dir, rel);
+	struct copy_src c = {.io = &from->io, .rel = rel, .size = f->size};
+	uint64_t size;
+	int rc = -1;
+
+	/* Of the size _metadata says, checked before a byte is copied. */
+	c.fd = ckpt_io_open_regular(&from->io, path, rel, f->size, &f->size,
+	                            &size, errstr, errlen);
+	if (c.fd >= 0) {
+		c.buf = xmalloc(COPY_CHUNK);
+		rc = ckpt_write_raw(to, id, f->name, next_chunk, &c, errstr,
+		                    errlen);
+		free(c.buf);
+		from->io.close(c.fd);
+	}
+	free(path);
+	free(rel);
+	return rc;
+}
+
 int ckpt_copy(struct ckpt_store *from, const struct ckpt_meta *meta,
               struct ckpt_store *to, char *errstr, size_t errlen)
 {
@@ -172,37 +225,16 @@ int ckpt_copy(struct ckpt_store *from, const struct ckpt_meta *meta,
 	int rc = -1;
 
 	for (size_t i = 0; i < meta->ntasks; i++) {
-		const struct ckpt_file_info *f = &meta->tasks[i].file;
-		char *rel = xasprintf("%s/%s", src, f->name);
-		char *path = xasprintf("%s/%s", from->dir, rel);
-		unsigned char *buf = NULL;
-		size_t len = 0;
-		int r;
-
 		if (meta->tasks[i].chain.n) {
 			ckpt_seterr(errstr, errlen,
-			            "%s: its keyed state is in shared/, so a "
+			            "%s/%s: its keyed state is in %s/, so a "
 			            "copy would not be self-contained",
-			            rel);
-			r = -1;
-		} else {
-			r = ckpt_io_read_file(&from->io, path, rel, f->size,
-			                      &buf, &len, errstr, errlen);
+			            src, meta->tasks[i].file.name,
+			            CKPT_SHARED_DIR);
+			goto out;
 		}
-		if (r == 0 && len != f->size) {
-			ckpt_seterr(
-			    errstr, errlen,
-			    "%s: %zu bytes, but _metadata says %" PRIu64, rel,
-			    len, f->size);
-			r = -1;
-		}
-		if (r == 0)
-			r = ckpt_write_raw(to, meta->id, f->name, buf, len,
-			                   errstr, errlen);
-		free(buf);
-		free(path);
-		free(rel);
-		if (r < 0)
+		if (copy_file(from, src, &meta->tasks[i].file, to, meta->id,
+		              errstr, errlen) < 0)
 			goto out;
 	}
 	rc = ckpt_write_meta(to, meta, errstr, errlen);

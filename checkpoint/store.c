@@ -242,9 +242,18 @@ static int write_in_chk(struct ckpt_store *st, uint64_t id, const char *name,
 }
 
 int ckpt_write_raw(struct ckpt_store *st, uint64_t id, const char *name,
-                   const void *buf, size_t len, char *errstr, size_t errlen)
+                   ckpt_io_next_fn next, void *arg, char *errstr, size_t errlen)
 {
-	return write_in_chk(st, id, name, buf, len, false, errstr, errlen);
+	char *rel = ckpt_chk_rel(st, id);
+	int fd = open_chk_dir(st, rel, false, errstr, errlen), rc = -1;
+
+	if (fd >= 0) {
+		rc = ckpt_io_write_chunks(&st->io, fd, rel, name, next, arg,
+		                          false, errstr, errlen);
+		st->io.close(fd);
+	}
+	free(rel);
+	return rc;
 }
 
 int ckpt_write_state(struct ckpt_store *st, uint64_t id, const char *task,

@@ -67,10 +67,12 @@ int ckpt_write_state(struct ckpt_store *st, uint64_t id, const char *task,
                      uint32_t state_version, const void *payload, size_t len,
                      struct ckpt_file_info *out, char *errstr, size_t errlen);
 
-/* Writes buf, already encoded (a file of another checkpoint), as
- * chk-<id>/<name> atomically; not the commit (see ckpt_write_meta). */
+/* Writes chk-<id>/<name> atomically from the chunks next gives (the
+ * bytes of a file of another checkpoint, copied as they are); not the
+ * commit (see ckpt_write_meta). */
 int ckpt_write_raw(struct ckpt_store *st, uint64_t id, const char *name,
-                   const void *buf, size_t len, char *errstr, size_t errlen);
+                   ckpt_io_next_fn next, void *arg, char *errstr,
+                   size_t errlen);
 
 /* Reads and verifies a state file. expect (may be NULL) is what _metadata
  * says about it: size and checksum must match. On success *payload is

@@ -3049,6 +3049,53 @@ START_TEST(fault_savepoint_copy)
 }
 END_TEST
 
+/* A state file larger than the copy's buffer is copied in chunks, and
+ * a write that fails in the middle of it fails the copy. */
+START_TEST(savepoint_copy_chunks)
+{
+	size_t n = (3 << 20) + 12345;
+	unsigned char *payload = random_bytes(n, 7);
+	struct ckpt_store *st = open_store(NULL), *to;
+	char *sp = path_of("sp"), *sp2 = path_of("sp2");
+	struct ckpt_meta m = {0}, got;
+	struct ckpt_task_entry t = {.task = "big"};
+	uint64_t id;
+
+	ck_assert_int_eq(ckpt_write_state(st, 4, "big", 1, payload, n, &t.file,
+	                                  err, sizeof(err)),
+	                 0);
+	ck_assert_uint_gt(t.file.size, 2 << 20);
+	m.job = "j";
+	m.fingerprint = "f";
+	m.id = 4;
+	m.tasks = &t;
+	m.ntasks = 1;
+	m.savepoint = true;
+	to = ckpt_store_open_one(sp, true, NULL, &id, err, sizeof(err));
+	ck_assert_msg(ckpt_copy(st, &m, to, err, sizeof(err)) == 0, "%s", err);
+	ckpt_store_close(to);
+	to = ckpt_store_open_one(sp, false, NULL, &id, err, sizeof(err));
+	ck_assert_msg(to != NULL, "%s", err);
+	ck_assert_msg(ckpt_load(to, id, &got, err, sizeof(err)) == 0, "%s",
+	              err);
+	ck_assert_uint_eq(got.tasks[0].payload_len, n);
+	ck_assert_int_eq(memcmp(got.tasks[0].payload, payload, n), 0);
+	ckpt_meta_clear(&got);
+	ckpt_store_close(to);
+
+	to = ckpt_store_open_one(sp2, true, &faulty_io, &id, err, sizeof(err));
+	arm(OP_WRITE, 2, EIO);
+	ck_assert_int_eq(ckpt_copy(st, &m, to, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "writing sp2/big.state.tmp: Input/output"),
+	              "%s", err);
+	ckpt_store_close(to);
+	ckpt_store_close(st);
+	free(payload);
+	free(sp);
+	free(sp2);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -3086,6 +3133,7 @@ static Suite *store_suite(void)
 	ADD("find_latest", load_latest_keeps_payloads);
 	ADD("savepoint", savepoint_copy_and_open);
 	ADD_LOOP("savepoint", fault_savepoint_copy, 4);
+	ADD("savepoint", savepoint_copy_chunks);
 	ADD("retain", list_and_retain);
 	ADD("retain", retain_incomplete_newest);
 	ADD("links", links_left_alone);
