@@ -296,7 +296,8 @@ static int op_snapshot_tail(struct task *t, void *st, uint64_t id,
 		return 0;
 	if (!ctx->incremental) {
 		kstate_capture(ctx->ks, tail);
-	} else if (atomic_exchange(&c->need_base, false) || base_instead(ctx)) {
+	} else if (atomic_exchange(&c->need_base, false) ||
+	           kstate_overflowed(ctx->ks) || base_instead(ctx)) {
 		kstate_capture_base(ctx->ks, tail);
 	} else {
 		struct weir_writer dw = {0};

@@ -509,10 +509,14 @@ static int handle_elem(struct task *t, int i, const struct elem *e,
 {
 	switch (e->type) {
 	case ELEM_BATCH: {
-		int rc = t->body.process(t, t->body.st, e->batch);
+		int rc;
 
+		/* Counted before the body emits its outputs, so that a reader
+		 * of the counters (progress, metrics) never sees a stage with
+		 * more out than in. */
 		atomic_fetch_add_explicit(&t->n_in, e->batch->n,
 		                          memory_order_relaxed);
+		rc = t->body.process(t, t->body.st, e->batch);
 		batch_free(e->batch);
 		chan_pop(t->in[i]);
 		return rc < 0 ? -1 : 0;
