@@ -244,8 +244,7 @@ static void note_change(struct keyed_state *ks, struct cowent *e, bool removing)
 	if (!*set)
 		*set = keyset_new();
 	if (keyset_add(*set, ks->key ? ks->key : "", ks->key_len) &&
-	    ++ks->nchanged % CHANGED_CHECK == 0 &&
-	    ks->nchanged > CHANGED_MIN &&
+	    ++ks->nchanged % CHANGED_CHECK == 0 && ks->nchanged > CHANGED_MIN &&
 	    ks->nchanged > 2 * kstate_keys(ks)) {
 		drop_changes(ks);
 		ks->overflowed = true;
@@ -497,7 +496,6 @@ void kstate_track(struct keyed_state *ks, bool on)
 {
 	ks->track = on;
 }
-
 
 uint64_t kstate_delta(struct keyed_state *ks, struct weir_writer *w)
 {
