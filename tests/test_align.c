@@ -677,7 +677,10 @@ START_TEST(test_too_many_failures_say_why_and_what_to_do)
 	              "message: %s", msg);
 	job_free(r.job);
 	newest = newest_complete(r.dir);
-	ck_assert_uint_ge(newest, 2);
+	/* 1 and 2 are meant to complete, but on a loaded machine (the
+	 * sanitizer build beside other work) 2 can take longer than the
+	 * 100 ms timeout too: the message must name whichever is newest. */
+	ck_assert_uint_ge(newest, 1);
 	snprintf(want, sizeof(want),
 	         "it resumes from checkpoint %llu, the "
 	         "last complete one",
