@@ -6,6 +6,9 @@
  */
 #include <errno.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -279,6 +282,15 @@ int main(int argc, char **argv)
 	const char *cmd = argc > 1 ? argv[1] : NULL;
 
 	log_init();
+#ifdef __GLIBC__
+	/* glibc raises its mmap threshold to the size of the largest mmapped
+	 * block freed so far (up to 32 MiB). Once a checkpoint has freed its
+	 * state buffer of a few MiB, the next ones come from the arenas and
+	 * keep them larger for good: dedup with ttl_ms over 5M distinct ids
+	 * grew from 93 to 112 MiB between 1M and 5M ids with flat state, and
+	 * from 87 to 94 MiB with the threshold fixed. Setting it fixes it. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
 	if (!cmd || !strcmp(cmd, "help") || !strcmp(cmd, "-h") ||
 	    !strcmp(cmd, "--help")) {
 		usage(cmd ? stdout : stderr);
