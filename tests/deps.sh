@@ -14,6 +14,7 @@ pkgs=(
   kcat python3 python3-kafka                    # demo and end-to-end tests
   procps                                        # pkill/ps in scripts
   xxd                                           # embeds the status page
+  chromium                                      # status page test (headless)
 )
 
 missing=()
