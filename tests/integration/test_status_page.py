@@ -17,6 +17,8 @@ amount, so the rates the page computes are known exactly.
    completed, failed, restored and savepoint; and the note that the job
    cannot be reached.
 3. A screenshot with the server answering is a PNG of the window's size.
+4. A job that has just started (no stages counted, no partitions, no
+   checkpoint, every latest null) shows as such, without an error.
 
 With WEIR_HTTP_URL (a running job's endpoint, e.g. http://127.0.0.1:9249)
 the same page is the job's own: /job and /checkpoints must have the
@@ -180,16 +182,25 @@ class FakeJob:
     connection unanswered, as a job that is gone."""
 
     def __init__(self):
-        self.job = load_fixture("job.json")
-        self.checkpoints = load_fixture("checkpoints.json")
         self.lock = threading.Lock()
         self.reset(None)
 
-    def reset(self, fail_after):
+    def reset(self, fail_after, starting=False):
+        """starting: a job that has just started, with no stage counted,
+        no partition known and no checkpoint yet."""
         with self.lock:
             self.served = []
             self.fail_after = fail_after
             self.gone = False
+            self.job = load_fixture("job.json")
+            self.checkpoints = load_fixture("checkpoints.json")
+            if starting:
+                self.job.update(status="starting", uptime_ms=0, stages=[],
+                                edges=[], lag=[], restored=None)
+                self.checkpoints = {
+                    "counts": dict.fromkeys(self.checkpoints["counts"], 0),
+                    "latest": dict.fromkeys(self.checkpoints["latest"]),
+                    "history": []}
 
     def next_job(self):
         with self.lock:
@@ -437,11 +448,26 @@ def run_fake(tmp):
         fake.reset(None)
         png = screenshot(tmp, url, 2 * POLL_MS + 500)
         check(fake.served, "the screenshot run never polled")
+
+        fake.reset(None, starting=True)
+        dom = parse_dom(chromium(tmp, url, ["--dump-dom"], POLL_MS + 500))
+        check(len(fake.served) >= 1, "the page never polled the starting job")
+        check_eq(dom.by_id("status").text(), "starting", "#status")
+        check_eq(dom.by_id("graph").by_class("stage"), [], "#graph .stage")
+        check_eq(dom.by_id("chart").by_class("point"), [], "#chart .point")
+        check("no checkpoints yet" in dom.by_id("chart-label").text(),
+              "chart title %r" % dom.by_id("chart-label").text())
+        check("hidden" not in dom.by_id("lag-none").attrs,
+              "no note that there are no partitions")
+        check_eq(dom.by_id("latest-completed").text(), "none",
+                 "#latest-completed")
+        check("hidden" in dom.by_id("error").attrs,
+              "the starting job shows an error: %r" % dom.by_id("error").text())
     finally:
         srv.shutdown()
         srv.server_close()
     return "fake job: stages, rates, backpressure, chart, lag, job gone; " \
-        "screenshot %d bytes" % png
+        "screenshot %d bytes; a starting job" % png
 
 
 def run_real(tmp, base):
