@@ -38,13 +38,13 @@ START_TEST(embedded_is_the_file)
 	char *file;
 
 	ck_assert_msg(path != NULL, "WEIR_STATUS_PAGE is not set (meson sets "
-				    "it to job/status_page.html)");
+	                            "it to job/status_page.html)");
 	ck_assert_int_eq(http_status_page(&body, &len), 0);
 	ck_assert_ptr_nonnull(body);
 	file = read_file(path, &flen);
 	ck_assert_uint_eq(len, flen);
 	ck_assert_msg(memcmp(body, file, len) == 0,
-		      "the page in the binary differs from %s: rebuild", path);
+	              "the page in the binary differs from %s: rebuild", path);
 	free(file);
 }
 END_TEST
@@ -59,10 +59,10 @@ START_TEST(whole_document)
 	ck_assert_int_eq(http_status_page(&body, &len), 0);
 	ck_assert_uint_gt(len, sizeof(head) + sizeof(tail));
 	ck_assert_msg(memcmp(body, head, sizeof(head) - 1) == 0,
-		      "the page does not start with %s", head);
+	              "the page does not start with %s", head);
 	ck_assert_msg(memcmp(body + len - (sizeof(tail) - 1), tail,
-			     sizeof(tail) - 1) == 0,
-		      "the page does not end with </html> and a newline");
+	                     sizeof(tail) - 1) == 0,
+	              "the page does not end with </html> and a newline");
 	/* Served as UTF-8 text: no NUL inside. */
 	ck_assert_ptr_null(memchr(body, '\0', len));
 }
