@@ -17,7 +17,9 @@ amount, so the rates the page computes are known exactly.
    completed, failed, restored and savepoint; and the note that the job
    cannot be reached.
 3. A screenshot with the server answering is a PNG of the window's size.
-4. A job that has just started (no stages counted, no partitions, no
+4. A job whose endpoint misses one poll: after the next answer the note
+   is gone and the figures and rates are the new ones.
+5. A job that has just started (no stages counted, no partitions, no
    checkpoint, every latest null) shows as such, without an error.
 
 With WEIR_HTTP_URL (a running job's endpoint, e.g. http://127.0.0.1:9249)
@@ -139,6 +141,7 @@ def chromium(tmp, url, extra, budget_ms):
     args = [chromium_binary(), "--headless", "--disable-gpu",
             "--no-first-run", "--no-default-browser-check",
             "--disable-extensions", "--hide-scrollbars",
+            "--disable-dev-shm-usage",  # containers have a small /dev/shm
             "--user-data-dir=" + os.path.join(tmp, "chromium-profile"),
             "--virtual-time-budget=%d" % budget_ms] + extra + [url]
     if os.geteuid() == 0:
@@ -179,19 +182,23 @@ def load_fixture(name):
 class FakeJob:
     """Answers /job and /checkpoints from the fixtures; /job moves on by
     STEP per answer. After fail_after /job answers it drops every
-    connection unanswered, as a job that is gone."""
+    connection unanswered, as a job that is gone; with back_after, it
+    answers /job again after dropping that many requests for it, as a job
+    that restarted its endpoint."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.reset(None)
 
-    def reset(self, fail_after, starting=False):
+    def reset(self, fail_after, starting=False, back_after=None):
         """starting: a job that has just started, with no stage counted,
         no partition known and no checkpoint yet."""
         with self.lock:
             self.served = []
             self.fail_after = fail_after
+            self.back_after = back_after
             self.gone = False
+            self.dropped = 0
             self.job = load_fixture("job.json")
             self.checkpoints = load_fixture("checkpoints.json")
             if starting:
@@ -204,10 +211,14 @@ class FakeJob:
 
     def next_job(self):
         with self.lock:
-            if self.gone or (self.fail_after is not None and
-                             len(self.served) >= self.fail_after):
+            if not self.gone and self.fail_after is not None and \
+                    len(self.served) >= self.fail_after:
                 self.gone = True
-                return None
+            if self.gone:
+                self.dropped += 1
+                if self.back_after is None or self.dropped <= self.back_after:
+                    return None
+                self.gone = False
             n = len(self.served)
             j = copy.deepcopy(self.job)
             j["now_ms"] += n * POLL_MS
@@ -236,7 +247,8 @@ class FakeJob:
                     body = fake.next_job()
                 elif self.path == "/checkpoints":
                     with fake.lock:
-                        body = None if fake.gone else fake.checkpoints
+                        gone = fake.gone and fake.back_after is None
+                        body = None if gone else fake.checkpoints
                 else:
                     self.send_error(404)
                     return
@@ -449,6 +461,20 @@ def run_fake(tmp):
         png = screenshot(tmp, url, 2 * POLL_MS + 500)
         check(fake.served, "the screenshot run never polled")
 
+        # Gone for one poll, back for the next: the note goes away and the
+        # figures and rates are those of the answers after it.
+        fake.reset(3, back_after=1)
+        dom = parse_dom(chromium(tmp, url, ["--dump-dom"], 4 * POLL_MS + 1000))
+        check(fake.dropped >= 1 and len(fake.served) == 4,
+              "the page polled %d time(s) and %d failed; expected 3 answers, "
+              "1 failure, 1 answer" % (len(fake.served), fake.dropped))
+        check("hidden" in dom.by_id("error").attrs,
+              "the note stays after the job is back: %r"
+              % dom.by_id("error").text())
+        check("stale" not in dom.by_id("main").classes(),
+              "the figures stay dimmed after the job is back")
+        check_stages(dom, fake.served[3], None, rates)
+
         fake.reset(None, starting=True)
         dom = parse_dom(chromium(tmp, url, ["--dump-dom"], POLL_MS + 500))
         check(len(fake.served) >= 1, "the page never polled the starting job")
@@ -466,8 +492,8 @@ def run_fake(tmp):
     finally:
         srv.shutdown()
         srv.server_close()
-    return "fake job: stages, rates, backpressure, chart, lag, job gone; " \
-        "screenshot %d bytes; a starting job" % png
+    return "fake job: stages, rates, backpressure, chart, lag, job gone " \
+        "and back; screenshot %d bytes; a starting job" % png
 
 
 def run_real(tmp, base):
