@@ -13,6 +13,8 @@ pkgs=(
   libasan8 libubsan1 libtsan2                   # sanitizer runtimes
   kcat python3 python3-kafka                    # demo and end-to-end tests
   procps                                        # pkill/ps in scripts
+  xxd                                           # embeds the status page
+  chromium                                      # status page test (headless)
 )
 
 missing=()
