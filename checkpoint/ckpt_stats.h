@@ -37,8 +37,7 @@ void ckpt_stats_acked(struct ckpt_stats *s, uint64_t id, const char *task,
 /* id completed at wall_ms, duration_ms after its trigger (the figure the
  * log line gives); size bytes in all, written of them new. */
 void ckpt_stats_completed(struct ckpt_stats *s, uint64_t id, int64_t wall_ms,
-                          int64_t duration_ms, uint64_t size,
-                          uint64_t written);
+                          int64_t duration_ms, uint64_t size, uint64_t written);
 /* id failed (why: a message, copied), or was aborted because the job
  * stopped. */
 void ckpt_stats_ended(struct ckpt_stats *s, uint64_t id, bool aborted,
