@@ -203,29 +203,39 @@ void ckpt_stats_restored(struct ckpt_stats *s, uint64_t id, const char *path,
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* v, or JSON null; a new reference either way. */
-static json_t *or_null(json_t *v)
+/* A reference to v, or to a copy of it when it is the record in flight,
+ * which changes with each acknowledgement; JSON null for NULL. Under
+ * mu. */
+static json_t *frozen(struct ckpt_stats *s, json_t *v)
 {
-	return v ? json_incref(v) : json_null();
+	if (!v)
+		return json_null();
+	return v == s->cur ? json_deep_copy(v) : json_incref(v);
 }
 
 char *ckpt_stats_json(struct ckpt_stats *s)
 {
-	json_t *root;
+	json_t *root, *hist = json_array();
 	char *text;
 
+	/* Under the lock only references are taken (ended records never
+	 * change, jansson counts references atomically); the text is made
+	 * after, so an ack posted meanwhile never waits for it. */
 	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < json_array_size(s->history); i++)
+		json_array_append_new(hist,
+		                      frozen(s, json_array_get(s->history, i)));
 	root = json_pack(
-	    "{s:{s:I, s:I, s:I, s:i, s:i}, s:{s:o, s:o, s:o, s:o}, s:O}",
+	    "{s:{s:I, s:I, s:I, s:i, s:i}, s:{s:o, s:o, s:o, s:o}, s:o}",
 	    "counts", "completed", (json_int_t)s->completed, "failed",
 	    (json_int_t)s->failed, "aborted", (json_int_t)s->aborted,
 	    "in_progress", s->cur ? 1 : 0, "restored", s->restored ? 1 : 0,
-	    "latest", "completed", or_null(s->latest_completed), "failed",
-	    or_null(s->latest_failed), "restored", or_null(s->restored),
-	    "savepoint", or_null(s->latest_savepoint), "history", s->history);
+	    "latest", "completed", frozen(s, s->latest_completed), "failed",
+	    frozen(s, s->latest_failed), "restored", frozen(s, s->restored),
+	    "savepoint", frozen(s, s->latest_savepoint), "history", hist);
+	pthread_mutex_unlock(&s->mu);
 	text = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
-	pthread_mutex_unlock(&s->mu);
 	return text;
 }
 
