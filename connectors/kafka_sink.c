@@ -37,7 +37,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 	                      (int64_t)(s->n_produced - s->n_reported),
 	                      memory_order_relaxed);
 	if (!m->err) {
-		hist_observe(&s->stats->delivery, rd_kafka_message_latency(m));
+		int64_t us = rd_kafka_message_latency(m);
+
+		if (us >= 0) /* -1: librdkafka did not time it */
+			hist_observe(&s->stats->delivery, us);
 		if (m->partition >= 0 && m->partition < s->out_partitions &&
 		    m->offset > s->delivered[m->partition])
 			s->delivered[m->partition] = m->offset;
