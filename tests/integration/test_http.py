@@ -6,7 +6,8 @@
    families of tests/metric_names.txt (the pinned names) and passes
    `promtool check metrics`; once the job caught up its counters add up
    (records in and out per stage, lag 0 on every partition, keys of the
-   keyed state, no record in flight, one delivery latency per record),
+   keyed state, no record in flight, one delivery latency per record, a
+   watermark near now in every stage),
    and more input and more checkpoints make them grow. /job shows the
    stages, edges and lag. /checkpoints agrees with `weir checkpoints DIR`
    (ids, completion times) and with the log's "checkpoint N complete in
@@ -238,6 +239,15 @@ def case_running(h, ck):
               time.time()) < 60, "last completion time is not now")
     check_eq(total(s, "weir_restored_checkpoint_id"), 0,
              "restored id of a fresh start")
+    check(total(s, "weir_keyed_state_bytes") > 0, "no keyed state bytes")
+    # Event time is the records' Kafka timestamps (written just now):
+    # every stage has a watermark, close to now.
+    wms = {l["stage"]: v for n, l, v in s
+           if n == "weir_event_time_watermark_seconds"}
+    check_eq(sorted(wms), ["0-kafka", "1-count", "2-kafka"],
+             "stages with a watermark")
+    check(all(abs(v - time.time()) < 300 for v in wms.values()),
+          "watermarks far from now: %r" % wms)
     note("caught up: %d records, %d checkpoints, %d keys; promtool ok; "
          "%d families as pinned" % (N, completed, len(services),
                                     len(types)))
@@ -264,6 +274,10 @@ def case_running(h, ck):
               (2, "sink", "kafka", 1)], "stages")
     check_eq(jj["edges"], [[0, 1], [1, 2]], "edges")
     check_eq(jj["stages"][2]["records_in"], N + MORE, "sink records in")
+    check(all(x["watermark_ms"] and abs(x["watermark_ms"] / 1000 -
+                                        time.time()) < 300
+              for x in jj["stages"]), "watermarks in /job: %r"
+          % [x["watermark_ms"] for x in jj["stages"]])
     check_eq(sorted((x["topic"], x["partition"], x["lag"])
                     for x in jj["lag"]),
              [("logs", p, 0) for p in range(PARTS)], "lag in /job")
