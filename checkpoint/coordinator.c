@@ -40,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ckpt_stats.h"
 #include "flow.h"
 #include "log.h"
 #include "store.h"
@@ -68,6 +69,7 @@ struct coord {
 	char *job_name, *fingerprint; /* copies, for every _metadata */
 	struct ckpt_store *st;
 	struct ckpt_persister *persister;
+	struct ckpt_stats *stats; /* NULL: none kept */
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t mu;
@@ -124,6 +126,22 @@ void coord_set_persister(struct coord *c, struct ckpt_persister *w)
 	c->persister = w;
 }
 
+void coord_set_stats(struct coord *c, struct ckpt_stats *stats)
+{
+	c->stats = stats;
+}
+
+/* The bytes a restore reads of a task's part: its file and its chain. */
+static uint64_t part_size(const struct ckpt_file_info *file,
+                          const struct ckpt_chain *chain)
+{
+	uint64_t n = file ? file->size : 0;
+
+	for (size_t j = 0; chain && j < chain->n; j++)
+		n += chain->f[j].file.size;
+	return n;
+}
+
 static void pending_reset(struct coord *c)
 {
 	struct pending *p = &c->p;
@@ -169,6 +187,13 @@ void coord_ack(struct coord *c, uint64_t id, int task,
 {
 	pthread_mutex_lock(&c->mu);
 	if (c->state == CS_PENDING && c->p.id == id && !c->p.acked[task]) {
+		struct task *t = c->flow->tasks[task];
+		bool own = atomic_load(&t->stats.snap_id) == id;
+
+		ckpt_stats_acked(
+		    c->stats, id, t->name, now_mono_ms() - c->p.trig_mono_ms,
+		    part_size(file, chain),
+		    own ? (int64_t)atomic_load(&t->stats.align_us) : 0);
 		c->p.acked[task] = true;
 		c->p.nacked++;
 		if (file) {
@@ -254,6 +279,7 @@ static void trigger(struct coord *c, bool final)
 	p->trig_mono_ms = c->last_trigger_ms = now_mono_ms();
 	p->trig_wall_ms = now_wall_ms();
 	c->state = CS_PENDING;
+	ckpt_stats_triggered(c->stats, p->id, false, p->trig_wall_ms);
 	log_debug("coordinator", "checkpoint %llu triggered%s",
 	          (unsigned long long)p->id, final ? " (final)" : "");
 	for (int i = 0; i < c->flow->nsources; i++)
@@ -276,6 +302,8 @@ static void fail(struct coord *c, const char *why)
 	ckpt_persister_discard(c->persister, p->id);
 	notify_aborted(c, p->id);
 	c->last_end_ms = now_mono_ms();
+	ckpt_stats_ended(c->stats, p->id, false, why, now_wall_ms(),
+	                 c->last_end_ms - p->trig_mono_ms);
 	if (p->final) {
 		log_error(
 		    "coordinator",
@@ -418,6 +446,14 @@ static void complete(struct coord *c)
 	c->last_complete_id = p->id;
 	c->consecutive_failures = 0;
 	c->last_end_ms = now_mono_ms();
+	ckpt_stats_completed(c->stats, p->id, meta.completed_ms,
+	                     c->last_end_ms - p->trig_mono_ms, full, bytes);
+	for (int i = 0; i < c->flow->ntasks; i++)
+		if (p->has_file[i])
+			atomic_store_explicit(
+			    &c->flow->tasks[i]->stats.state_bytes,
+			    part_size(&p->files[i], &p->chains[i]),
+			    memory_order_relaxed);
 	if (chained)
 		snprintf(sizes, sizeof(sizes),
 		         ", %llu bytes written, %llu bytes in all",
@@ -503,6 +539,11 @@ static void *coord_main(void *arg)
 			if (c->state == CS_PENDING) {
 				ckpt_persister_discard(c->persister, c->p.id);
 				notify_aborted(c, c->p.id);
+				ckpt_stats_ended(c->stats, c->p.id, true,
+				                 "the job stopped before it "
+				                 "completed",
+				                 now_wall_ms(),
+				                 now - c->p.trig_mono_ms);
 			}
 			finish_job(c, false);
 			break;

@@ -229,10 +229,12 @@ static void note_lag(struct task *t, struct ksrc *s)
 	if (now - s->lag_ms < 1000)
 		return;
 	s->lag_ms = now;
-	for (int i = 0; i < s->nparts && lag >= 0; i++) {
+	for (int i = 0; i < s->nparts; i++) {
 		int64_t n = part_lag(s, &s->parts[i]);
 
-		lag = n < 0 ? -1 : lag + n;
+		atomic_store_explicit(&t->stats.lag[i].records, n,
+		                      memory_order_relaxed);
+		lag = n < 0 || lag < 0 ? -1 : lag + n;
 	}
 	atomic_store_explicit(&t->lag, lag, memory_order_relaxed);
 }
@@ -317,6 +319,9 @@ static bool ksrc_at_end(struct task *t, void *st)
 			return false;
 	/* Polling stops here, and with it note_lag. */
 	atomic_store_explicit(&t->lag, 0, memory_order_relaxed);
+	for (int i = 0; i < t->stats.nlag; i++)
+		atomic_store_explicit(&t->stats.lag[i].records, 0,
+		                      memory_order_relaxed);
 	return true;
 }
 
@@ -654,8 +659,14 @@ int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
 	    xcalloc((size_t)(s->nparts ? s->nparts : 1), sizeof(*s->parts));
 	s->snap_next =
 	    xcalloc((size_t)(s->nparts ? s->nparts : 1), sizeof(int64_t));
-	for (int p = t->sub, i = 0; p < partitions; p += t->parallelism, i++)
+	t->stats.lag =
+	    xcalloc((size_t)(s->nparts ? s->nparts : 1), sizeof(*t->stats.lag));
+	t->stats.nlag = s->nparts;
+	for (int p = t->sub, i = 0; p < partitions; p += t->parallelism, i++) {
 		s->parts[i].id = p;
+		t->stats.lag[i].partition = p;
+		atomic_init(&t->stats.lag[i].records, -1);
+	}
 	et_init(&s->et, &cfg->time, cfg->topic, s->nparts);
 
 	conf = kafka_conf_new("source", cfg->brokers, defaults,

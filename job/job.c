@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ckpt_stats.h"
 #include "connectors.h"
 #include "coordinator.h"
 #include "dead_letter.h"
@@ -300,6 +301,23 @@ bool job_stopping(const struct job *job)
 	return flow_stopping(&job->flow);
 }
 
+const char *job_status(const struct job *job)
+{
+	int phase = atomic_load_explicit(&job->phase, memory_order_acquire);
+
+	if (job_stopping(job))
+		return "failed";
+	/* nsources is read only once the graph is built (phase). */
+	if (phase == JOB_STARTING)
+		return "starting";
+	if (atomic_load(&job->stop_requested) ||
+	    (job->flow.nsources > 0 &&
+	     atomic_load(&job->flow.sources_ended) >= job->flow.nsources) ||
+	    atomic_load(&job->flow.finished))
+		return "stopping";
+	return phase == JOB_RESTORING ? "restoring" : "running";
+}
+
 const char *job_error(struct job *job)
 {
 	return job->flow.fail_msg;
@@ -552,6 +570,11 @@ struct job *job_alloc(struct job_cfg *cfg)
 	    hook_submit, hook_ack, hook_failed, hook_sources_ended, job};
 	pthread_mutex_init(&job->mu, NULL);
 	job->fingerprint = job_fingerprint(cfg);
+	job->stats = ckpt_stats_new();
+	atomic_init(&job->phase, JOB_STARTING);
+	atomic_init(&job->stop_requested, false);
+	job->begin_mono_ms = now_mono_ms();
+	job->begin_wall_ms = now_wall_ms();
 	job->starting = true;
 	snprintf(job->step, sizeof(job->step), "checking the job");
 	return job;
@@ -574,6 +597,17 @@ static int open_store(struct job *job, struct errlist *errs)
 	return 0;
 }
 
+/* What the restore at start did, for the HTTP endpoint. */
+static void record_restore(struct job *job, int64_t ms)
+{
+	uint64_t id = job->flow.restored_id;
+	char *path = xasprintf("%s/chk-%llu", job->cfg->checkpoint.dir,
+	                       (unsigned long long)id);
+
+	ckpt_stats_restored(job->stats, id, path, ms, now_wall_ms());
+	free(path);
+}
+
 int job_prepare(struct job *job, struct errlist *errs)
 {
 	struct ckpt_restore rs = {.flow = &job->flow,
@@ -583,10 +617,13 @@ int job_prepare(struct job *job, struct errlist *errs)
 	                          .step = restore_step,
 	                          .arg = job};
 	uint64_t next_id = 1;
+	int64_t t0;
 	int rc = -1;
 
 	if (!job->store && open_store(job, errs) < 0)
 		return -1;
+	/* The graph is complete: the HTTP thread may read the tasks. */
+	atomic_store_explicit(&job->phase, JOB_RESTORING, memory_order_release);
 	rs.store = job->store;
 	/* Incremental keyed state goes on from the chain it was restored
 	 * from, so the first checkpoint after a restart writes a delta, not
@@ -596,11 +633,14 @@ int job_prepare(struct job *job, struct errlist *errs)
 		    xcalloc((size_t)job->flow.ntasks + 1, sizeof(*rs.chains));
 	set_step(job, "looking for a checkpoint to restore in %s",
 	         job->cfg->checkpoint.dir);
+	t0 = now_mono_ms();
 	if (ckpt_restore(&rs, &next_id, errs) < 0)
 		goto out;
+	record_restore(job, now_mono_ms() - t0);
 	job->coord =
 	    coord_new(&job->flow, &job->cfg->checkpoint, job->cfg->name,
 	              job->fingerprint, job->store, next_id);
+	coord_set_stats(job->coord, job->stats);
 	job->persister = ckpt_persister_new(job->store, job->coord, &job->flow);
 	coord_set_persister(job->coord, job->persister);
 	for (int i = 0; rs.chains && job->persister && i < job->flow.ntasks;
@@ -674,11 +714,13 @@ int job_start(struct job *job)
 		job_fail(job, "cannot start the checkpoint coordinator");
 		return -1;
 	}
+	atomic_store_explicit(&job->phase, JOB_RUNNING, memory_order_release);
 	return 0;
 }
 
 void job_request_stop(struct job *job)
 {
+	atomic_store(&job->stop_requested, true);
 	coord_request_final(job->coord);
 }
 
@@ -771,6 +813,7 @@ void job_free(struct job *job)
 	ckpt_store_close(job->store);
 	jobfile_free(job->cfg);
 	free(job->fingerprint);
+	ckpt_stats_free(job->stats);
 	pthread_mutex_destroy(&job->mu);
 	free(job);
 }

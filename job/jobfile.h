@@ -23,6 +23,7 @@ struct job_cfg {
 	size_t nops;
 	struct job_sink_cfg sink;
 	int64_t progress_interval_ms; /* 0: no progress lines */
+	char *http_listen; /* "http": {"listen": "HOST:PORT"}; NULL: off */
 };
 
 /* Parses a job file. Returns NULL and fills errs (one message per problem,

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "connectors.h"
+#include "http.h"
 #include "job.h"
 #include "jobfile.h"
 #include "log.h"
@@ -32,10 +33,15 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "usage: weir COMMAND ...\n"
 	        "\n"
-	        "  weir run JOB.json          run a job; SIGINT/SIGTERM stops "
+	        "  weir run JOB.json [--http HOST:PORT]\n"
+	        "                             run a job; SIGINT/SIGTERM stops "
 	        "it gracefully\n"
 	        "                             (final checkpoint), a second "
-	        "signal at once\n"
+	        "signal at once;\n"
+	        "                             --http serves /metrics, /health, "
+	        "/ready, /checkpoints\n"
+	        "                             and /job there (overrides the "
+	        "job file's http.listen)\n"
 	        "  weir validate JOB.json     check a job file and print every "
 	        "problem\n"
 	        "  weir checkpoints DIR       list the checkpoints in a "
@@ -173,12 +179,38 @@ static void end_signal_thread(struct sigctx *sc, pthread_t thr)
 	pthread_mutex_destroy(&sc->mu);
 }
 
-static int cmd_run(const char *path)
+/* What `weir run` takes besides the job file. */
+struct run_opts {
+	const char *http; /* --http HOST:PORT, or NULL */
+};
+
+/* Starts the HTTP endpoint when --http or the job file asks; *h stays
+ * NULL when neither does. Returns 0 or -1 after printing why. */
+static int start_http(struct job *job, const struct run_opts *o,
+                      struct http **h)
+{
+	const char *listen = o->http ? o->http : job->cfg->http_listen;
+	char err[512];
+
+	*h = NULL;
+	if (!listen)
+		return 0;
+	*h = http_start(job, listen, o->http ? "--http" : "http.listen",
+	                WEIR_VERSION, err, sizeof(err));
+	if (!*h) {
+		fprintf(stderr, "weir: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_run(const char *path, const struct run_opts *opts)
 {
 	struct sigctx sc;
 	struct job_cfg *cfg;
 	struct errlist errs = {0};
 	pthread_t sigthr;
+	struct http *http;
 	struct job *job;
 	int rc;
 
@@ -203,11 +235,19 @@ static int cmd_run(const char *path)
 		return 2;
 	}
 	job = job_alloc(cfg);
+	/* Before the build: /health answers and /ready says 503 while the
+	 * job restores. */
+	if (start_http(job, opts, &http) < 0) {
+		end_signal_thread(&sc, sigthr);
+		job_free(job);
+		return 1;
+	}
 	pthread_mutex_lock(&sc.mu);
 	sc.job = job;
 	pthread_mutex_unlock(&sc.mu);
 	if (job_build(job, &errs) < 0) {
 		end_signal_thread(&sc, sigthr);
+		http_stop(http);
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "weir: %s\n", errs.msgs[i]);
 		errlist_clear(&errs);
@@ -218,6 +258,7 @@ static int cmd_run(const char *path)
 		log_error("job", "could not start");
 	rc = job_wait(job);
 	end_signal_thread(&sc, sigthr);
+	http_stop(http);
 	if (rc == 0)
 		log_info("job", "%s finished", job->cfg->name);
 	else
@@ -277,6 +318,44 @@ static int cmd_broker(char **argv)
 	return 1;
 }
 
+/* `weir run` ARGS: JOB.json and options, in any order. */
+static int run_args(int argc, char **argv)
+{
+	struct run_opts o = {0};
+	const char *path = NULL;
+	char err[512];
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--http")) {
+			if (i + 1 == argc) {
+				fprintf(stderr, "weir run: --http needs "
+				                "HOST:PORT, e.g. "
+				                "127.0.0.1:9249\n");
+				return 2;
+			}
+			o.http = argv[++i];
+			if (http_parse_listen(o.http, NULL, 0, NULL, err,
+			                      sizeof(err)) < 0) {
+				fprintf(stderr, "weir run: --http %s\n", err);
+				return 2;
+			}
+		} else if (argv[i][0] == '-' || path) {
+			fprintf(stderr, "weir run: unexpected \"%s\"\n",
+			        argv[i]);
+			usage(stderr);
+			return 2;
+		} else {
+			path = argv[i];
+		}
+	}
+	if (!path) {
+		fprintf(stderr, "weir run: expected exactly one JOB.json\n");
+		usage(stderr);
+		return 2;
+	}
+	return cmd_run(path, &o);
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
@@ -303,8 +382,9 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "broker"))
 		return cmd_broker(argv + 1);
-	if (!strcmp(cmd, "run") || !strcmp(cmd, "validate") ||
-	    !strcmp(cmd, "checkpoints")) {
+	if (!strcmp(cmd, "run"))
+		return run_args(argc - 2, argv + 2);
+	if (!strcmp(cmd, "validate") || !strcmp(cmd, "checkpoints")) {
 		if (argc != 3) {
 			fprintf(
 			    stderr, "weir %s: expected exactly one %s\n", cmd,
@@ -312,8 +392,6 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		if (!strcmp(cmd, "run"))
-			return cmd_run(argv[2]);
 		if (!strcmp(cmd, "validate"))
 			return cmd_validate(argv[2]);
 		return cmd_checkpoints(argv[2]);

@@ -1161,6 +1161,53 @@ START_TEST(load_file)
 }
 END_TEST
 
+/* "http": {"listen": "HOST:PORT"}: off by default, each address form
+ * accepted, every bad one refused with its path and what to write. */
+START_TEST(http_listen)
+{
+	static const char *const good[] = {"127.0.0.1:9249", "0.0.0.0:0",
+	                                   "localhost:65535", "[::1]:80"};
+	static const char *const bad[][2] = {
+	    {"127.0.0.1", "is not HOST:PORT; expected e.g. \"127.0.0.1:9249\""},
+	    {":9249", "is not HOST:PORT"},
+	    {"127.0.0.1:99999", "the port \"99999\" is not a number from 0 "
+	                        "to 65535"},
+	    {"127.0.0.1:-1", "is not a number from 0 to 65535"},
+	    {"127.0.0.1:", "is not a number from 0 to 65535"},
+	    {"::1:80", "an IPv6 address goes in brackets"},
+	};
+	struct job_cfg *c = parse_ok(JOB(CKPT "," GEN "," DISCARD));
+	char doc[256], want[256];
+
+	ck_assert_ptr_null(c->http_listen);
+	jobfile_free(c);
+	for (size_t i = 0; i < NELEM(good); i++) {
+		snprintf(
+		    doc, sizeof(doc),
+		    JOB(CKPT "," GEN "," DISCARD ",'http':{'listen':'%s'}"),
+		    good[i]);
+		c = parse_ok(doc);
+		ck_assert_str_eq(c->http_listen, good[i]);
+		jobfile_free(c);
+	}
+	for (size_t i = 0; i < NELEM(bad); i++) {
+		snprintf(
+		    doc, sizeof(doc),
+		    JOB(CKPT "," GEN "," DISCARD ",'http':{'listen':'%s'}"),
+		    bad[i][0]);
+		snprintf(want, sizeof(want), "http.listen: \"%s\"", bad[i][0]);
+		expect_error(doc, want, bad[i][1]);
+	}
+	expect_error(JOB(CKPT "," GEN "," DISCARD ",'http':{}"),
+	             "http.listen: required", "127.0.0.1:9249");
+	expect_error(JOB(CKPT "," GEN "," DISCARD ",'http':'127.0.0.1:1'"),
+	             "http: expected an object with \"listen\"", NULL);
+	expect_error(JOB(CKPT "," GEN "," DISCARD
+	                      ",'http':{'listen':'127.0.0.1:1','lisen':2}"),
+	             "http.lisen: unknown field", "did you mean listen?");
+}
+END_TEST
+
 static Suite *jobfile_suite(void)
 {
 	Suite *s = suite_create("jobfile");
@@ -1192,6 +1239,7 @@ static Suite *jobfile_suite(void)
 	tcase_add_test(err, err_operators);
 	tcase_add_test(err, err_syntax);
 	tcase_add_test(err, collects_all_errors);
+	tcase_add_test(err, http_listen);
 	suite_add_tcase(s, err);
 
 	tcase_add_test(files, load_file);
