@@ -99,8 +99,13 @@ static bool header_is(rd_kafka_headers_t *h, const char *name, const char *want)
 	       len == strlen(want) && memcmp(val, want, len) == 0;
 }
 
+/* Notes m if this job (this instance, of several) wrote it. Instances
+ * share the job's name and output topic; another instance's records come
+ * from source partitions this one never replays, and an entry for them
+ * would never be released. */
 static void note_message(struct eo_table *d, rd_kafka_message_t *m,
                          const char *job, const char *src_topic,
+                         const struct job_instance *in,
                          struct eo_scan_stats *stats)
 {
 	rd_kafka_headers_t *h = NULL;
@@ -118,6 +123,9 @@ static void note_message(struct eo_table *d, rd_kafka_message_t *m,
 	        RD_KAFKA_RESP_ERR_NO_ERROR ||
 	    lineage_parse(val, len, &topic, &tlen, &part, &off, &seq) < 0 ||
 	    tlen != strlen(src_topic) || memcmp(topic, src_topic, tlen) != 0)
+		return;
+	if (part >= 0 &&
+	    part % job_instance_count(in) != job_instance_index(in))
 		return;
 	stats->ours++;
 	eo_table_note(d, part, m->partition, off, seq);
@@ -236,7 +244,8 @@ int eo_scan(struct eo_table *d, const struct job_sink_cfg *cfg, const char *job,
 		}
 		if (m->partition >= 0 && m->partition < nparts &&
 		    pos[m->partition] < end[m->partition]) {
-			note_message(d, m, job, src_topic, stats);
+			note_message(d, m, job, src_topic, cfg->instance,
+			             stats);
 			pos[m->partition] = m->offset + 1;
 			if (pos[m->partition] >= end[m->partition])
 				left--;
@@ -403,10 +412,11 @@ static int eo_start(struct task *t, void *st)
 		return task_fail(t, "%s: %s", t->who, err);
 	log_info(t->who,
 	         "exactly-once: read %lld record(s) of %s written after the "
-	         "checkpoint in %lld ms; %lld are this job's and will not be "
+	         "checkpoint in %lld ms; %lld are this %s's and will not be "
 	         "written again",
 	         (long long)stats.records, s->cfg->topic, (long long)stats.ms,
-	         (long long)stats.ours);
+	         (long long)stats.ours,
+	         job_instance_count(s->cfg->instance) > 1 ? "instance" : "job");
 	return 0;
 }
 
