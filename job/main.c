@@ -35,6 +35,10 @@ static void usage(FILE *f)
 	        "signal at once\n"
 	        "  weir validate JOB.json     check a job file and print every "
 	        "problem\n"
+	        "    run and validate take --instance I/N: this process is "
+	        "instance I\n"
+	        "    (0 <= I < N <= 256) of N, and reads the source "
+	        "partitions p %% N == I\n"
 	        "  weir checkpoints DIR       list the checkpoints in a "
 	        "checkpoint directory\n"
 	        "  weir broker [--port N] [--topic NAME:PARTITIONS]...\n"
@@ -85,11 +89,15 @@ static size_t count_unique(const struct errlist *errs)
 /* Reads and checks a job file, operators included, reporting every
  * problem in one round. Returns the configuration, or NULL after printing
  * the problems. */
-static struct job_cfg *load_checked(const char *path)
+static struct job_cfg *load_checked(const char *path,
+                                    const struct job_instance *in)
 {
 	struct errlist errs = {0};
 	struct job_cfg *cfg = jobfile_load_partial(path, &errs);
 
+	/* --instance wins over the job file's "instance". */
+	if (cfg && in)
+		cfg->instance = *in;
 	if (cfg)
 		job_validate(cfg, &errs);
 	if (errs.n == 0)
@@ -102,15 +110,19 @@ static struct job_cfg *load_checked(const char *path)
 	return NULL;
 }
 
-static int cmd_validate(const char *path)
+static int cmd_validate(const char *path, const struct job_instance *in)
 {
-	struct job_cfg *cfg = load_checked(path);
+	struct job_cfg *cfg = load_checked(path, in);
 	char *fp;
 
 	if (!cfg)
 		return 2;
 	fp = job_fingerprint(cfg);
-	printf("%s: ok: job \"%s\": %s\n", path, cfg->name, fp);
+	printf("%s: ok: job \"%s\": %s", path, cfg->name, fp);
+	if (cfg->instance.count > 1)
+		printf("; instance %d of %d", cfg->instance.index,
+		       cfg->instance.count);
+	printf("\n");
 	free(fp);
 	fp = job_delivery_text(cfg);
 	printf("%s\n", fp);
@@ -170,7 +182,7 @@ static void end_signal_thread(struct sigctx *sc, pthread_t thr)
 	pthread_mutex_destroy(&sc->mu);
 }
 
-static int cmd_run(const char *path)
+static int cmd_run(const char *path, const struct job_instance *in)
 {
 	struct sigctx sc;
 	struct job_cfg *cfg;
@@ -194,10 +206,17 @@ static int cmd_run(const char *path)
 		return 1;
 	}
 
-	cfg = load_checked(path);
+	cfg = load_checked(path, in);
 	if (!cfg) {
 		end_signal_thread(&sc, sigthr);
 		return 2;
+	}
+	if (cfg->instance.count > 1) {
+		char prefix[32];
+
+		snprintf(prefix, sizeof(prefix), "instance %d/%d",
+		         cfg->instance.index, cfg->instance.count);
+		log_set_prefix(prefix);
 	}
 	job = job_alloc(cfg);
 	pthread_mutex_lock(&sc.mu);
@@ -274,6 +293,35 @@ static int cmd_broker(char **argv)
 	return 1;
 }
 
+/* "I/N" of --instance: 0 <= I < N <= JOB_MAX_INSTANCES, decimal. */
+static int parse_instance(const char *cmd, const char *arg,
+                          struct job_instance *in)
+{
+	long i, n;
+	char *end;
+
+	errno = 0;
+	i = strtol(arg, &end, 10);
+	if (end != arg && arg[0] >= '0' && arg[0] <= '9' && *end == '/' &&
+	    end[1] >= '0' && end[1] <= '9') {
+		const char *ns = end + 1;
+
+		n = strtol(ns, &end, 10);
+		if (!errno && !*end && n >= 1 && n <= JOB_MAX_INSTANCES &&
+		    i < n) {
+			in->index = (int)i;
+			in->count = (int)n;
+			return 0;
+		}
+	}
+	fprintf(stderr,
+	        "weir %s: --instance \"%s\": expected I/N, this process's "
+	        "number I and the number of instances N, with 0 <= I < N "
+	        "<= %d (e.g. --instance 0/3 for the first of three)\n",
+	        cmd, arg, JOB_MAX_INSTANCES);
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
@@ -291,19 +339,43 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "broker"))
 		return cmd_broker(argv + 1);
-	if (!strcmp(cmd, "run") || !strcmp(cmd, "validate") ||
-	    !strcmp(cmd, "checkpoints")) {
-		if (argc != 3) {
-			fprintf(
-			    stderr, "weir %s: expected exactly one %s\n", cmd,
-			    strcmp(cmd, "checkpoints") ? "JOB.json" : "DIR");
+	if (!strcmp(cmd, "run") || !strcmp(cmd, "validate")) {
+		struct job_instance in;
+		const char *job = NULL;
+		bool have_in = false;
+
+		for (int i = 2; i < argc; i++) {
+			if (!strcmp(argv[i], "--instance") && i + 1 < argc) {
+				if (parse_instance(cmd, argv[++i], &in) < 0)
+					return 2;
+				have_in = true;
+			} else if (argv[i][0] != '-' && !job) {
+				job = argv[i];
+			} else {
+				fprintf(stderr,
+				        "weir %s: unexpected argument \"%s\"; "
+				        "expected JOB.json [--instance I/N]\n",
+				        cmd, argv[i]);
+				usage(stderr);
+				return 2;
+			}
+		}
+		if (!job) {
+			fprintf(stderr, "weir %s: expected a JOB.json\n", cmd);
 			usage(stderr);
 			return 2;
 		}
 		if (!strcmp(cmd, "run"))
-			return cmd_run(argv[2]);
-		if (!strcmp(cmd, "validate"))
-			return cmd_validate(argv[2]);
+			return cmd_run(job, have_in ? &in : NULL);
+		return cmd_validate(job, have_in ? &in : NULL);
+	}
+	if (!strcmp(cmd, "checkpoints")) {
+		if (argc != 3) {
+			fprintf(stderr, "weir %s: expected exactly one DIR\n",
+			        cmd);
+			usage(stderr);
+			return 2;
+		}
 		return cmd_checkpoints(argv[2]);
 	}
 	fprintf(stderr, "weir: unknown command \"%s\"\n", cmd);
