@@ -58,8 +58,14 @@ static bool holds_checkpoints(const struct ckpt_io *io, int dfd,
 		io->close(fd);
 		return true;
 	}
-	while (!found && (de = io->readdir(d)))
-		found = is_chk_name(de->d_name);
+	for (;;) {
+		errno = 0;
+		de = io->readdir(d);
+		if (!de || (found = is_chk_name(de->d_name)))
+			break;
+	}
+	if (!de && errno)
+		found = true;
 	io->closedir(d);
 	return found;
 }
@@ -89,9 +95,21 @@ int ckpt_instance_check(const char *dir, const struct job_instance *in,
 		io.close(fd);
 		return -1;
 	}
-	while (!other && (de = io.readdir(d))) {
-		int m = instance_count_of(de->d_name);
+	while (!other) {
+		int m;
 
+		errno = 0;
+		de = io.readdir(d);
+		if (!de && errno) {
+			ckpt_seterr_errno(err, errlen, errno,
+			                  "checkpoint.dir: cannot list %s",
+			                  dir);
+			io.closedir(d);
+			return -1;
+		}
+		if (!de)
+			break;
+		m = instance_count_of(de->d_name);
 		if (count > 1 && is_chk_name(de->d_name))
 			other = 1;
 		else if (m && m != count &&
@@ -114,8 +132,9 @@ int ckpt_instance_check(const char *dir, const struct job_instance *in,
 	            "%d, move %s aside (the sources then start at "
 	            "source.start)",
 	            dir, other, what, job_instance_index(in), count, other,
-	            other == 1 ? "without --instance" : "--instance I/N with "
-	                                               "the same N",
+	            other == 1 ? "without --instance"
+	                       : "--instance I/N with "
+	                         "the same N",
 	            count, dir);
 	return -1;
 }
