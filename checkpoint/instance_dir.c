@@ -138,3 +138,47 @@ int ckpt_instance_check(const char *dir, const struct job_instance *in,
 	            count, dir);
 	return -1;
 }
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void ckpt_instance_hint(const char *dir, const struct ckpt_io *iop, FILE *out)
+{
+	struct ckpt_io io;
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0;
+	int fd;
+	DIR *d;
+
+	ckpt_io_resolve(&io, iop);
+	fd = io.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	d = io.fdopendir(fd);
+	if (!d) {
+		io.close(fd);
+		return;
+	}
+	while ((de = io.readdir(d))) {
+		if (!instance_count_of(de->d_name))
+			continue;
+		names = xrealloc(names, (n + 1) * sizeof(*names));
+		names[n++] = xstrdup(de->d_name);
+	}
+	io.closedir(d);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_name);
+	for (size_t i = 0; i < n; i++) {
+		if (i == 0)
+			fprintf(out,
+			        "%s holds the checkpoint directories of a job "
+			        "run as several instances; list them with:\n",
+			        dir);
+		fprintf(out, "  weir checkpoints %s/%s\n", dir, names[i]);
+		free(names[i]);
+	}
+	free(names);
+}

@@ -8,6 +8,7 @@
 #define WEIR_INSTANCE_DIR_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "ckpt_cfg.h"
 #include "ckpt_io.h"
@@ -25,5 +26,10 @@ char *ckpt_instance_dir(const char *dir, const struct job_instance *in);
  * Returns 0, or -1 with a message that says what to do. */
 int ckpt_instance_check(const char *dir, const struct job_instance *in,
                         const struct ckpt_io *io, char *err, size_t errlen);
+
+/* For `weir checkpoints DIR` on a checkpoint.dir without checkpoints of
+ * its own: prints to out how to list each instance directory in dir,
+ * sorted (nothing when there is none). Reads through io (NULL: POSIX). */
+void ckpt_instance_hint(const char *dir, const struct ckpt_io *io, FILE *out);
 
 #endif

@@ -11,7 +11,8 @@ broker.
    user, each once (nothing duplicated, nothing lost), every input
    record used once. Each instance logs with its "instance I/N" prefix,
    keeps its checkpoints in checkpoint.dir/instance-I-of-3 (`weir
-   checkpoints` lists them, _metadata records the instance), and after a
+   checkpoints` lists them and, on checkpoint.dir, points at them;
+   _metadata records the instance), and after a
    restart its output scan counts only its own partitions' records as
    its own (other instances wrote into the same output partitions).
 2. Refusals: instance 1 restarted as 1/4, or without --instance, finds
@@ -129,6 +130,12 @@ def check_output(h, recs):
 
 
 def check_dirs(h, procs):
+    r = h.weir("checkpoints", h.path("ck"))
+    check(r.rc == 0 and r.out.startswith("no checkpoints in ") and
+          all("  weir checkpoints %s\n" % h.path("ck", "instance-%d-of-3" % i)
+              in r.out for i in range(N)),
+          "`weir checkpoints` on checkpoint.dir does not point at the "
+          "instance directories (%d):\n%s%s" % (r.rc, r.out, r.err))
     for i in range(N):
         d = h.path("ck", "instance-%d-of-3" % i)
         check(os.path.isdir(d), "no checkpoint directory %s" % d)
