@@ -25,7 +25,11 @@ broker.
    idle. Instance 1 reads its partition and commits offsets to group_id
    for that partition only; instance 2 owns none and, with event time
    and a window, still completes checkpoints, writes nothing and stops
-   cleanly. Its transactional id names the instance.
+   cleanly. Its transactional id names the instance. An idle instance
+   of a counting job with exactly-once by de-duplication settles the
+   output partitions it never writes at their end, so after a SIGKILL
+   its restart does not read what instance 0 wrote meanwhile (which
+   would grow without end, until retention made restarts impossible).
 """
 import json
 import os
@@ -45,7 +49,7 @@ USERS = 240
 RECORDS = 9000
 KILLS = 4
 COMPLETE = r"coordinator: checkpoint \d+ complete"
-SCAN = (r"exactly-once: read (\d+) record\(s\) of counts written after the "
+SCAN = (r"exactly-once: read (\d+) record\(s\) of %s written after the "
         r"checkpoint in \d+ ms; (\d+) are this instance's")
 
 
@@ -91,7 +95,7 @@ def run_instances(h, job):
         p.wait_for_log(COMPLETE, start=p.wait_for_log(COMPLETE).end())
         p.kill()
         procs[1] = start(h, job, "1/3", "i1-run%d" % (k + 1))
-        m = procs[1].wait_for_log(SCAN)
+        m = procs[1].wait_for_log(SCAN % "counts")
         scans.append((int(m.group(1)), int(m.group(2))))
     prod.finish()
     wait_caught_up(h.brokers, "events", "inst-count", timeout=60)
@@ -217,8 +221,18 @@ def idle(h):
                 "watermarks": {"max_out_of_orderness_ms": 0}},
         sink={"delivery": "exactly-once", "exactly_once": "transactions"},
         checkpoint={"interval_ms": 100}))
+    counts = h.write_job("few-count.json", kafka_job(
+        "inst-few-count", h.path("ck-few-count"), "few", "few-counts",
+        [{"type": "count", "key": "user"}],
+        source={"parallelism": 1, "partitioned_by": "user",
+                "group_id": "inst-few-count"},
+        sink={"delivery": "exactly-once"},
+        checkpoint={"interval_ms": 100}))
     one = start(h, job, "1/3", "few-i1")
     two = start(h, job, "2/3", "few-i2")
+    c0 = start(h, counts, "0/3", "few-count-i0")
+    c2 = start(h, counts, "2/3", "few-count-i2")
+    c2.wait_for_log(COMPLETE)
     for p in (one, two):
         p.wait_for_log(r"WARN  instance \d/3 job: few has 2 partition\(s\) "
                        r"for 3 instances: instance\(s\) 2 to 2 own none")
@@ -239,7 +253,25 @@ def idle(h):
     check_eq(got, {0: None, 1: ends[1]},
              "group inst-few's offsets (instance 1 of 3 owns partition 1 "
              "only; partition 0 is instance 0's, which did not run)")
-    for name, p in (("1/3", one), ("2/3", two)):
+    # The idle instance of the counting job settles the output partitions
+    # it never writes at their end (every 10th checkpoint, 1 s apart at
+    # least), so a restart does not read what instance 0 wrote.
+    wait_caught_up(h.brokers, "few", "inst-few-count", proc=c0, timeout=30,
+                   ends={0: ends[0]})
+    start_at = c2.count_log(COMPLETE)
+    while c2.count_log(COMPLETE) < start_at + 25:
+        c2.wait_for_log(COMPLETE, start=len(c2.log()))
+    c2.kill()
+    c2 = start(h, counts, "2/3", "few-count-i2-again")
+    m = c2.wait_for_log(SCAN % "few-counts")
+    check_eq(m.group(1), "0", "records the idle instance's restart read "
+             "from the output (instance 0 wrote %d before the settled "
+             "checkpoints)" % ends[0])
+    per_key = count_outputs(consume_all(h.brokers, "few-counts"))
+    check_eq(per_key, {"u0": list(range(1, 51))},
+             "counts of the 2-partition job (instance 0 only)")
+    for name, p in (("1/3", one), ("2/3", two), ("count 0/3", c0),
+                    ("count 2/3", c2)):
         rc = p.stop()
         check(rc == 0, "instance %s exited %d; log:\n%s"
               % (name, rc, tail(p.log())))
@@ -249,7 +281,8 @@ def idle(h):
 
 def test():
     with Harness("instances") as h:
-        h.broker({"events": PARTS, "counts": 4, "few": 2, "few-out": 2})
+        h.broker({"events": PARTS, "counts": 4, "few": 2, "few-out": 2,
+                  "few-counts": 2})
         job = h.write_job("job.json", count_job(h))
         recs, procs = run_instances(h, job)
         n = check_output(h, recs)
