@@ -36,7 +36,7 @@ import os
 import random
 import re
 import shutil
-import signal
+import time
 
 from weirtest import (BackgroundProducer, Harness, Proc, check, check_eq,
                       check_counts_exact, committed_offsets, consume_all,
@@ -85,7 +85,11 @@ def count_job(h):
 
 def run_instances(h, job):
     recs = records(7)
-    prod = BackgroundProducer(h.brokers, "events", recs, seconds=5)
+    # Small chunks: the instances write all the time, so a restart of
+    # instance 1 finds the others' records in the output tail.
+    prod = BackgroundProducer(h.brokers, "events", recs, seconds=5,
+                              chunk=100)
+    rnd = random.Random(11)
     procs = {i: start(h, job, "%d/3" % i, "i%d-run0" % i) for i in range(N)}
     prod.start()
     scans = []
@@ -93,6 +97,7 @@ def run_instances(h, job):
         p = procs[1]
         p.wait_for_log(COMPLETE)
         p.wait_for_log(COMPLETE, start=p.wait_for_log(COMPLETE).end())
+        time.sleep(rnd.uniform(0.05, 0.3))
         p.kill()
         procs[1] = start(h, job, "1/3", "i1-run%d" % (k + 1))
         m = procs[1].wait_for_log(SCAN % "counts")
