@@ -41,7 +41,7 @@ import time
 from weirtest import (BackgroundProducer, Harness, Proc, check, check_eq,
                       check_counts_exact, committed_offsets, consume_all,
                       count_outputs, end_offsets, kafka_job, lineage, main,
-                      note, tail, wait_caught_up)
+                      note, produce, tail, wait_caught_up)
 
 PARTS = 12
 N = 3
@@ -248,7 +248,6 @@ def idle(h):
                       "value": json.dumps({"user": "u%d" % p}).encode(),
                       "headers": [], "timestamp": 1000000 + 10 * i}
                      for i in range(50) for p in (0, 1)]
-    from weirtest import produce
     produce(h.brokers, "few", producer_recs)
     ends = end_offsets(h.brokers, "few")
     one.wait_for_log(COMPLETE, start=len(one.log()))
