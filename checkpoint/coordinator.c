@@ -429,6 +429,8 @@ static void complete(struct coord *c)
 	meta.triggered_ms = p->trig_wall_ms;
 	meta.completed_ms = now_wall_ms();
 	meta.offsets_json = merge_offsets(c);
+	meta.instance_index = job_instance_index(c->cfg->instance);
+	meta.instance_count = job_instance_count(c->cfg->instance);
 
 	/* Writing _metadata is slow (fsync); acks for this id cannot come any
 	 * more, so other threads may post events meanwhile. */

@@ -1,7 +1,8 @@
 /*
  * kafka_source.c - the Kafka source. Each source task owns the partitions
  * p with p % parallelism == its index, assigned by hand (no consumer group
- * rebalancing). Its state is the next offset of each owned partition; the
+ * rebalancing); with several instances, of the instance's partitions
+ * (source_partitions, connector_cfg.h). Its state is the next offset of each owned partition; the
  * offsets live in checkpoints, and are also committed to group_id (when
  * set) after each completed checkpoint so that lag tools see progress.
  * State version 2 adds each partition's highest event time and the task's
@@ -651,9 +652,11 @@ int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
 	rd_kafka_conf_t *conf;
 	size_t kbytes;
 	char e[256];
+	int first, step;
 
 	s->cfg = cfg;
-	for (int p = t->sub; p < partitions; p += t->parallelism)
+	source_partitions(cfg, t->sub, t->parallelism, &first, &step);
+	for (int p = first; p < partitions; p += step)
 		s->nparts++;
 	s->parts =
 	    xcalloc((size_t)(s->nparts ? s->nparts : 1), sizeof(*s->parts));
@@ -662,7 +665,7 @@ int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
 	t->stats.lag =
 	    xcalloc((size_t)(s->nparts ? s->nparts : 1), sizeof(*t->stats.lag));
 	t->stats.nlag = s->nparts;
-	for (int p = t->sub, i = 0; p < partitions; p += t->parallelism, i++) {
+	for (int p = first, i = 0; p < partitions; p += step, i++) {
 		s->parts[i].id = p;
 		t->stats.lag[i].partition = p;
 		atomic_init(&t->stats.lag[i].records, -1);

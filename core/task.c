@@ -298,7 +298,9 @@ static int pick_output(struct task *t, const void *value, size_t value_len,
 		return 0;
 	case ROUTE_PARTITION: {
 		int32_t p = like ? like->partition : 0;
-		return (int)((uint32_t)(p < 0 ? 0 : p) % (uint32_t)t->nout);
+		uint32_t d = t->part_stride > 1 ? (uint32_t)t->part_stride : 1;
+
+		return (int)((uint32_t)(p < 0 ? 0 : p) / d % (uint32_t)t->nout);
 	}
 	case ROUTE_KEY: {
 		const char *k;

@@ -205,6 +205,10 @@ struct task {
 	struct batch **cur; /* batch being filled, per output */
 	enum route route;
 	struct task_keyer keyer; /* ROUTE_KEY; owned */
+	/* ROUTE_PARTITION picks output (p / part_stride) % nout for source
+	 * partition p: one instance of N reads p = I, I + N, ..., which
+	 * part_stride N spreads evenly. 0 or 1: p % nout. */
+	int part_stride;
 
 	/* Set by the coordinator, read by the task. */
 	/* Source: barrier to inject, id << 1 | final; 0 none. A newer

@@ -21,6 +21,7 @@
 #include "connectors.h"
 #include "coordinator.h"
 #include "dead_letter.h"
+#include "instance_dir.h"
 #include "keyfield.h"
 #include "log.h"
 #include "opctx.h"
@@ -201,10 +202,53 @@ char *job_delivery_text(const struct job_cfg *cfg)
 	return s;
 }
 
+/* With several instances each sees only its own source partitions: a
+ * keyed operator's state is whole only when every record of a key is in
+ * one partition, hence in one instance. */
+static void validate_instances(const struct job_cfg *cfg, struct errlist *errs)
+{
+	const char *pb = cfg->source.partitioned_by;
+	int n = cfg->instance.count;
+
+	if (n <= 1)
+		return;
+	for (size_t i = 0; i < cfg->nops; i++) {
+		const struct job_op_cfg *oc = &cfg->ops[i];
+
+		if (oc->one_key)
+			errlist_add(
+			    errs,
+			    "instance: operators[%zu] (%s) has no key, so it "
+			    "keeps one state over all records, which %d "
+			    "instances would split into %d partial ones. "
+			    "Give it a \"key\" that the source topic is "
+			    "partitioned by (and declare it as "
+			    "source.partitioned_by), or run the job as one "
+			    "instance",
+			    i, oc->type, n, n);
+		else if (oc->key_field &&
+		         (!pb || strcmp(pb, oc->key_field) != 0))
+			errlist_add(
+			    errs,
+			    "instance: %d instances each read only their own "
+			    "source partitions (p %% %d == index), but "
+			    "operators[%zu] (%s, key \"%s\") keeps state "
+			    "per key, which is whole only if all records of "
+			    "a key are in one partition. If all records with "
+			    "one \"%s\" are in one partition of the source "
+			    "topic (the producer keys by it), declare it: "
+			    "\"source\": {\"partitioned_by\": \"%s\"}. "
+			    "Otherwise run the job as one instance",
+			    n, n, i, oc->type, oc->key_field, oc->key_field,
+			    oc->key_field);
+	}
+}
+
 int job_validate(const struct job_cfg *cfg, struct errlist *errs)
 {
 	size_t before = errs->n;
 
+	validate_instances(cfg, errs);
 	if (cfg->sink.type == SINK_KAFKA &&
 	    cfg->sink.delivery == DELIVERY_EXACTLY_ONCE)
 		validate_exactly_once(cfg, errs);
@@ -338,6 +382,9 @@ static void connect_stages(struct job *job, const struct stage *a,
 {
 	flow_connect(&job->flow, a->first, a->parallelism, b->first,
 	             b->parallelism, b->key_field != NULL);
+	for (int i = 0; i < a->parallelism; i++)
+		job->flow.tasks[a->first + i]->part_stride =
+		    job->cfg->instance.count;
 	for (int i = 0; b->key_field && i < a->parallelism; i++) {
 		struct task *up = job->flow.tasks[a->first + i];
 
@@ -380,13 +427,42 @@ static void dl_free(void *arg)
 	dlq_free(arg);
 }
 
+/* Says which of the source's partitions this instance (of several)
+ * reads, and which instances have none. Returns how many it reads. */
+static int log_instance_share(const struct job_cfg *cfg, int partitions)
+{
+	const char *topic =
+	    cfg->source.topic ? cfg->source.topic : "the generator";
+	int i = cfg->instance.index, n = cfg->instance.count;
+	int owned = partitions > i ? (partitions - 1 - i) / n + 1 : 0;
+
+	if (n == 1)
+		return partitions;
+	if (owned > 0)
+		log_info("job",
+		         "instance %d of %d: reading %d of the %d partition(s) "
+		         "of %s (p %% %d == %d)",
+		         i, n, owned, partitions, topic, n, i);
+	if (partitions < n)
+		log_warn("job",
+		         "%s has %d partition(s) for %d instances: instance(s) "
+		         "%d to %d own none and stay idle%s. Run at most as "
+		         "many instances as the topic has partitions",
+		         topic, partitions, n, partitions, n - 1,
+		         owned ? ""
+		               : ", this one included: it reads nothing, "
+		                 "writes nothing and holds no other "
+		                 "instance back");
+	return owned;
+}
+
 static int build_graph(struct job *job, struct errlist *errs)
 {
 	struct job_cfg *cfg = job->cfg;
 	int nstages = (int)cfg->nops + 2;
 	struct stage *stages = xcalloc((size_t)nstages, sizeof(*stages));
 	char name[64], who[96], err[1024];
-	int src_parts = 0, rc = -1;
+	int src_parts = 0, owned, rc = -1;
 
 	/* Source. */
 	if (cfg->source.type == SOURCE_KAFKA) {
@@ -416,14 +492,16 @@ static int build_graph(struct job *job, struct errlist *errs)
 		}
 	}
 	job->flow.nsources = cfg->source.parallelism;
-	if (src_parts < cfg->source.parallelism)
-		log_warn("job",
-		         "source.parallelism is %d but %s has %d partition(s): "
-		         "%d source task(s) will have nothing to read",
-		         cfg->source.parallelism,
-		         cfg->source.topic ? cfg->source.topic
-		                           : "the generator",
-		         src_parts, cfg->source.parallelism - src_parts);
+	owned = log_instance_share(cfg, src_parts);
+	if (owned < cfg->source.parallelism)
+		log_warn(
+		    "job",
+		    "source.parallelism is %d but %s has %d partition(s)%s: "
+		    "%d source task(s) will have nothing to read",
+		    cfg->source.parallelism,
+		    cfg->source.topic ? cfg->source.topic : "the generator",
+		    owned, cfg->instance.count > 1 ? " for this instance" : "",
+		    cfg->source.parallelism - owned);
 
 	/* Operators. */
 	for (size_t k = 0; k < cfg->nops; k++) {
@@ -614,6 +692,7 @@ int job_prepare(struct job *job, struct errlist *errs)
 	                          .dir = job->cfg->checkpoint.dir,
 	                          .job_name = job->cfg->name,
 	                          .fingerprint = job->fingerprint,
+	                          .instance = &job->cfg->instance,
 	                          .step = restore_step,
 	                          .arg = job};
 	uint64_t next_id = 1;
@@ -654,12 +733,30 @@ out:
 	return rc;
 }
 
+/* An instance of several keeps its checkpoints in a directory of its own
+ * inside checkpoint.dir, which from here on names that one. */
+static int use_instance_dir(struct job *job, struct errlist *errs)
+{
+	struct job_ckpt_cfg *c = &job->cfg->checkpoint;
+	char err[1024], *dir;
+
+	if (ckpt_instance_check(c->dir, &job->cfg->instance, job->io, err,
+	                        sizeof(err)) < 0) {
+		errlist_add(errs, "%s", err);
+		return -1;
+	}
+	dir = ckpt_instance_dir(c->dir, &job->cfg->instance);
+	free(c->dir);
+	c->dir = dir;
+	return 0;
+}
+
 int job_build(struct job *job, struct errlist *errs)
 {
 	/* The lock first: a second run on the same directory fails before
 	 * it reaches out to Kafka. */
 	set_step(job, "opening checkpoint.dir %s", job->cfg->checkpoint.dir);
-	if (open_store(job, errs) < 0)
+	if (use_instance_dir(job, errs) < 0 || open_store(job, errs) < 0)
 		return -1;
 	set_step(job, "opening the source, operators and sink (reaching "
 	              "Kafka)");

@@ -44,6 +44,10 @@ static void usage(FILE *f)
 	        "job file's http.listen)\n"
 	        "  weir validate JOB.json     check a job file and print every "
 	        "problem\n"
+	        "    run and validate take --instance I/N: this process is "
+	        "instance I\n"
+	        "    (0 <= I < N <= 256) of N, and reads the source "
+	        "partitions p %% N == I\n"
 	        "  weir checkpoints DIR       list the checkpoints in a "
 	        "checkpoint directory\n"
 	        "  weir broker [--port N] [--topic NAME:PARTITIONS]...\n"
@@ -94,11 +98,15 @@ static size_t count_unique(const struct errlist *errs)
 /* Reads and checks a job file, operators included, reporting every
  * problem in one round. Returns the configuration, or NULL after printing
  * the problems. */
-static struct job_cfg *load_checked(const char *path)
+static struct job_cfg *load_checked(const char *path,
+                                    const struct job_instance *in)
 {
 	struct errlist errs = {0};
 	struct job_cfg *cfg = jobfile_load_partial(path, &errs);
 
+	/* --instance wins over the job file's "instance". */
+	if (cfg && in)
+		cfg->instance = *in;
 	if (cfg)
 		job_validate(cfg, &errs);
 	if (errs.n == 0)
@@ -111,15 +119,19 @@ static struct job_cfg *load_checked(const char *path)
 	return NULL;
 }
 
-static int cmd_validate(const char *path)
+static int cmd_validate(const char *path, const struct job_instance *in)
 {
-	struct job_cfg *cfg = load_checked(path);
+	struct job_cfg *cfg = load_checked(path, opts->have_in ? &opts->in : NULL);
 	char *fp;
 
 	if (!cfg)
 		return 2;
 	fp = job_fingerprint(cfg);
-	printf("%s: ok: job \"%s\": %s\n", path, cfg->name, fp);
+	printf("%s: ok: job \"%s\": %s", path, cfg->name, fp);
+	if (cfg->instance.count > 1)
+		printf("; instance %d of %d", cfg->instance.index,
+		       cfg->instance.count);
+	printf("\n");
 	free(fp);
 	fp = job_delivery_text(cfg);
 	printf("%s\n", fp);
@@ -182,6 +194,8 @@ static void end_signal_thread(struct sigctx *sc, pthread_t thr)
 /* What `weir run` takes besides the job file. */
 struct run_opts {
 	const char *http; /* --http HOST:PORT, or NULL */
+	struct job_instance in; /* --instance I/N, when have_in */
+	bool have_in;
 };
 
 /* Starts the HTTP endpoint when --http or the job file asks; *h stays
@@ -229,10 +243,17 @@ static int cmd_run(const char *path, const struct run_opts *opts)
 		return 1;
 	}
 
-	cfg = load_checked(path);
+	cfg = load_checked(path, opts->have_in ? &opts->in : NULL);
 	if (!cfg) {
 		end_signal_thread(&sc, sigthr);
 		return 2;
+	}
+	if (cfg->instance.count > 1) {
+		char prefix[32];
+
+		snprintf(prefix, sizeof(prefix), "instance %d/%d",
+		         cfg->instance.index, cfg->instance.count);
+		log_set_prefix(prefix);
 	}
 	job = job_alloc(cfg);
 	/* Before the build: /health answers and /ready says 503 while the
@@ -318,6 +339,35 @@ static int cmd_broker(char **argv)
 	return 1;
 }
 
+/* "I/N" of --instance: 0 <= I < N <= JOB_MAX_INSTANCES, decimal. */
+static int parse_instance(const char *cmd, const char *arg,
+                          struct job_instance *in)
+{
+	long i, n;
+	char *end;
+
+	errno = 0;
+	i = strtol(arg, &end, 10);
+	if (end != arg && arg[0] >= '0' && arg[0] <= '9' && *end == '/' &&
+	    end[1] >= '0' && end[1] <= '9') {
+		const char *ns = end + 1;
+
+		n = strtol(ns, &end, 10);
+		if (!errno && !*end && n >= 1 && n <= JOB_MAX_INSTANCES &&
+		    i < n) {
+			in->index = (int)i;
+			in->count = (int)n;
+			return 0;
+		}
+	}
+	fprintf(stderr,
+	        "weir %s: --instance \"%s\": expected I/N, this process's "
+	        "number I and the number of instances N, with 0 <= I < N "
+	        "<= %d (e.g. --instance 0/3 for the first of three)\n",
+	        cmd, arg, JOB_MAX_INSTANCES);
+	return -1;
+}
+
 /* `weir run` ARGS: JOB.json and options, in any order. */
 static int run_args(int argc, char **argv)
 {
@@ -339,6 +389,10 @@ static int run_args(int argc, char **argv)
 				fprintf(stderr, "weir run: --http %s\n", err);
 				return 2;
 			}
+		} else if (!strcmp(argv[i], "--instance") && i + 1 < argc) {
+			if (parse_instance("run", argv[++i], &o.in) < 0)
+				return 2;
+			o.have_in = true;
 		} else if (argv[i][0] == '-' || path) {
 			fprintf(stderr, "weir run: unexpected \"%s\"\n",
 			        argv[i]);
@@ -384,16 +438,41 @@ int main(int argc, char **argv)
 		return cmd_broker(argv + 1);
 	if (!strcmp(cmd, "run"))
 		return run_args(argc - 2, argv + 2);
-	if (!strcmp(cmd, "validate") || !strcmp(cmd, "checkpoints")) {
-		if (argc != 3) {
-			fprintf(
-			    stderr, "weir %s: expected exactly one %s\n", cmd,
-			    strcmp(cmd, "checkpoints") ? "JOB.json" : "DIR");
+	if (!strcmp(cmd, "validate")) {
+		struct job_instance in;
+		const char *job = NULL;
+		bool have_in = false;
+
+		for (int i = 2; i < argc; i++) {
+			if (!strcmp(argv[i], "--instance") && i + 1 < argc) {
+				if (parse_instance(cmd, argv[++i], &in) < 0)
+					return 2;
+				have_in = true;
+			} else if (argv[i][0] != '-' && !job) {
+				job = argv[i];
+			} else {
+				fprintf(stderr,
+				        "weir %s: unexpected argument \"%s\"; "
+				        "expected JOB.json [--instance I/N]\n",
+				        cmd, argv[i]);
+				usage(stderr);
+				return 2;
+			}
+		}
+		if (!job) {
+			fprintf(stderr, "weir %s: expected a JOB.json\n", cmd);
 			usage(stderr);
 			return 2;
 		}
-		if (!strcmp(cmd, "validate"))
-			return cmd_validate(argv[2]);
+		return cmd_validate(job, have_in ? &in : NULL);
+	}
+	if (!strcmp(cmd, "checkpoints")) {
+		if (argc != 3) {
+			fprintf(stderr, "weir %s: expected exactly one DIR\n",
+			        cmd);
+			usage(stderr);
+			return 2;
+		}
 		return cmd_checkpoints(argv[2]);
 	}
 	fprintf(stderr, "weir: unknown command \"%s\"\n", cmd);

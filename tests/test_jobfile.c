@@ -1205,6 +1205,46 @@ START_TEST(http_listen)
 	expect_error(JOB(CKPT "," GEN "," DISCARD
 	                      ",'http':{'listen':'127.0.0.1:1','lisen':2}"),
 	             "http.lisen: unknown field", "did you mean listen?");
+/* "instance": the default is the only instance; every section points at
+ * the job's; each mistake is named with its path. */
+START_TEST(instance_field)
+{
+	struct job_cfg *c = parse_ok(JOB(CKPT "," GEN "," DISCARD));
+
+	ck_assert_int_eq(c->instance.index, 0);
+	ck_assert_int_eq(c->instance.count, 1);
+	ck_assert_ptr_eq(c->checkpoint.instance, &c->instance);
+	ck_assert_ptr_eq(c->source.instance, &c->instance);
+	ck_assert_ptr_eq(c->sink.instance, &c->instance);
+	jobfile_free(c);
+	c = parse_ok(
+	    JOB(CKPT "," GEN "," DISCARD ",'instance':{'index':2,'count':3}"));
+	ck_assert_int_eq(job_instance_index(c->source.instance), 2);
+	ck_assert_int_eq(job_instance_count(c->sink.instance), 3);
+	jobfile_free(c);
+	c = parse_ok(JOB(CKPT "," GEN "," DISCARD
+	                      ",'instance':{'index':255,'count':256}"));
+	ck_assert_int_eq(c->instance.index, 255);
+	jobfile_free(c);
+
+	expect_error(
+	    JOB(CKPT "," GEN "," DISCARD ",'instance':{'index':3,'count':3}"),
+	    "instance.index: is 3 but count is 3", "0 to count - 1");
+	expect_error(JOB(CKPT "," GEN "," DISCARD ",'instance':{'index':0}"),
+	             "instance.count: required", NULL);
+	expect_error(JOB(CKPT "," GEN "," DISCARD ",'instance':{'count':2}"),
+	             "instance.index: required", NULL);
+	expect_error(
+	    JOB(CKPT "," GEN "," DISCARD ",'instance':{'index':0,'count':257}"),
+	    "instance.count: out of range", "1 to 256");
+	expect_error(
+	    JOB(CKPT "," GEN "," DISCARD ",'instance':{'index':-1,'count':2}"),
+	    "instance.index: out of range", NULL);
+	expect_error(JOB(CKPT "," GEN "," DISCARD
+	                      ",'instance':{'index':0,'count':2,'idx':1}"),
+	             "instance", "idx");
+	expect_error(JOB(CKPT "," GEN "," DISCARD ",'instance':'0/3'"),
+	             "instance: expected an object like", NULL);
 }
 END_TEST
 
@@ -1240,6 +1280,7 @@ static Suite *jobfile_suite(void)
 	tcase_add_test(err, err_syntax);
 	tcase_add_test(err, collects_all_errors);
 	tcase_add_test(err, http_listen);
+	tcase_add_test(err, instance_field);
 	suite_add_tcase(s, err);
 
 	tcase_add_test(files, load_file);
