@@ -513,8 +513,8 @@ static const json_t *get_section(const json_t *obj, const char *key,
 /* --- Sections ----------------------------------------------------------- */
 
 static const char *const top_fields[] = {
-    "name", "checkpoint",           "source",   "operators",
-    "sink", "progress_interval_ms", "http",     "instance",
+    "name", "checkpoint",           "source", "operators",
+    "sink", "progress_interval_ms", "http",   "instance",
 };
 static const char *const http_fields[] = {"listen"};
 
@@ -611,6 +611,8 @@ static void parse_http(const json_t *root, struct job_cfg *cfg,
 	if (cfg->http_listen && http_parse_listen(cfg->http_listen, NULL, 0,
 	                                          NULL, err, sizeof(err)) < 0)
 		err_at(errs, "http", "listen", "%s", err);
+}
+
 /* "instance": {"index": I, "count": N}, the process's share of the job
  * (`weir run --instance I/N` overrides it). */
 static void parse_instance(const json_t *root, struct job_instance *in,

@@ -121,7 +121,7 @@ static struct job_cfg *load_checked(const char *path,
 
 static int cmd_validate(const char *path, const struct job_instance *in)
 {
-	struct job_cfg *cfg = load_checked(path, opts->have_in ? &opts->in : NULL);
+	struct job_cfg *cfg = load_checked(path, in);
 	char *fp;
 
 	if (!cfg)
@@ -193,7 +193,7 @@ static void end_signal_thread(struct sigctx *sc, pthread_t thr)
 
 /* What `weir run` takes besides the job file. */
 struct run_opts {
-	const char *http; /* --http HOST:PORT, or NULL */
+	const char *http;       /* --http HOST:PORT, or NULL */
 	struct job_instance in; /* --instance I/N, when have_in */
 	bool have_in;
 };

@@ -1205,6 +1205,9 @@ START_TEST(http_listen)
 	expect_error(JOB(CKPT "," GEN "," DISCARD
 	                      ",'http':{'listen':'127.0.0.1:1','lisen':2}"),
 	             "http.lisen: unknown field", "did you mean listen?");
+}
+END_TEST
+
 /* "instance": the default is the only instance; every section points at
  * the job's; each mistake is named with its path. */
 START_TEST(instance_field)
