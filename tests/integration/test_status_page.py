@@ -25,7 +25,10 @@ amount, so the rates the page computes are known exactly.
 With WEIR_HTTP_URL (a running job's endpoint, e.g. http://127.0.0.1:9249)
 the same page is the job's own: /job and /checkpoints must have the
 fixtures' shapes, and the DOM must agree with what they said just before
-and after Chromium ran. Exits 77 (skipped) when chromium is not installed.
+and after Chromium ran. Without it, and with WEIR set (as the suite runs
+it), the fake job's checks are followed by the same ones against a real
+weir job started here with `--http 127.0.0.1:0`. Exits 77 (skipped) when
+chromium is not installed.
 """
 
 import copy
@@ -42,7 +45,8 @@ import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from weirtest import REPO, TestFailure, check, check_eq, main, note
+from weirtest import (REPO, Harness, TestFailure, check, check_eq,  # noqa
+                      http_url, main, note)
 
 PAGE = os.path.join(REPO, "job", "status_page.html")
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "status-page")
@@ -526,6 +530,29 @@ def run_real(tmp, base):
                                  len(rows), png)
 
 
+def run_own_job(tmp):
+    """The page of a real weir job (generator, filter, keyed count,
+    discard; checkpoints every 200 ms) against its own /job and
+    /checkpoints."""
+    with Harness("status-page-job") as h:
+        job = h.write_job("job.json", {
+            "name": "page",
+            "checkpoint": {"dir": h.path("ck"), "interval_ms": 200},
+            "source": {"type": "generator", "count": 10**9, "partitions": 2,
+                       "rate": 2000, "parallelism": 2},
+            "operators": [
+                {"type": "filter", "where": {"field": "level", "op": "ne",
+                                             "value": "DEBUG"}},
+                {"type": "count", "key": "service"}],
+            "sink": {"type": "discard"}})
+        p = h.weir_run(job, args=["--http", "127.0.0.1:0"])
+        base = http_url(p)
+        p.wait_for_log(r"checkpoint 3 complete")
+        summary = run_real(tmp, base)
+        check_eq(p.stop(), 0, "exit code of the job after SIGTERM")
+        return summary
+
+
 def test():
     size = check_self_contained()
     note("job/status_page.html: %d bytes, self-contained" % size)
@@ -533,7 +560,12 @@ def test():
     ok = False
     try:
         base = os.environ.get("WEIR_HTTP_URL")
-        summary = run_real(tmp, base) if base else run_fake(tmp)
+        if base:
+            summary = run_real(tmp, base)
+        else:
+            summary = run_fake(tmp)
+            if os.environ.get("WEIR"):
+                summary += "; " + run_own_job(tmp)
         ok = True
         return summary
     finally:
