@@ -281,6 +281,13 @@ static bool base_instead(const struct weir_ctx *ctx)
 	       !atomic_load(&ctx->t->chain.materializing);
 }
 
+/* Publishes the number of keys for the metrics endpoint (task.h). */
+static void publish_keys(struct task *t, struct weir_ctx *ctx)
+{
+	atomic_store_explicit(&t->stats.state_keys, kstate_keys(ctx->ks),
+	                      memory_order_relaxed);
+}
+
 /* Captures the keyed state for the persister. Full snapshots freeze it
  * (SNAP_INLINE); incremental ones write a base when there is no chain or
  * most keys changed (SNAP_BASE), else the delta (SNAP_DELTA), and freeze
@@ -296,11 +303,13 @@ static int op_snapshot_tail(struct task *t, void *st, uint64_t id,
 
 	if (!ctx->ks)
 		return 0;
+	publish_keys(t, ctx);
 	/* A savepoint holds all of it, in the task's file: self-contained.
 	 * What changed since the last delta stays tracked for the next. */
 	if (!ctx->incremental || flow_is_savepoint(t->flow, id)) {
 		kstate_capture(ctx->ks, tail);
-	} else if (atomic_exchange(&c->need_base, false) || base_instead(ctx)) {
+	} else if (atomic_exchange(&c->need_base, false) ||
+	           kstate_overflowed(ctx->ks) || base_instead(ctx)) {
 		kstate_capture_base(ctx->ks, tail);
 	} else {
 		struct weir_writer dw = {0};
@@ -335,8 +344,8 @@ static void op_idle(struct task *t, void *st)
 {
 	struct weir_ctx *ctx = st;
 
-	(void)t;
 	kstate_idle(ctx->ks);
+	publish_keys(t, ctx);
 }
 
 int opctx_restore_part(struct weir_ctx *ctx, struct weir_reader *r,
@@ -510,6 +519,7 @@ void opctx_bind(struct weir_ctx *ctx, struct task_body *body)
 	if (ctx->ks) {
 		body->idle = op_idle;
 		body->tick = op_tick;
+		ctx->t->stats.keyed_state = true;
 	}
 	body->watermark = op_watermark;
 	body->aborted = op_aborted;

@@ -46,6 +46,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ckpt_stats.h"
 #include "flow.h"
 #include "log.h"
 #include "store.h"
@@ -74,6 +75,7 @@ struct coord {
 	char *job_name, *fingerprint; /* copies, for every _metadata */
 	struct ckpt_store *st;
 	struct ckpt_persister *persister;
+	struct ckpt_stats *stats; /* NULL: none kept */
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t mu;
@@ -139,6 +141,22 @@ void coord_set_persister(struct coord *c, struct ckpt_persister *w)
 	c->persister = w;
 }
 
+void coord_set_stats(struct coord *c, struct ckpt_stats *stats)
+{
+	c->stats = stats;
+}
+
+/* The bytes a restore reads of a task's part: its file and its chain. */
+static uint64_t part_size(const struct ckpt_file_info *file,
+                          const struct ckpt_chain *chain)
+{
+	uint64_t n = file ? file->size : 0;
+
+	for (size_t j = 0; chain && j < chain->n; j++)
+		n += chain->f[j].file.size;
+	return n;
+}
+
 static void pending_reset(struct coord *c)
 {
 	struct pending *p = &c->p;
@@ -185,6 +203,13 @@ void coord_ack(struct coord *c, uint64_t id, int task,
 {
 	pthread_mutex_lock(&c->mu);
 	if (c->state == CS_PENDING && c->p.id == id && !c->p.acked[task]) {
+		struct task *t = c->flow->tasks[task];
+		bool own = atomic_load(&t->stats.snap_id) == id;
+
+		ckpt_stats_acked(
+		    c->stats, id, t->name, now_mono_ms() - c->p.trig_mono_ms,
+		    part_size(file, chain),
+		    own ? (int64_t)atomic_load(&t->stats.align_us) : 0);
 		c->p.acked[task] = true;
 		c->p.nacked++;
 		if (file) {
@@ -321,6 +346,7 @@ static void trigger(struct coord *c, bool final, bool savepoint)
 	p->trig_mono_ms = c->last_trigger_ms = now_mono_ms();
 	p->trig_wall_ms = now_wall_ms();
 	c->state = CS_PENDING;
+	ckpt_stats_triggered(c->stats, p->id, savepoint, p->trig_wall_ms);
 	log_debug("coordinator", "checkpoint %llu triggered%s%s",
 	          (unsigned long long)p->id, final ? " (final)" : "",
 	          savepoint ? " (savepoint)" : "");
@@ -344,6 +370,8 @@ static void fail(struct coord *c, const char *why)
 	ckpt_persister_discard(c->persister, p->id);
 	notify_aborted(c, p->id);
 	c->last_end_ms = now_mono_ms();
+	ckpt_stats_ended(c->stats, p->id, false, why, now_wall_ms(),
+	                 c->last_end_ms - p->trig_mono_ms);
 	if (p->savepoint) {
 		char *msg = xasprintf("checkpoint %llu failed: %s",
 		                      (unsigned long long)p->id, why);
@@ -502,6 +530,8 @@ static void complete(struct coord *c)
 	meta.triggered_ms = p->trig_wall_ms;
 	meta.completed_ms = now_wall_ms();
 	meta.offsets_json = merge_offsets(c);
+	meta.instance_index = job_instance_index(c->cfg->instance);
+	meta.instance_count = job_instance_count(c->cfg->instance);
 	meta.savepoint = p->savepoint;
 
 	/* Writing _metadata is slow (fsync); acks for this id cannot come any
@@ -523,6 +553,14 @@ static void complete(struct coord *c)
 	c->last_complete_id = p->id;
 	c->consecutive_failures = 0;
 	c->last_end_ms = now_mono_ms();
+	ckpt_stats_completed(c->stats, p->id, meta.completed_ms,
+	                     c->last_end_ms - p->trig_mono_ms, full, bytes);
+	for (int i = 0; i < c->flow->ntasks; i++)
+		if (p->has_file[i])
+			atomic_store_explicit(
+			    &c->flow->tasks[i]->stats.state_bytes,
+			    part_size(&p->files[i], &p->chains[i]),
+			    memory_order_relaxed);
 	if (chained)
 		snprintf(sizes, sizeof(sizes),
 		         ", %llu bytes written, %llu bytes in all",
@@ -614,6 +652,11 @@ static void *coord_main(void *arg)
 			if (c->state == CS_PENDING) {
 				ckpt_persister_discard(c->persister, c->p.id);
 				notify_aborted(c, c->p.id);
+				ckpt_stats_ended(c->stats, c->p.id, true,
+				                 "the job stopped before it "
+				                 "completed",
+				                 now_wall_ms(),
+				                 now - c->p.trig_mono_ms);
 			}
 			finish_job(c, false);
 			break;

@@ -26,6 +26,10 @@ struct coord *coord_new(struct flow *flow, const struct job_ckpt_cfg *cfg,
                         const char *job_name, const char *fingerprint,
                         struct ckpt_store *st, uint64_t next_id);
 void coord_set_persister(struct coord *c, struct ckpt_persister *w);
+/* Records every checkpoint in stats (borrowed; may stay NULL). Before
+ * coord_start. */
+struct ckpt_stats;
+void coord_set_stats(struct coord *c, struct ckpt_stats *stats);
 int coord_start(struct coord *c);
 
 /* A task finished its part of checkpoint id. file is NULL for a task with

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfg_limits.h"
 #include "log.h"
 #include "retain.h"
 #include "util.h"
@@ -178,6 +179,10 @@ int ckpt_meta_encode(const struct ckpt_meta *meta, const char *dir_rel,
 	    meta_add(root, "completed_at_utc", json_string(when)) < 0 ||
 	    meta_add(root, "tasks", json_incref(tasks)) < 0 ||
 	    meta_add(root, "offsets", json_incref(offsets)) < 0 ||
+	    (meta->instance_count > 1 &&
+	     meta_add(root, "instance",
+	              json_pack("{s:i, s:i}", "index", meta->instance_index,
+	                        "count", meta->instance_count)) < 0) ||
 	    (meta->savepoint && meta_add(root, "savepoint", json_true()) < 0)) {
 		ckpt_seterr(
 		    errstr, errlen,
@@ -505,6 +510,36 @@ static int meta_duplicate(const char *rel, const struct ckpt_meta *m,
 	return -1;
 }
 
+/* The optional "instance": {"index": I, "count": N}, 0 <= I < N <= 256;
+ * absent: the only instance. */
+static int meta_instance(const char *rel, json_t *root, struct ckpt_meta *out,
+                         char *errstr, size_t errlen)
+{
+	json_t *in = json_object_get(root, "instance");
+	json_t *i = json_object_get(in, "index"),
+	       *n = json_object_get(in, "count");
+
+	out->instance_index = 0;
+	out->instance_count = 1;
+	if (!in)
+		return 0;
+	if (!json_is_integer(i) || !json_is_integer(n) ||
+	    json_integer_value(n) < 1 ||
+	    json_integer_value(n) > JOB_MAX_INSTANCES ||
+	    json_integer_value(i) < 0 ||
+	    json_integer_value(i) >= json_integer_value(n)) {
+		ckpt_seterr(errstr, errlen,
+		            "%s: instance should be {\"index\": I, "
+		            "\"count\": N} with 0 <= I < N <= %d: the file "
+		            "is damaged",
+		            rel, JOB_MAX_INSTANCES);
+		return -1;
+	}
+	out->instance_index = (int)json_integer_value(i);
+	out->instance_count = (int)json_integer_value(n);
+	return 0;
+}
+
 int ckpt_meta_decode(const char *rel, uint64_t id, const unsigned char *buf,
                      size_t len, struct ckpt_meta *out, char *errstr,
                      size_t errlen)
@@ -577,7 +612,8 @@ int ckpt_meta_decode(const char *rel, uint64_t id, const unsigned char *buf,
 		if (meta_task(rel, json_array_get(tasks, i), i, id,
 		              &out->tasks[i], errstr, errlen) < 0)
 			goto out;
-	if (meta_duplicate(rel, out, errstr, errlen) < 0)
+	if (meta_duplicate(rel, out, errstr, errlen) < 0 ||
+	    meta_instance(rel, root, out, errstr, errlen) < 0)
 		goto out;
 	v = json_object_get(root, "savepoint");
 	if (v && !json_is_boolean(v)) {

@@ -65,6 +65,9 @@ struct ckpt_meta {
 	struct ckpt_task_entry *tasks;
 	size_t ntasks;
 	char *offsets_json; /* JSON object text, {"topic":{"0":42,...}} */
+	/* The instance of several that took it ("instance" in _metadata,
+	 * written when count > 1); count 1, index 0 for the only one. */
+	int instance_index, instance_count;
 	/* Taken because a user asked (weir savepoint): keyed state is in
 	 * the task files, nothing is in shared/. "savepoint": true. */
 	bool savepoint;

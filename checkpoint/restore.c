@@ -214,6 +214,15 @@ struct stage_cover {
 	bool foreign;             /* files under another operator's name */
 };
 
+/* Whether meta was taken by the instance rs restores (an older _metadata,
+ * without one, by the only instance). */
+static bool same_instance(const struct ckpt_restore *rs,
+                          const struct ckpt_meta *meta)
+{
+	return meta->instance_index == job_instance_index(rs->instance) &&
+	       meta->instance_count == job_instance_count(rs->instance);
+}
+
 /* ckpt_check_fn: a checkpoint is usable only when its _metadata lists
  * state for every task of this job that keeps state (t->body.snapshot:
  * sources, exactly-once sinks, keyed operators, operators with snapshot),
@@ -239,7 +248,8 @@ static int check_coverage(void *arg, const struct ckpt_meta *meta, char *why,
 	int rc = -1;
 
 	if (strcmp(meta->job, rs->job_name) != 0 ||
-	    strcmp(meta->fingerprint, rs->fingerprint) != 0) {
+	    strcmp(meta->fingerprint, rs->fingerprint) != 0 ||
+	    !same_instance(rs, meta)) {
 		rc = 0;
 		goto out;
 	}
@@ -688,6 +698,24 @@ int ckpt_restore(const struct ckpt_restore *rs, uint64_t *next_id,
 		    rs->from ? "Start from a savepoint of this job (a job "
 		               "keeps its name across savepoints)"
 		             : "Use a checkpoint.dir of its own for each job");
+		goto out;
+	}
+	if (!same_instance(rs, &meta)) {
+		errlist_add(
+		    errs,
+		    "checkpoint %llu in %s was taken by instance %d of %d, "
+		    "and this is instance %d of %d. Each instance owns the "
+		    "source partitions p with p %% count == index, and its "
+		    "state and offsets are of those partitions only; moving "
+		    "partitions between instances would need rescaling "
+		    "across processes, which weir does not do. Run it as "
+		    "--instance %d/%d, or start this instance fresh (an "
+		    "empty checkpoint directory; the source then starts at "
+		    "source.start)",
+		    (unsigned long long)meta.id, dir, meta.instance_index,
+		    meta.instance_count, job_instance_index(rs->instance),
+		    job_instance_count(rs->instance), meta.instance_index,
+		    meta.instance_count);
 		goto out;
 	}
 	if (strcmp(meta.fingerprint, rs->fingerprint) != 0) {

@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "ckpt_cfg.h"
 #include "store.h"
 
 struct flow;
@@ -22,6 +23,8 @@ struct ckpt_restore {
 	const char *dir;          /* for messages */
 	const char *job_name;     /* a checkpoint of another job is refused */
 	const char *fingerprint;  /* and one of another graph */
+	/* and one of another instance (NULL: the only one) */
+	const struct job_instance *instance;
 	/* Told what restore is doing, for a signal that interrupts it
 	 * (may be NULL). */
 	void (*step)(void *arg, const char *what);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "cfg_limits.h"
+#include "ckpt_cfg.h"
 #include "op_cfg.h"
 #include "util.h"
 
@@ -50,7 +51,23 @@ struct job_source_cfg {
 	int partitions;           /* default 1, up to JOB_MAX_GEN_PARTITIONS */
 	int64_t rate;             /* records/s per partition, 0 = max */
 	struct job_time_cfg time; /* both types */
+	/* The partitions this process owns (NULL: all of them). */
+	const struct job_instance *instance;
 };
+
+/* The source partitions source task `sub` of `par` reads: with N
+ * instances, instance I owns I, I + N, I + 2N, ... and its tasks take
+ * those in turn, so task sub reads p = *first, *first + *step, ... while
+ * p < the topic's partitions. With one instance that is p % par == sub.
+ * The bounds (256 instances, 256 tasks) keep p + step within int. */
+static inline void source_partitions(const struct job_source_cfg *cfg, int sub,
+                                     int par, int *first, int *step)
+{
+	int n = job_instance_count(cfg->instance);
+
+	*first = job_instance_index(cfg->instance) + n * sub;
+	*step = n * par;
+}
 
 enum sink_type { SINK_KAFKA, SINK_DISCARD };
 enum delivery { DELIVERY_AT_LEAST_ONCE, DELIVERY_EXACTLY_ONCE };
@@ -69,6 +86,9 @@ struct job_sink_cfg {
 	 * (default) or skip; no dead letters. */
 	enum on_error_policy on_error;
 	struct kv_list properties;
+	/* Transactional ids and the output scan are per instance (NULL:
+	 * the only one). */
+	const struct job_instance *instance;
 };
 
 #endif

@@ -184,20 +184,21 @@ int generator_source_open(struct task *t, const struct job_source_cfg *cfg,
                           struct task_body *body, char *err, size_t errlen)
 {
 	struct gen *g = xcalloc(1, sizeof(*g));
+	int first, step;
 
 	(void)err;
 	(void)errlen;
-	/* The job file's ranges: p += parallelism below stays an int. */
+	/* The job file's ranges: p += step below stays an int. */
 	assert(cfg->partitions >= 1 &&
 	       cfg->partitions <= JOB_MAX_GEN_PARTITIONS);
 	assert(cfg->rate >= 0 && cfg->rate <= JOB_MAX_GEN_RATE);
 	g->cfg = cfg;
-	for (int p = t->sub; p < cfg->partitions; p += t->parallelism)
+	source_partitions(cfg, t->sub, t->parallelism, &first, &step);
+	for (int p = first; p < cfg->partitions; p += step)
 		g->nparts++;
 	g->parts =
 	    xcalloc((size_t)(g->nparts ? g->nparts : 1), sizeof(*g->parts));
-	for (int p = t->sub, i = 0; p < cfg->partitions;
-	     p += t->parallelism, i++)
+	for (int p = first, i = 0; p < cfg->partitions; p += step, i++)
 		g->parts[i].id = p;
 	g->start_us = now_mono_us();
 	et_init(&g->et, &cfg->time, "generator", g->nparts);

@@ -99,8 +99,13 @@ static bool header_is(rd_kafka_headers_t *h, const char *name, const char *want)
 	       len == strlen(want) && memcmp(val, want, len) == 0;
 }
 
+/* Notes m if this job (this instance, of several) wrote it. Instances
+ * share the job's name and output topic; another instance's records come
+ * from source partitions this one never replays, and an entry for them
+ * would never be released. */
 static void note_message(struct eo_table *d, rd_kafka_message_t *m,
                          const char *job, const char *src_topic,
+                         const struct job_instance *in,
                          struct eo_scan_stats *stats)
 {
 	rd_kafka_headers_t *h = NULL;
@@ -118,6 +123,9 @@ static void note_message(struct eo_table *d, rd_kafka_message_t *m,
 	        RD_KAFKA_RESP_ERR_NO_ERROR ||
 	    lineage_parse(val, len, &topic, &tlen, &part, &off, &seq) < 0 ||
 	    tlen != strlen(src_topic) || memcmp(topic, src_topic, tlen) != 0)
+		return;
+	if (part >= 0 &&
+	    part % job_instance_count(in) != job_instance_index(in))
 		return;
 	stats->ours++;
 	eo_table_note(d, part, m->partition, off, seq);
@@ -236,7 +244,8 @@ int eo_scan(struct eo_table *d, const struct job_sink_cfg *cfg, const char *job,
 		}
 		if (m->partition >= 0 && m->partition < nparts &&
 		    pos[m->partition] < end[m->partition]) {
-			note_message(d, m, job, src_topic, stats);
+			note_message(d, m, job, src_topic, cfg->instance,
+			             stats);
 			pos[m->partition] = m->offset + 1;
 			if (pos[m->partition] >= end[m->partition])
 				left--;
@@ -257,12 +266,24 @@ out_free:
 
 /* --- the sink's mode ---------------------------------------------------- */
 
+/* A partition this task did not write to keeps its settled offset, and
+ * after a crash the task reads it from there. When others write to the
+ * topic (the other instances of the job), that tail grows without end,
+ * and once retention deletes its start the task cannot restart. So at
+ * every SETTLE_EVERY-th checkpoint, SETTLE_MIN_MS apart at least, such
+ * partitions are settled at their end offset (settle_idle). */
+#define SETTLE_EVERY 10
+#define SETTLE_MIN_MS 1000
+#define SETTLE_QUERY_MS 1000
+
 /* The mode's state (struct ksink's mst). */
 struct eo {
 	int64_t *settled;    /* per output partition */
 	struct eo_table *dd; /* after a restore, until replay passes it */
 	uint64_t dropped;
 	bool restored;
+	uint64_t snapshots; /* taken by this process */
+	int64_t settled_ms; /* when settle_idle last ran */
 };
 
 static int eo_setup(struct ksink *s, struct task *t, rd_kafka_conf_t *conf,
@@ -309,6 +330,31 @@ static int eo_process(struct task *t, void *st, struct batch *b)
 	return ksink_process(t, st, b, eo_pick);
 }
 
+/* At the barrier, after the flush: nothing of this task is in flight,
+ * so what it writes after the barrier lands at or after a partition's
+ * end offset now, which can be its settled offset. Not while a restore's
+ * table is in use: the replay may still have to recognise records before
+ * that end. A query that fails leaves the partition as it was. */
+static void settle_idle(struct ksink *s, struct eo *eo)
+{
+	int64_t now = now_mono_ms();
+
+	if (eo->dd || eo->snapshots % SETTLE_EVERY != 0 ||
+	    now - eo->settled_ms < SETTLE_MIN_MS)
+		return;
+	eo->settled_ms = now;
+	for (int p = 0; p < s->out_partitions; p++) {
+		int64_t lo, hi;
+
+		if (s->delivered[p] + 1 > eo->settled[p] ||
+		    rd_kafka_query_watermark_offsets(s->rk, s->cfg->topic, p,
+		                                     &lo, &hi, SETTLE_QUERY_MS))
+			continue;
+		if (hi > eo->settled[p])
+			eo->settled[p] = hi;
+	}
+}
+
 static int eo_snapshot(struct task *t, void *st, uint64_t id,
                        struct weir_writer *w, char **offsets)
 {
@@ -320,14 +366,16 @@ static int eo_snapshot(struct task *t, void *st, uint64_t id,
 	(void)offsets;
 	/* flush ran first: everything before the barrier is delivered. */
 	weir_write_u64(w, (uint64_t)s->out_partitions);
+	if (eo->dd && eo_table_entries(eo->dd) == 0) {
+		eo_table_free(eo->dd);
+		eo->dd = NULL;
+	}
+	settle_idle(s, eo);
+	eo->snapshots++;
 	for (int p = 0; p < s->out_partitions; p++) {
 		if (s->delivered[p] + 1 > eo->settled[p])
 			eo->settled[p] = s->delivered[p] + 1;
 		weir_write_u64(w, (uint64_t)eo->settled[p]);
-	}
-	if (eo->dd && eo_table_entries(eo->dd) == 0) {
-		eo_table_free(eo->dd);
-		eo->dd = NULL;
 	}
 	return 0;
 }
@@ -403,10 +451,11 @@ static int eo_start(struct task *t, void *st)
 		return task_fail(t, "%s: %s", t->who, err);
 	log_info(t->who,
 	         "exactly-once: read %lld record(s) of %s written after the "
-	         "checkpoint in %lld ms; %lld are this job's and will not be "
+	         "checkpoint in %lld ms; %lld are this %s's and will not be "
 	         "written again",
 	         (long long)stats.records, s->cfg->topic, (long long)stats.ms,
-	         (long long)stats.ours);
+	         (long long)stats.ours,
+	         job_instance_count(s->cfg->instance) > 1 ? "instance" : "job");
 	return 0;
 }
 

@@ -39,7 +39,7 @@ bool eo_table_written(struct eo_table *d, int32_t src_part, int32_t out_part,
 
 /* Reads partitions 0..nparts-1 of cfg->topic from from[p] to the current
  * end and notes this job's records (weir.job == job, lineage topic ==
- * src_topic). Returns 0, or -1 with a message in err. */
+ * src_topic, and a source partition of cfg->instance). Returns 0, or -1 with a message in err. */
 int eo_scan(struct eo_table *d, const struct job_sink_cfg *cfg, const char *job,
             const char *src_topic, int nparts, const int64_t *from,
             struct eo_scan_stats *stats, char *err, size_t errlen);

@@ -33,7 +33,14 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 
 	(void)rk;
 	s->n_reported++;
+	atomic_store_explicit(&s->stats->in_flight,
+	                      (int64_t)(s->n_produced - s->n_reported),
+	                      memory_order_relaxed);
 	if (!m->err) {
+		int64_t us = rd_kafka_message_latency(m);
+
+		if (us >= 0) /* -1: librdkafka did not time it */
+			hist_observe(&s->stats->delivery, us);
 		if (m->partition >= 0 && m->partition < s->out_partitions &&
 		    m->offset > s->delivered[m->partition])
 			s->delivered[m->partition] = m->offset;
@@ -275,6 +282,10 @@ int ksink_produce(struct task *t, struct ksink *s, int32_t part,
 
 		if (!err) {
 			s->n_produced++;
+			atomic_store_explicit(
+			    &s->stats->in_flight,
+			    (int64_t)(s->n_produced - s->n_reported),
+			    memory_order_relaxed);
 			rc = 0; /* librdkafka owns hdrs now */
 			break;
 		}
@@ -485,6 +496,8 @@ int kafka_sink_open(struct task *t, const struct job_sink_cfg *cfg,
 
 	s->cfg = cfg;
 	s->ckpt = ckpt;
+	s->stats = &t->stats;
+	t->stats.delivers = true;
 	s->job_name = job_name;
 	s->src_topic = src_topic;
 	s->seqs = lineage_seq_new();

@@ -86,6 +86,8 @@ struct ksink {
 	/* Records handed to librdkafka, and delivery reports (either way)
 	 * served: the difference is what Kafka has yet to acknowledge. */
 	uint64_t n_produced, n_reported;
+	/* Its task's stats (task.h): in-flight records, delivery latency. */
+	struct task_stats *stats;
 	/* The last error librdkafka reported (it retries them); a wait for
 	 * delivery clears it when Kafka acknowledges records again. Task
 	 * thread, like dr_err. */

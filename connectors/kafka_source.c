@@ -1,7 +1,8 @@
 /*
  * kafka_source.c - the Kafka source. Each source task owns the partitions
  * p with p % parallelism == its index, assigned by hand (no consumer group
- * rebalancing). Its state is the next offset of each owned partition; the
+ * rebalancing); with several instances, of the instance's partitions
+ * (source_partitions, connector_cfg.h). Its state is the next offset of each owned partition; the
  * offsets live in checkpoints, and are also committed to group_id (when
  * set) after each completed checkpoint so that lag tools see progress.
  * State version 2 adds each partition's highest event time and the task's
@@ -229,10 +230,12 @@ static void note_lag(struct task *t, struct ksrc *s)
 	if (now - s->lag_ms < 1000)
 		return;
 	s->lag_ms = now;
-	for (int i = 0; i < s->nparts && lag >= 0; i++) {
+	for (int i = 0; i < s->nparts; i++) {
 		int64_t n = part_lag(s, &s->parts[i]);
 
-		lag = n < 0 ? -1 : lag + n;
+		atomic_store_explicit(&t->stats.lag[i].records, n,
+		                      memory_order_relaxed);
+		lag = n < 0 || lag < 0 ? -1 : lag + n;
 	}
 	atomic_store_explicit(&t->lag, lag, memory_order_relaxed);
 }
@@ -317,6 +320,9 @@ static bool ksrc_at_end(struct task *t, void *st)
 			return false;
 	/* Polling stops here, and with it note_lag. */
 	atomic_store_explicit(&t->lag, 0, memory_order_relaxed);
+	for (int i = 0; i < t->stats.nlag; i++)
+		atomic_store_explicit(&t->stats.lag[i].records, 0,
+		                      memory_order_relaxed);
 	return true;
 }
 
@@ -646,16 +652,24 @@ int kafka_source_open(struct task *t, const struct job_source_cfg *cfg,
 	rd_kafka_conf_t *conf;
 	size_t kbytes;
 	char e[256];
+	int first, step;
 
 	s->cfg = cfg;
-	for (int p = t->sub; p < partitions; p += t->parallelism)
+	source_partitions(cfg, t->sub, t->parallelism, &first, &step);
+	for (int p = first; p < partitions; p += step)
 		s->nparts++;
 	s->parts =
 	    xcalloc((size_t)(s->nparts ? s->nparts : 1), sizeof(*s->parts));
 	s->snap_next =
 	    xcalloc((size_t)(s->nparts ? s->nparts : 1), sizeof(int64_t));
-	for (int p = t->sub, i = 0; p < partitions; p += t->parallelism, i++)
+	t->stats.lag =
+	    xcalloc((size_t)(s->nparts ? s->nparts : 1), sizeof(*t->stats.lag));
+	t->stats.nlag = s->nparts;
+	for (int p = first, i = 0; p < partitions; p += step, i++) {
 		s->parts[i].id = p;
+		t->stats.lag[i].partition = p;
+		atomic_init(&t->stats.lag[i].records, -1);
+	}
 	et_init(&s->et, &cfg->time, cfg->topic, s->nparts);
 
 	conf = kafka_conf_new("source", cfg->brokers, defaults,

@@ -4,7 +4,8 @@
  *
  * Each sink task owns one transactional id, "<prefix>-<task index>" (the
  * prefix is the sink's "transactional.id" property, else
- * "weir-<job>-sink"), and has at most one transaction open:
+ * "weir-<job>-sink"; instance I of several uses "<prefix>-i<I>-<task
+ * index>"), and has at most one transaction open:
  *
  *   records        go into the open transaction as they arrive, and a copy
  *                  of each is kept in memory (x->recs).
@@ -700,7 +701,12 @@ static int txn_setup(struct ksink *s, struct task *t, rd_kafka_conf_t *conf,
 	        RD_KAFKA_CONF_OK ||
 	    !prefix[0])
 		snprintf(prefix, sizeof(prefix), "weir-%s-sink", s->job_name);
-	snprintf(x->id, sizeof(x->id), "%s-%d", prefix, t->sub);
+	/* Instances must not fence each other: each has ids of its own. */
+	if (job_instance_count(s->cfg->instance) > 1)
+		snprintf(x->id, sizeof(x->id), "%s-i%d-%d", prefix,
+		         job_instance_index(s->cfg->instance), t->sub);
+	else
+		snprintf(x->id, sizeof(x->id), "%s-%d", prefix, t->sub);
 	if (rd_kafka_conf_set(conf, "transactional.id", x->id, e, sizeof(e)) !=
 	    RD_KAFKA_CONF_OK) {
 		snprintf(err, errlen, "sink.properties.transactional.id: %s",

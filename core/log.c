@@ -14,6 +14,9 @@
 #include "util.h"
 
 static atomic_int min_level = LOG_INFO;
+/* log_set_prefix fills prefix_buf once, then publishes it. */
+static char prefix_buf[64];
+static _Atomic(const char *) line_prefix = "";
 
 void log_init(void)
 {
@@ -31,6 +34,13 @@ void log_init(void)
 		atomic_store(&min_level, LOG_ERROR);
 }
 
+void log_set_prefix(const char *prefix)
+{
+	snprintf(prefix_buf, sizeof(prefix_buf), "%s%s", prefix,
+	         prefix[0] ? " " : "");
+	atomic_store_explicit(&line_prefix, prefix_buf, memory_order_release);
+}
+
 void log_msg(enum log_level lvl, const char *who, const char *fmt, ...)
 {
 	static const char *names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
@@ -44,7 +54,8 @@ void log_msg(enum log_level lvl, const char *who, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	n = snprintf(line, sizeof(line), "%s %-5s %s: %s\n", ts, names[lvl],
+	n = snprintf(line, sizeof(line), "%s %-5s %s%s: %s\n", ts, names[lvl],
+	             atomic_load_explicit(&line_prefix, memory_order_acquire),
 	             who, msg);
 	if (n < 0)
 		return;

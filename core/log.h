@@ -10,6 +10,10 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 /* Messages below this level are dropped; WEIR_LOG=debug|info|warn|error
  * sets it at startup (log_init). */
 void log_init(void);
+/* Every line names this before its component ("instance 1/3" for one of
+ * several processes of a job). Call it once: lines being written
+ * meanwhile by other threads may show part of a second one. */
+void log_set_prefix(const char *prefix);
 void log_msg(enum log_level lvl, const char *who, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -65,6 +65,15 @@ struct task *task_new(struct flow *flow, int index, int stage, int sub,
 	atomic_init(&t->n_out, 0);
 	atomic_init(&t->n_skipped, 0);
 	atomic_init(&t->lag, -1);
+	atomic_init(&t->stats.backpressure_us, 0);
+	atomic_init(&t->stats.idle_us, 0);
+	atomic_init(&t->stats.wm, WM_MIN);
+	atomic_init(&t->stats.snap_id, 0);
+	atomic_init(&t->stats.align_us, 0);
+	atomic_init(&t->stats.state_keys, 0);
+	atomic_init(&t->stats.state_bytes, 0);
+	atomic_init(&t->stats.in_flight, 0);
+	hist_init(&t->stats.delivery, hist_latency_us, hist_latency_n);
 	t->wait_hint_ms = CHAN_SLEEP_MS;
 	pthread_mutex_init(&t->waiting_mu, NULL);
 	return t;
@@ -84,6 +93,7 @@ void task_free(struct task *t)
 	free(t->in_wm);
 	free(t->in_idle);
 	free(t->out);
+	free(t->stats.lag);
 	if (t->keyer.free)
 		t->keyer.free(t->keyer.st);
 	wake_destroy(&t->wake);
@@ -183,19 +193,48 @@ void task_set_input(struct task *t, const struct weir_record *rec)
 
 /* --- output ------------------------------------------------------------- */
 
-/* Pushes e to c, sleeping while c is full. Fails only when the job stops
- * hard, in which case the caller still owns e's batch. */
+/* Adds the time since t0 (now_mono_us) to counter c. */
+static void add_since(atomic_uint_fast64_t *c, int64_t t0)
+{
+	int64_t d = now_mono_us() - t0;
+
+	atomic_fetch_add_explicit(c, (uint64_t)(d > 0 ? d : 0),
+	                          memory_order_relaxed);
+}
+
+/* Sleeps with nothing to do, counting the time as idle. */
+static void idle_wait(struct task *t, unsigned seen, int64_t ms)
+{
+	int64_t t0 = now_mono_us();
+
+	wake_wait(&t->wake, seen, ms);
+	add_since(&t->stats.idle_us, t0);
+}
+
+/* Pushes e to c, sleeping while c is full (the time counts as
+ * backpressure). Fails only when the job stops hard, in which case the
+ * caller still owns e's batch. */
 static int push_wait(struct task *t, struct chan *c, const struct elem *e)
 {
+	int64_t t0 = 0;
+	int rc = 0;
+
 	for (;;) {
 		unsigned seen = wake_epoch(&t->wake);
 
 		if (chan_try_push(c, e))
-			return 0;
-		if (flow_stopping(t->flow))
-			return -1;
+			break;
+		if (flow_stopping(t->flow)) {
+			rc = -1;
+			break;
+		}
+		if (!t0)
+			t0 = now_mono_us();
 		wake_wait(&t->wake, seen, CHAN_SLEEP_MS);
 	}
+	if (t0)
+		add_since(&t->stats.backpressure_us, t0);
+	return rc;
 }
 
 static int flush_output(struct task *t, int o)
@@ -245,6 +284,7 @@ int task_emit_watermark(struct task *t, int64_t wm, bool idle)
 
 	if (wm > t->wm)
 		t->wm = wm;
+	atomic_store_explicit(&t->stats.wm, t->wm, memory_order_relaxed);
 	t->wm_idle = idle;
 	e.wm = t->wm;
 	return broadcast_elem(t, &e);
@@ -258,7 +298,9 @@ static int pick_output(struct task *t, const void *value, size_t value_len,
 		return 0;
 	case ROUTE_PARTITION: {
 		int32_t p = like ? like->partition : 0;
-		return (int)((uint32_t)(p < 0 ? 0 : p) % (uint32_t)t->nout);
+		uint32_t d = t->part_stride > 1 ? (uint32_t)t->part_stride : 1;
+
+		return (int)((uint32_t)(p < 0 ? 0 : p) / d % (uint32_t)t->nout);
 	}
 	case ROUTE_KEY: {
 		const char *k;
@@ -314,6 +356,14 @@ static int take_checkpoint(struct task *t, uint64_t id)
 	char *offsets = NULL;
 	int64_t t0 = now_mono_us();
 
+	/* Published before the part is handed on, so the coordinator reads
+	 * it with the acknowledgement. */
+	atomic_store_explicit(
+	    &t->stats.align_us,
+	    (uint64_t)(t->align_t0_us ? t0 - t->align_t0_us : 0),
+	    memory_order_relaxed);
+	atomic_store_explicit(&t->stats.snap_id, id, memory_order_relaxed);
+	t->align_t0_us = 0;
 	if (flush_outputs(t) < 0)
 		return -1;
 	if (t->body.flush && t->body.flush(t, t->body.st, id) < 0)
@@ -473,7 +523,7 @@ static void run_source(struct task *t)
 		 * start offsets and where the sink's output began. */
 		if (!ended && t->complete_seen == 0 &&
 		    t->flow->restored_id == 0) {
-			wake_wait(&t->wake, seen, sleep_ms);
+			idle_wait(t, seen, sleep_ms);
 			continue;
 		}
 		if (!ended) {
@@ -496,7 +546,7 @@ static void run_source(struct task *t)
 				return;
 			if (t->body.idle)
 				t->body.idle(t, t->body.st);
-			wake_wait(&t->wake, seen, sleep_ms);
+			idle_wait(t, seen, sleep_ms);
 		}
 	}
 }
@@ -509,10 +559,14 @@ static int handle_elem(struct task *t, int i, const struct elem *e,
 {
 	switch (e->type) {
 	case ELEM_BATCH: {
-		int rc = t->body.process(t, t->body.st, e->batch);
+		int rc;
 
+		/* Counted before the body emits its outputs, so that a reader
+		 * of the counters (progress, metrics) never sees a stage with
+		 * more out than in. */
 		atomic_fetch_add_explicit(&t->n_in, e->batch->n,
 		                          memory_order_relaxed);
+		rc = t->body.process(t, t->body.st, e->batch);
 		batch_free(e->batch);
 		chan_pop(t->in[i]);
 		return rc < 0 ? -1 : 0;
@@ -537,6 +591,8 @@ static int handle_elem(struct task *t, int i, const struct elem *e,
 			memset(t->in_blocked, 0, sizeof(bool) * (size_t)t->nin);
 			*nblocked = 0;
 		}
+		if (*nblocked == 0)
+			t->align_t0_us = now_mono_us();
 		t->align_id = e->id;
 		t->in_blocked[i] = true;
 		(*nblocked)++;
@@ -612,7 +668,7 @@ static void run_consumer(struct task *t)
 				return;
 			if (t->body.idle)
 				t->body.idle(t, t->body.st);
-			wake_wait(&t->wake, seen, sleep_ms);
+			idle_wait(t, seen, sleep_ms);
 		}
 	}
 }

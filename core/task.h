@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "chan.h"
+#include "hist.h"
 #include "record.h"
 
 #include "bytes.h"
@@ -141,6 +142,41 @@ struct task_keyer {
 
 #define KEY_GROUPS 128
 
+/* One source partition's records not read yet, or -1 when unknown. */
+struct task_lag {
+	int32_t partition;
+	atomic_int_fast64_t records;
+};
+
+/* What a task publishes for the metrics endpoint (job/metrics.c). Each
+ * member is written by one thread, named here, with relaxed atomics, and
+ * read by any; nothing here is ever waited for. */
+struct task_stats {
+	/* Task thread: time blocked on a full output channel, and asleep
+	 * with nothing to do. */
+	atomic_uint_fast64_t backpressure_us, idle_us;
+	/* Task thread: t->wm as it grows (WM_MIN before any). */
+	atomic_int_fast64_t wm;
+	/* Task thread, at its barriers: the checkpoint it last took its
+	 * part of, and how long from the first barrier of that alignment
+	 * to the snapshot (0 with one input). */
+	atomic_uint_fast64_t snap_id, align_us;
+	/* Operator with keyed state, task thread at barriers and idle
+	 * turns: its keys. The coordinator, at each completed checkpoint:
+	 * the bytes of the task's state in it (what a restore reads). */
+	atomic_uint_fast64_t state_keys, state_bytes;
+	bool keyed_state; /* set before the thread starts */
+	/* Kafka sink, task thread: records produced and not yet
+	 * acknowledged, and the time from produce to acknowledgement. */
+	atomic_int_fast64_t in_flight;
+	struct hist delivery;
+	bool delivers; /* set before the thread starts */
+	/* Kafka source: per owned partition, set up before the thread
+	 * starts, updated by it. */
+	struct task_lag *lag;
+	int nlag;
+};
+
 struct task {
 	struct flow *flow;
 	int index;       /* in job->tasks */
@@ -161,13 +197,18 @@ struct task {
 	struct chan **in;
 	int nin;
 	bool *in_blocked, *in_eos;
-	uint64_t align_id; /* newest barrier seen on any input */
+	uint64_t align_id;   /* newest barrier seen on any input */
+	int64_t align_t0_us; /* when its first barrier arrived; 0: none */
 
 	struct chan **out;
 	int nout;
 	struct batch **cur; /* batch being filled, per output */
 	enum route route;
 	struct task_keyer keyer; /* ROUTE_KEY; owned */
+	/* ROUTE_PARTITION picks output (p / part_stride) % nout for source
+	 * partition p: one instance of N reads p = I, I + N, ..., which
+	 * part_stride N spreads evenly. 0 or 1: p % nout. */
+	int part_stride;
 
 	/* Set by the coordinator, read by the task. */
 	/* Source: barrier to inject, id << 1 | final; 0 none. A newer
@@ -204,6 +245,8 @@ struct task {
 	/* When a skipped record was last logged: at most one such warning
 	 * per SKIP_LOG_INTERVAL_MS, each with the count so far. */
 	int64_t skip_log_ms;
+	/* What the metrics endpoint reads besides the counters above. */
+	struct task_stats stats;
 };
 
 #define SKIP_LOG_INTERVAL_MS 1000

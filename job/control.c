@@ -330,7 +330,8 @@ int control_cli(const char *cmd, const char *dir, const char *target)
 	if (fd < 0) {
 		fprintf(stderr,
 		        "weir %s: no job is running on checkpoint.dir %s "
-		        "(nothing listens on %s: %s)\n",
+		        "(nothing listens on %s: %s). One of several instances "
+		        "is reached with --instance I/N\n",
 		        cmd, dir, sa.sun_path, strerror(errno));
 		return 2;
 	}

@@ -17,9 +17,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ckpt_stats.h"
 #include "connectors.h"
 #include "coordinator.h"
 #include "dead_letter.h"
+#include "instance_dir.h"
 #include "keyfield.h"
 #include "log.h"
 #include "opctx.h"
@@ -200,10 +202,53 @@ char *job_delivery_text(const struct job_cfg *cfg)
 	return s;
 }
 
+/* With several instances each sees only its own source partitions: a
+ * keyed operator's state is whole only when every record of a key is in
+ * one partition, hence in one instance. */
+static void validate_instances(const struct job_cfg *cfg, struct errlist *errs)
+{
+	const char *pb = cfg->source.partitioned_by;
+	int n = cfg->instance.count;
+
+	if (n <= 1)
+		return;
+	for (size_t i = 0; i < cfg->nops; i++) {
+		const struct job_op_cfg *oc = &cfg->ops[i];
+
+		if (oc->one_key)
+			errlist_add(
+			    errs,
+			    "instance: operators[%zu] (%s) has no key, so it "
+			    "keeps one state over all records, which %d "
+			    "instances would split into %d partial ones. "
+			    "Give it a \"key\" that the source topic is "
+			    "partitioned by (and declare it as "
+			    "source.partitioned_by), or run the job as one "
+			    "instance",
+			    i, oc->type, n, n);
+		else if (oc->key_field &&
+		         (!pb || strcmp(pb, oc->key_field) != 0))
+			errlist_add(
+			    errs,
+			    "instance: %d instances each read only their own "
+			    "source partitions (p %% %d == index), but "
+			    "operators[%zu] (%s, key \"%s\") keeps state "
+			    "per key, which is whole only if all records of "
+			    "a key are in one partition. If all records with "
+			    "one \"%s\" are in one partition of the source "
+			    "topic (the producer keys by it), declare it: "
+			    "\"source\": {\"partitioned_by\": \"%s\"}. "
+			    "Otherwise run the job as one instance",
+			    n, n, i, oc->type, oc->key_field, oc->key_field,
+			    oc->key_field);
+	}
+}
+
 int job_validate(const struct job_cfg *cfg, struct errlist *errs)
 {
 	size_t before = errs->n;
 
+	validate_instances(cfg, errs);
 	if (cfg->sink.type == SINK_KAFKA &&
 	    cfg->sink.delivery == DELIVERY_EXACTLY_ONCE)
 		validate_exactly_once(cfg, errs);
@@ -300,6 +345,23 @@ bool job_stopping(const struct job *job)
 	return flow_stopping(&job->flow);
 }
 
+const char *job_status(const struct job *job)
+{
+	int phase = atomic_load_explicit(&job->phase, memory_order_acquire);
+
+	if (job_stopping(job))
+		return "failed";
+	/* nsources is read only once the graph is built (phase). */
+	if (phase == JOB_STARTING)
+		return "starting";
+	if (atomic_load(&job->stop_requested) ||
+	    (job->flow.nsources > 0 &&
+	     atomic_load(&job->flow.sources_ended) >= job->flow.nsources) ||
+	    atomic_load(&job->flow.finished))
+		return "stopping";
+	return phase == JOB_RESTORING ? "restoring" : "running";
+}
+
 const char *job_error(struct job *job)
 {
 	return job->flow.fail_msg;
@@ -320,6 +382,9 @@ static void connect_stages(struct job *job, const struct stage *a,
 {
 	flow_connect(&job->flow, a->first, a->parallelism, b->first,
 	             b->parallelism, b->key_field != NULL);
+	for (int i = 0; i < a->parallelism; i++)
+		job->flow.tasks[a->first + i]->part_stride =
+		    job->cfg->instance.count;
 	for (int i = 0; b->key_field && i < a->parallelism; i++) {
 		struct task *up = job->flow.tasks[a->first + i];
 
@@ -362,13 +427,42 @@ static void dl_free(void *arg)
 	dlq_free(arg);
 }
 
+/* Says which of the source's partitions this instance (of several)
+ * reads, and which instances have none. Returns how many it reads. */
+static int log_instance_share(const struct job_cfg *cfg, int partitions)
+{
+	const char *topic =
+	    cfg->source.topic ? cfg->source.topic : "the generator";
+	int i = cfg->instance.index, n = cfg->instance.count;
+	int owned = partitions > i ? (partitions - 1 - i) / n + 1 : 0;
+
+	if (n == 1)
+		return partitions;
+	if (owned > 0)
+		log_info("job",
+		         "instance %d of %d: reading %d of the %d partition(s) "
+		         "of %s (p %% %d == %d)",
+		         i, n, owned, partitions, topic, n, i);
+	if (partitions < n)
+		log_warn("job",
+		         "%s has %d partition(s) for %d instances: instance(s) "
+		         "%d to %d own none and stay idle%s. Run at most as "
+		         "many instances as the topic has partitions",
+		         topic, partitions, n, partitions, n - 1,
+		         owned ? ""
+		               : ", this one included: it reads nothing, "
+		                 "writes nothing and holds no other "
+		                 "instance back");
+	return owned;
+}
+
 static int build_graph(struct job *job, struct errlist *errs)
 {
 	struct job_cfg *cfg = job->cfg;
 	int nstages = (int)cfg->nops + 2;
 	struct stage *stages = xcalloc((size_t)nstages, sizeof(*stages));
 	char name[64], who[96], err[1024];
-	int src_parts = 0, rc = -1;
+	int src_parts = 0, owned, rc = -1;
 
 	/* Source. */
 	if (cfg->source.type == SOURCE_KAFKA) {
@@ -398,14 +492,16 @@ static int build_graph(struct job *job, struct errlist *errs)
 		}
 	}
 	job->flow.nsources = cfg->source.parallelism;
-	if (src_parts < cfg->source.parallelism)
-		log_warn("job",
-		         "source.parallelism is %d but %s has %d partition(s): "
-		         "%d source task(s) will have nothing to read",
-		         cfg->source.parallelism,
-		         cfg->source.topic ? cfg->source.topic
-		                           : "the generator",
-		         src_parts, cfg->source.parallelism - src_parts);
+	owned = log_instance_share(cfg, src_parts);
+	if (owned < cfg->source.parallelism)
+		log_warn(
+		    "job",
+		    "source.parallelism is %d but %s has %d partition(s)%s: "
+		    "%d source task(s) will have nothing to read",
+		    cfg->source.parallelism,
+		    cfg->source.topic ? cfg->source.topic : "the generator",
+		    owned, cfg->instance.count > 1 ? " for this instance" : "",
+		    cfg->source.parallelism - owned);
 
 	/* Operators. */
 	for (size_t k = 0; k < cfg->nops; k++) {
@@ -552,6 +648,11 @@ struct job *job_alloc(struct job_cfg *cfg)
 	    hook_submit, hook_ack, hook_failed, hook_sources_ended, job};
 	pthread_mutex_init(&job->mu, NULL);
 	job->fingerprint = job_fingerprint(cfg);
+	job->stats = ckpt_stats_new();
+	atomic_init(&job->phase, JOB_STARTING);
+	atomic_init(&job->stop_requested, false);
+	job->begin_mono_ms = now_mono_ms();
+	job->begin_wall_ms = now_wall_ms();
 	job->starting = true;
 	snprintf(job->step, sizeof(job->step), "checking the job");
 	return job;
@@ -574,20 +675,38 @@ static int open_store(struct job *job, struct errlist *errs)
 	return 0;
 }
 
+/* What the restore at start did, for the HTTP endpoint. */
+static void record_restore(struct job *job, int64_t ms)
+{
+	uint64_t id = job->flow.restored_id;
+	/* --from names the checkpoint or savepoint itself. */
+	char *path = job->from
+	                 ? xstrdup(job->from)
+	                 : xasprintf("%s/chk-%llu", job->cfg->checkpoint.dir,
+	                             (unsigned long long)id);
+
+	ckpt_stats_restored(job->stats, id, path, ms, now_wall_ms());
+	free(path);
+}
+
 int job_prepare(struct job *job, struct errlist *errs)
 {
 	struct ckpt_restore rs = {.flow = &job->flow,
 	                          .dir = job->cfg->checkpoint.dir,
 	                          .job_name = job->cfg->name,
 	                          .fingerprint = job->fingerprint,
+	                          .instance = &job->cfg->instance,
 	                          .step = restore_step,
 	                          .arg = job};
 	uint64_t next_id = 1;
+	int64_t t0;
 	int rc = -1;
 	char err[1024];
 
 	if (!job->store && open_store(job, errs) < 0)
 		return -1;
+	/* The graph is complete: the HTTP thread may read the tasks. */
+	atomic_store_explicit(&job->phase, JOB_RESTORING, memory_order_release);
 	rs.store = job->store;
 	if (job->from) {
 		rs.from_path = job->from;
@@ -610,11 +729,14 @@ int job_prepare(struct job *job, struct errlist *errs)
 	else
 		set_step(job, "looking for a checkpoint to restore in %s",
 		         job->cfg->checkpoint.dir);
+	t0 = now_mono_ms();
 	if (ckpt_restore(&rs, &next_id, errs) < 0)
 		goto out;
+	record_restore(job, now_mono_ms() - t0);
 	job->coord =
 	    coord_new(&job->flow, &job->cfg->checkpoint, job->cfg->name,
 	              job->fingerprint, job->store, next_id);
+	coord_set_stats(job->coord, job->stats);
 	job->persister = ckpt_persister_new(job->store, job->coord, &job->flow);
 	coord_set_persister(job->coord, job->persister);
 	for (int i = 0; rs.chains && job->persister && i < job->flow.ntasks;
@@ -629,12 +751,30 @@ out:
 	return rc;
 }
 
+/* An instance of several keeps its checkpoints in a directory of its own
+ * inside checkpoint.dir, which from here on names that one. */
+static int use_instance_dir(struct job *job, struct errlist *errs)
+{
+	struct job_ckpt_cfg *c = &job->cfg->checkpoint;
+	char err[1024], *dir;
+
+	if (ckpt_instance_check(c->dir, &job->cfg->instance, job->io, err,
+	                        sizeof(err)) < 0) {
+		errlist_add(errs, "%s", err);
+		return -1;
+	}
+	dir = ckpt_instance_dir(c->dir, &job->cfg->instance);
+	free(c->dir);
+	c->dir = dir;
+	return 0;
+}
+
 int job_build(struct job *job, struct errlist *errs)
 {
 	/* The lock first: a second run on the same directory fails before
 	 * it reaches out to Kafka. */
 	set_step(job, "opening checkpoint.dir %s", job->cfg->checkpoint.dir);
-	if (open_store(job, errs) < 0)
+	if (use_instance_dir(job, errs) < 0 || open_store(job, errs) < 0)
 		return -1;
 	set_step(job, "opening the source, operators and sink (reaching "
 	              "Kafka)");
@@ -689,11 +829,13 @@ int job_start(struct job *job)
 		job_fail(job, "cannot start the checkpoint coordinator");
 		return -1;
 	}
+	atomic_store_explicit(&job->phase, JOB_RUNNING, memory_order_release);
 	return 0;
 }
 
 void job_request_stop(struct job *job)
 {
+	atomic_store(&job->stop_requested, true);
 	coord_request_final(job->coord);
 }
 
@@ -786,6 +928,7 @@ void job_free(struct job *job)
 	ckpt_store_close(job->store);
 	jobfile_free(job->cfg);
 	free(job->fingerprint);
+	ckpt_stats_free(job->stats);
 	free(job->from);
 	pthread_mutex_destroy(&job->mu);
 	free(job);

@@ -19,6 +19,15 @@ struct task;
 struct coord;
 struct ckpt_store;
 struct ckpt_persister;
+struct ckpt_stats;
+
+/* How far the job got, for GET /ready and /job (job_status). */
+enum job_phase {
+	JOB_STARTING,  /* reading the job file, reaching Kafka */
+	JOB_RESTORING, /* the graph is built: looking for and restoring a
+	                * checkpoint */
+	JOB_RUNNING,   /* every task thread and the coordinator started */
+};
 
 struct job {
 	struct job_cfg *cfg;
@@ -37,7 +46,20 @@ struct job {
 	pthread_mutex_t mu;
 	bool starting;  /* no task thread started yet, under mu */
 	char step[256]; /* what starting is doing, under mu */
+
+	/* What the HTTP endpoint reads (job/http.c): checkpoint statistics
+	 * (owned; the coordinator records into them), the phase (release
+	 * on store: from JOB_RESTORING on, flow.tasks is complete and
+	 * stays), whether a stop was asked for, and when the job began. */
+	struct ckpt_stats *stats;
+	atomic_int phase;
+	atomic_bool stop_requested;
+	int64_t begin_mono_ms, begin_wall_ms;
 };
+
+/* "starting", "restoring", "running", "stopping" (a stop was asked for,
+ * or every bounded source ended) or "failed". Any thread. */
+const char *job_status(const struct job *job);
 
 /* Builds the job from a configuration that passed job_validate: opens
  * every operator and connector (reaching Kafka), locks and reads the

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
+
 #define MAX_NAME_LEN 100
 #define MAX_FILE_BYTES (16u << 20)
 
@@ -511,8 +513,12 @@ static const json_t *get_section(const json_t *obj, const char *key,
 /* --- Sections ----------------------------------------------------------- */
 
 static const char *const top_fields[] = {
-    "name", "checkpoint", "source", "operators", "sink", "progress_interval_ms",
+    "name", "checkpoint",           "source", "operators",
+    "sink", "progress_interval_ms", "http",   "instance",
 };
+static const char *const http_fields[] = {"listen"};
+
+static const char *const instance_fields[] = {"index", "count"};
 
 static const char *const ckpt_fields[] = {
     "dir",    "interval_ms",        "timeout_ms",  "min_pause_ms",
@@ -585,6 +591,61 @@ static void parse_name(const json_t *root, struct job_cfg *cfg,
 	       "expected 1 to %d characters from A-Z a-z "
 	       "0-9 . _ -, got %s",
 	       MAX_NAME_LEN, describe(v, got, sizeof(got)));
+}
+
+/* "http": {"listen": "HOST:PORT"}: the HTTP endpoint (job/http.c). */
+static void parse_http(const json_t *root, struct job_cfg *cfg,
+                       struct errlist *errs)
+{
+	const json_t *o =
+	    get_section(root, "http", false, "an object with \"listen\"", errs);
+	char err[256];
+
+	if (!o)
+		return;
+	check_known(o, "http", http_fields, NELEM(http_fields), errs);
+	require(o, "http", "listen",
+	        "the address to serve metrics on, e.g. \"127.0.0.1:9249\"",
+	        errs);
+	get_str(o, "http", "listen", &cfg->http_listen, errs);
+	if (cfg->http_listen && http_parse_listen(cfg->http_listen, NULL, 0,
+	                                          NULL, err, sizeof(err)) < 0)
+		err_at(errs, "http", "listen", "%s", err);
+}
+
+/* "instance": {"index": I, "count": N}, the process's share of the job
+ * (`weir run --instance I/N` overrides it). */
+static void parse_instance(const json_t *root, struct job_instance *in,
+                           struct errlist *errs)
+{
+	const json_t *o = get_section(root, "instance", false,
+	                              "an object like {\"index\": 0, "
+	                              "\"count\": 3}",
+	                              errs);
+	const char *p = "instance";
+	size_t before = errs->n;
+	int count = 1, index = 0;
+
+	in->index = 0;
+	in->count = 1;
+	if (!o)
+		return;
+	check_known(o, p, instance_fields, NELEM(instance_fields), errs);
+	require(o, p, "count", "the number of instances, 1 to 256", errs);
+	require(o, p, "index", "this instance's number, 0 to count - 1", errs);
+	get_int32(o, p, "count", 1, JOB_MAX_INSTANCES, &count, errs);
+	get_int32(o, p, "index", 0, JOB_MAX_INSTANCES - 1, &index, errs);
+	if (errs->n != before)
+		return;
+	if (index >= count) {
+		err_at(errs, p, "index",
+		       "is %d but count is %d; instances are numbered 0 to "
+		       "count - 1",
+		       index, count);
+		return;
+	}
+	in->index = index;
+	in->count = count;
 }
 
 static void parse_checkpoint(const json_t *root, struct job_ckpt_cfg *c,
@@ -989,6 +1050,11 @@ static struct job_cfg *parse(const char *text, size_t len, const char *origin,
 	parse_source(root, &cfg->source, errs);
 	parse_ops(root, cfg, errs);
 	parse_sink(root, &cfg->sink, errs);
+	parse_http(root, cfg, errs);
+	parse_instance(root, &cfg->instance, errs);
+	cfg->checkpoint.instance = &cfg->instance;
+	cfg->source.instance = &cfg->instance;
+	cfg->sink.instance = &cfg->instance;
 	cfg->progress_interval_ms = 10000;
 	get_int(root, "", "progress_interval_ms", 0, JOB_MAX_MS,
 	        &cfg->progress_interval_ms, errs);
@@ -1084,6 +1150,7 @@ void jobfile_free(struct job_cfg *cfg)
 		return;
 	free(cfg->path);
 	free(cfg->name);
+	free(cfg->http_listen);
 	free(cfg->checkpoint.dir);
 	free(cfg->source.brokers);
 	free(cfg->source.topic);

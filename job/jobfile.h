@@ -23,6 +23,10 @@ struct job_cfg {
 	size_t nops;
 	struct job_sink_cfg sink;
 	int64_t progress_interval_ms; /* 0: no progress lines */
+	char *http_listen; /* "http": {"listen": "HOST:PORT"}; NULL: off */
+	/* This process's share of the job; checkpoint, source and sink
+	 * point at it. Default: the only instance (0 of 1). */
+	struct job_instance instance;
 };
 
 /* Parses a job file. Returns NULL and fills errs (one message per problem,

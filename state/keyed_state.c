@@ -30,6 +30,7 @@
  */
 #include "keyed_state.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -74,7 +75,20 @@ struct keyed_state {
 	bool track;
 	uint64_t interval; /* from 1; 0 is a new entry's mark */
 	struct keyset *changed[KEY_GROUPS];
+	size_t nchanged; /* keys in the sets */
+	/* The sets grew past CHANGED_MAX and were dropped: only a base can
+	 * hold what changed (kstate_overflowed). */
+	bool overflowed;
 };
+
+/* Without periodic checkpoints, or with many keys coming and going
+ * between two, the changed keys would pile up without bound (a key
+ * created and deleted stays as a tombstone). Past twice the live keys,
+ * and at least CHANGED_MIN, a delta is no cheaper than a base: the sets
+ * are dropped and the next checkpoint writes a base. Checked every
+ * CHANGED_CHECK additions, since counting the keys visits every group. */
+#define CHANGED_MIN 65536
+#define CHANGED_CHECK 4096
 
 struct keyed_state *kstate_new(void)
 {
@@ -208,6 +222,16 @@ int kstate_get(struct keyed_state *ks, const void *name, size_t len,
 	return 0;
 }
 
+/* Forgets what changed: a base holds it all. */
+static void drop_changes(struct keyed_state *ks)
+{
+	for (int g = 0; g < KEY_GROUPS; g++)
+		if (ks->changed[g])
+			keyset_clear(ks->changed[g]);
+	ks->nchanged = 0;
+	ks->interval++;
+}
+
 /* Remembers that the current key changed, when changes are tracked. e is
  * its entry, owned (not seen by a view) unless `removing`: then it is
  * about to go and is only read. */
@@ -219,7 +243,13 @@ static void note_change(struct keyed_state *ks, struct cowent *e, bool removing)
 		return;
 	if (!*set)
 		*set = keyset_new();
-	keyset_add(*set, ks->key ? ks->key : "", ks->key_len);
+	if (keyset_add(*set, ks->key ? ks->key : "", ks->key_len) &&
+	    ++ks->nchanged % CHANGED_CHECK == 0 && ks->nchanged > CHANGED_MIN &&
+	    ks->nchanged > 2 * kstate_keys(ks)) {
+		drop_changes(ks);
+		ks->overflowed = true;
+		return;
+	}
 	if (!removing)
 		e->mark = ks->interval;
 }
@@ -467,18 +497,12 @@ void kstate_track(struct keyed_state *ks, bool on)
 	ks->track = on;
 }
 
-/* Forgets what changed: a base holds it all. */
-static void drop_changes(struct keyed_state *ks)
-{
-	for (int g = 0; g < KEY_GROUPS; g++)
-		if (ks->changed[g])
-			keyset_clear(ks->changed[g]);
-	ks->interval++;
-}
-
 uint64_t kstate_delta(struct keyed_state *ks, struct weir_writer *w)
 {
 	uint64_t ngroups = 0, nkeys = 0;
+
+	/* The sets are incomplete after an overflow: a base is due. */
+	assert(!ks->overflowed);
 
 	for (int g = 0; g < KEY_GROUPS; g++)
 		ngroups += ks->changed[g] && keyset_count(ks->changed[g]) > 0;
@@ -546,11 +570,17 @@ void kstate_capture(struct keyed_state *ks, struct snap_tail *tail)
 	tail->arg = ks;
 }
 
+bool kstate_overflowed(const struct keyed_state *ks)
+{
+	return ks->overflowed;
+}
+
 void kstate_capture_base(struct keyed_state *ks, struct snap_tail *tail)
 {
 	kstate_freeze(ks);
 	ks->snap.sections = true;
 	drop_changes(ks);
+	ks->overflowed = false;
 	tail->kind = SNAP_BASE;
 	tail->fill = fill_tail;
 	tail->release = release_tail;

@@ -104,6 +104,10 @@ void kstate_track(struct keyed_state *ks, bool on);
 uint64_t kstate_delta(struct keyed_state *ks, struct weir_writer *w);
 /* Keys changed since the last checkpoint. */
 size_t kstate_changed(const struct keyed_state *ks);
+/* More keys changed than a delta is worth (over twice the live keys):
+ * they were forgotten, and the next checkpoint must write a base
+ * (kstate_capture_base clears it). */
+bool kstate_overflowed(const struct keyed_state *ks);
 /* kstate_capture for a base (kind SNAP_BASE): the view is serialised as
  * a grouped section, and what changed so far is forgotten (the base holds
  * it). */

@@ -9,10 +9,14 @@ pkgs=(
   clang-format git                              # the format check
   librdkafka-dev libjansson-dev liblz4-dev libxxhash-dev   # libraries
   libjsmn-dev                                   # header-only JSON tokenizer
+  libmicrohttpd-dev                             # the HTTP endpoint (job/http.c)
   check libsubunit-dev                          # unit tests
   libasan8 libubsan1 libtsan2                   # sanitizer runtimes
   kcat python3 python3-kafka                    # demo and end-to-end tests
+  prometheus                                    # promtool and a real scrape in tests
   procps                                        # pkill/ps in scripts
+  xxd                                           # embeds the status page
+  chromium                                      # status page test (headless)
 )
 
 missing=()

@@ -23,6 +23,9 @@
  *   count=M        then M calls fail, and none after. Default: every one.
  *   arm=FILE       the rule is armed only while FILE exists; calls made
  *                  while it is disarmed neither fail nor count.
+ *   delay_ms=D     instead of failing, the call sleeps D ms and then
+ *                  runs (a slow disk: with arm=, a test holds a restore
+ *                  up for as long as it wants).
  *
  * Every injected failure is reported on stderr, so a test can wait for it:
  *   faultfs: rule 1: fsync(/d/chk-3/_metadata.tmp) fails with ENOSPC (1)
@@ -57,6 +60,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 enum {
@@ -97,6 +101,7 @@ struct rule {
 	int err;
 	long after, count; /* count < 0: no end */
 	char *arm;
+	long delay_ms;     /* > 0: delay the call instead of failing it */
 	long seen, failed; /* under mu */
 };
 
@@ -156,7 +161,8 @@ static void bad_rule(int n, const char *what, const char *text)
 {
 	fprintf(stderr,
 	        "faultfs: WEIR_FAULTFS rule %d: %s: '%s'. A rule is "
-	        "call=C[|C],path=GLOB,errno=E,after=N,count=M,arm=FILE "
+	        "call=C[|C],path=GLOB,errno=E,after=N,count=M,arm=FILE,"
+	        "delay_ms=D "
 	        "(see tests/faultfs.c)\n",
 	        n, what, text);
 	_exit(99);
@@ -236,10 +242,12 @@ static void parse_rule(int n, char *text, struct rule *r)
 			r->count = parse_count(n, "count", v);
 		else if (!strcmp(kv, "arm"))
 			r->arm = v;
+		else if (!strcmp(kv, "delay_ms"))
+			r->delay_ms = parse_count(n, "delay_ms", v);
 		else
 			bad_rule(n,
 			         "unknown key (call, path, errno, after, "
-			         "count, arm)",
+			         "count, arm, delay_ms)",
 			         kv);
 	}
 	if (!r->calls)
@@ -309,16 +317,31 @@ static int fault(int call, const char *name, const char *path,
 		pthread_mutex_unlock(&mu);
 		if (!nth)
 			continue;
-		len = snprintf(
-		    line, sizeof(line),
-		    "faultfs: rule %d: %s(%s%s%s) fails with %s (%ld)\n", i + 1,
-		    name, path, path2 ? ", " : "", path2 ? path2 : "",
-		    errno_name(r->err), nth);
+		if (r->delay_ms)
+			len = snprintf(line, sizeof(line),
+			               "faultfs: rule %d: %s(%s%s%s) delayed "
+			               "%ld ms (%ld)\n",
+			               i + 1, name, path, path2 ? ", " : "",
+			               path2 ? path2 : "", r->delay_ms, nth);
+		else
+			len = snprintf(line, sizeof(line),
+			               "faultfs: rule %d: %s(%s%s%s) fails "
+			               "with %s (%ld)\n",
+			               i + 1, name, path, path2 ? ", " : "",
+			               path2 ? path2 : "", errno_name(r->err),
+			               nth);
 		if (len > 0)
 			next_write()(2, line,
 			             (size_t)len < sizeof(line)
 			                 ? (size_t)len
 			                 : sizeof(line) - 1);
+		if (r->delay_ms) {
+			struct timespec ts = {r->delay_ms / 1000,
+			                      r->delay_ms % 1000 * 1000000};
+
+			nanosleep(&ts, NULL);
+			return 0;
+		}
 		return r->err;
 	}
 	return 0;

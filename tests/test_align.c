@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ckpt_stats.h"
 #include "job.h"
 #include "keyed_state.h"
 #include "store.h"
@@ -488,6 +489,8 @@ static size_t check_chain(const char *dir, const struct ckpt_task_entry *e,
 	return e->chain.n - 1;
 }
 
+static uint64_t newest_complete(const char *dir);
+
 /* Deltas in the chains of the checkpoints verify_checkpoints read. */
 static size_t chain_deltas;
 
@@ -566,11 +569,24 @@ START_TEST(test_alignment_slow_and_fast_inputs)
 	struct rig r;
 	int complete;
 
+	struct ckpt_summary sum;
+
 	rig_build(&r, NULL, 10, 10000, 3);
 	ck_assert_int_eq(job_start(r.job), 0);
 	ck_assert_int_eq(job_wait(r.job), 0);
 	for (int i = 0; i < 2; i++)
 		ck_assert_int_eq(atomic_load(&r.chk[i].errors), 0);
+	/* The statistics the HTTP endpoint serves saw every checkpoint
+	 * complete, each in the duration histogram, the last with its id. */
+	ckpt_stats_summary(r.job->stats, &sum);
+	ck_assert_uint_eq(sum.failed + sum.aborted, 0);
+	ck_assert_uint_eq(sum.duration.count, sum.completed);
+	ck_assert_uint_eq(sum.last_id, newest_complete(r.dir));
+	ck_assert_uint_gt(sum.last_size, 0);
+	for (int i = 0; i < r.job->flow.ntasks; i++)
+		ck_assert_uint_eq(
+		    atomic_load(&r.job->flow.tasks[i]->stats.snap_id),
+		    sum.last_id);
 	for (int q = 0; q < NPARTS; q++)
 		ck_assert_int_eq(r.chk[0].seen[q] + r.chk[1].seen[q], PER_PART);
 	job_free(r.job);
@@ -584,7 +600,7 @@ END_TEST
 START_TEST(test_timeout_aborts_and_job_goes_on)
 {
 	struct rig r;
-	char path[128];
+	char path[128], *stats;
 
 	rig_build(&r, NULL, 10, 100, 10);
 	/* Checkpoint 2 takes longer than the 100 ms timeout (and so do those
@@ -593,12 +609,22 @@ START_TEST(test_timeout_aborts_and_job_goes_on)
 	r.chk[0].slow_id = 2;
 	ck_assert_int_eq(job_start(r.job), 0);
 	ck_assert_int_eq(job_wait(r.job), 0);
+	stats = ckpt_stats_json(r.job->stats);
 	ck_assert_int_eq(atomic_load(&r.chk[0].errors), 0);
 	ck_assert_int_eq(atomic_load(&r.chk[1].errors), 0);
 	job_free(r.job);
 	/* The aborted checkpoint left nothing behind, even though its late
 	 * acknowledgement and state files arrived after the abort. */
 	snprintf(path, sizeof(path), "%s/chk-2", r.dir);
+	/* The statistics say so: the latest failure is a timeout. */
+	if (!strstr(stats, "\"status\":\"failed\"") ||
+	    !strstr(stats, "timed out after 100 ms"))
+		fprintf(stderr, "/checkpoints: %s\n", stats);
+	ck_assert_msg(strstr(stats, "\"status\":\"failed\"") &&
+	                  strstr(stats, "timed out after 100 ms"),
+	              "/checkpoints has no checkpoint failed by its timeout "
+	              "(on stderr)");
+	free(stats);
 	ck_assert_msg(access(path, F_OK) != 0, "chk-2 should be removed");
 	ck_assert_int_ge(verify_checkpoints(r.dir), 3);
 	rig_cleanup(&r);
@@ -677,7 +703,10 @@ START_TEST(test_too_many_failures_say_why_and_what_to_do)
 	              "message: %s", msg);
 	job_free(r.job);
 	newest = newest_complete(r.dir);
-	ck_assert_uint_ge(newest, 2);
+	/* 1 and 2 are meant to complete, but on a loaded machine (the
+	 * sanitizer build beside other work) 2 can take longer than the
+	 * 100 ms timeout too: the message must name whichever is newest. */
+	ck_assert_uint_ge(newest, 1);
 	snprintf(want, sizeof(want),
 	         "it resumes from checkpoint %llu, the "
 	         "last complete one",

@@ -1161,6 +1161,96 @@ START_TEST(load_file)
 }
 END_TEST
 
+/* "http": {"listen": "HOST:PORT"}: off by default, each address form
+ * accepted, every bad one refused with its path and what to write. */
+START_TEST(http_listen)
+{
+	static const char *const good[] = {"127.0.0.1:9249", "0.0.0.0:0",
+	                                   "localhost:65535", "[::1]:80"};
+	static const char *const bad[][2] = {
+	    {"127.0.0.1", "is not HOST:PORT; expected e.g. \"127.0.0.1:9249\""},
+	    {":9249", "is not HOST:PORT"},
+	    {"127.0.0.1:99999", "the port \"99999\" is not a number from 0 "
+	                        "to 65535"},
+	    {"127.0.0.1:-1", "is not a number from 0 to 65535"},
+	    {"127.0.0.1:", "is not a number from 0 to 65535"},
+	    {"::1:80", "an IPv6 address goes in brackets"},
+	};
+	struct job_cfg *c = parse_ok(JOB(CKPT "," GEN "," DISCARD));
+	char doc[256], want[256];
+
+	ck_assert_ptr_null(c->http_listen);
+	jobfile_free(c);
+	for (size_t i = 0; i < NELEM(good); i++) {
+		snprintf(
+		    doc, sizeof(doc),
+		    JOB(CKPT "," GEN "," DISCARD ",'http':{'listen':'%s'}"),
+		    good[i]);
+		c = parse_ok(doc);
+		ck_assert_str_eq(c->http_listen, good[i]);
+		jobfile_free(c);
+	}
+	for (size_t i = 0; i < NELEM(bad); i++) {
+		snprintf(
+		    doc, sizeof(doc),
+		    JOB(CKPT "," GEN "," DISCARD ",'http':{'listen':'%s'}"),
+		    bad[i][0]);
+		snprintf(want, sizeof(want), "http.listen: \"%s\"", bad[i][0]);
+		expect_error(doc, want, bad[i][1]);
+	}
+	expect_error(JOB(CKPT "," GEN "," DISCARD ",'http':{}"),
+	             "http.listen: required", "127.0.0.1:9249");
+	expect_error(JOB(CKPT "," GEN "," DISCARD ",'http':'127.0.0.1:1'"),
+	             "http: expected an object with \"listen\"", NULL);
+	expect_error(JOB(CKPT "," GEN "," DISCARD
+	                      ",'http':{'listen':'127.0.0.1:1','lisen':2}"),
+	             "http.lisen: unknown field", "did you mean listen?");
+}
+END_TEST
+
+/* "instance": the default is the only instance; every section points at
+ * the job's; each mistake is named with its path. */
+START_TEST(instance_field)
+{
+	struct job_cfg *c = parse_ok(JOB(CKPT "," GEN "," DISCARD));
+
+	ck_assert_int_eq(c->instance.index, 0);
+	ck_assert_int_eq(c->instance.count, 1);
+	ck_assert_ptr_eq(c->checkpoint.instance, &c->instance);
+	ck_assert_ptr_eq(c->source.instance, &c->instance);
+	ck_assert_ptr_eq(c->sink.instance, &c->instance);
+	jobfile_free(c);
+	c = parse_ok(
+	    JOB(CKPT "," GEN "," DISCARD ",'instance':{'index':2,'count':3}"));
+	ck_assert_int_eq(job_instance_index(c->source.instance), 2);
+	ck_assert_int_eq(job_instance_count(c->sink.instance), 3);
+	jobfile_free(c);
+	c = parse_ok(JOB(CKPT "," GEN "," DISCARD
+	                      ",'instance':{'index':255,'count':256}"));
+	ck_assert_int_eq(c->instance.index, 255);
+	jobfile_free(c);
+
+	expect_error(
+	    JOB(CKPT "," GEN "," DISCARD ",'instance':{'index':3,'count':3}"),
+	    "instance.index: is 3 but count is 3", "0 to count - 1");
+	expect_error(JOB(CKPT "," GEN "," DISCARD ",'instance':{'index':0}"),
+	             "instance.count: required", NULL);
+	expect_error(JOB(CKPT "," GEN "," DISCARD ",'instance':{'count':2}"),
+	             "instance.index: required", NULL);
+	expect_error(
+	    JOB(CKPT "," GEN "," DISCARD ",'instance':{'index':0,'count':257}"),
+	    "instance.count: out of range", "1 to 256");
+	expect_error(
+	    JOB(CKPT "," GEN "," DISCARD ",'instance':{'index':-1,'count':2}"),
+	    "instance.index: out of range", NULL);
+	expect_error(JOB(CKPT "," GEN "," DISCARD
+	                      ",'instance':{'index':0,'count':2,'idx':1}"),
+	             "instance", "idx");
+	expect_error(JOB(CKPT "," GEN "," DISCARD ",'instance':'0/3'"),
+	             "instance: expected an object like", NULL);
+}
+END_TEST
+
 static Suite *jobfile_suite(void)
 {
 	Suite *s = suite_create("jobfile");
@@ -1192,6 +1282,8 @@ static Suite *jobfile_suite(void)
 	tcase_add_test(err, err_operators);
 	tcase_add_test(err, err_syntax);
 	tcase_add_test(err, collects_all_errors);
+	tcase_add_test(err, http_listen);
+	tcase_add_test(err, instance_field);
 	suite_add_tcase(s, err);
 
 	tcase_add_test(files, load_file);

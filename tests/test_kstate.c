@@ -942,6 +942,45 @@ END_TEST
 
 /* With nothing changed a delta has no groups, and no keys: after another
  * delta, after a base, and when every change was a delete of nothing. */
+/* A job without periodic checkpoints (interval_ms 0) and keys that come
+ * and go (ttl_ms): the set of changed keys must not grow with every key
+ * ever seen. Past twice the live keys (and 65536) it is dropped, and the
+ * next checkpoint must write a base instead of a delta. */
+START_TEST(changed_set_bounded_by_live_keys)
+{
+	struct keyed_state *ks = kstate_new();
+	struct snap_tail tail = {0};
+	size_t most = 0;
+	char key[32];
+
+	kstate_track(ks, true);
+	for (int i = 0; i < 1000000; i++) {
+		int n = snprintf(key, sizeof(key), "id-%d", i);
+
+		kstate_set_key(ks, key, (size_t)n);
+		kstate_put(ks, "t", 1, "x", 1);
+		if (i >= 1000) { /* 1,000 live keys: the oldest goes */
+			n = snprintf(key, sizeof(key), "id-%d", i - 1000);
+			kstate_set_key(ks, key, (size_t)n);
+			kstate_delete(ks, "t", 1);
+		}
+		if (kstate_changed(ks) > most)
+			most = kstate_changed(ks);
+	}
+	ck_assert_uint_eq(kstate_keys(ks), 1000);
+	ck_assert_msg(most <= 2 * 65536 + 4096,
+	              "the changed-key set grew to %zu keys for 1,000 live "
+	              "ones",
+	              most);
+	ck_assert(kstate_overflowed(ks));
+	kstate_capture_base(ks, &tail);
+	ck_assert(!kstate_overflowed(ks));
+	ck_assert_uint_eq(kstate_changed(ks), 0);
+	tail.release(tail.arg);
+	kstate_free(ks);
+}
+END_TEST
+
 START_TEST(empty_delta_has_no_groups)
 {
 	struct keyed_state *ks = kstate_new();
@@ -1427,6 +1466,7 @@ static Suite *kstate_suite(void)
 	tcase_add_loop_test(one, incremental_chain_property, 0, 2);
 	tcase_add_test(one, delta_one_entry_per_key);
 	tcase_add_test(one, empty_delta_has_no_groups);
+	tcase_add_test(one, changed_set_bounded_by_live_keys);
 	tcase_add_test(one, apply_refuses_hostile_sections);
 	tcase_add_test(one, restore_refuses_key_without_names);
 	suite_add_tcase(s, one);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "instance_dir.h"
 #include "store.h"
 #include "util.h"
 
@@ -619,6 +620,45 @@ START_TEST(meta_offsets_fallback)
 }
 END_TEST
 
+/* _metadata records the instance of several that took it, and only then;
+ * an older one without it is the only instance's. */
+START_TEST(meta_instance)
+{
+	struct ckpt_store *st = open_store(NULL);
+	struct ckpt_meta m = {0}, r;
+	char *path, *text;
+	size_t len;
+
+	m.job = "j";
+	m.fingerprint = "f";
+	m.id = 1;
+	m.instance_index = 2;
+	m.instance_count = 3;
+	ck_assert_int_eq(ckpt_write_meta(st, &m, err, sizeof(err)), 0);
+	ck_assert_msg(ckpt_read_meta(st, 1, &r, err, sizeof(err)) == 0, "%s",
+	              err);
+	ck_assert_int_eq(r.instance_index, 2);
+	ck_assert_int_eq(r.instance_count, 3);
+	ckpt_meta_clear(&r);
+
+	m.id = 2;
+	m.instance_index = 0;
+	m.instance_count = 1;
+	ck_assert_int_eq(ckpt_write_meta(st, &m, err, sizeof(err)), 0);
+	path = path_of("chk-2/_metadata");
+	text = (char *)read_all(path, &len);
+	text[len] = '\0';
+	ck_assert_ptr_null(strstr(text, "instance"));
+	free(text);
+	free(path);
+	ck_assert_int_eq(ckpt_read_meta(st, 2, &r, err, sizeof(err)), 0);
+	ck_assert_int_eq(r.instance_index, 0);
+	ck_assert_int_eq(r.instance_count, 1);
+	ckpt_meta_clear(&r);
+	ckpt_store_close(st);
+}
+END_TEST
+
 /* Writes json as chk-5/_metadata (path); reading it must fail with a
  * message that names the file and holds msg (case i). */
 static void expect_meta_refused(struct ckpt_store *st, const char *path,
@@ -723,6 +763,18 @@ START_TEST(meta_bad_files)
 	     "\"file\":\"a.state\",\"size\":1,\"checksum\":"
 	     "\"0000000000000001\",\"state_version\":1}],\"offsets\":{}}",
 	     "tasks[0] and tasks[1] are both task a"},
+	    {"{\"format\":1,\"id\":5,\"job\":\"j\",\"fingerprint\":\"f\","
+	     "\"triggered_at\":1,\"completed_at\":2,\"tasks\":[],"
+	     "\"offsets\":{},\"instance\":{\"index\":3,\"count\":3}}",
+	     "instance should be {\"index\": I, \"count\": N}"},
+	    {"{\"format\":1,\"id\":5,\"job\":\"j\",\"fingerprint\":\"f\","
+	     "\"triggered_at\":1,\"completed_at\":2,\"tasks\":[],"
+	     "\"offsets\":{},\"instance\":{\"index\":0,\"count\":257}}",
+	     "with 0 <= I < N <= 256: the file is damaged"},
+	    {"{\"format\":1,\"id\":5,\"job\":\"j\",\"fingerprint\":\"f\","
+	     "\"triggered_at\":1,\"completed_at\":2,\"tasks\":[],"
+	     "\"offsets\":{},\"instance\":\"1/3\"}",
+	     "instance should be"},
 	};
 	struct ckpt_store *st = open_store(NULL);
 	char *dir = path_of("chk-5"), *path = path_of("chk-5/_metadata");
@@ -1442,6 +1494,74 @@ START_TEST(lock_symlink_refused)
 }
 END_TEST
 
+/* ---- instance directories ------------------------------------------------ */
+
+static void mkdir_in(const char *rel)
+{
+	char *p = path_of("%s", rel);
+
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	free(p);
+}
+
+/* ckpt_instance_check on tmpdir as instance index of count: 0, or -1 with
+ * a message holding want. */
+static void expect_instance(int index, int count, const char *want)
+{
+	struct job_instance in = {index, count};
+	int rc = ckpt_instance_check(tmpdir, &in, NULL, err, sizeof(err));
+
+	if (!want) {
+		ck_assert_msg(rc == 0, "%d/%d refused: %s", index, count, err);
+		return;
+	}
+	ck_assert_msg(rc == -1, "%d/%d accepted, wanted \"%s\"", index, count,
+	              want);
+	ck_assert_msg(strstr(err, want), "wanted \"%s\", got: %s", want, err);
+}
+
+START_TEST(instance_dirs)
+{
+	struct job_instance in = {1, 3};
+	char *d = ckpt_instance_dir(tmpdir, &in), *want;
+	char *missing = path_of("nothing-here");
+
+	want = path_of("instance-1-of-3");
+	ck_assert_str_eq(d, want);
+	free(d);
+	free(want);
+	d = ckpt_instance_dir(tmpdir, NULL);
+	ck_assert_str_eq(d, tmpdir);
+	free(d);
+	ck_assert_int_eq(
+	    ckpt_instance_check(missing, &in, NULL, err, sizeof(err)), 0);
+	free(missing);
+
+	/* Empty, and instance directories without checkpoints. */
+	expect_instance(0, 1, NULL);
+	mkdir_in("instance-0-of-2");
+	mkdir_in("instance-7-of-4"); /* not an instance's name */
+	mkdir_in("instance-0-of-3x");
+	expect_instance(0, 1, NULL);
+	expect_instance(2, 3, NULL);
+
+	/* Checkpoints of 3 instances: 3 is fine, anything else refused. */
+	mkdir_in("instance-1-of-3");
+	mkdir_in("instance-1-of-3/chk-4");
+	expect_instance(0, 3, NULL);
+	expect_instance(2, 4,
+	                "run as 3 instance(s) (instance-1-of-3), and "
+	                "this run is instance 2 of 4");
+	expect_instance(0, 1, "run as 3 instance(s)");
+	expect_instance(0, 1, "move ");
+
+	/* Checkpoints of one process in checkpoint.dir itself. */
+	mkdir_in("chk-9");
+	expect_instance(0, 3, "run as 1 instance(s) (chk-9)");
+	expect_instance(0, 3, "without --instance");
+}
+END_TEST
+
 /* ---- fault injection ----------------------------------------------------- */
 
 enum op {
@@ -2012,6 +2132,31 @@ START_TEST(fault_read_listing)
 	free(row);
 	free(out);
 	ckpt_store_close(good);
+}
+END_TEST
+
+START_TEST(instance_check_read_faults)
+{
+	struct job_instance in = {0, 2};
+
+	mkdir_in("instance-0-of-3");
+	mkdir_in("instance-0-of-3/chk-1");
+	arm(OP_READDIR, 1, EIO);
+	ck_assert_int_eq(
+	    ckpt_instance_check(tmpdir, &in, &faulty_io, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "cannot list") &&
+	                  strstr(err, "Input/output error"),
+	              "%s", err);
+	/* An instance directory that cannot be read counts as holding
+	 * checkpoints. */
+	arm(OP_READDIR, 2, EIO);
+	ck_assert_int_eq(
+	    ckpt_instance_check(tmpdir, &in, &faulty_io, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "run as 3 instance(s)"), "%s", err);
+	arm(OP_OPEN, 1, EACCES);
+	ck_assert_int_eq(
+	    ckpt_instance_check(tmpdir, &in, &faulty_io, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "cannot open"), "%s", err);
 }
 END_TEST
 
@@ -3121,6 +3266,8 @@ static Suite *store_suite(void)
 	ADD("state", state_format1_reads);
 	ADD("meta", meta_roundtrip);
 	ADD("meta", meta_offsets_fallback);
+	ADD("meta", meta_instance);
+	ADD("instances", instance_dirs);
 	ADD("meta", meta_bad_files);
 	ADD("meta", meta_bad_chains);
 	ADD("meta", meta_chain_roundtrip);
@@ -3150,6 +3297,7 @@ static Suite *store_suite(void)
 	ADD("faults", fault_read_verify);
 	ADD("faults", write_after_chk_dir_swapped);
 	ADD("faults", fault_read_listing);
+	ADD("faults", instance_check_read_faults);
 	ADD("open", store_open_creates_parents);
 	ADD("listing", listing_output);
 	ADD("hostile", not_regular_files);

@@ -106,7 +106,7 @@ def run(delivery, seed):
         h.broker({"logs": PARTITIONS, "out": PARTITIONS})
         ck = h.path("ck")
         lib = plugin(h, "WINDOWS_PLUGIN")
-        source = {"group_id": GROUP}
+        source = {"group_id": GROUP, "watermarks": keyed_chain.WATERMARKS}
         if exactly_once:
             source["partitioned_by"] = "key"
         job = h.write_job("job.json", kafka_job(

@@ -106,7 +106,8 @@ def rescale(a, b, seed):
             return h.write_job("job-%d.json" % par, kafka_job(
                 "rescale", ck, "logs", "out",
                 keyed_chain.operators(lib, par),
-                source={"group_id": GROUP},
+                source={"group_id": GROUP,
+                        "watermarks": keyed_chain.WATERMARKS},
                 checkpoint={"interval_ms": 150, "retain": 10,
                             "materialize_delta_pct": 100000}))
 

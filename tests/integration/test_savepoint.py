@@ -34,7 +34,9 @@ exactly-once output by Kafka transactions, retain 1, a checkpoint every
   rescale. `weir state ck2` (its newest checkpoint, keyed state in a
   chain of base and deltas) holds the final counts. Last, `weir run
   --from sp1` on ck2, which holds checkpoints now: --from wins (the log
-  says so) and its checkpoints are numbered after ck2's.
+  says so) and its checkpoints are numbered after ck2's. And instance
+  1/2 of a job is reached with --instance: its savepoint holds its
+  partitions.
 """
 import base64
 import hashlib
@@ -310,6 +312,29 @@ def test():
                  "--from over ck2's")
         p.wait_for_log(r"checkpoint %d complete" % (newest + 1))
         p.kill()
+
+        # One of several instances listens in its own directory:
+        # --instance reaches it.
+        inst = h.write_job("inst.json", kafka_job(
+            "sp-inst", h.path("ck-inst"), "logs", "counts",
+            [ERROR_FILTER, {"type": "count", "key": "service"}],
+            source={"partitioned_by": "service"}))
+        p = Proc([h.weir_bin, "run", inst, "--instance", "1/2"],
+                 h.path("weir-inst.log"), env=h.env())
+        h.procs.append(p)
+        p.wait_for_log(r"checkpoint 1 complete")
+        r = h.weir("savepoint", inst, h.path("sp-inst"))
+        check(r.rc == 2 and "--instance I/N" in r.err,
+              "`weir savepoint` without --instance: exit %d, %r"
+              % (r.rc, r.err))
+        _, meta = check_savepoint(h.path("sp-inst"), h.weir(
+            "savepoint", inst, "--instance", "1/2", h.path("sp-inst")))
+        check_eq(sorted(meta["offsets"]["logs"]), ["1", "3"],
+                 "partitions in instance 1/2's savepoint")
+        r = h.weir("stop", inst, "--instance", "1/2")
+        check(r.rc == 0 and "job stopped" in r.out, "`weir stop "
+              "--instance 1/2`: exit %d, %r" % (r.rc, r.err))
+        check_eq(p.wait(), 0, "exit code of instance 1/2")
         return ("savepoints %d (under load) and %d (stop); weir state: %d "
                 "services exact; from %d at count parallelism 2 -> 3: %d "
                 "outputs exact" % (sid1, sid2, len(want), sid2, len(out)))

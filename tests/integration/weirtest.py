@@ -309,10 +309,11 @@ class Harness:
             json.dump(job, f, indent=2)
         return path
 
-    def weir_run(self, job_path, extra_env=None):
-        """Starts `weir run JOB` in the background; returns its Proc."""
+    def weir_run(self, job_path, extra_env=None, args=()):
+        """Starts `weir run JOB [ARGS]` in the background; returns its
+        Proc."""
         self.n += 1
-        p = Proc([self.weir_bin, "run", job_path],
+        p = Proc([self.weir_bin, "run", job_path] + list(args),
                  self.path("weir-run-%d.log" % self.n),
                  env=self.env(extra_env))
         self.procs.append(p)
@@ -784,3 +785,56 @@ def check_counts_exact(per_key, expected):
                 "missing %s, unexpected %s" % (
                     k, n, max(seen), missing[:10] +
                     (["..."] if len(missing) > 10 else []), extra[:10]))
+
+
+# --- the HTTP endpoint ---------------------------------------------------------
+
+HTTP_RX = r"http: listening on (http://[^\s]+)"
+
+
+def http_url(proc, timeout=START_TIMEOUT):
+    """The base URL a `weir run` with an HTTP endpoint logged
+    ("http: listening on http://127.0.0.1:PORT")."""
+    return proc.wait_for_log(HTTP_RX, timeout).group(1)
+
+
+def http_get(url, timeout=10):
+    """(status, body text) of GET url; an HTTP error status is returned,
+    not raised."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+
+
+def http_json(url, timeout=10):
+    status, body = http_get(url, timeout)
+    check(status == 200, "GET %s: %d %s" % (url, status, body[:300]))
+    return json.loads(body)
+
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?')
+
+
+def parse_metrics(text):
+    """The Prometheus text exposition as ({family: type}, [(name, {label:
+    value}, float)]); fails on a line that does not parse."""
+    types, samples = {}, []
+    for line in text.split("\n"):
+        if not line:
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, typ = line.split(" ", 3)
+            types[name] = typ
+            continue
+        if line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line)
+        check(m, "metrics: cannot parse the line %r" % line)
+        labels = dict(_LABEL.findall(m.group(2) or ""))
+        samples.append((m.group(1), labels, float(m.group(3))))
+    return types, samples
