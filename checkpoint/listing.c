@@ -357,6 +357,7 @@ int ckpt_print_listing_io(const char *dir, const struct ckpt_io *io, FILE *out,
 	if (n == 0) {
 		fprintf(out, "no checkpoints in %s\n", dir);
 		ckpt_instance_hint(dir, io, out);
+		ckpt_one_hint(dir, io, out);
 		ckpt_store_close(st);
 		return 0;
 	}

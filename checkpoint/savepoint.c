@@ -160,6 +160,28 @@ err:
 	return NULL;
 }
 
+void ckpt_one_hint(const char *dir, const struct ckpt_io *io, FILE *out)
+{
+	char err[512];
+	uint64_t id;
+	struct ckpt_store *st =
+	    ckpt_store_open_one(dir, false, io, &id, err, sizeof(err));
+	struct ckpt_meta m;
+
+	if (!st)
+		return;
+	if (ckpt_read_meta(st, id, &m, err, sizeof(err)) == 0) {
+		fprintf(out,
+		        "%s is itself checkpoint %llu%s: `weir state %s` "
+		        "prints its keyed state, `weir run JOB.json --from "
+		        "%s` starts from it\n",
+		        dir, (unsigned long long)id,
+		        m.savepoint ? " (a savepoint)" : "", dir, dir);
+		ckpt_meta_clear(&m);
+	}
+	ckpt_store_close(st);
+}
+
 const char *ckpt_store_one(const struct ckpt_store *st)
 {
 	return st->one;

@@ -134,6 +134,9 @@ int ckpt_load(struct ckpt_store *st, uint64_t id, struct ckpt_meta *out,
 struct ckpt_store *ckpt_store_open_one(const char *path, bool create,
                                        const struct ckpt_io *io, uint64_t *id,
                                        char *errstr, size_t errlen);
+/* For `weir checkpoints DIR` on a directory without chk-<n>: when DIR is
+ * itself one checkpoint (a savepoint), says so to out. */
+void ckpt_one_hint(const char *dir, const struct ckpt_io *io, FILE *out);
 /* The directory name of a store of one, NULL for a checkpoint dir. */
 const char *ckpt_store_one(const struct ckpt_store *st);
 

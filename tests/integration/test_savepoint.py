@@ -187,6 +187,9 @@ def test():
         check("job stopped" in r.out, "`weir stop` returned before the "
               "job ended: %r" % r.out)
         check_eq(w.wait(), 0, "exit code of the stopped job")
+        r = h.weir("checkpoints", sp2)
+        check(r.rc == 0 and "is itself checkpoint %d (a savepoint)" % sid2
+              in r.out, "`weir checkpoints` on a savepoint: %r" % r.out)
         rows = list_checkpoints(h, ck1)
         check(rows and rows[0].id == sid2 and
               rows[0].status == "complete (savepoint)",
