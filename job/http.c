@@ -22,6 +22,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "ckpt_stats.h"
 #include "job.h"
 #include "jobinfo.h"
@@ -250,6 +252,163 @@ static enum MHD_Result status_page(struct MHD_Connection *conn)
 	return rc;
 }
 
+/* --- POST /savepoints and POST /stop ------------------------------------
+ *
+ * The same action as `weir savepoint` and `weir stop --savepoint`
+ * (job_savepoint), for a supervisor that speaks HTTP. The body is a JSON
+ * object, {"target": "/dir"} (for /stop optional: without it the job just
+ * stops gracefully). The answer waits until the savepoint is written: each
+ * connection has its own thread, so /metrics and /ready go on meanwhile.
+ * Both change what the job does and write where they are told, so they
+ * are served to this machine only (a loopback peer), whatever address the
+ * endpoint listens on. */
+
+#define POST_MAX 4096
+
+struct post {
+	size_t len;
+	bool too_long;
+	char body[POST_MAX + 1];
+};
+
+static bool from_loopback(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	if (!sa)
+		return false;
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)(const void *)sa)
+		                  ->sin_addr.s_addr) >>
+		        24) == 127;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a =
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+static enum MHD_Result reply_error_json(struct MHD_Connection *conn,
+                                        unsigned status, const char *msg)
+{
+	json_t *o = json_pack("{s:s}", "error", msg);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	return reply(conn, status, "application/json", text,
+	             text ? strlen(text) : 0);
+}
+
+static enum MHD_Result post_action(struct http *h, struct MHD_Connection *conn,
+                                   bool stop, const struct post *p)
+{
+	json_error_t jerr;
+	json_t *o = NULL, *target = NULL;
+	char msg[2048], *text;
+	unsigned long long id;
+	int rc, at = 0;
+
+	if (p->too_long)
+		return reply_error_json(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+		                        "the body is over 4096 bytes; send "
+		                        "{\"target\": \"/dir\"}");
+	if (p->len > 0) {
+		o = json_loadb(p->body, p->len, 0, &jerr);
+		if (!json_is_object(o)) {
+			json_decref(o);
+			return reply_error_json(
+			    conn, MHD_HTTP_BAD_REQUEST,
+			    "the body is not a JSON object; send "
+			    "{\"target\": \"/dir\"}");
+		}
+		target = json_object_get(o, "target");
+		if (target && !json_is_string(target)) {
+			json_decref(o);
+			return reply_error_json(conn, MHD_HTTP_BAD_REQUEST,
+			                        "\"target\" must be a string, "
+			                        "the savepoint's directory");
+		}
+	}
+	if (!target && !stop) {
+		json_decref(o);
+		return reply_error_json(conn, MHD_HTTP_BAD_REQUEST,
+		                        "no target: send {\"target\": "
+		                        "\"/dir\"}, the savepoint's directory "
+		                        "(absent or empty)");
+	}
+	if (!target) {
+		json_decref(o);
+		job_request_stop(h->job);
+		return reply(conn, MHD_HTTP_OK, "application/json",
+		             xstrdup("{\"stopping\":true}"),
+		             strlen("{\"stopping\":true}"));
+	}
+	rc = job_savepoint(h->job, json_string_value(target), stop, msg,
+	                   sizeof(msg));
+	json_decref(o);
+	if (rc == -2)
+		return reply_error_json(conn, MHD_HTTP_CONFLICT, msg);
+	if (rc < 0)
+		return reply_error_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		                        msg);
+	/* msg is "<id> <path>". */
+	if (sscanf(msg, "%llu %n", &id, &at) != 1)
+		return reply_error_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		                        msg);
+	o = json_pack("{s:I,s:s,s:b}", "id", (json_int_t)id, "path", msg + at,
+	              "stopping", stop);
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return reply_json(conn, text);
+}
+
+/* The body of a POST comes in pieces: gather it in *state. */
+static enum MHD_Result post(struct http *h, struct MHD_Connection *conn,
+                            bool stop, const char *upload, size_t *upload_len,
+                            void **state)
+{
+	struct post *p = *state;
+	enum MHD_Result rc;
+
+	if (!p) {
+		*state = xcalloc(1, sizeof(struct post));
+		return MHD_YES;
+	}
+	if (*upload_len > 0) {
+		if (p->len + *upload_len > POST_MAX)
+			p->too_long = true;
+		else
+			memcpy(p->body + p->len, upload, *upload_len);
+		if (!p->too_long)
+			p->len += *upload_len;
+		*upload_len = 0;
+		return MHD_YES;
+	}
+	if (!from_loopback(conn))
+		rc = reply_error_json(
+		    conn, MHD_HTTP_FORBIDDEN,
+		    "savepoints and stops are served to this machine only; "
+		    "run `weir savepoint` or `weir stop` on it");
+	else
+		rc = post_action(h, conn, stop, p);
+	return rc;
+}
+
+static void request_done(void *cls, struct MHD_Connection *conn,
+                         void **state, enum MHD_RequestTerminationCode why)
+{
+	(void)cls;
+	(void)conn;
+	(void)why;
+	free(*state);
+	*state = NULL;
+}
+
 static enum MHD_Result route(void *cls, struct MHD_Connection *conn,
                              const char *url, const char *method,
                              const char *version, const char *upload,
@@ -260,13 +419,15 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *conn,
 	char *text;
 
 	(void)version;
-	(void)upload;
-	(void)upload_len;
-	(void)state;
+	if (!strcmp(method, MHD_HTTP_METHOD_POST) &&
+	    (!strcmp(url, "/savepoints") || !strcmp(url, "/stop")))
+		return post(h, conn, !strcmp(url, "/stop"), upload, upload_len,
+		            state);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-		                  "only GET is served here");
+		                  "only GET is served here, and POST on "
+		                  "/savepoints and /stop");
 	if (!strcmp(url, "/health"))
 		return reply_text(conn, MHD_HTTP_OK, "ok");
 	if (!strcmp(url, "/ready"))
@@ -306,11 +467,15 @@ struct http *http_start(struct job *job, const char *listen_addr,
 	h->job = job;
 	h->version = version;
 	h->fd = fd;
+	/* A thread per connection: a POST that waits for a savepoint holds
+	 * only its own. At most 16 at once. */
 	h->d = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
-	    route, h, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-	    MHD_OPTION_END);
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+	        MHD_USE_POLL,
+	    0, NULL, NULL, route, h, MHD_OPTION_LISTEN_SOCKET, fd,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+	    MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL, MHD_OPTION_END);
 	if (!h->d) {
 		snprintf(err, errlen,
 		         "%s %s: cannot start the HTTP server "

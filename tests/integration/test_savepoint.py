@@ -46,12 +46,14 @@ import shutil
 import socket
 import struct
 import time
+import urllib.error
+import urllib.request
 
 from weirtest import (ERROR_FILTER, BackgroundProducer, Harness, Proc,
                       check, check_counts_exact, check_eq, consume_all,
                       count_outputs, is_error, kafka_job, list_checkpoints,
-                      log_records, main, note, parse_restore, produce,
-                      wait_caught_up)
+                      http_url, log_records, main, note, parse_restore,
+                      produce, wait_caught_up)
 
 GROUP = "savepoint-src"
 TTL = 31536000000  # a year: nothing expires, every key has an expiry
@@ -340,7 +342,57 @@ def test():
         check_eq(p.wait(), 0, "exit code of instance 1/2")
         return ("savepoints %d (under load) and %d (stop); weir state: %d "
                 "services exact; from %d at count parallelism 2 -> 3: %d "
-                "outputs exact" % (sid1, sid2, len(want), sid2, len(out)))
+                "outputs exact; %s" % (sid1, sid2, len(want), sid2, len(out),
+                                       case_http(h)))
+
+
+def post(url, body):
+    """(status, JSON answer) of POST url with body (bytes or None)."""
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def case_http(h):
+    """POST /savepoints and POST /stop on the job's HTTP endpoint: the
+    same savepoints as the commands, refusals with a status and a reason."""
+    path = h.write_job("http.json", {
+        "name": "sp-http",
+        "checkpoint": {"dir": h.path("ck-http"), "interval_ms": 100},
+        "source": {"type": "generator", "count": 10**9, "partitions": 2,
+                   "rate": 5000, "parallelism": 2},
+        "operators": [{"type": "count", "key": "service"}],
+        "sink": {"type": "discard"}})
+    p = h.weir_run(path, args=["--http", "127.0.0.1:0"])
+    base = http_url(p)
+    p.wait_for_log(r"checkpoint 2 complete")
+    sp3, sp4 = h.path("sp-http-1"), h.path("sp-http-2")
+    st, ans = post(base + "/savepoints", json.dumps({"target": sp3}).encode())
+    check_eq(st, 200, "POST /savepoints: %r" % ans)
+    check_eq(ans["path"], sp3, "POST /savepoints: path")
+    with open(os.path.join(sp3, "_metadata")) as f:
+        meta = json.load(f)
+    check_eq((meta["id"], meta.get("savepoint")), (ans["id"], True),
+             "%s/_metadata" % sp3)
+    st, ans = post(base + "/savepoints", json.dumps({"target": sp3}).encode())
+    check(st == 409 and "not empty" in ans["error"],
+          "POST /savepoints into a non-empty directory: %d %r" % (st, ans))
+    for body, why in ((None, "no target"), (b"[1]", "not a JSON object"),
+                      (b'{"target": 7}', "must be a string")):
+        st, ans = post(base + "/savepoints", body)
+        check(st == 400 and why in ans["error"],
+              "POST /savepoints with %r: %d %r" % (body, st, ans))
+    st, ans = post(base + "/stop", json.dumps({"target": sp4}).encode())
+    check(st == 200 and ans["stopping"] is True and ans["path"] == sp4,
+          "POST /stop: %d %r" % (st, ans))
+    check_eq(p.wait(), 0, "exit code after POST /stop")
+    check(os.path.exists(os.path.join(sp4, "_metadata")),
+          "POST /stop wrote no savepoint in %s" % sp4)
+    return "POST /savepoints %d and POST /stop" % meta["id"]
 
 
 if __name__ == "__main__":
