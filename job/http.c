@@ -399,8 +399,8 @@ static enum MHD_Result post(struct http *h, struct MHD_Connection *conn,
 	return rc;
 }
 
-static void request_done(void *cls, struct MHD_Connection *conn,
-                         void **state, enum MHD_RequestTerminationCode why)
+static void request_done(void *cls, struct MHD_Connection *conn, void **state,
+                         enum MHD_RequestTerminationCode why)
 {
 	(void)cls;
 	(void)conn;
