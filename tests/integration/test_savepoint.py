@@ -360,13 +360,15 @@ def post(url, body):
 def case_http(h):
     """POST /savepoints and POST /stop on the job's HTTP endpoint: the
     same savepoints as the commands, refusals with a status and a reason."""
-    path = h.write_job("http.json", {
-        "name": "sp-http",
-        "checkpoint": {"dir": h.path("ck-http"), "interval_ms": 100},
-        "source": {"type": "generator", "count": 10**9, "partitions": 2,
-                   "rate": 5000, "parallelism": 2},
-        "operators": [{"type": "count", "key": "service"}],
-        "sink": {"type": "discard"}})
+    def gen_job(name):
+        return h.write_job(name + ".json", {
+            "name": "sp-http",
+            "checkpoint": {"dir": h.path("ck-" + name), "interval_ms": 100},
+            "source": {"type": "generator", "count": 10**9,
+                       "partitions": 2, "rate": 5000, "parallelism": 2},
+            "operators": [{"type": "count", "key": "service"}],
+            "sink": {"type": "discard"}})
+    path = gen_job("http")
     p = h.weir_run(path, args=["--http", "127.0.0.1:0"])
     base = http_url(p)
     p.wait_for_log(r"checkpoint 2 complete")
@@ -386,13 +388,39 @@ def case_http(h):
         st, ans = post(base + "/savepoints", body)
         check(st == 400 and why in ans["error"],
               "POST /savepoints with %r: %d %r" % (body, st, ans))
+    forbidden = ""
+    other = outside_address()
+    if other:
+        # The endpoint listens on every address; a client that is not
+        # on a loopback address is refused.
+        q = h.weir_run(gen_job("http-any"), args=["--http", "0.0.0.0:0"])
+        port = http_url(q).rsplit(":", 1)[1]
+        st, ans = post("http://%s:%s/stop" % (other, port), None)
+        check(st == 403 and "this machine only" in ans["error"],
+              "POST /stop from %s: %d %r" % (other, st, ans))
+        check(q.running(), "a refused POST /stop stopped the job")
+        q.kill()
+        forbidden = ", 403 from %s" % other
     st, ans = post(base + "/stop", json.dumps({"target": sp4}).encode())
     check(st == 200 and ans["stopping"] is True and ans["path"] == sp4,
           "POST /stop: %d %r" % (st, ans))
     check_eq(p.wait(), 0, "exit code after POST /stop")
     check(os.path.exists(os.path.join(sp4, "_metadata")),
           "POST /stop wrote no savepoint in %s" % sp4)
-    return "POST /savepoints %d and POST /stop" % meta["id"]
+    return "POST /savepoints %d and POST /stop%s" % (meta["id"], forbidden)
+
+
+def outside_address():
+    """An IPv4 address of this machine that is not loopback, or None."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.1", 9))  # no packet is sent
+        a = s.getsockname()[0]
+        return None if a.startswith("127.") else a
+    except OSError:
+        return None
+    finally:
+        s.close()
 
 
 if __name__ == "__main__":
