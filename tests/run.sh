@@ -35,7 +35,11 @@ for run in "${runs[@]}"; do
     cat "$dir/weir-ninja.log"
     status=1; summaries+=("$name: build failed"); continue
   fi
-  args=(--print-errorlogs -C "$dir")
+  # Four tests at a time on 2 cores: the integration tests spend most of
+  # their time waiting (for a broker, a checkpoint, a killed process to be
+  # restarted), about a quarter of it on the CPU, and each has its own
+  # broker on a free port and its own temporary directory.
+  args=(--print-errorlogs -C "$dir" --num-processes 4)
   [ -n "$suites" ] && args+=(--suite "$suites")
   echo "=== $name: tests ==="
   meson test "${args[@]}" || status=1
