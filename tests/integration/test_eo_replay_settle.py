@@ -16,10 +16,14 @@ Two source partitions, A and B, feed one output partition. Three runs:
   3. The restart runs to the end of the input and stops.
 
 kafka-python then reads the output: every source record's output must be
-there exactly once. The bug this is for: the checkpoint of run 2 settled
-the output partition after A's new outputs while B was still replaying,
-so run 3 read the output from there on, never saw B's first-run outputs
-after B's checkpointed offset, and wrote them a second time.
+there exactly once, and run 3 must say that the checkpoint carried B's
+mark. The bug this is for: the checkpoint of run 2 settled the output
+partition after A's new outputs while B was still replaying, so run 3
+read the output from there on, never saw B's first-run outputs after B's
+checkpointed offset, and wrote them a second time.
+
+Last, the same job with "exactly_once": "transactions" must refuse to
+restore that checkpoint of de-duplication.
 """
 import time
 from collections import Counter
@@ -136,6 +140,21 @@ def test():
         check_eq(cid, newest.id, "checkpoint restored by run 3")
         check_eq(w.wait(), 0, "exit code of run 3; log:\n%s"
                  % w.log()[-3000:])
+        check(w.count_log(r"exactly-once: the checkpoint was taken during "
+                          r"a replay; 1 mark\(s\) ") == 1,
+              "run 3 does not say that chk-%d carries B's mark; log:\n%s"
+              % (newest.id, w.log()[-3000:]))
+
+        # The checkpoint's sink state is de-duplication's: transactions
+        # cannot take it over.
+        job["sink"]["exactly_once"] = "transactions"
+        w = h.weir_run(h.write_job("job4.json", job))
+        check(w.wait() != 0 and w.count_log(
+            r"this checkpoint was written with \"exactly_once\": "
+            r"\"dedup\"") > 0,
+              "a transactions sink restoring a checkpoint of "
+              "de-duplication does not refuse it; log:\n%s"
+              % w.log()[-3000:])
 
         seen = Counter(lineage(m)[1:3]
                        for m in consume_all(h.brokers, "out"))
