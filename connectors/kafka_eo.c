@@ -4,12 +4,14 @@
  * the sink's mode (eo_mode, kafka_sink.h).
  *
  * The mode's state: for each output partition, the offset up to which this
- * task's output is settled at the checkpoint. After a restore the task
- * reads its output partitions from there before writing, and drops what
- * replay produces again.
+ * task's output is settled at the checkpoint, and the marks a replay in
+ * progress has not passed yet. After a restore the task starts from those
+ * marks, reads its output partitions from the settled offsets to learn
+ * what was written since, and drops what replay produces again.
  */
 #include "kafka_eo.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +89,26 @@ bool eo_table_written(struct eo_table *d, int32_t src_part, int32_t out_part,
 	/* Replay has passed what was written: nothing more to drop here. */
 	kvmap_del(d->m, key, sizeof(key));
 	return false;
+}
+
+bool eo_table_next(const struct eo_table *d, size_t *pos, int32_t *src_part,
+                   int32_t *out_part, int64_t *offset, uint64_t *seq)
+{
+	const void *k, *v;
+	size_t klen, vlen;
+	int32_t key[2];
+	struct mark m;
+
+	if (!kvmap_next(d->m, pos, &k, &klen, &v, &vlen))
+		return false;
+	assert(klen == sizeof(key) && vlen == sizeof(m));
+	memcpy(key, k, sizeof(key));
+	memcpy(&m, v, sizeof(m));
+	*src_part = key[0];
+	*out_part = key[1];
+	*offset = m.offset;
+	*seq = m.seq;
+	return true;
 }
 
 static bool header_is(rd_kafka_headers_t *h, const char *name, const char *want)
@@ -276,6 +298,10 @@ out_free:
 #define SETTLE_MIN_MS 1000
 #define SETTLE_QUERY_MS 1000
 
+/* 1: settled offsets only; 3: and the marks (2 is kafka_txn.c's). */
+#define EO_STATE_V1 1
+#define EO_STATE_VERSION 3
+
 /* The mode's state (struct ksink's mst). */
 struct eo {
 	int64_t *settled;    /* per output partition */
@@ -332,14 +358,15 @@ static int eo_process(struct task *t, void *st, struct batch *b)
 
 /* At the barrier, after the flush: nothing of this task is in flight,
  * so what it writes after the barrier lands at or after a partition's
- * end offset now, which can be its settled offset. Not while a restore's
- * table is in use: the replay may still have to recognise records before
- * that end. A query that fails leaves the partition as it was. */
+ * end offset now, which can be its settled offset. During a replay too:
+ * the marks of what it must still recognise before that end go with the
+ * checkpoint (eo_snapshot). A query that fails leaves the partition as it
+ * was. */
 static void settle_idle(struct ksink *s, struct eo *eo)
 {
 	int64_t now = now_mono_ms();
 
-	if (eo->dd || eo->snapshots % SETTLE_EVERY != 0 ||
+	if (eo->snapshots % SETTLE_EVERY != 0 ||
 	    now - eo->settled_ms < SETTLE_MIN_MS)
 		return;
 	eo->settled_ms = now;
@@ -377,6 +404,56 @@ static int eo_snapshot(struct task *t, void *st, uint64_t id,
 			eo->settled[p] = s->delivered[p] + 1;
 		weir_write_u64(w, (uint64_t)eo->settled[p]);
 	}
+	/* During a replay the settled offsets move past outputs the replay
+	 * still has to drop: a restore from this checkpoint would not read
+	 * them again, and its source offsets can lie below their marks. So
+	 * the marks go with it. */
+	weir_write_u64(w, eo->dd ? (uint64_t)eo_table_entries(eo->dd) : 0);
+	if (eo->dd) {
+		size_t pos = 0;
+		int32_t src, out;
+		int64_t off;
+		uint64_t seq;
+
+		while (eo_table_next(eo->dd, &pos, &src, &out, &off, &seq)) {
+			weir_write_u64(w, (uint64_t)(int64_t)src);
+			weir_write_u64(w, (uint64_t)(uint32_t)out);
+			weir_write_u64(w, (uint64_t)off);
+			weir_write_u64(w, seq);
+		}
+	}
+	return 0;
+}
+
+/* The marks of a checkpoint taken during a replay (EO_STATE_VERSION). */
+static int restore_marks(struct task *t, struct ksink *s, struct eo *eo,
+                         struct weir_reader *r)
+{
+	uint64_t n, v[4];
+
+	if (weir_read_u64(r, &n) != WEIR_OK ||
+	    n > weir_read_remaining(r) / sizeof(v))
+		return task_fail(t, "%s: sink state is truncated", t->who);
+	if (n == 0)
+		return 0;
+	eo->dd = eo_table_new();
+	for (uint64_t i = 0; i < n; i++) {
+		for (int k = 0; k < 4; k++)
+			if (weir_read_u64(r, &v[k]) != WEIR_OK)
+				return task_fail(
+				    t, "%s: sink state is truncated", t->who);
+		if ((int64_t)v[0] < INT32_MIN || (int64_t)v[0] > INT32_MAX ||
+		    v[1] >= (uint64_t)s->out_partitions || v[2] > INT64_MAX)
+			return task_fail(
+			    t,
+			    "%s: sink state holds a mark for source "
+			    "partition %" PRId64 ", %s[%" PRIu64 "], offset "
+			    "%" PRIu64 " that cannot be; the checkpoint is "
+			    "damaged: move it aside to restore an older one",
+			    t->who, (int64_t)v[0], s->cfg->topic, v[1], v[2]);
+		eo_table_note(eo->dd, (int32_t)v[0], (int32_t)v[1],
+		              (int64_t)v[2], v[3]);
+	}
 	return 0;
 }
 
@@ -396,7 +473,8 @@ static int eo_restore(struct task *t, void *st, struct weir_reader *r,
 		    "sink back to \"transactions\", or move the "
 		    "checkpoint directory aside to start fresh",
 		    t->who);
-	if (version != 1 || weir_read_u64(r, &n) != WEIR_OK)
+	if ((version != EO_STATE_V1 && version != EO_STATE_VERSION) ||
+	    weir_read_u64(r, &n) != WEIR_OK)
 		return task_fail(t, "%s: unknown sink state", t->who);
 	if ((int)n != s->out_partitions)
 		return task_fail(
@@ -413,6 +491,8 @@ static int eo_restore(struct task *t, void *st, struct weir_reader *r,
 			                 t->who);
 		eo->settled[p] = (int64_t)v;
 	}
+	if (version == EO_STATE_VERSION && restore_marks(t, s, eo, r) < 0)
+		return -1;
 	eo->restored = true;
 	return 0;
 }
@@ -444,7 +524,14 @@ static int eo_start(struct task *t, void *st)
 		}
 		return 0;
 	}
-	eo->dd = eo_table_new();
+	if (eo->dd)
+		log_info(t->who,
+		         "exactly-once: the checkpoint was taken during a "
+		         "replay; %zu mark(s) of what was written before it "
+		         "still hold",
+		         eo_table_entries(eo->dd));
+	else
+		eo->dd = eo_table_new();
 	if (eo_scan(eo->dd, s->cfg, s->job_name, s->src_topic,
 	            s->out_partitions, eo->settled, &stats, err,
 	            sizeof(err)) < 0)
@@ -484,7 +571,7 @@ static void eo_free(void *mst)
 
 const struct ksink_mode eo_mode = {
     .name = "exactly-once by de-duplication",
-    .state_version = 1,
+    .state_version = EO_STATE_VERSION,
     .setup = eo_setup,
     .process = eo_process,
     .flush = ksink_flush,

@@ -36,6 +36,10 @@ void eo_table_note(struct eo_table *d, int32_t src_part, int32_t out_part,
 /* Whether the record was written already (drop it). */
 bool eo_table_written(struct eo_table *d, int32_t src_part, int32_t out_part,
                       int64_t offset, uint64_t seq);
+/* Iterates the entries in no particular order; *pos starts at 0. Returns
+ * false at the end. The table must not change during an iteration. */
+bool eo_table_next(const struct eo_table *d, size_t *pos, int32_t *src_part,
+                   int32_t *out_part, int64_t *offset, uint64_t *seq);
 
 /* Reads partitions 0..nparts-1 of cfg->topic from from[p] to the current
  * end and notes this job's records (weir.job == job, lineage topic ==

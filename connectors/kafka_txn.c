@@ -536,7 +536,7 @@ static int txn_restore(struct task *t, void *st, struct weir_reader *r,
 	const void *p;
 	size_t len;
 
-	if (version == 1)
+	if (version == 1 || version == eo_mode.state_version)
 		return task_fail(
 		    t,
 		    "%s: this checkpoint was written with "

@@ -11,7 +11,8 @@
  * sink) give every output a lineage unique and growing per source
  * partition, and a crash at any point (a prefix of each output partition
  * written, a replay from a checkpoint cut) followed by de-duplication
- * writes every output exactly once, in order.
+ * writes every output exactly once, in order. The marks a checkpoint
+ * taken during a replay carries keep dropping after a second crash.
  */
 #include <check.h>
 #include <inttypes.h>
@@ -345,6 +346,53 @@ START_TEST(numbering_property)
 }
 END_TEST
 
+/* A checkpoint taken during a replay settles the output past the outputs
+ * a replay still drops; the marks it carries must drop them after the
+ * next crash. Source partitions A (0) and B (1) into output partition 0:
+ * A0..A4 then B0..B9 written, crash, restore with both at offset 0. */
+START_TEST(marks_carry_over)
+{
+	struct eo_table *dd = eo_table_new(), *next = eo_table_new();
+	size_t pos = 0, n = 0;
+	int32_t src, out;
+	int64_t off;
+	uint64_t seq;
+
+	for (int64_t o = 0; o < 5; o++)
+		eo_table_note(dd, 0, 0, o, 0);
+	for (int64_t o = 0; o < 10; o++)
+		eo_table_note(dd, 1, 0, o, 0);
+	ck_assert_uint_eq(eo_table_entries(dd), 2);
+	/* The replay: A passes its mark and writes A5; B is at B2. */
+	for (int64_t o = 0; o < 5; o++)
+		ck_assert(eo_table_written(dd, 0, 0, o, 0));
+	ck_assert(!eo_table_written(dd, 0, 0, 5, 0));
+	for (int64_t o = 0; o < 3; o++)
+		ck_assert(eo_table_written(dd, 1, 0, o, 0));
+	/* The checkpoint (B at 3) takes what is left: B's mark only. */
+	while (eo_table_next(dd, &pos, &src, &out, &off, &seq)) {
+		ck_assert_int_eq(src, 1);
+		ck_assert_int_eq(out, 0);
+		ck_assert_int_eq(off, 9);
+		ck_assert_uint_eq(seq, 0);
+		eo_table_note(next, src, out, off, seq);
+		n++;
+	}
+	ck_assert_uint_eq(n, 1);
+	/* The next restore: the scan from the settled offset finds A5. */
+	eo_table_note(next, 0, 0, 5, 0);
+	for (int64_t o = 3; o < 10; o++)
+		ck_assert_msg(eo_table_written(next, 1, 0, o, 0),
+		              "B%lld is written a second time", (long long)o);
+	ck_assert(!eo_table_written(next, 1, 0, 10, 0));
+	ck_assert(eo_table_written(next, 0, 0, 5, 0));
+	ck_assert(!eo_table_written(next, 0, 0, 6, 0));
+	ck_assert_uint_eq(eo_table_entries(next), 0);
+	eo_table_free(dd);
+	eo_table_free(next);
+}
+END_TEST
+
 static Suite *lineage_suite(void)
 {
 	Suite *s = suite_create("lineage");
@@ -357,6 +405,7 @@ static Suite *lineage_suite(void)
 	tcase_add_test(tc, malformed);
 	suite_add_tcase(s, tc);
 	tcase_add_loop_test(tn, numbering_property, 0, 10);
+	tcase_add_test(tn, marks_carry_over);
 	suite_add_tcase(s, tn);
 	return s;
 }
