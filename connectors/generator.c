@@ -90,6 +90,11 @@ static int gen_poll(struct task *t, void *st, bool *progress)
 			g->emitted_since_start++;
 			*progress = true;
 		}
+		/* What it made counts as read, as a Kafka source's records
+		 * do (progress line, metrics, status page). */
+		if (room > 0)
+			atomic_fetch_add_explicit(&t->n_in, (uint64_t)room,
+			                          memory_order_relaxed);
 	}
 	return et_check(t, &g->et);
 }

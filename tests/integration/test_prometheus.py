@@ -116,6 +116,10 @@ def test():
         sunk = stages["2-discard"]
         check(0 < sunk <= out, "sink took in %r, the source passed on %r"
               % (sunk, out))
+        # The generator's records count as read, as a Kafka source's do.
+        check(stages["0-generator"] >= out > 0,
+              "the generator read %r and passed on %r"
+              % (stages["0-generator"], out))
         check(one(prom, 'sum(rate(weir_records_in_total{stage="1-count"}'
                         '[10s]))') > 0, "rate of records into count is 0")
         done = one(prom, 'weir_checkpoints_total{result="completed"}')
