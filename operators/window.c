@@ -419,10 +419,10 @@ static int damaged(weir_ctx_t *ctx, const unsigned char *start, size_t len)
 {
 	return weir_error(ctx,
 	                  "the state of the window starting at %" PRId64
-	                  " holds %zu bytes, too few for its aggregates: the "
-	                  "checkpoint it came from is damaged or was written "
-	                  "with other aggregates; restore an older one or "
-	                  "start without one",
+	                  " (%zu bytes) is not a value of these aggregates: "
+	                  "the checkpoint it came from is damaged or was "
+	                  "written with other aggregates; restore one "
+	                  "written with these, or start without one",
 	                  (int64_t)win_get_u64(start), len);
 }
 
@@ -599,12 +599,12 @@ static int get_sessions(weir_ctx_t *ctx, struct window *w, struct sessions *ss)
 	ss->g = &w->g;
 	rc = weir_state_iterate(ctx, collect_session, ss);
 	if (ss->bad)
-		return weir_error(ctx, "a session window's state is too "
-		                       "short for its aggregates: the "
+		return weir_error(ctx, "a session window's state is not a "
+		                       "value of these aggregates: the "
 		                       "checkpoint it came from is damaged or "
 		                       "was written with other aggregates; "
-		                       "restore an older one or start without "
-		                       "one");
+		                       "restore one written with these, or "
+		                       "start without one");
 	return rc < 0 ? rc : WEIR_OK;
 }
 
