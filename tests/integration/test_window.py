@@ -385,6 +385,15 @@ def case_validate(h):
         check(re.search(rx, r.err), "validate bad window: no /%s/ in %r"
               % (rx, r.err))
     check_eq(r.rc, 2, "validate bad window: exit code")
+    # 201 / 2 rounds down to 100, but a time is in 101 such windows (0, 2,
+    # ..., 200 hold 200): one more than the operator makes room for.
+    r = h.weir("validate", job("hop101", [dict(win, window={
+        "type": "hopping", "size_ms": 201, "slide_ms": 2})]))
+    check(r.rc == 2 and re.search(
+        r"operators\[0\]\.window\.slide_ms: 2 with size_ms 201: .*1 to "
+        r"100 windows", r.err),
+          "validate hopping 201/2 (101 windows a time): %d %r"
+          % (r.rc, r.err))
 
 
 def test():
