@@ -86,6 +86,7 @@ int et_parse_rfc3339(const char *s, size_t len, int64_t *ms)
 {
 	int y, mo, d, h, mi, sec, frac = 0, oh = 0, om = 0, sign = 0;
 	size_t i = 0;
+	int64_t t;
 
 	if (!digits(s, len, &i, 4, &y) || !expect_char(s, len, &i, "-") ||
 	    !digits(s, len, &i, 2, &mo) || !expect_char(s, len, &i, "-") ||
@@ -120,9 +121,13 @@ int et_parse_rfc3339(const char *s, size_t len, int64_t *ms)
 	if (i != len || mo < 1 || mo > 12 || d < 1 ||
 	    d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60)
 		return -1;
-	*ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 +
-	      (int64_t)sec * 1000 + frac -
-	      (int64_t)sign * (oh * 60 + om) * 60000;
+	t = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 +
+	    (int64_t)sec * 1000 + frac - (int64_t)sign * (oh * 60 + om) * 60000;
+	/* A time before 1970 would reach the record as a negative Kafka
+	 * timestamp (-1 is "none"). */
+	if (t < 0 || t > ET_MAX_TIME_MS)
+		return -1;
+	*ms = t;
 	return 0;
 }
 
@@ -165,11 +170,11 @@ static int field_time(struct event_time *et, const struct weir_record *rec,
 			if (et_parse_rfc3339(s, n, ms) == 0)
 				return 0;
 		}
-		snprintf(
-		    why, len,
-		    "field \"%s\" is %s, not an RFC 3339 time like "
-		    "\"2026-12-07T09:15:13.123Z\" (source.timestamp.format)",
-		    name, text);
+		snprintf(why, len,
+		         "field \"%s\" is %s, not an RFC 3339 time from 1970 "
+		         "to 9999 like \"2026-12-07T09:15:13.123Z\" "
+		         "(source.timestamp.format)",
+		         name, text);
 		return -1;
 	}
 	if (type == JSON_INTEGER || type == JSON_REAL) {

@@ -78,7 +78,8 @@ int et_read_part(struct event_time *et, int i, struct weir_reader *r);
 int et_read_sent(struct event_time *et, struct weir_reader *r);
 
 /* "2026-12-07T09:15:13.123Z" or with an offset ("+01:00"); fractional
- * seconds optional. 0 with *ms set, or -1. */
+ * seconds optional. 0 with *ms set, or -1 (also for a time outside 0 to
+ * ET_MAX_TIME_MS). */
 int et_parse_rfc3339(const char *s, size_t len, int64_t *ms);
 
 #endif

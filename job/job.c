@@ -11,6 +11,7 @@
 #include "job.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,6 +281,42 @@ int job_validate(const struct job_cfg *cfg, struct errlist *errs)
 	return errs->n > before ? -1 : 0;
 }
 
+/* What a window's state depends on: its windows, allowed lateness and
+ * aggregates (fn and field; not the output names). State kept under one
+ * of these read under another would be wrong results and windows never
+ * deleted, so it is part of the fingerprint. Compact JSON, keys sorted. */
+static char *window_shape(const char *config_json)
+{
+	json_t *cfg = json_loads(config_json, 0, NULL);
+	json_t *aggs = json_object_get(cfg, "aggregates"), *a, *shape;
+	json_t *win = json_object_get(cfg, "window");
+	json_t *late = json_object_get(cfg, "allowed_lateness_ms");
+	json_t *out = json_array();
+	size_t k;
+	char *s;
+
+	/* Leaving "aggregates" out is [{"fn": "count"}]. */
+	if (!aggs)
+		json_array_append_new(out, json_pack("[sn]", "count"));
+	json_array_foreach(aggs, k, a) {
+		json_t *fn = json_object_get(a, "fn");
+		json_t *field = json_object_get(a, "field");
+
+		json_array_append_new(out,
+		                      json_pack("[OO]", fn ? fn : json_null(),
+		                                field ? field : json_null()));
+	}
+	shape = json_pack("{sOsosO}", "window", win ? win : json_null(),
+	                  "allowed_lateness_ms",
+	                  late ? json_incref(late) : json_integer(0),
+	                  "aggregates", out);
+	s = shape ? json_dumps(shape, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(shape);
+	json_decref(out);
+	json_decref(cfg);
+	return s ? s : xstrdup("?");
+}
+
 char *job_fingerprint(const struct job_cfg *cfg)
 {
 	size_t cap = 256, len = 0;
@@ -309,6 +346,13 @@ char *job_fingerprint(const struct job_cfg *cfg)
 			APPEND("(key=%s)", cfg->ops[i].key_field);
 		else
 			APPEND(" x%d", cfg->ops[i].parallelism);
+		if (cfg->ops[i].config_json && cfg->ops[i].type &&
+		    !strcmp(cfg->ops[i].type, "window")) {
+			char *w = window_shape(cfg->ops[i].config_json);
+
+			APPEND("%s", w);
+			free(w);
+		}
 	}
 	if (cfg->sink.type == SINK_KAFKA)
 		APPEND(" | sink=kafka:%s x%d", cfg->sink.topic,

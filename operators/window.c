@@ -33,6 +33,7 @@
  */
 #include "builtin.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -141,7 +142,8 @@ static void read_spec(json_t *w, struct win_spec *s, struct errlist *errs)
 		if (get_span(w, "window", "size_ms", 1, &s->size_ms, errs) &&
 		    get_span(w, "window", "slide_ms", 1, &s->slide_ms, errs) &&
 		    (s->slide_ms > s->size_ms ||
-		     s->size_ms / s->slide_ms > MAX_HOPS))
+		     /* Rounded up: size 201 by 2 puts a time in 101. */
+		     (s->size_ms + s->slide_ms - 1) / s->slide_ms > MAX_HOPS))
 			errlist_add(errs,
 			            "window.slide_ms: %lld with size_ms %lld: "
 			            "expected from size_ms / %d to size_ms, so "
@@ -419,10 +421,10 @@ static int damaged(weir_ctx_t *ctx, const unsigned char *start, size_t len)
 {
 	return weir_error(ctx,
 	                  "the state of the window starting at %" PRId64
-	                  " holds %zu bytes, too few for its aggregates: the "
-	                  "checkpoint it came from is damaged or was written "
-	                  "with other aggregates; restore an older one or "
-	                  "start without one",
+	                  " (%zu bytes) is not a value of these aggregates: "
+	                  "the checkpoint it came from is damaged or was "
+	                  "written with other aggregates; restore one "
+	                  "written with these, or start without one",
 	                  (int64_t)win_get_u64(start), len);
 }
 
@@ -599,12 +601,12 @@ static int get_sessions(weir_ctx_t *ctx, struct window *w, struct sessions *ss)
 	ss->g = &w->g;
 	rc = weir_state_iterate(ctx, collect_session, ss);
 	if (ss->bad)
-		return weir_error(ctx, "a session window's state is too "
-		                       "short for its aggregates: the "
+		return weir_error(ctx, "a session window's state is not a "
+		                       "value of these aggregates: the "
 		                       "checkpoint it came from is damaged or "
 		                       "was written with other aggregates; "
-		                       "restore an older one or start without "
-		                       "one");
+		                       "restore one written with these, or "
+		                       "start without one");
 	return rc < 0 ? rc : WEIR_OK;
 }
 
@@ -740,6 +742,7 @@ static int window_process(weir_ctx_t *ctx, void *state,
 	if (w->spec.type == WIN_SESSION)
 		return add_to_session(ctx, w, rec, ts, nums, wm);
 	n = win_assign(&w->spec, ts, starts, MAX_HOPS);
+	assert(n <= MAX_HOPS); /* window_open checked size and slide */
 	for (size_t i = 0; i < n && rc == WEIR_OK; i++) {
 		if (wm >= close_time(w, starts[i] + w->spec.size_ms))
 			continue;

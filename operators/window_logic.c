@@ -128,10 +128,14 @@ void win_acc_merge(struct win_acc *a, const struct win_aggs *g,
 }
 
 /* The value in state: flags (1 byte), updates (4), count (8), then per
- * aggregate but count: is_int (1), the integer (8), the double's bits
- * (8); then the key's JSON text. Little-endian. */
+ * aggregate but count: its fn and is_int (1 byte, fn * 2 + is_int), the
+ * integer (8), the double's bits (8); then the key's JSON text.
+ * Little-endian. The flags byte's high bits hold the number of those
+ * aggregates: with the fns they tell a value of other aggregates (the
+ * job file changed before a restore) from one of these. */
 #define HEAD_BYTES 13
 #define NUM_BYTES 17
+#define SLOTS_SHIFT 2
 
 static size_t num_slots(const struct win_aggs *g)
 {
@@ -167,7 +171,7 @@ void win_acc_encode(const struct win_acc *a, const struct win_aggs *g,
 {
 	unsigned char *p = buf + HEAD_BYTES;
 
-	buf[0] = a->flags;
+	buf[0] = (unsigned char)(a->flags | num_slots(g) << SLOTS_SHIFT);
 	for (int i = 0; i < 4; i++)
 		buf[1 + i] = (unsigned char)(a->updates >> (8 * i));
 	win_put_u64(buf + 5, (uint64_t)a->count);
@@ -177,7 +181,7 @@ void win_acc_encode(const struct win_acc *a, const struct win_aggs *g,
 		if (g->fns[k] == WIN_COUNT)
 			continue;
 		memcpy(&bits, &a->v[k].d, sizeof(bits));
-		p[0] = a->v[k].is_int;
+		p[0] = (unsigned char)(g->fns[k] * 2 + a->v[k].is_int);
 		win_put_u64(p + 1, (uint64_t)a->v[k].i);
 		win_put_u64(p + 9, bits);
 		p += NUM_BYTES;
@@ -193,10 +197,14 @@ int win_acc_decode(const unsigned char *buf, size_t len,
 	size_t need = win_acc_size(g, 0);
 	const unsigned char *p = buf + HEAD_BYTES;
 
-	if (len < need)
+	if (len < need || buf[0] >> SLOTS_SHIFT != num_slots(g))
 		return -1;
+	for (size_t k = 0, s = 0; k < g->n; k++)
+		if (g->fns[k] != WIN_COUNT &&
+		    p[NUM_BYTES * s++] >> 1 != g->fns[k])
+			return -1;
 	memset(a, 0, sizeof(*a));
-	a->flags = buf[0];
+	a->flags = buf[0] & (WIN_EMITTED | WIN_FIRED);
 	for (int i = 0; i < 4; i++)
 		a->updates |= (uint32_t)buf[1 + i] << (8 * i);
 	a->count = (int64_t)win_get_u64(buf + 5);
@@ -205,7 +213,7 @@ int win_acc_decode(const unsigned char *buf, size_t len,
 
 		if (g->fns[k] == WIN_COUNT)
 			continue;
-		a->v[k].is_int = p[0] != 0;
+		a->v[k].is_int = p[0] & 1;
 		a->v[k].i = (int64_t)win_get_u64(p + 1);
 		bits = win_get_u64(p + 9);
 		memcpy(&a->v[k].d, &bits, sizeof(bits));

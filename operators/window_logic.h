@@ -110,8 +110,9 @@ size_t win_acc_size(const struct win_aggs *g, size_t key_len);
  * as the record had it) into buf, which holds win_acc_size bytes. */
 void win_acc_encode(const struct win_acc *a, const struct win_aggs *g,
                     const char *key_json, size_t key_len, unsigned char *buf);
-/* Reads what win_acc_encode wrote; *key_json points into buf. -1 when the
- * bytes are not such a value for g (too short for its aggregates). */
+/* Reads what win_acc_encode wrote; *key_json points into buf. -1, with
+ * *a untouched, when the bytes are not such a value for g (too short, or
+ * written for other aggregates). */
 int win_acc_decode(const unsigned char *buf, size_t len,
                    const struct win_aggs *g, struct win_acc *a,
                    const char **key_json, size_t *key_len);

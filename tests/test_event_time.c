@@ -57,6 +57,11 @@ START_TEST(rfc3339_refused)
 	    "2026-12-07T09:15:61Z",      /* second */
 	    "2026-12-07T09:15:13Zjunk",  /* trailing text */
 	    "+2026-12-07T09:15:13Z",
+	    /* Outside 1970 to 9999, which record times must be in. */
+	    "1969-12-31T23:59:59.999Z",
+	    "1970-01-01T00:30:00+01:00",
+	    "0000-01-01T00:00:00Z",
+	    "9999-12-31T23:59:59.999-00:01",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

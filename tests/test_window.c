@@ -209,6 +209,19 @@ START_TEST(encode_decode_merge)
 	/* Too short for the aggregates. */
 	ck_assert_int_eq(win_acc_decode(buf, 13 + 3 * 17, &aggs, &b, &kj, &kl),
 	                 -1);
+	/* Written for other aggregates (a job file changed between a
+	 * checkpoint and its restore): refused, not read with the numbers
+	 * as key text or a sum as a max. */
+	{
+		const struct win_aggs fewer = {2, {WIN_COUNT, WIN_SUM}};
+		const struct win_aggs other = {
+		    5, {WIN_COUNT, WIN_MAX, WIN_MAX, WIN_MAX, WIN_MAX}};
+
+		ck_assert_int_eq(win_acc_decode(buf, len, &fewer, &b, &kj, &kl),
+		                 -1);
+		ck_assert_int_eq(win_acc_decode(buf, len, &other, &b, &kj, &kl),
+		                 -1);
+	}
 
 	nums_of(n, d(-1.5));
 	win_acc_first(&c, &aggs, n);

@@ -385,6 +385,38 @@ def case_validate(h):
         check(re.search(rx, r.err), "validate bad window: no /%s/ in %r"
               % (rx, r.err))
     check_eq(r.rc, 2, "validate bad window: exit code")
+    # A window's state holds what its config made of the records: a
+    # checkpoint is restored only by a job with the same fingerprint
+    # (printed by validate), so size, lateness and aggregates are in it;
+    # the output names are not.
+    def fingerprint(name, **over):
+        r = h.weir("validate", job(name, [dict(win, **over)]))
+        m = re.search(r": ok: job \"%s\": (.*)$" % name, r.out, re.M)
+        check(r.rc == 0 and m, "validate %s: %d %r %r"
+              % (name, r.rc, r.out, r.err))
+        return m.group(1)
+    base = fingerprint("fp0", aggregates=[{"fn": "sum", "field": "ms"}])
+    for name, over in (
+            ("fp1", dict(window={"type": "tumbling", "size_ms": 2 * MIN},
+                         aggregates=[{"fn": "sum", "field": "ms"}])),
+            ("fp2", dict(allowed_lateness_ms=MIN,
+                         aggregates=[{"fn": "sum", "field": "ms"}])),
+            ("fp3", dict(aggregates=[{"fn": "max", "field": "ms"}])),
+            ("fp4", dict(aggregates=[{"fn": "sum", "field": "bytes"}]))):
+        check(fingerprint(name, **over) != base,
+              "fingerprint of %s %r is that of %s" % (name, over, base))
+    check_eq(fingerprint("fp5", aggregates=[
+        {"fn": "sum", "field": "ms", "as": "total"}]), base,
+             "fingerprint with another output name")
+    # 201 / 2 rounds down to 100, but a time is in 101 such windows (0, 2,
+    # ..., 200 hold 200): one more than the operator makes room for.
+    r = h.weir("validate", job("hop101", [dict(win, window={
+        "type": "hopping", "size_ms": 201, "slide_ms": 2})]))
+    check(r.rc == 2 and re.search(
+        r"operators\[0\]\.window\.slide_ms: 2 with size_ms 201: .*1 to "
+        r"100 windows", r.err),
+          "validate hopping 201/2 (101 windows a time): %d %r"
+          % (r.rc, r.err))
 
 
 def test():
