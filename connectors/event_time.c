@@ -333,9 +333,18 @@ void et_write_part(const struct event_time *et, int i, struct weir_writer *w)
 	weir_write_u64(w, (uint64_t)et->parts[i].high);
 }
 
-void et_write_sent(const struct task *t, struct weir_writer *w)
+void et_write_sent(const struct event_time *et, const struct task *t,
+                   struct weir_writer *w)
 {
-	weir_write_u64(w, (uint64_t)t->wm);
+	/* A checkpoint taken after a restore but before the first poll sent
+	 * the restored watermark still holds it: else the restore after it
+	 * would start from nothing and let replayed records reopen windows
+	 * that had closed. */
+	int64_t wm = t->wm;
+
+	if (et->announce && et->restored > wm)
+		wm = et->restored;
+	weir_write_u64(w, (uint64_t)wm);
 }
 
 int et_read_part(struct event_time *et, int i, struct weir_reader *r)

@@ -73,7 +73,8 @@ int et_check(struct task *t, struct event_time *et);
  * last watermark sent. et_read reads what et_write wrote for partition
  * index i (et_read_part), then the tail (et_read_sent). */
 void et_write_part(const struct event_time *et, int i, struct weir_writer *w);
-void et_write_sent(const struct task *t, struct weir_writer *w);
+void et_write_sent(const struct event_time *et, const struct task *t,
+                   struct weir_writer *w);
 int et_read_part(struct event_time *et, int i, struct weir_reader *r);
 int et_read_sent(struct event_time *et, struct weir_reader *r);
 

@@ -131,7 +131,7 @@ static int gen_snapshot(struct task *t, void *st, uint64_t id,
 		                        (int)g->parts[i].id, g->parts[i].next);
 	}
 	snprintf(js + len, cap - len, "}}");
-	et_write_sent(t, w);
+	et_write_sent(&g->et, t, w);
 	*offsets = js;
 	return 0;
 }

@@ -353,7 +353,7 @@ static int ksrc_snapshot(struct task *t, void *st, uint64_t id,
 		et_write_part(&s->et, i, w);
 		s->snap_next[i] = s->parts[i].next;
 	}
-	et_write_sent(t, w);
+	et_write_sent(&s->et, t, w);
 	s->snap_id = id;
 	*offsets = offsets_json(s);
 	return 0;

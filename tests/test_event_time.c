@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "event_time.h"
+#include "task.h"
+#include "weir/weir.h"
 
 static int64_t parse(const char *s)
 {
@@ -80,6 +82,39 @@ START_TEST(rfc3339_refused)
 }
 END_TEST
 
+/* A checkpoint taken after a restore, before the first poll sent the
+ * restored watermark, must still hold it (not the task's WM_MIN): the
+ * restore after it would otherwise start from nothing. */
+START_TEST(sent_watermark_survives_an_early_checkpoint)
+{
+	struct job_time_cfg cfg = {0};
+	struct event_time et;
+	struct task t = {.wm = WM_MIN};
+	struct weir_writer w = {0};
+	struct weir_reader r;
+	uint64_t v;
+
+	et_init(&et, &cfg, "logs", 1);
+	weir_write_u64(&w, 1700000000123);
+	r = (struct weir_reader){.p = w.p, .len = w.len};
+	ck_assert_int_eq(et_read_sent(&et, &r), 0);
+	w.len = 0;
+	et_write_sent(&et, &t, &w);
+	r = (struct weir_reader){.p = w.p, .len = w.len};
+	ck_assert_int_eq(weir_read_u64(&r, &v), WEIR_OK);
+	ck_assert_int_eq((int64_t)v, 1700000000123);
+	/* Once the task is past it, its own watermark is what counts. */
+	t.wm = 1700000009999;
+	w.len = 0;
+	et_write_sent(&et, &t, &w);
+	r = (struct weir_reader){.p = w.p, .len = w.len};
+	ck_assert_int_eq(weir_read_u64(&r, &v), WEIR_OK);
+	ck_assert_int_eq((int64_t)v, 1700000009999);
+	free(w.p);
+	et_free(&et);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("event_time");
@@ -89,6 +124,7 @@ int main(void)
 
 	tcase_add_test(tc, rfc3339_times);
 	tcase_add_test(tc, rfc3339_refused);
+	tcase_add_test(tc, sent_watermark_survives_an_early_checkpoint);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
