@@ -111,7 +111,10 @@ void win_acc_first(struct win_acc *a, const struct win_aggs *g,
 void win_acc_add(struct win_acc *a, const struct win_aggs *g,
                  const struct win_num *nums)
 {
-	a->count++;
+	/* Saturating: a count read back from a hostile (re-checksummed)
+	 * state file may be anything; it must not overflow. */
+	if (a->count < INT64_MAX)
+		a->count++;
 	for (size_t k = 0; k < g->n; k++)
 		agg_add(g->fns[k], &a->v[k], &nums[k]);
 }
@@ -119,7 +122,8 @@ void win_acc_add(struct win_acc *a, const struct win_aggs *g,
 void win_acc_merge(struct win_acc *a, const struct win_aggs *g,
                    const struct win_acc *b)
 {
-	a->count += b->count;
+	if (__builtin_add_overflow(a->count, b->count, &a->count))
+		a->count = INT64_MAX;
 	a->flags = (uint8_t)((a->flags | b->flags) & ~WIN_EMITTED);
 	if (b->updates > a->updates)
 		a->updates = b->updates;
@@ -208,6 +212,8 @@ int win_acc_decode(const unsigned char *buf, size_t len,
 	for (int i = 0; i < 4; i++)
 		a->updates |= (uint32_t)buf[1 + i] << (8 * i);
 	a->count = (int64_t)win_get_u64(buf + 5);
+	if (a->count < 1) /* a stored window holds a record at least */
+		return -1;
 	for (size_t k = 0; k < g->n; k++) {
 		uint64_t bits;
 

@@ -223,6 +223,21 @@ START_TEST(encode_decode_merge)
 		                 -1);
 	}
 
+	/* A count from a hostile state file: 0 is refused, the largest
+	 * saturates instead of overflowing (UBSan would stop here). */
+	for (int k = 0; k < 8; k++)
+		buf[5 + k] = 0;
+	ck_assert_int_eq(win_acc_decode(buf, len, &aggs, &b, &kj, &kl), -1);
+	for (int k = 0; k < 8; k++)
+		buf[5 + k] = k == 7 ? 0x7f : 0xff;
+	ck_assert_int_eq(win_acc_decode(buf, len, &aggs, &b, &kj, &kl), 0);
+	win_acc_add(&b, &aggs, n);
+	ck_assert(b.count == INT64_MAX);
+	win_acc_merge(&b, &aggs, &a);
+	ck_assert(b.count == INT64_MAX);
+	win_acc_encode(&a, &aggs, "\"web\"", 5, buf);
+	ck_assert_int_eq(win_acc_decode(buf, len, &aggs, &b, &kj, &kl), 0);
+
 	nums_of(n, d(-1.5));
 	win_acc_first(&c, &aggs, n);
 	win_acc_merge(&c, &aggs, &b);
