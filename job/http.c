@@ -343,6 +343,14 @@ static enum MHD_Result post_action(struct http *h, struct MHD_Connection *conn,
 	}
 	if (!target) {
 		json_decref(o);
+		/* job_request_stop needs the coordinator, made and started
+		 * on the way to running. */
+		if (atomic_load_explicit(&h->job->phase,
+		                         memory_order_acquire) != JOB_RUNNING)
+			return reply_error_json(
+			    conn, MHD_HTTP_CONFLICT,
+			    "the job is still starting; try again once it "
+			    "runs (GET /ready says 200), or send it SIGTERM");
 		job_request_stop(h->job);
 		return reply(conn, MHD_HTTP_OK, "application/json",
 		             xstrdup("{\"stopping\":true}"),

@@ -69,10 +69,14 @@ int job_savepoint(struct job *job, const char *target, bool stop, char *msg,
 		snprintf(msg, msglen, "no savepoint directory given");
 		return -2;
 	}
-	if (!job->coord) {
+	/* Not job->coord: it is made before the coordinator runs (and
+	 * while another thread may read it); a savepoint asked for then
+	 * would wait on a coordinator that may never start. */
+	if (atomic_load_explicit(&job->phase, memory_order_acquire) !=
+	    JOB_RUNNING) {
 		snprintf(msg, msglen,
 		         "the job is still starting; try again "
-		         "once it runs");
+		         "once it runs (GET /ready says 200)");
 		return -2;
 	}
 	if (!(path = absolute(target, msg, msglen)))

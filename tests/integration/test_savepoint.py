@@ -407,7 +407,32 @@ def case_http(h):
     check_eq(p.wait(), 0, "exit code after POST /stop")
     check(os.path.exists(os.path.join(sp4, "_metadata")),
           "POST /stop wrote no savepoint in %s" % sp4)
-    return "POST /savepoints %d and POST /stop%s" % (meta["id"], forbidden)
+    return "POST /savepoints %d and POST /stop%s; %s" % (
+        meta["id"], forbidden, case_http_starting(h))
+
+
+def case_http_starting(h):
+    """POST /stop and /savepoints while the job is still starting (its
+    Kafka cannot be reached, so it stays there): refused with 409, and the
+    job goes on starting (a stop used to reach a coordinator not made yet
+    and crash the process)."""
+    path = h.write_job("starting.json", {
+        "name": "sp-starting",
+        "checkpoint": {"dir": h.path("ck-starting")},
+        "source": {"type": "kafka", "brokers": "127.0.0.1:1",
+                   "topic": "logs"},
+        "operators": [], "sink": {"type": "discard"}})
+    p = h.weir_run(path, args=["--http", "127.0.0.1:0"])
+    base = http_url(p)
+    for url, body in (("/stop", None), ("/savepoints", json.dumps(
+            {"target": h.path("sp-starting")}).encode())):
+        st, ans = post(base + url, body)
+        check(st == 409 and "starting" in ans["error"],
+              "POST %s while the job starts: %d %r" % (url, st, ans))
+        check(p.running(), "POST %s while the job starts ended it: %s"
+              % (url, p.log()))
+    check_eq(p.stop(), 0, "exit code of SIGTERM while starting")
+    return "409 while starting"
 
 
 def outside_address():
