@@ -124,7 +124,8 @@ static void send_line(int fd, const char *fmt, ...)
 }
 
 /* Reads one line (without its newline) within timeout_ms (-1: none).
- * Returns its length, or -1 (closed, too long, timed out). */
+ * Returns its length, -2 when it is longer than cap - 1 bytes, or -1
+ * (closed, timed out). */
 static int read_line(int fd, char *buf, size_t cap, int timeout_ms)
 {
 	size_t len = 0;
@@ -149,7 +150,7 @@ static int read_line(int fd, char *buf, size_t cap, int timeout_ms)
 		}
 		len++;
 	}
-	return -1;
+	return -2;
 }
 
 /* Keeps fd open until the job ends. */
@@ -168,7 +169,13 @@ static void serve(struct control *ctl, int fd)
 	bool stop = false;
 	int rc;
 
-	if (read_line(fd, line, sizeof(line), READ_TIMEOUT_MS) < 0) {
+	rc = read_line(fd, line, sizeof(line), READ_TIMEOUT_MS);
+	if (rc == -2)
+		send_line(fd,
+		          "refused the request line is too long: at most %d "
+		          "bytes, newline included",
+		          LINE_MAX_BYTES - 1);
+	if (rc < 0) {
 		close(fd);
 		return;
 	}
@@ -318,7 +325,8 @@ void control_stop(struct control *ctl)
 
 int control_cli(const char *cmd, const char *dir, const char *target)
 {
-	char err[512], line[LINE_MAX_BYTES], cwd[PATH_MAX];
+	char err[512], line[LINE_MAX_BYTES], cwd[PATH_MAX], *req;
+	const char *verb = strcmp(cmd, "stop") ? "savepoint" : "stop-savepoint";
 	struct sockaddr_un sa;
 	int fd;
 
@@ -336,15 +344,11 @@ int control_cli(const char *cmd, const char *dir, const char *target)
 		return 2;
 	}
 	if (!target) {
-		send_line(fd, "stop");
+		req = xstrdup("stop");
 	} else if (target[0] == '/') {
-		send_line(fd, "%s %s",
-		          strcmp(cmd, "stop") ? "savepoint" : "stop-savepoint",
-		          target);
+		req = xasprintf("%s %s", verb, target);
 	} else if (getcwd(cwd, sizeof(cwd))) {
-		send_line(fd, "%s %s/%s",
-		          strcmp(cmd, "stop") ? "savepoint" : "stop-savepoint",
-		          cwd, target);
+		req = xasprintf("%s %s/%s", verb, cwd, target);
 	} else {
 		fprintf(stderr,
 		        "weir %s: cannot resolve %s (%s): give an absolute "
@@ -353,6 +357,20 @@ int control_cli(const char *cmd, const char *dir, const char *target)
 		close(fd);
 		return 2;
 	}
+	/* send_line would cut it short: a savepoint written elsewhere. */
+	if (strlen(req) >= LINE_MAX_BYTES - 1) {
+		fprintf(stderr,
+		        "weir %s: the savepoint path is %zu bytes long, too "
+		        "long for the control socket (at most %zu): use a "
+		        "shorter one\n",
+		        cmd, strlen(req) - strlen(verb) - 1,
+		        (size_t)LINE_MAX_BYTES - 3 - strlen(verb));
+		free(req);
+		close(fd);
+		return 2;
+	}
+	send_line(fd, "%s", req);
+	free(req);
 	if (read_line(fd, line, sizeof(line), -1) < 0) {
 		fprintf(stderr,
 		        "weir %s: the job closed %s without an answer (it "

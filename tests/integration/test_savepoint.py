@@ -168,6 +168,22 @@ def test():
         check(r.rc == 2 and "inside checkpoint.dir" in r.err,
               "a savepoint inside checkpoint.dir: exit %d, %r"
               % (r.rc, r.err))
+        # A target too long for the socket's request line is refused, not
+        # cut short into a savepoint written somewhere else.
+        long_sp = os.path.join(h.path("long"), *(["L" * 200] * 21))
+        r = h.weir("savepoint", job1, long_sp)
+        check(r.rc == 2 and "too long" in r.err,
+              "a savepoint path of %d bytes: exit %d, %r"
+              % (len(long_sp), r.rc, r.err))
+        check(not os.path.exists(h.path("long")),
+              "a savepoint path too long was cut short and written")
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(10)
+            s.connect(os.path.join(ck1, "weir.sock"))
+            s.sendall(b"savepoint /" + b"x" * 5000 + b"\n")
+            ans = s.makefile("rb").readline().decode()
+        check(ans.startswith("refused ") and "too long" in ans,
+              "a request line over the limit: answered %r" % ans)
         for args in (("savepoint", job1), ("stop", job1, "--savepoint"),
                      ("stop",), ("state",), ("run", job1, "--from"),
                      ("state", sp1, "--operator")):
