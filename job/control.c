@@ -123,17 +123,23 @@ static void send_line(int fd, const char *fmt, ...)
 	}
 }
 
-/* Reads one line (without its newline) within timeout_ms (-1: none).
- * Returns its length, -2 when it is longer than cap - 1 bytes, or -1
- * (closed, timed out). */
+/* Reads one line (without its newline) within timeout_ms in all (-1:
+ * no limit): a client that sends a byte now and then holds the control
+ * thread no longer. Returns its length, -2 when it is longer than cap - 1
+ * bytes, or -1 (closed, timed out). */
 static int read_line(int fd, char *buf, size_t cap, int timeout_ms)
 {
+	int64_t deadline = now_mono_ms() + timeout_ms;
 	size_t len = 0;
 
 	while (len + 1 < cap) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int64_t left = deadline - now_mono_ms();
 		ssize_t r;
-		int pr = poll(&p, 1, timeout_ms);
+		int pr = poll(&p, 1,
+		              timeout_ms < 0 ? -1
+		              : left > 0     ? (int)left
+		                             : 0);
 
 		if (pr < 0 && errno == EINTR)
 			continue;

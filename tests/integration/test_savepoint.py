@@ -45,6 +45,7 @@ import os
 import shutil
 import socket
 import struct
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -164,10 +165,30 @@ def test():
         check(r.rc == 2 and "not empty" in r.err,
               "a savepoint into a non-empty directory: exit %d, %r"
               % (r.rc, r.err))
+        # Meanwhile a client trickles a request line, a byte every
+        # 0.25 s for 10 s: the job gives it 5 s in all, not 5 s a byte,
+        # and then serves the command.
+        def trickle():
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(os.path.join(ck1, "weir.sock"))
+                try:
+                    for _ in range(40):
+                        s.send(b"x")
+                        time.sleep(0.25)
+                except OSError:
+                    pass
+        slow = threading.Thread(target=trickle)
+        slow.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
         r = h.weir("savepoint", job1, os.path.join(ck1, "sp"))
+        waited = time.monotonic() - t0
+        slow.join()
         check(r.rc == 2 and "inside checkpoint.dir" in r.err,
               "a savepoint inside checkpoint.dir: exit %d, %r"
               % (r.rc, r.err))
+        check(waited < 8, "`weir savepoint` waited %.1f s behind a client "
+              "trickling its request" % waited)
         # A target too long for the socket's request line is refused, not
         # cut short into a savepoint written somewhere else.
         long_sp = os.path.join(h.path("long"), *(["L" * 200] * 21))
