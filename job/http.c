@@ -5,8 +5,11 @@
  * The socket is bound here rather than by libmicrohttpd, so that a port
  * in use or an address that is not local gets a message that says so,
  * and so that port 0's pick is known for the log line. libmicrohttpd
- * runs one internal thread that polls it and calls route() for each
- * request, one at a time: handlers need no locking among themselves.
+ * polls it from one thread and serves each connection on a thread of its
+ * own (a POST that waits for a savepoint holds up no other request), so
+ * route() and the handlers run concurrently: they read the job only
+ * through atomics and the locked checkpoint statistics, and savepoints
+ * are one at a time by the coordinator's own rule.
  */
 #include "http.h"
 
