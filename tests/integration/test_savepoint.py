@@ -369,6 +369,15 @@ def test():
         check(r.rc == 2 and "--instance I/N" in r.err,
               "`weir savepoint` without --instance: exit %d, %r"
               % (r.rc, r.err))
+        # The job file's checkpoint.dir holds the instances' own: a
+        # savepoint there (as chk-99, say) is refused like one inside
+        # the instance's, or no instance could start again.
+        r = h.weir("savepoint", inst, "--instance", "1/2",
+                   h.path("ck-inst", "chk-99"))
+        check(r.rc == 2 and "inside checkpoint.dir" in r.err and
+              not os.path.exists(h.path("ck-inst", "chk-99")),
+              "a savepoint of instance 1/2 into checkpoint.dir: exit %d, %r"
+              % (r.rc, r.err))
         _, meta = check_savepoint(h.path("sp-inst"), h.weir(
             "savepoint", inst, "--instance", "1/2", h.path("sp-inst")))
         check_eq(sorted(meta["offsets"]["logs"]), ["1", "3"],
