@@ -108,7 +108,9 @@ int job_savepoint(struct job *job, const char *target, bool stop, char *msg,
 	}
 	rc = coord_savepoint(job->coord, to, stop, &id, err, sizeof(err));
 	ckpt_store_close(to);
-	if (rc < 0)
+	if (rc == -2)
+		snprintf(msg, msglen, "%s", err);
+	else if (rc < 0)
 		snprintf(msg, msglen, "savepoint into %s failed: %s", path,
 		         err);
 	else

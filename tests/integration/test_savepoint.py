@@ -42,6 +42,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -50,7 +51,7 @@ import time
 import urllib.error
 import urllib.request
 
-from weirtest import (ERROR_FILTER, BackgroundProducer, Harness, Proc,
+from weirtest import (WEIR, ERROR_FILTER, BackgroundProducer, Harness, Proc,
                       check, check_counts_exact, check_eq, consume_all,
                       count_outputs, is_error, kafka_job, list_checkpoints,
                       http_url, log_records, main, note, parse_restore,
@@ -453,8 +454,47 @@ def case_http(h):
     check_eq(p.wait(), 0, "exit code after POST /stop")
     check(os.path.exists(os.path.join(sp4, "_metadata")),
           "POST /stop wrote no savepoint in %s" % sp4)
-    return "POST /savepoints %d and POST /stop%s; %s" % (
-        meta["id"], forbidden, case_http_starting(h))
+    return "POST /savepoints %d and POST /stop%s; %s; %s" % (
+        meta["id"], forbidden, case_http_starting(h), case_http_busy(h))
+
+
+def case_http_busy(h):
+    """A POST /savepoints while another savepoint is being taken (its copy
+    held up by a slow fsync) is refused with 409, as the README says, not
+    answered 500 as if it had failed."""
+    faultfs = os.environ.get("FAULTFS") or os.path.join(
+        os.path.dirname(os.path.abspath(WEIR)), "tests", "faultfs.so")
+    sp_a, sp_b = h.path("sp-busy-a"), h.path("sp-busy-b")
+    env = {"LD_PRELOAD": faultfs,
+           "WEIR_FAULTFS": "call=fsync,path=%s/*,delay_ms=1500,count=1"
+           % sp_a}
+    asan = os.environ.get("ASAN_OPTIONS")
+    if asan is not None:
+        env["ASAN_OPTIONS"] = asan + ":verify_asan_link_order=0"
+    path = h.write_job("busy.json", {
+        "name": "sp-busy",
+        "checkpoint": {"dir": h.path("ck-busy"), "interval_ms": 100},
+        "source": {"type": "generator", "count": 10**9, "partitions": 2,
+                   "rate": 5000},
+        "operators": [{"type": "count", "key": "service"}],
+        "sink": {"type": "discard"}})
+    p = h.weir_run(path, args=["--http", "127.0.0.1:0"], extra_env=env)
+    base = http_url(p)
+    p.wait_for_log(r"checkpoint 1 complete")
+    first = []
+    t = threading.Thread(target=lambda: first.append(post(
+        base + "/savepoints", json.dumps({"target": sp_a}).encode())))
+    t.start()
+    p.wait_for_log(r"faultfs: rule 1: f(data)?sync\(%s/.*delayed"
+                   % re.escape(sp_a))
+    st, ans = post(base + "/savepoints", json.dumps({"target": sp_b}).encode())
+    t.join()
+    check(st == 409 and "another savepoint" in ans["error"],
+          "POST /savepoints while another is taken: %d %r" % (st, ans))
+    check(first and first[0][0] == 200,
+          "the savepoint held up by fsync: %r" % first)
+    check_eq(p.stop(), 0, "exit code after SIGTERM")
+    return "409 while another savepoint is taken"
 
 
 def case_http_starting(h):
