@@ -264,6 +264,7 @@ int coord_savepoint(struct coord *c, struct ckpt_store *to, bool stop,
 		snprintf(msg, msglen,
 		         "another savepoint is being taken; try again when "
 		         "it is done");
+		rc = -2;
 		goto out;
 	}
 	c->sp.to = to;

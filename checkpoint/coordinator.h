@@ -46,9 +46,10 @@ void coord_decline(struct coord *c, uint64_t id, int task, const char *why);
  * and once complete it is copied into `to` (a store of one directory,
  * ckpt_store_open_one; borrowed until the call returns). With stop it is
  * the final checkpoint and the job ends after it. Waits until it
- * completed or failed. Returns 0 with *id, or -1 with why in msg (the
- * job is stopping, another savepoint is being taken, the checkpoint
- * failed, the copy failed). Any thread but the coordinator's. */
+ * completed or failed. Returns 0 with *id, -2 when another savepoint is
+ * being taken (nothing done), or -1 with why in msg (the job is stopping,
+ * the checkpoint failed, the copy failed). Any thread but the
+ * coordinator's. */
 int coord_savepoint(struct coord *c, struct ckpt_store *to, bool stop,
                     uint64_t *id, char *msg, size_t msglen);
 

@@ -123,16 +123,23 @@ static void send_line(int fd, const char *fmt, ...)
 	}
 }
 
-/* Reads one line (without its newline) within timeout_ms (-1: none).
- * Returns its length, or -1 (closed, too long, timed out). */
+/* Reads one line (without its newline) within timeout_ms in all (-1:
+ * no limit): a client that sends a byte now and then holds the control
+ * thread no longer. Returns its length, -2 when it is longer than cap - 1
+ * bytes, or -1 (closed, timed out). */
 static int read_line(int fd, char *buf, size_t cap, int timeout_ms)
 {
+	int64_t deadline = now_mono_ms() + timeout_ms;
 	size_t len = 0;
 
 	while (len + 1 < cap) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int64_t left = deadline - now_mono_ms();
 		ssize_t r;
-		int pr = poll(&p, 1, timeout_ms);
+		int pr = poll(&p, 1,
+		              timeout_ms < 0 ? -1
+		              : left > 0     ? (int)left
+		                             : 0);
 
 		if (pr < 0 && errno == EINTR)
 			continue;
@@ -149,7 +156,7 @@ static int read_line(int fd, char *buf, size_t cap, int timeout_ms)
 		}
 		len++;
 	}
-	return -1;
+	return -2;
 }
 
 /* Keeps fd open until the job ends. */
@@ -168,7 +175,13 @@ static void serve(struct control *ctl, int fd)
 	bool stop = false;
 	int rc;
 
-	if (read_line(fd, line, sizeof(line), READ_TIMEOUT_MS) < 0) {
+	rc = read_line(fd, line, sizeof(line), READ_TIMEOUT_MS);
+	if (rc == -2)
+		send_line(fd,
+		          "refused the request line is too long: at most %d "
+		          "bytes, newline included",
+		          LINE_MAX_BYTES - 1);
+	if (rc < 0) {
 		close(fd);
 		return;
 	}
@@ -318,7 +331,8 @@ void control_stop(struct control *ctl)
 
 int control_cli(const char *cmd, const char *dir, const char *target)
 {
-	char err[512], line[LINE_MAX_BYTES], cwd[PATH_MAX];
+	char err[512], line[LINE_MAX_BYTES], cwd[PATH_MAX], *req;
+	const char *verb = strcmp(cmd, "stop") ? "savepoint" : "stop-savepoint";
 	struct sockaddr_un sa;
 	int fd;
 
@@ -336,15 +350,11 @@ int control_cli(const char *cmd, const char *dir, const char *target)
 		return 2;
 	}
 	if (!target) {
-		send_line(fd, "stop");
+		req = xstrdup("stop");
 	} else if (target[0] == '/') {
-		send_line(fd, "%s %s",
-		          strcmp(cmd, "stop") ? "savepoint" : "stop-savepoint",
-		          target);
+		req = xasprintf("%s %s", verb, target);
 	} else if (getcwd(cwd, sizeof(cwd))) {
-		send_line(fd, "%s %s/%s",
-		          strcmp(cmd, "stop") ? "savepoint" : "stop-savepoint",
-		          cwd, target);
+		req = xasprintf("%s %s/%s", verb, cwd, target);
 	} else {
 		fprintf(stderr,
 		        "weir %s: cannot resolve %s (%s): give an absolute "
@@ -353,6 +363,20 @@ int control_cli(const char *cmd, const char *dir, const char *target)
 		close(fd);
 		return 2;
 	}
+	/* send_line would cut it short: a savepoint written elsewhere. */
+	if (strlen(req) >= LINE_MAX_BYTES - 1) {
+		fprintf(stderr,
+		        "weir %s: the savepoint path is %zu bytes long, too "
+		        "long for the control socket (at most %zu): use a "
+		        "shorter one\n",
+		        cmd, strlen(req) - strlen(verb) - 1,
+		        (size_t)LINE_MAX_BYTES - 3 - strlen(verb));
+		free(req);
+		close(fd);
+		return 2;
+	}
+	send_line(fd, "%s", req);
+	free(req);
 	if (read_line(fd, line, sizeof(line), -1) < 0) {
 		fprintf(stderr,
 		        "weir %s: the job closed %s without an answer (it "

@@ -5,8 +5,11 @@
  * The socket is bound here rather than by libmicrohttpd, so that a port
  * in use or an address that is not local gets a message that says so,
  * and so that port 0's pick is known for the log line. libmicrohttpd
- * runs one internal thread that polls it and calls route() for each
- * request, one at a time: handlers need no locking among themselves.
+ * polls it from one thread and serves each connection on a thread of its
+ * own (a POST that waits for a savepoint holds up no other request), so
+ * route() and the handlers run concurrently: they read the job only
+ * through atomics and the locked checkpoint statistics, and savepoints
+ * are one at a time by the coordinator's own rule.
  */
 #include "http.h"
 
@@ -343,6 +346,14 @@ static enum MHD_Result post_action(struct http *h, struct MHD_Connection *conn,
 	}
 	if (!target) {
 		json_decref(o);
+		/* job_request_stop needs the coordinator, made and started
+		 * on the way to running. */
+		if (atomic_load_explicit(&h->job->phase,
+		                         memory_order_acquire) != JOB_RUNNING)
+			return reply_error_json(
+			    conn, MHD_HTTP_CONFLICT,
+			    "the job is still starting; try again once it "
+			    "runs (GET /ready says 200), or send it SIGTERM");
 		job_request_stop(h->job);
 		return reply(conn, MHD_HTTP_OK, "application/json",
 		             xstrdup("{\"stopping\":true}"),

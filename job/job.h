@@ -117,7 +117,7 @@ void job_free(struct job *job);
  * written. Returns 0 with msg "<id> <path>" (the savepoint's checkpoint
  * id and absolute path); -1 when it failed or the job is stopping, -2
  * when it was refused before anything was written (a bad target, the job
- * still starting), with why in msg. Any thread but the job's own; one
+ * still starting, another savepoint being taken), with why in msg. Any thread but the job's own; one
  * savepoint at a time (a second caller is refused). */
 int job_savepoint(struct job *job, const char *target, bool stop, char *msg,
                   size_t msglen);

@@ -63,28 +63,42 @@ int job_savepoint(struct job *job, const char *target, bool stop, char *msg,
 	char dir[PATH_MAX], err[1024], *path;
 	struct ckpt_store *to;
 	uint64_t id = 0, unused;
+	char *top;
 	int rc;
 
 	if (!target || !*target) {
 		snprintf(msg, msglen, "no savepoint directory given");
 		return -2;
 	}
-	if (!job->coord) {
+	/* Not job->coord: it is made before the coordinator runs (and
+	 * while another thread may read it); a savepoint asked for then
+	 * would wait on a coordinator that may never start. */
+	if (atomic_load_explicit(&job->phase, memory_order_acquire) !=
+	    JOB_RUNNING) {
 		snprintf(msg, msglen,
 		         "the job is still starting; try again "
-		         "once it runs");
+		         "once it runs (GET /ready says 200)");
 		return -2;
 	}
 	if (!(path = absolute(target, msg, msglen)))
 		return -2;
-	if (realpath(job->cfg->checkpoint.dir, dir) && inside(path, dir)) {
+	/* An instance of several has its checkpoints in
+	 * instance-<I>-of-<N>/ of the job file's checkpoint.dir, and every
+	 * instance looks at what else that one holds (ckpt_instance_check):
+	 * a savepoint there, as chk-<n>, would stop them all restarting. */
+	top = xstrdup(job->cfg->checkpoint.dir);
+	if (job_instance_count(&job->cfg->instance) > 1)
+		*strrchr(top, '/') = '\0'; /* ckpt_instance_dir added it */
+	if (realpath(top, dir) && inside(path, dir)) {
 		snprintf(msg, msglen,
 		         "%s is inside checkpoint.dir %s, where checkpoints "
 		         "come and go: put savepoints somewhere else",
-		         path, job->cfg->checkpoint.dir);
+		         path, dir);
+		free(top);
 		free(path);
 		return -2;
 	}
+	free(top);
 	to =
 	    ckpt_store_open_one(path, true, job->io, &unused, err, sizeof(err));
 	if (!to) {
@@ -94,7 +108,9 @@ int job_savepoint(struct job *job, const char *target, bool stop, char *msg,
 	}
 	rc = coord_savepoint(job->coord, to, stop, &id, err, sizeof(err));
 	ckpt_store_close(to);
-	if (rc < 0)
+	if (rc == -2)
+		snprintf(msg, msglen, "%s", err);
+	else if (rc < 0)
 		snprintf(msg, msglen, "savepoint into %s failed: %s", path,
 		         err);
 	else

@@ -42,14 +42,16 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import struct
+import threading
 import time
 import urllib.error
 import urllib.request
 
-from weirtest import (ERROR_FILTER, BackgroundProducer, Harness, Proc,
+from weirtest import (WEIR, ERROR_FILTER, BackgroundProducer, Harness, Proc,
                       check, check_counts_exact, check_eq, consume_all,
                       count_outputs, is_error, kafka_job, list_checkpoints,
                       http_url, log_records, main, note, parse_restore,
@@ -164,10 +166,46 @@ def test():
         check(r.rc == 2 and "not empty" in r.err,
               "a savepoint into a non-empty directory: exit %d, %r"
               % (r.rc, r.err))
+        # Meanwhile a client trickles a request line, a byte every
+        # 0.25 s for 10 s: the job gives it 5 s in all, not 5 s a byte,
+        # and then serves the command.
+        def trickle():
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(os.path.join(ck1, "weir.sock"))
+                try:
+                    for _ in range(40):
+                        s.send(b"x")
+                        time.sleep(0.25)
+                except OSError:
+                    pass
+        slow = threading.Thread(target=trickle)
+        slow.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
         r = h.weir("savepoint", job1, os.path.join(ck1, "sp"))
+        waited = time.monotonic() - t0
+        slow.join()
         check(r.rc == 2 and "inside checkpoint.dir" in r.err,
               "a savepoint inside checkpoint.dir: exit %d, %r"
               % (r.rc, r.err))
+        check(waited < 8, "`weir savepoint` waited %.1f s behind a client "
+              "trickling its request" % waited)
+        # A target too long for the socket's request line is refused, not
+        # cut short into a savepoint written somewhere else.
+        long_sp = os.path.join(h.path("long"), *(["L" * 200] * 21))
+        r = h.weir("savepoint", job1, long_sp)
+        check(r.rc == 2 and "too long" in r.err,
+              "a savepoint path of %d bytes: exit %d, %r"
+              % (len(long_sp), r.rc, r.err))
+        check(not os.path.exists(h.path("long")),
+              "a savepoint path too long was cut short and written")
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(10)
+            s.connect(os.path.join(ck1, "weir.sock"))
+            s.sendall(b"savepoint /" + b"x" * 5000 + b"\n")
+            ans = s.makefile("rb").readline().decode()
+        check(ans.startswith("refused ") and "too long" in ans,
+              "a request line over the limit: answered %r" % ans)
         for args in (("savepoint", job1), ("stop", job1, "--savepoint"),
                      ("stop",), ("state",), ("run", job1, "--from"),
                      ("state", sp1, "--operator")):
@@ -332,6 +370,15 @@ def test():
         check(r.rc == 2 and "--instance I/N" in r.err,
               "`weir savepoint` without --instance: exit %d, %r"
               % (r.rc, r.err))
+        # The job file's checkpoint.dir holds the instances' own: a
+        # savepoint there (as chk-99, say) is refused like one inside
+        # the instance's, or no instance could start again.
+        r = h.weir("savepoint", inst, "--instance", "1/2",
+                   h.path("ck-inst", "chk-99"))
+        check(r.rc == 2 and "inside checkpoint.dir" in r.err and
+              not os.path.exists(h.path("ck-inst", "chk-99")),
+              "a savepoint of instance 1/2 into checkpoint.dir: exit %d, %r"
+              % (r.rc, r.err))
         _, meta = check_savepoint(h.path("sp-inst"), h.weir(
             "savepoint", inst, "--instance", "1/2", h.path("sp-inst")))
         check_eq(sorted(meta["offsets"]["logs"]), ["1", "3"],
@@ -407,7 +454,71 @@ def case_http(h):
     check_eq(p.wait(), 0, "exit code after POST /stop")
     check(os.path.exists(os.path.join(sp4, "_metadata")),
           "POST /stop wrote no savepoint in %s" % sp4)
-    return "POST /savepoints %d and POST /stop%s" % (meta["id"], forbidden)
+    return "POST /savepoints %d and POST /stop%s; %s; %s" % (
+        meta["id"], forbidden, case_http_starting(h), case_http_busy(h))
+
+
+def case_http_busy(h):
+    """A POST /savepoints while another savepoint is being taken (its copy
+    held up by a slow fsync) is refused with 409, as the README says, not
+    answered 500 as if it had failed."""
+    faultfs = os.environ.get("FAULTFS") or os.path.join(
+        os.path.dirname(os.path.abspath(WEIR)), "tests", "faultfs.so")
+    sp_a, sp_b = h.path("sp-busy-a"), h.path("sp-busy-b")
+    env = {"LD_PRELOAD": faultfs,
+           "WEIR_FAULTFS": "call=fsync,path=%s/*,delay_ms=1500,count=1"
+           % sp_a}
+    asan = os.environ.get("ASAN_OPTIONS")
+    if asan is not None:
+        env["ASAN_OPTIONS"] = asan + ":verify_asan_link_order=0"
+    path = h.write_job("busy.json", {
+        "name": "sp-busy",
+        "checkpoint": {"dir": h.path("ck-busy"), "interval_ms": 100},
+        "source": {"type": "generator", "count": 10**9, "partitions": 2,
+                   "rate": 5000},
+        "operators": [{"type": "count", "key": "service"}],
+        "sink": {"type": "discard"}})
+    p = h.weir_run(path, args=["--http", "127.0.0.1:0"], extra_env=env)
+    base = http_url(p)
+    p.wait_for_log(r"checkpoint 1 complete")
+    first = []
+    t = threading.Thread(target=lambda: first.append(post(
+        base + "/savepoints", json.dumps({"target": sp_a}).encode())))
+    t.start()
+    p.wait_for_log(r"faultfs: rule 1: f(data)?sync\(%s/.*delayed"
+                   % re.escape(sp_a))
+    st, ans = post(base + "/savepoints", json.dumps({"target": sp_b}).encode())
+    t.join()
+    check(st == 409 and "another savepoint" in ans["error"],
+          "POST /savepoints while another is taken: %d %r" % (st, ans))
+    check(first and first[0][0] == 200,
+          "the savepoint held up by fsync: %r" % first)
+    check_eq(p.stop(), 0, "exit code after SIGTERM")
+    return "409 while another savepoint is taken"
+
+
+def case_http_starting(h):
+    """POST /stop and /savepoints while the job is still starting (its
+    Kafka cannot be reached, so it stays there): refused with 409, and the
+    job goes on starting (a stop used to reach a coordinator not made yet
+    and crash the process)."""
+    path = h.write_job("starting.json", {
+        "name": "sp-starting",
+        "checkpoint": {"dir": h.path("ck-starting")},
+        "source": {"type": "kafka", "brokers": "127.0.0.1:1",
+                   "topic": "logs"},
+        "operators": [], "sink": {"type": "discard"}})
+    p = h.weir_run(path, args=["--http", "127.0.0.1:0"])
+    base = http_url(p)
+    for url, body in (("/stop", None), ("/savepoints", json.dumps(
+            {"target": h.path("sp-starting")}).encode())):
+        st, ans = post(base + url, body)
+        check(st == 409 and "starting" in ans["error"],
+              "POST %s while the job starts: %d %r" % (url, st, ans))
+        check(p.running(), "POST %s while the job starts ended it: %s"
+              % (url, p.log()))
+    check_eq(p.stop(), 0, "exit code of SIGTERM while starting")
+    return "409 while starting"
 
 
 def outside_address():
