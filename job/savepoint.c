@@ -61,6 +61,7 @@ int job_savepoint(struct job *job, const char *target, bool stop, char *msg,
                   size_t msglen)
 {
 	char dir[PATH_MAX], err[1024], *path;
+	bool existed;
 	struct ckpt_store *to;
 	uint64_t id = 0, unused;
 	char *top;
@@ -99,6 +100,7 @@ int job_savepoint(struct job *job, const char *target, bool stop, char *msg,
 		return -2;
 	}
 	free(top);
+	existed = access(path, F_OK) == 0;
 	to =
 	    ckpt_store_open_one(path, true, job->io, &unused, err, sizeof(err));
 	if (!to) {
@@ -108,6 +110,11 @@ int job_savepoint(struct job *job, const char *target, bool stop, char *msg,
 	}
 	rc = coord_savepoint(job->coord, to, stop, &id, err, sizeof(err));
 	ckpt_store_close(to);
+	/* Refused before anything was written: leave no trace of the
+	 * request, so the directory it named is as it was (rmdir removes it
+	 * only while it is empty). */
+	if (rc == -2 && !existed)
+		rmdir(path);
 	if (rc == -2)
 		snprintf(msg, msglen, "%s", err);
 	else if (rc < 0)

@@ -491,6 +491,8 @@ def case_http_busy(h):
     t.join()
     check(st == 409 and "another savepoint" in ans["error"],
           "POST /savepoints while another is taken: %d %r" % (st, ans))
+    check(not os.path.exists(sp_b), "the refused savepoint left %s behind"
+          % sp_b)
     check(first and first[0][0] == 200,
           "the savepoint held up by fsync: %r" % first)
     check_eq(p.stop(), 0, "exit code after SIGTERM")
