@@ -169,18 +169,23 @@ def test():
         # Meanwhile a client trickles a request line, a byte every
         # 0.25 s for 10 s: the job gives it 5 s in all, not 5 s a byte,
         # and then serves the command.
+        started = threading.Event()
+
         def trickle():
             with socket.socket(socket.AF_UNIX) as s:
                 s.connect(os.path.join(ck1, "weir.sock"))
                 try:
                     for _ in range(40):
                         s.send(b"x")
+                        started.set()
                         time.sleep(0.25)
                 except OSError:
                     pass
+                finally:
+                    started.set()
         slow = threading.Thread(target=trickle)
         slow.start()
-        time.sleep(0.3)
+        check(started.wait(10), "the trickling client never sent a byte")
         t0 = time.monotonic()
         r = h.weir("savepoint", job1, os.path.join(ck1, "sp"))
         waited = time.monotonic() - t0

@@ -28,8 +28,9 @@ import time
 from kafka import KafkaConsumer, TopicPartition
 
 from plugintest import plugin
-from weirtest import (API_VERSION, Harness, check, check_eq, kafka_job,
-                      list_checkpoints, main, parse_restore, produce)
+from weirtest import (API_VERSION, Harness, check, check_eq, http_json,
+                      http_url, kafka_job, list_checkpoints, main,
+                      parse_restore, produce)
 
 WM_MIN = -(2 ** 63)
 WM_END = 2 ** 63 - 1
@@ -106,9 +107,23 @@ def wm_of(outs, p, o):
     return m[0]["wm"]
 
 
-# Long enough after outputs appeared for the source's next watermark
-# (sent within interval_ms, 10) to reach the operator.
+# Where nothing must happen (a watermark that must not move), how long
+# the test gives it to happen anyway: the source sends within interval_ms
+# (10).
 SETTLE = 0.2
+
+
+def wait_probe_wm(url, want, timeout=10):
+    """Waits until the probe (stage 1) has seen watermark want, as the
+    job's /job reports it (a task publishes it as it forwards it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = http_json(url + "/job")["stages"][1]["watermark_ms"]
+        if got == want:
+            return
+        check(time.monotonic() < deadline, "the probe's watermark is %r, "
+              "not %d, after %d s" % (got, want, timeout))
+        time.sleep(0.01)
 
 
 def kafka_timestamps(h, b, probe):
@@ -117,13 +132,14 @@ def kafka_timestamps(h, b, probe):
         "wm-a", ck, "a", "a_out", [probe],
         source={"parallelism": 1,
                 "watermarks": {"max_out_of_orderness_ms": 100}}))
-    w = h.weir_run(job)
+    w = h.weir_run(job, args=["--http", "127.0.0.1:0"])
+    url = http_url(w)
     check_eq(parse_restore(w)[0], 0, "first run restored")
     out = Reader(b, "a_out")
     try:
         produce(b, "a", recs(0, [1000, 1200, 1100]) + recs(1, [5000, 5100]))
         out.wait(5)
-        time.sleep(SETTLE)
+        wait_probe_wm(url, 1099)
         produce(b, "a", recs(0, [1300]))
         outs = out.wait(6)
         check_eq(wm_of(outs, 0, 3), 1099,
@@ -171,7 +187,8 @@ def idle_partition(h, b, probe):
         "wm-b", h.path("ck-b"), "b", "b_out", [probe],
         source={"parallelism": 2, "timestamp": {"field": "ts"},
                 "watermarks": {"idle_timeout_ms": 300}}))
-    w = h.weir_run(job)
+    w = h.weir_run(job, args=["--http", "127.0.0.1:0"])
+    url = http_url(w)
     parse_restore(w)
     out = Reader(b, "b_out")
     try:
@@ -184,7 +201,7 @@ def idle_partition(h, b, probe):
         time.sleep(0.6)
         produce(b, "b", recs(1, [4000], kafka_ts=1, field="ts"))
         out.wait(4)
-        time.sleep(SETTLE)
+        wait_probe_wm(url, 3999)
         produce(b, "b", recs(1, [5000], kafka_ts=1, field="ts"))
         outs = out.wait(5)
         check_eq([o["ts"] for o in outs if o["p"] == 1],
