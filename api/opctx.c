@@ -1251,12 +1251,16 @@ static int op_watermark(struct task *t, void *st, int64_t wm)
 static int64_t op_tick(struct task *t, void *st)
 {
 	struct weir_ctx *ctx = st;
-	int64_t now = now_wall_ms(), next;
+	int64_t now, next;
 	bool fired = false;
 
 	(void)t;
 	if (!ctx->timers_built)
 		timers_build(ctx);
+	/* Every loop turn: read the clock only when a timer waits for it. */
+	if (!tindex_peek(ctx->timers, WEIR_TIME_PROCESSING, &next))
+		return -1;
+	now = now_wall_ms();
 	while (tindex_peek(ctx->timers, WEIR_TIME_PROCESSING, &next) &&
 	       next <= now) {
 		if (fire_one(ctx, WEIR_TIME_PROCESSING) < 0)
